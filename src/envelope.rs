@@ -1,0 +1,224 @@
+//! Common Schema 4.0 envelopes: the event-name rules, the properties check and the one
+//! serialisation of each event (done once in `tel_log`, never again at send or cache time).
+
+use crate::ext::SessionExt;
+use crate::ikey::EnvelopeIkey;
+use crate::status::{Error, Result};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::fmt;
+
+/// Names are 4 to 100 characters of `[A-Za-z0-9_.]`, starting and ending with a letter or digit.
+/// The collector silently drops shorter names, so they are refused here where the caller sees it.
+pub fn check_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    if !(4..=100).contains(&b.len()) {
+        return Err(Error::event(format!(
+            "event name must be 4 to 100 characters, got {}",
+            b.len()
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+    {
+        return Err(Error::event(format!(
+            "event name {:?} has {bad:?}: only letters, digits, '_' and '.' are allowed",
+            truncate(name, 100)
+        )));
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(Error::event(format!(
+            "event name {name:?} must start and end with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Accepts a JSON object at the top level and walks (without building) everything inside it.
+struct ObjectOnly;
+
+impl<'de> Visitor<'de> for ObjectOnly {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Deepest nesting of arrays and objects accepted in properties.
+pub const MAX_DEPTH: usize = 128;
+
+/// The deepest nesting of `[`/`{` outside strings (stops counting past [`MAX_DEPTH`]).
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+                if max > MAX_DEPTH {
+                    return max;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Checks that `props` is one JSON object nested at most [`MAX_DEPTH`] levels deep.
+pub fn check_properties(props: &str) -> Result<()> {
+    if nesting_depth(props) > MAX_DEPTH {
+        return Err(Error::event(format!(
+            "properties must be a JSON object nested at most {MAX_DEPTH} levels deep"
+        )));
+    }
+    let mut de = serde_json::Deserializer::from_str(props);
+    de.deserialize_map(ObjectOnly)
+        .and_then(|()| de.end())
+        .map_err(|e| Error::event(format!("properties must be a JSON object: {e}")))
+}
+
+/// Everything of an envelope that is fixed for a session, split around the per-event parts.
+#[derive(Debug, Clone)]
+pub struct EnvelopeTemplate {
+    /// `","iKey":"o:<tenant>","ext":{...,"sdk":{...,"seq":`
+    after_time: String,
+}
+
+impl EnvelopeTemplate {
+    pub fn new(ikey: &EnvelopeIkey, ext: &SessionExt) -> Self {
+        EnvelopeTemplate {
+            after_time: format!(
+                "\",\"iKey\":{},\"ext\":{}",
+                crate::ext::json_string(ikey.as_str()),
+                ext.json_prefix()
+            ),
+        }
+    }
+
+    /// Bytes of an envelope besides the name and the properties.
+    pub fn overhead(&self) -> usize {
+        // {"ver":"4.0","name":"  + ","time":" + 24 + after_time + seq (<=20) + }},"data": + }
+        22 + 10 + 24 + self.after_time.len() + 20 + 10 + 1
+    }
+
+    /// One envelope line (no trailing newline). `props` must have passed [`check_properties`].
+    pub fn render(&self, name: &str, props: Option<&str>, time_ms: u64, seq: u64) -> String {
+        let props = props.unwrap_or("{}");
+        let mut s = String::with_capacity(self.overhead() + name.len() + props.len());
+        s.push_str("{\"ver\":\"4.0\",\"name\":\"");
+        s.push_str(name);
+        s.push_str("\",\"time\":\"");
+        crate::clock::write_iso8601(&mut s, time_ms);
+        s.push_str(&self.after_time);
+        let mut digits = [0u8; 20];
+        let mut n = seq;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+        s.push_str("}},\"data\":");
+        // Valid JSON holds raw CR/LF only as whitespace between tokens; replacing them keeps
+        // one envelope per line without re-serialising the properties.
+        if props.bytes().any(|b| b == b'\n' || b == b'\r') {
+            s.extend(
+                props
+                    .chars()
+                    .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+            );
+        } else {
+            s.push_str(props);
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Reads an envelope's `time` back (for cache age) without parsing the whole line.
+pub fn envelope_time_ms(line: &str) -> Option<u64> {
+    let at = line.find("\"time\":\"")? + 8;
+    crate::clock::parse_iso8601(line.get(at..at + 24)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::{ExtOverrides, SessionExt};
+    use crate::ikey::InstrumentationKey;
+
+    #[test]
+    fn names() {
+        for ok in ["abcd", "Action.Build_2", &"a".repeat(100)] {
+            check_name(ok).unwrap();
+        }
+        for bad in [
+            "abc",
+            "_abc",
+            "abc.",
+            "ab cd",
+            "héllo",
+            &"a".repeat(101),
+            "",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn properties() {
+        check_properties(r#"{"a":[1,{"b":null}],"c":"x"}"#).unwrap();
+        check_properties(" {\n} ").unwrap();
+        for bad in ["[]", "1", "\"x\"", "{", "{}{}", "null", &"[".repeat(200)] {
+            assert!(check_properties(bad).is_err(), "{bad}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(check_properties(&deep).is_err());
+    }
+
+    #[test]
+    fn renders_one_line_cs40_envelope() {
+        let key = InstrumentationKey::parse("tenant1-secret-part").unwrap();
+        let ext = SessionExt::new(&[("os", "name", "Linux".into())], &ExtOverrides::default());
+        let t = EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+        let line = t.render("My.Event", Some("{\"a\":\n1}"), 1_778_123_352_345, 17);
+        assert!(!line.contains('\n'));
+        assert!(!line.contains("secret"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ver"], "4.0");
+        assert_eq!(v["iKey"], "o:tenant1");
+        assert_eq!(v["time"], "2026-05-07T03:09:12.345Z");
+        assert_eq!(v["ext"]["sdk"]["seq"], 17);
+        assert_eq!(v["data"]["a"], 1);
+        assert!(line.len() <= t.overhead() + 8 + 8);
+        assert_eq!(envelope_time_ms(&line), Some(1_778_123_352_345));
+    }
+}

@@ -1,0 +1,160 @@
+//! The C ABI of abi.md: each function is a thin shell around [`crate::global`].
+
+mod boundary;
+
+use crate::global;
+use crate::logging;
+use crate::status::Error;
+use boundary::{call, call_size, fill_buffer, optional_str, required_str};
+use std::ffi::{c_char, c_void};
+use std::time::Duration;
+
+/// A status code (abi.md, "Status codes"); 0 is success.
+#[allow(non_camel_case_types)]
+pub type tel_status = i32;
+
+/// Success; also an event dropped by opt-out or by a kill window.
+pub const TEL_OK: tel_status = 0;
+/// A required pointer is NULL, or a string is not valid UTF-8.
+pub const TEL_ERR_INVALID_ARGUMENT: tel_status = 1;
+/// `tel_init` rejected the configuration (unknown key, bad iKey, bad endpoint, undocumented ext field, ...).
+pub const TEL_ERR_INVALID_CONFIG: tel_status = 2;
+/// `tel_log` rejected the event: bad name, properties not a JSON object, event too large.
+pub const TEL_ERR_INVALID_EVENT: tel_status = 3;
+/// Called before `tel_init` or after `tel_shutdown`.
+pub const TEL_ERR_NOT_INITIALIZED: tel_status = 4;
+/// `tel_init` while a session is live.
+pub const TEL_ERR_ALREADY_INITIALIZED: tel_status = 5;
+/// The in-memory queue is full; this event was dropped and counted.
+pub const TEL_ERR_QUEUE_FULL: tel_status = 6;
+/// `tel_flush`/`tel_shutdown` hit its deadline; what was not delivered stays queued (flush) or was persisted (shutdown).
+pub const TEL_ERR_TIMEOUT: tel_status = 7;
+/// An unexpected failure, including a caught panic; the library stays usable.
+pub const TEL_ERR_INTERNAL: tel_status = 8;
+
+/// Log levels of `tel_set_logger`.
+pub const TEL_LOG_OFF: i32 = 0;
+pub const TEL_LOG_ERROR: i32 = 1;
+pub const TEL_LOG_WARN: i32 = 2;
+pub const TEL_LOG_INFO: i32 = 3;
+pub const TEL_LOG_DEBUG: i32 = 4;
+pub const TEL_LOG_TRACE: i32 = 5;
+
+/// The logger callback: `level` (1 error .. 5 trace), a NUL-terminated one-line `message` that
+/// is valid only during the call, and the `user_data` given to `tel_set_logger`. It can run on
+/// any thread, the library's worker included, and may itself call `tel_*` functions.
+#[allow(non_camel_case_types)]
+pub type tel_log_fn =
+    Option<extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
+
+/// Starts the process-wide session from a JSON configuration object (abi.md, "Configuration").
+///
+/// `config_json` is borrowed for the call only. Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`
+/// (NULL or not UTF-8), `TEL_ERR_INVALID_CONFIG` (the message names the offending key or field)
+/// or `TEL_ERR_ALREADY_INITIALIZED`. Does no network I/O; reads small state files (device id,
+/// kill window) and starts the worker thread, which replays the on-disk cache in the
+/// background. With opt-out (`enabled:false`, `TEL_DISABLE`, `DO_NOT_TRACK=1`) it returns
+/// `TEL_OK`, deletes the cache file, and the session does nothing. Thread-safe.
+///
+/// # Safety
+/// `config_json` must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn tel_init(config_json: *const c_char) -> tel_status {
+    call(|| global::init(required_str(config_json, "config_json")?))
+}
+
+/// Logs one event: `name` (4-100 characters of `[A-Za-z0-9_.]`, starting and ending with a
+/// letter or digit) and `properties_json`, a JSON object (NULL means `{}`). Both are borrowed
+/// for the call only.
+///
+/// Never blocks on I/O: validates, stamps the time, enqueues and returns. Returns `TEL_OK`
+/// (also when a kill window or opt-out drops the event), `TEL_ERR_INVALID_ARGUMENT`,
+/// `TEL_ERR_INVALID_EVENT`, `TEL_ERR_QUEUE_FULL` (the event was dropped and counted) or
+/// `TEL_ERR_NOT_INITIALIZED`. Thread-safe.
+///
+/// # Safety
+/// Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn tel_log(
+    name: *const c_char,
+    properties_json: *const c_char,
+) -> tel_status {
+    call(|| {
+        let name = required_str(name, "name")?;
+        let props = optional_str(properties_json, "properties_json")?;
+        global::log(name, props)
+    })
+}
+
+/// Blocks until every event logged before the call, and every cache entry present at
+/// `tel_init`, is resolved (accepted, rejected, dropped for a named reason, or persisted back to
+/// the cache), or until `timeout_ms` passes: then `TEL_ERR_TIMEOUT`, and what is left stays
+/// queued for retry. Returns `TEL_ERR_NOT_INITIALIZED` without a session. Thread-safe.
+#[no_mangle]
+pub extern "C" fn tel_flush(timeout_ms: u32) -> tel_status {
+    call(|| global::flush(Duration::from_millis(timeout_ms.into())))
+}
+
+/// Ends the session: stops accepting events, tries to deliver what is pending within
+/// `timeout_ms`, persists what is left to the cache file and stops the worker. Blocks, and
+/// returns within `timeout_ms` plus a small margin even when the collector hangs mid-request.
+/// Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the deadline was reached; the rest was persisted) or
+/// `TEL_ERR_NOT_INITIALIZED`. The session's stats stay readable until the next `tel_init`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn tel_shutdown(timeout_ms: u32) -> tel_status {
+    call(|| global::shutdown(Duration::from_millis(timeout_ms.into())))
+}
+
+/// Writes the counters as one JSON object into `buf` like `snprintf`: at most `buf_len` bytes
+/// including the terminating NUL, nothing when `buf` is NULL or `buf_len` is 0. Returns the
+/// length of the whole text, excluding the NUL (call with NULL first to size the buffer).
+/// Thread-safe; never blocks on I/O.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `buf_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tel_stats_json(buf: *mut c_char, buf_len: usize) -> usize {
+    call_size(|| fill_buffer(&global::stats().to_json(), buf, buf_len))
+}
+
+/// Writes the message of the most recent non-OK status returned on this thread into `buf`, as
+/// `tel_stats_json` does; an empty string when there is none. Later `TEL_OK` returns do not
+/// clear it. Returns the length of the whole message, excluding the NUL.
+///
+/// # Safety
+/// `buf` must be NULL or writable for `buf_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tel_last_error(buf: *mut c_char, buf_len: usize) -> usize {
+    call_size(|| fill_buffer(&boundary::last_error(), buf, buf_len))
+}
+
+/// The library's version, e.g. "0.1.0": a static NUL-terminated string owned by the library;
+/// never free it.
+#[no_mangle]
+pub extern "C" fn tel_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Routes the library's log lines to `callback` for levels up to `max_level` (0 off, 1 error,
+/// 2 warn, 3 info, 4 debug, 5 trace). `user_data` is passed back untouched. A NULL callback
+/// restores the default sink: stderr when the environment variable `TEL_LOG` names a level,
+/// silent otherwise. May be called at any time, before `tel_init` too. No lock of the library
+/// is held while the callback runs. Returns `TEL_OK`, or `TEL_ERR_INVALID_ARGUMENT` for a
+/// level outside 0-5.
+#[no_mangle]
+pub extern "C" fn tel_set_logger(
+    callback: tel_log_fn,
+    max_level: i32,
+    user_data: *mut c_void,
+) -> tel_status {
+    call(|| {
+        if !(0..=5).contains(&max_level) {
+            return Err(Error::argument(format!(
+                "max_level must be 0 (off) to 5 (trace), got {max_level}"
+            )));
+        }
+        logging::set_callback(callback, max_level, user_data);
+        Ok(())
+    })
+}

@@ -1,0 +1,131 @@
+//! The instrumentation key and the two forms it takes on the wire.
+//!
+//! OneCollector wants the *full* key in the `x-apikey` header and only `o:<tenant_token>` in the
+//! envelope's `iKey`. Putting the full key in the envelope earns HTTP 401 "Invalid Tenant Token"
+//! for every request, which is why the two forms are different types here and the full key has
+//! no `Display` and a redacting `Debug`.
+
+use crate::status::{Error, Result};
+use std::fmt;
+
+/// A validated full instrumentation key, `<tenant_token>-<rest>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstrumentationKey {
+    full: String,
+    tenant_len: usize,
+}
+
+impl InstrumentationKey {
+    /// Checks the shape of a key. The tenant token names files in the cache folder, so it is kept
+    /// to `[A-Za-z0-9_]`; the rest goes into an HTTP header, so it must be visible ASCII.
+    pub fn parse(key: &str) -> Result<Self> {
+        let Some((tenant, rest)) = key.split_once('-') else {
+            return Err(Error::config(
+                "ikey must have the form <tenant_token>-<rest>: it has no '-'",
+            ));
+        };
+        if tenant.is_empty() {
+            return Err(Error::config(
+                "ikey must have the form <tenant_token>-<rest>: the tenant token before the first '-' is empty",
+            ));
+        }
+        if !tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(Error::config(
+                "ikey's tenant token (before the first '-') may hold only letters, digits and '_'",
+            ));
+        }
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::config(
+                "ikey after the tenant token must be non-empty visible ASCII (no spaces or control characters)",
+            ));
+        }
+        Ok(InstrumentationKey {
+            full: key.to_owned(),
+            tenant_len: tenant.len(),
+        })
+    }
+
+    /// The tenant token: the part before the first `-`.
+    pub fn tenant(&self) -> &str {
+        &self.full[..self.tenant_len]
+    }
+
+    /// The value of the `x-apikey` request header: the one place the full key may go.
+    pub fn header_value(&self) -> &str {
+        &self.full
+    }
+
+    /// The envelope's `iKey`.
+    pub fn envelope_ikey(&self) -> EnvelopeIkey {
+        EnvelopeIkey(format!("o:{}", self.tenant()))
+    }
+
+    /// The key as it may appear in logs and messages: the tenant token, the rest masked.
+    pub fn redacted(&self) -> String {
+        format!("{}-***", self.tenant())
+    }
+
+    /// Replaces every occurrence of the full key in `text` by its redacted form. Used on
+    /// anything that leaves the library as text (log lines, error messages).
+    pub fn redact_in(&self, text: &str) -> String {
+        if text.contains(&self.full) {
+            text.replace(&self.full, &self.redacted())
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+impl fmt::Debug for InstrumentationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InstrumentationKey({})", self.redacted())
+    }
+}
+
+/// `o:<tenant_token>`: the envelope's `iKey` and the form kill-tokens name a tenant by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeIkey(String);
+
+impl EnvelopeIkey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_the_first_dash() {
+        let k = InstrumentationKey::parse("abc123-def-456").unwrap();
+        assert_eq!(k.tenant(), "abc123");
+        assert_eq!(k.envelope_ikey().as_str(), "o:abc123");
+        assert_eq!(k.header_value(), "abc123-def-456");
+        assert!(!format!("{k:?}").contains("def-456"));
+        assert_eq!(
+            k.redact_in("key abc123-def-456 here"),
+            "key abc123-*** here"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_keys() {
+        for bad in [
+            "",
+            "abc",
+            "-abc",
+            "abc-",
+            "a/b-c",
+            "..-x",
+            "abc-d e",
+            "abc-\r\nx",
+        ] {
+            let e = InstrumentationKey::parse(bad).unwrap_err();
+            assert_eq!(e.status, crate::Status::InvalidConfig, "{bad:?}");
+        }
+    }
+}

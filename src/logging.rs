@@ -1,0 +1,137 @@
+//! The library's diagnostics: a host callback (`tel_set_logger`) or the `TEL_LOG` stderr sink.
+//!
+//! No lock is held while the callback runs, so a callback may call back into `tel_*`.
+
+use parking_lot::RwLock;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        }
+    }
+}
+
+/// The C callback type of `tel_set_logger`.
+pub type LogFn = extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void);
+
+#[derive(Clone, Copy)]
+struct Callback {
+    f: LogFn,
+    max_level: i32,
+    // Stored as an integer: the host owns what it points to and promises it may be used from any
+    // thread (abi.md: the callback can run on any thread).
+    user_data: usize,
+}
+
+static CALLBACK: RwLock<Option<Callback>> = RwLock::new(None);
+/// The highest level any sink wants; lets `enabled` answer without a lock.
+static MAX_LEVEL: AtomicI32 = AtomicI32::new(-1);
+
+/// Parses `TEL_LOG`: `error`..`trace` or the digits 1-5.
+fn env_level() -> i32 {
+    match std::env::var("TEL_LOG").ok().as_deref().map(str::trim) {
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "error" | "1" => 1,
+            "warn" | "warning" | "2" => 2,
+            "info" | "3" => 3,
+            "debug" | "4" => 4,
+            "trace" | "5" => 5,
+            _ => 0,
+        },
+        None => 0,
+    }
+}
+
+/// Installs (or with `None`, removes) the host callback. Without a callback the stderr sink
+/// is used at the level `TEL_LOG` names, read now.
+pub fn set_callback(f: Option<LogFn>, max_level: i32, user_data: *mut c_void) {
+    let mut slot = CALLBACK.write();
+    *slot = f.map(|f| Callback {
+        f,
+        max_level: max_level.clamp(0, 5),
+        user_data: user_data as usize,
+    });
+    let level = match *slot {
+        Some(cb) => cb.max_level,
+        None => env_level(),
+    };
+    MAX_LEVEL.store(level, Ordering::Release);
+}
+
+fn max_level() -> i32 {
+    let level = MAX_LEVEL.load(Ordering::Acquire);
+    if level >= 0 {
+        return level;
+    }
+    // First use without tel_set_logger: read TEL_LOG once.
+    let level = env_level();
+    let _ = MAX_LEVEL.compare_exchange(-1, level, Ordering::AcqRel, Ordering::Acquire);
+    MAX_LEVEL.load(Ordering::Acquire)
+}
+
+/// Re-reads `TEL_LOG` when no callback is installed (called by `tel_init`).
+pub fn refresh_env() {
+    if CALLBACK.read().is_none() {
+        MAX_LEVEL.store(env_level(), Ordering::Release);
+    }
+}
+
+pub fn enabled(level: Level) -> bool {
+    (level as i32) <= max_level()
+}
+
+/// Emits one line. Newlines are flattened so every message is one line.
+pub fn emit(level: Level, message: &str) {
+    if !enabled(level) {
+        return;
+    }
+    let callback = *CALLBACK.read();
+    let flat: String = message
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' => ' ',
+            '\0' => '?',
+            c => c,
+        })
+        .collect();
+    match callback {
+        Some(cb) => {
+            if (level as i32) <= cb.max_level {
+                if let Ok(c) = CString::new(flat) {
+                    (cb.f)(level as i32, c.as_ptr(), cb.user_data as *mut c_void);
+                }
+            }
+        }
+        None => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "tel [{}] {}", level.name(), flat);
+        }
+    }
+}
+
+/// `tel_log!(Level::Info, "format {}", args)`: formats only when the level is enabled.
+macro_rules! tel_log {
+    ($level:expr, $($arg:tt)*) => {
+        if $crate::logging::enabled($level) {
+            $crate::logging::emit($level, &format!($($arg)*));
+        }
+    };
+}
+pub(crate) use tel_log;

@@ -1,0 +1,244 @@
+//! What the collector's answer means: the one place the response policy is written down.
+
+use crate::backoff::MAX_RETRY_AFTER;
+use crate::kill::{parse_directive, KillDirective};
+use std::time::Duration;
+
+/// A response as the transport read it (headers lowercased, body capped).
+#[derive(Debug, Clone, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The collector's reason (`Collector-Error`), if it gave one.
+    pub fn collector_error(&self) -> Option<&str> {
+        self.header("collector-error")
+    }
+
+    /// The first 200 bytes of the body, newlines flattened, for the debug line.
+    pub fn body_excerpt(&self) -> String {
+        let cut = &self.body[..self.body.len().min(200)];
+        String::from_utf8_lossy(cut)
+            .chars()
+            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+            .collect()
+    }
+}
+
+/// Why a request produced no HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkError(pub String);
+
+/// Which events of an accepted request the collector refused (`efi`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    None,
+    All,
+    /// Zero-based indices within the request, deduplicated and in range.
+    Some(Vec<usize>),
+}
+
+impl Refused {
+    pub fn count(&self, batch_len: usize) -> usize {
+        match self {
+            Refused::None => 0,
+            Refused::All => batch_len,
+            Refused::Some(v) => v.iter().filter(|i| **i < batch_len).count(),
+        }
+    }
+}
+
+/// The decision for a batch after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered, except the events `efi` names.
+    Accepted(Refused),
+    /// Worth another attempt after backoff; `retry_after` is the collector's floor.
+    Retry { retry_after: Option<Duration> },
+    /// 413: too large; send each half on its own (a single event is rejected).
+    Split,
+    /// Refused for good: not retried, not cached.
+    Rejected,
+}
+
+/// The response policy.
+///
+/// - **2xx**: accepted. A body `{"acc":N,"rej":R,"efi":{reason: "all" | [indices]}}` names the
+///   refused events by index within the request, or all of them; those count as `rejected`,
+///   the rest as `sent`. An unreadable body on a 2xx counts everything as sent.
+/// - **408, 429, 5xx**, and any network failure (refused or reset connection, timeout, TLS
+///   failure, garbage instead of HTTP): retried with exponential backoff and full jitter,
+///   at most `retry_max_attempts` attempts; then the batch goes to the on-disk cache rather
+///   than being dropped. `Retry-After` (seconds or HTTP-date) is a floor on the next attempt,
+///   capped at one hour.
+/// - **413**: the batch is split in halves that are sent on their own; a single event that
+///   still gets 413 is rejected.
+/// - **every other 4xx**: rejected, not retried, not cached: the same bytes would be refused
+///   again, and caching them only repeats the failure in the next process.
+/// - **1xx and 3xx** (redirects are not followed, so the key never goes elsewhere): retried,
+///   as a misrouted request says nothing about the events.
+///
+/// Kill directives (`kill-tokens`) are read from every response whatever its status; see
+/// [`directives`].
+pub fn classify(result: &Result<HttpResponse, NetworkError>) -> Verdict {
+    let r = match result {
+        Err(_) => return Verdict::Retry { retry_after: None },
+        Ok(r) => r,
+    };
+    match r.status {
+        200..=299 => Verdict::Accepted(refused_events(&r.body)),
+        413 => Verdict::Split,
+        408 | 429 | 500..=599 | 100..=199 | 300..=399 => Verdict::Retry {
+            retry_after: r.header("retry-after").and_then(parse_retry_after),
+        },
+        _ => Verdict::Rejected,
+    }
+}
+
+/// Reads `efi` from a 2xx body.
+pub fn refused_events(body: &[u8]) -> Refused {
+    let Ok(serde_json::Value::Object(v)) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Refused::None;
+    };
+    let Some(serde_json::Value::Object(efi)) = v.get("efi") else {
+        return Refused::None;
+    };
+    let mut idx: Vec<usize> = Vec::new();
+    for reason in efi.values() {
+        match reason {
+            serde_json::Value::String(s) if s == "all" => return Refused::All,
+            serde_json::Value::Array(list) => {
+                idx.extend(list.iter().filter_map(|i| i.as_u64()).map(|i| i as usize))
+            }
+            _ => {}
+        }
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    if idx.is_empty() {
+        Refused::None
+    } else {
+        Refused::Some(idx)
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date, capped at [`MAX_RETRY_AFTER`].
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let d = if let Ok(secs) = v.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let at = crate::clock::parse_http_date(v)?;
+        Duration::from_millis(at.saturating_sub(crate::clock::now_ms()))
+    };
+    Some(d.min(MAX_RETRY_AFTER))
+}
+
+/// The directives a response carries besides its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub kill: Option<KillDirective>,
+    /// `time-delta-millis`: server time minus client time, echoed later as
+    /// `time-delta-to-apply-millis`.
+    pub time_delta_ms: Option<i64>,
+}
+
+pub fn directives(r: &HttpResponse) -> Directives {
+    Directives {
+        kill: parse_directive(
+            r.header("kill-tokens"),
+            r.header("kill-duration")
+                .or_else(|| r.header("kill-duration-seconds")),
+        ),
+        time_delta_ms: r
+            .header("time-delta-millis")
+            .and_then(|v| v.trim().parse::<i64>().ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<HttpResponse, NetworkError> {
+        Ok(HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(
+            classify(&resp(200, &[], r#"{"acc":2}"#)),
+            Verdict::Accepted(Refused::None)
+        );
+        assert_eq!(
+            classify(&resp(204, &[], "")),
+            Verdict::Accepted(Refused::None)
+        );
+        for s in [408, 429, 500, 502, 503, 599, 301] {
+            assert!(
+                matches!(classify(&resp(s, &[], "")), Verdict::Retry { .. }),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 415, 499] {
+            assert_eq!(classify(&resp(s, &[], "")), Verdict::Rejected, "{s}");
+        }
+        assert_eq!(classify(&resp(413, &[], "")), Verdict::Split);
+        assert!(matches!(
+            classify(&Err(NetworkError("reset".into()))),
+            Verdict::Retry { retry_after: None }
+        ));
+        assert_eq!(
+            classify(&resp(503, &[("Retry-After", "2")], "")),
+            Verdict::Retry {
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+    }
+
+    #[test]
+    fn efi_by_index_or_all() {
+        assert_eq!(
+            refused_events(br#"{"acc":1,"rej":2,"efi":{"InvalidDeviceLocalId":[2,0,9,0]}}"#),
+            Refused::Some(vec![0, 2, 9])
+        );
+        assert_eq!(
+            refused_events(br#"{"acc":0,"efi":{"X":"all"}}"#),
+            Refused::All
+        );
+        assert_eq!(refused_events(b"garbage"), Refused::None);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

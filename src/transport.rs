@@ -1,0 +1,133 @@
+//! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, a deadline on
+//! the whole exchange and caps on what is read back.
+
+use crate::config::{Compression, Config};
+use crate::response::{HttpResponse, NetworkError};
+use std::io::Write;
+use std::time::Instant;
+
+/// Most of a response body that is read; the rest is left unread.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// Most header bytes accepted before the response is treated as garbage.
+pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
+
+pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));
+
+pub struct Transport {
+    url: String,
+    api_key: String,
+    compression: Compression,
+    http_timeout_ms: u64,
+}
+
+/// The NDJSON body of a batch: one envelope per line, `\n` between lines.
+pub fn ndjson<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, line) in lines.enumerate() {
+        if i > 0 {
+            body.push(b'\n');
+        }
+        body.extend_from_slice(line.as_bytes());
+    }
+    body
+}
+
+/// Compresses a body as `Content-Encoding` asks (`deflate` is raw RFC 1951, no zlib wrapper).
+pub fn encode(body: &[u8], compression: Compression) -> (Vec<u8>, Option<&'static str>) {
+    let level = flate2::Compression::fast();
+    match compression {
+        Compression::None => (body.to_vec(), None),
+        Compression::Deflate => {
+            let mut e =
+                flate2::write::DeflateEncoder::new(Vec::with_capacity(body.len() / 4), level);
+            let _ = e.write_all(body);
+            (e.finish().unwrap_or_default(), Some("deflate"))
+        }
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
+            let _ = e.write_all(body);
+            (e.finish().unwrap_or_default(), Some("gzip"))
+        }
+    }
+}
+
+impl Transport {
+    pub fn new(config: &Config) -> Self {
+        Transport {
+            url: config.endpoint.url.clone(),
+            api_key: config.ikey.header_value().to_owned(),
+            compression: config.compression,
+            http_timeout_ms: config.http_timeout_ms,
+        }
+    }
+
+    /// POSTs `body` (uncompressed NDJSON). The exchange ends by `deadline` at the latest, and by
+    /// `http_timeout_ms` from now.
+    pub fn post(
+        &self,
+        body: &[u8],
+        time_delta_ms: Option<i64>,
+        deadline: Option<Instant>,
+    ) -> Result<HttpResponse, NetworkError> {
+        let now = Instant::now();
+        let mut budget_ms = self.http_timeout_ms;
+        if let Some(d) = deadline {
+            budget_ms = budget_ms.min(d.saturating_duration_since(now).as_millis() as u64);
+        }
+        if budget_ms == 0 {
+            return Err(NetworkError("no time left for the request".into()));
+        }
+        let (payload, encoding) = encode(body, self.compression);
+        let mut req = minreq::post(self.url.as_str())
+            .with_header("Content-Type", "application/x-json-stream; charset=utf-8")
+            .with_header("x-apikey", self.api_key.as_str())
+            .with_header("Client-Id", "NO_AUTH")
+            .with_header("sdk-version", SDK_VERSION)
+            .with_header("Upload-Time", crate::clock::now_ms().to_string())
+            // minreq counts whole seconds; round up so a short budget is not zero.
+            .with_timeout(budget_ms.div_ceil(1000))
+            .with_follow_redirects(false)
+            .with_max_headers_size(MAX_RESPONSE_HEADERS)
+            .with_max_status_line_length(1024)
+            .with_body(payload);
+        if let Some(enc) = encoding {
+            req = req.with_header("Content-Encoding", enc);
+        }
+        if let Some(delta) = time_delta_ms {
+            req = req.with_header("time-delta-to-apply-millis", delta.to_string());
+        }
+        let lazy = req.send_lazy().map_err(|e| NetworkError(describe(&e)))?;
+        let status = lazy.status_code;
+        let status = u16::try_from(status)
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+            .ok_or_else(|| NetworkError(format!("invalid HTTP status {status}")))?;
+        let headers: Vec<(String, String)> = lazy
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let mut body = Vec::new();
+        for byte in lazy {
+            match byte {
+                Ok((b, _)) if body.len() < MAX_RESPONSE_BODY => body.push(b),
+                // Past the cap, or a body cut short: keep what was read.
+                _ => break,
+            }
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn describe(e: &minreq::Error) -> String {
+    let text = e.to_string();
+    if text.is_empty() {
+        format!("{e:?}")
+    } else {
+        text
+    }
+}

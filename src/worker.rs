@@ -1,0 +1,663 @@
+//! The background thread: batches events, replays the cache, posts, applies the response
+//! policy, honours kill windows and backoff, and persists what is left at shutdown.
+
+use crate::backoff;
+use crate::cache::{Cache, CacheFiles, Fingerprints};
+use crate::config::Config;
+use crate::kill::KillSwitch;
+use crate::logging::{tel_log, Level};
+use crate::queue::{Event, Queue};
+use crate::random::Jitter;
+use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
+use crate::stats::{Outcome, Stats};
+use crate::transport::{ndjson, Transport};
+use parking_lot::{Condvar, Mutex};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on the library's own thread (a logger callback running there must not wait for it).
+pub fn on_worker_thread() -> bool {
+    ON_WORKER.with(Cell::get)
+}
+
+/// Events taken from the queue (or the cache) and not yet resolved.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub attempts: u32,
+    /// Entries claimed from the cache file.
+    pub replayed: bool,
+}
+
+/// The batches the worker is sending or backing off on. Shared so that a shutdown whose
+/// deadline passes while a request hangs can persist them itself.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub batches: VecDeque<Batch>,
+    /// Set by a shutdown that gave up waiting: the worker must not touch anything any more.
+    pub abandoned: bool,
+}
+
+/// What `tel_flush` and `tel_shutdown` wait on.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Every logged event with an ordinal below this is resolved.
+    pub watermark: u64,
+    /// The cache entries present at start are resolved (or persistence is off).
+    pub replay_done: bool,
+    pub exited: bool,
+    /// The worker stopped because the shutdown deadline passed with work left.
+    pub hit_deadline: bool,
+}
+
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub stats: Arc<Stats>,
+    pub kill: Arc<KillSwitch>,
+    pub queue: Queue,
+    pub held: Mutex<Held>,
+    pub progress: Mutex<Progress>,
+    pub progress_changed: Condvar,
+    pub cache_files: Option<CacheFiles>,
+    /// This session's `ext.sdk.epoch` marker; its own persisted entries are not replayed by it.
+    pub epoch_marker: String,
+}
+
+impl Shared {
+    pub fn new_cache(&self) -> Option<Cache> {
+        self.cache_files.as_ref().map(|f| {
+            Cache::new(
+                f.clone(),
+                self.config.ikey.tenant(),
+                self.config.cache_max_bytes,
+                self.config.cache_max_age_s,
+            )
+        })
+    }
+
+    /// Resolves `events` that could not be delivered: into the cache if it is usable, else
+    /// counted as `dropped_shutdown`. Used by the worker at its end and by a shutdown that
+    /// stopped waiting for it.
+    pub fn persist_or_drop(&self, cache: Option<&Cache>, events: &[&str], deadline: Instant) {
+        let n = events.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let written = cache.map(|c| c.persist(events, deadline));
+        match written {
+            Some(Ok(change)) => {
+                self.stats.resolve(Outcome::Persisted, n);
+                Stats::add(&self.stats.cache_evicted, change.evicted as u64);
+                tel_log!(
+                    Level::Info,
+                    "{n} undelivered events written to the cache file"
+                );
+            }
+            Some(Err(e)) => {
+                self.stats.resolve(Outcome::DroppedShutdown, n);
+                tel_log!(
+                    Level::Info,
+                    "{n} undelivered events dropped: the cache is unusable ({e})"
+                );
+            }
+            None => {
+                self.stats.resolve(Outcome::DroppedShutdown, n);
+                tel_log!(
+                    Level::Info,
+                    "{n} undelivered events dropped: persistence is disabled"
+                );
+            }
+        }
+    }
+}
+
+enum Step {
+    Send,
+    Replay,
+    Continue,
+    Exit,
+}
+
+pub struct Worker {
+    shared: Arc<Shared>,
+    transport: Transport,
+    cache: Option<Cache>,
+    jitter: Jitter,
+    /// Consecutive failed attempts, whatever the batch: the backoff is the network's.
+    failures: u32,
+    backoff_until: Option<Instant>,
+    /// The collector's `Retry-After`: not skipped by a flush.
+    retry_after_until: Option<Instant>,
+    time_delta_ms: Option<i64>,
+    replay_pending: bool,
+    /// Claimed cache entries not yet resolved; the claim file is emptied when it reaches 0.
+    claimed_outstanding: usize,
+    put_back: Fingerprints,
+    /// Flush generation whose request to skip the backoff has been served.
+    flush_gen_served: u64,
+}
+
+impl Worker {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let cache = shared.new_cache();
+        let replay_pending = cache.is_some();
+        Worker {
+            transport: Transport::new(&shared.config),
+            cache,
+            jitter: Jitter::new(),
+            failures: 0,
+            backoff_until: None,
+            retry_after_until: None,
+            time_delta_ms: None,
+            replay_pending,
+            claimed_outstanding: 0,
+            put_back: Fingerprints::new(),
+            flush_gen_served: 0,
+            shared,
+        }
+    }
+
+    pub fn run(mut self) {
+        ON_WORKER.with(|w| w.set(true));
+        self.publish_progress();
+        loop {
+            if self.shared.held.lock().abandoned {
+                return;
+            }
+            let step = self.next_step();
+            match step {
+                Step::Send => self.send_front(),
+                Step::Replay => self.replay_chunk(),
+                Step::Continue => {}
+                Step::Exit => break,
+            }
+            self.publish_progress();
+        }
+        self.finish();
+    }
+
+    /// Decides what to do next, waiting (on the queue's condition variable) when nothing is due.
+    fn next_step(&mut self) -> Step {
+        let now = Instant::now();
+        let killed = self.shared.kill.active();
+        if killed {
+            self.drop_all_killed(false);
+            self.replay_pending = false;
+        }
+        let held_empty = self.shared.held.lock().batches.is_empty();
+        let mut q = self.shared.queue.state.lock();
+        let shutdown = q.shutdown_deadline;
+        if let Some(deadline) = shutdown {
+            if now >= deadline || killed {
+                return Step::Exit;
+            }
+        }
+        if killed {
+            let until = Duration::from_millis(
+                self.shared
+                    .kill
+                    .until_ms()
+                    .saturating_sub(crate::clock::now_ms()),
+            );
+            let wake = shutdown.map_or(now + until, |d| d.min(now + until));
+            self.shared.queue.wake.wait_until(&mut q, wake);
+            return Step::Continue;
+        }
+        if !held_empty {
+            let floor = self.retry_after_until.filter(|t| *t > now);
+            let skip_backoff = shutdown.is_none() && q.flush_gen != self.flush_gen_served;
+            let ready_at = if skip_backoff {
+                floor
+            } else {
+                floor.max(self.backoff_until.filter(|t| *t > now))
+            };
+            match ready_at {
+                None => {
+                    if skip_backoff {
+                        self.flush_gen_served = q.flush_gen;
+                    }
+                    return Step::Send;
+                }
+                // At shutdown a batch that is backing off is not tried again: it is persisted.
+                Some(_) if shutdown.is_some() => return Step::Exit,
+                Some(at) => {
+                    self.shared.queue.wake.wait_until(&mut q, at);
+                    return Step::Continue;
+                }
+            }
+        }
+        if self.replay_pending && shutdown.is_none() {
+            return Step::Replay;
+        }
+        let Some(front) = q.events.front() else {
+            if shutdown.is_some() {
+                return Step::Exit;
+            }
+            self.shared.queue.wake.wait(&mut q);
+            return Step::Continue;
+        };
+        let cfg = &self.shared.config;
+        let due_at = front.enqueued + Duration::from_millis(cfg.flush_interval_ms);
+        let due = shutdown.is_some()
+            || front.ordinal < q.flush_upto
+            || q.events.len() >= cfg.batch_max_events
+            || q.bytes >= cfg.batch_max_bytes
+            || due_at <= now;
+        if !due {
+            self.shared.queue.wake.wait_until(&mut q, due_at);
+            return Step::Continue;
+        }
+        let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
+        drop(q);
+        self.shared.held.lock().batches.push_back(Batch {
+            events,
+            attempts: 0,
+            replayed: false,
+        });
+        Step::Send
+    }
+
+    /// Claims the next chunk of cache entries, within the memory bound.
+    fn replay_chunk(&mut self) {
+        let cfg = self.shared.config.clone();
+        let room = cfg
+            .queue_max_events
+            .saturating_sub(
+                self.shared
+                    .stats
+                    .pending
+                    .load(std::sync::atomic::Ordering::Relaxed) as usize,
+            )
+            .min(cfg.batch_max_events);
+        if room == 0 {
+            // Memory is full of new events: send those first, replay after.
+            let mut q = self.shared.queue.state.lock();
+            if q.events.is_empty() {
+                self.shared
+                    .queue
+                    .wake
+                    .wait_for(&mut q, Duration::from_millis(100));
+            } else {
+                q.flush_upto = q
+                    .flush_upto
+                    .max(q.events.front().map_or(0, |e| e.ordinal + 1));
+            }
+            return;
+        }
+        let Some(cache) = self.cache.as_mut() else {
+            self.replay_pending = false;
+            return;
+        };
+        let marker = &self.shared.epoch_marker;
+        let put_back = &self.put_back;
+        let skip = |line: &str| {
+            line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
+        };
+        match cache.claim(room, cfg.batch_max_bytes, &skip) {
+            Ok((lines, change)) => {
+                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+                if change.evicted > 0 {
+                    tel_log!(
+                        Level::Info,
+                        "{} cached events dropped: older than cache_max_age_s or over cache_max_bytes",
+                        change.evicted
+                    );
+                }
+                if lines.is_empty() {
+                    self.replay_pending = false;
+                    return;
+                }
+                let n = lines.len();
+                Stats::add(&self.shared.stats.replayed, n as u64);
+                Stats::add(&self.shared.stats.pending, n as u64);
+                self.claimed_outstanding += n;
+                let now = Instant::now();
+                let events = lines
+                    .into_iter()
+                    .map(|line| Event {
+                        line,
+                        ordinal: Event::REPLAYED,
+                        enqueued: now,
+                    })
+                    .collect();
+                self.shared.held.lock().batches.push_back(Batch {
+                    events,
+                    attempts: 0,
+                    replayed: true,
+                });
+                tel_log!(Level::Debug, "replaying {n} cached events");
+            }
+            Err(_) => {
+                // Logged once by the cache; an unusable cache must not stop delivery.
+                self.replay_pending = false;
+            }
+        }
+    }
+
+    fn send_front(&mut self) {
+        let body = {
+            let held = self.shared.held.lock();
+            let Some(batch) = held.batches.front() else {
+                return;
+            };
+            ndjson(batch.events.iter().map(|e| e.line.as_str()))
+        };
+        // Another process may have been told to stop since this one started.
+        self.shared.kill.reload();
+        if self.shared.kill.active() {
+            self.drop_all_killed(false);
+            return;
+        }
+        let deadline = self.shared.queue.state.lock().shutdown_deadline;
+        Stats::add(&self.shared.stats.http_requests, 1);
+        let result = self.transport.post(&body, self.time_delta_ms, deadline);
+        self.apply(result);
+    }
+
+    /// Applies the response policy of [`crate::response::classify`] to the front batch.
+    fn apply(&mut self, result: Result<HttpResponse, NetworkError>) {
+        let now = Instant::now();
+        let cfg = self.shared.config.clone();
+        let mut kill_seconds = None;
+        match &result {
+            Ok(r) => {
+                let d = directives(r);
+                if let Some(delta) = d.time_delta_ms {
+                    self.time_delta_ms = Some(delta);
+                }
+                if let Some(kill) = d.kill {
+                    if kill.names(cfg.ikey.tenant()) {
+                        kill_seconds = Some(kill.seconds);
+                    }
+                }
+                if !(200..300).contains(&r.status) {
+                    tel_log!(
+                        Level::Debug,
+                        "collector answered HTTP {}; Collector-Error: {}; body: {}",
+                        r.status,
+                        r.collector_error().unwrap_or("(none)"),
+                        r.body_excerpt()
+                    );
+                }
+            }
+            Err(e) => tel_log!(Level::Debug, "request to the collector failed: {}", e.0),
+        }
+        let verdict = classify(&result);
+        let stats = &self.shared.stats;
+        if !matches!(verdict, Verdict::Accepted(_)) {
+            Stats::add(&stats.http_failures, 1);
+        }
+        let mut held = self.shared.held.lock();
+        if held.abandoned {
+            return;
+        }
+        let Some(mut batch) = held.batches.pop_front() else {
+            return;
+        };
+        let n = batch.events.len();
+        let mut release_claim = 0;
+        let mut to_persist = None;
+        match verdict {
+            Verdict::Accepted(refused) => {
+                let rejected = refused.count(n);
+                stats.resolve(Outcome::Sent, (n - rejected) as u64);
+                stats.resolve(Outcome::Rejected, rejected as u64);
+                if rejected > 0 {
+                    let what = match &refused {
+                        Refused::All => "all".to_owned(),
+                        Refused::Some(i) => format!("{i:?}"),
+                        Refused::None => String::new(),
+                    };
+                    tel_log!(
+                        Level::Info,
+                        "collector refused {rejected} of {n} events (indices {what}): {}",
+                        result
+                            .as_ref()
+                            .map(|r| r.body_excerpt())
+                            .unwrap_or_default()
+                    );
+                }
+                self.failures = 0;
+                self.backoff_until = None;
+                if batch.replayed {
+                    release_claim = n;
+                }
+            }
+            Verdict::Rejected if kill_seconds.is_none() => {
+                stats.resolve(Outcome::Rejected, n as u64);
+                let r = result.as_ref().ok();
+                tel_log!(
+                    Level::Info,
+                    "collector rejected {n} events with HTTP {} ({}): not retried, not cached",
+                    r.map_or(0, |r| r.status),
+                    r.and_then(|r| r.collector_error())
+                        .unwrap_or("no Collector-Error")
+                );
+                if batch.replayed {
+                    release_claim = n;
+                }
+            }
+            Verdict::Split if kill_seconds.is_none() => {
+                if n > 1 {
+                    let second = batch.events.split_off(n / 2);
+                    tel_log!(
+                        Level::Info,
+                        "collector answered 413 for {n} events: sending them as two requests of {} and {}",
+                        batch.events.len(),
+                        second.len()
+                    );
+                    held.batches.push_front(Batch {
+                        events: second,
+                        attempts: 0,
+                        replayed: batch.replayed,
+                    });
+                    held.batches.push_front(Batch {
+                        events: batch.events,
+                        attempts: 0,
+                        replayed: batch.replayed,
+                    });
+                } else {
+                    stats.resolve(Outcome::Rejected, 1);
+                    tel_log!(
+                        Level::Info,
+                        "collector answered 413 for a single event of {} bytes: rejected",
+                        batch.events[0].line.len()
+                    );
+                    if batch.replayed {
+                        release_claim = 1;
+                    }
+                }
+            }
+            Verdict::Retry { retry_after } if kill_seconds.is_none() => {
+                self.failures += 1;
+                batch.attempts += 1;
+                let mut wait = backoff::delay(
+                    self.failures,
+                    cfg.retry_initial_ms,
+                    cfg.retry_max_ms,
+                    &mut self.jitter,
+                );
+                if let Some(ra) = retry_after {
+                    self.retry_after_until = Some(now + ra);
+                    wait = wait.max(ra);
+                }
+                self.backoff_until = Some(now + wait);
+                if batch.attempts >= cfg.retry_max_attempts && self.cache.is_some() {
+                    to_persist = Some(batch);
+                } else {
+                    Stats::add(&stats.retries, 1);
+                    tel_log!(
+                        Level::Info,
+                        "backing off: {n} events will be tried again in {} ms (attempt {} of {} failed)",
+                        wait.as_millis(),
+                        batch.attempts,
+                        cfg.retry_max_attempts
+                    );
+                    // Without a usable cache the batch stays in memory and keeps being retried.
+                    batch.attempts = batch.attempts.min(cfg.retry_max_attempts);
+                    held.batches.push_front(batch);
+                }
+            }
+            // A kill directive on a refused request: the batch in hand goes with the rest.
+            _ => held.batches.push_front(batch),
+        }
+        drop(held);
+        if let Some(batch) = to_persist {
+            self.persist_exhausted(batch);
+        }
+        if release_claim > 0 {
+            self.resolved_claimed(release_claim);
+        }
+        if let Some(seconds) = kill_seconds {
+            self.kill(seconds);
+        }
+    }
+
+    /// A batch whose attempts ran out goes to the cache file for a later process.
+    fn persist_exhausted(&mut self, batch: Batch) {
+        let n = batch.events.len();
+        let lines: Vec<&str> = batch.events.iter().map(|e| e.line.as_str()).collect();
+        let cache = self.cache.as_ref().expect("checked by caller");
+        match cache.persist(&lines, Instant::now() + Duration::from_secs(2)) {
+            Ok(change) => {
+                self.shared.stats.resolve(Outcome::Persisted, n as u64);
+                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+                self.put_back
+                    .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
+                tel_log!(
+                    Level::Info,
+                    "{n} events undeliverable after {} attempts: written to the cache file for a later process",
+                    batch.attempts
+                );
+                if batch.replayed {
+                    self.resolved_claimed(n);
+                }
+            }
+            Err(_) => {
+                // Keep it in memory and keep trying at the longest backoff.
+                self.shared.held.lock().batches.push_front(batch);
+            }
+        }
+    }
+
+    fn resolved_claimed(&mut self, n: usize) {
+        self.claimed_outstanding = self.claimed_outstanding.saturating_sub(n);
+        if self.claimed_outstanding == 0 {
+            if let Some(c) = &self.cache {
+                c.release_claim();
+            }
+        }
+    }
+
+    /// Our tenant was named in `kill-tokens`: stop everything for the window. The batch in hand
+    /// is dropped, not cached: a cached batch would only be refused again by the next process
+    /// started inside the window.
+    fn kill(&mut self, seconds: u64) {
+        let until = self.shared.kill.engage(seconds);
+        let dropped = self.drop_all_killed(true);
+        tel_log!(
+            Level::Info,
+            "collector told tenant o:{} to stop sending for {seconds} s (until {}): {dropped} events dropped, no request until then",
+            self.shared.config.ikey.tenant(),
+            crate::clock::iso8601(until)
+        );
+        self.replay_pending = false;
+    }
+
+    /// Drops what is held and queued (and, when `purge_cache`, the tenant's cache entries).
+    fn drop_all_killed(&mut self, purge_cache: bool) -> u64 {
+        let stats = &self.shared.stats;
+        let held: Vec<Batch> = self.shared.held.lock().batches.drain(..).collect();
+        let queued = Queue::take_all(&mut self.shared.queue.state.lock());
+        let mut n = queued.len() as u64;
+        for b in &held {
+            n += b.events.len() as u64;
+        }
+        stats.resolve(Outcome::DroppedKilled, n);
+        self.claimed_outstanding = 0;
+        if let Some(cache) = &self.cache {
+            cache.release_claim();
+            if purge_cache {
+                if let Ok(purged) = cache.purge() {
+                    Stats::add(&stats.replayed, purged as u64);
+                    Stats::add(&stats.dropped_killed, purged as u64);
+                    n += purged as u64;
+                }
+            }
+        }
+        n
+    }
+
+    /// Tells `tel_flush` how far delivery has come.
+    fn publish_progress(&self) {
+        let held_min = self
+            .shared
+            .held
+            .lock()
+            .batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .map(|e| e.ordinal)
+            .min();
+        let queue_front = {
+            let q = self.shared.queue.state.lock();
+            q.events.front().map_or(q.next_ordinal, |e| e.ordinal)
+        };
+        let watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
+        let mut p = self.shared.progress.lock();
+        p.watermark = watermark;
+        p.replay_done = !self.replay_pending && self.claimed_outstanding == 0;
+        drop(p);
+        self.shared.progress_changed.notify_all();
+    }
+
+    /// Shutdown: whatever is still pending goes to the cache (or is counted as dropped).
+    fn finish(mut self) {
+        let deadline = self
+            .shared
+            .queue
+            .state
+            .lock()
+            .shutdown_deadline
+            .unwrap_or_else(Instant::now);
+        let hit_deadline = Instant::now() >= deadline;
+        let mut held = self.shared.held.lock();
+        if held.abandoned {
+            return;
+        }
+        let batches: Vec<Batch> = held.batches.drain(..).collect();
+        drop(held);
+        let queued = Queue::take_all(&mut self.shared.queue.state.lock());
+        let lines: Vec<&str> = batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .chain(queued.iter())
+            .map(|e| e.line.as_str())
+            .collect();
+        if self.shared.kill.active() {
+            self.shared
+                .stats
+                .resolve(Outcome::DroppedKilled, lines.len() as u64);
+        } else {
+            // Past the deadline, allow the margin abi.md grants for the last write.
+            let write_by = deadline.max(Instant::now()) + Duration::from_millis(150);
+            self.shared
+                .persist_or_drop(self.cache.as_ref(), &lines, write_by);
+        }
+        if let Some(c) = self.cache.as_mut() {
+            c.close();
+        }
+        let mut p = self.shared.progress.lock();
+        p.exited = true;
+        p.hit_deadline = hit_deadline && !lines.is_empty();
+        p.replay_done = true;
+        drop(p);
+        self.shared.progress_changed.notify_all();
+    }
+}

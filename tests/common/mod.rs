@@ -1,0 +1,191 @@
+//! Helpers shared by the integration tests: the C ABI called as a C host would call it, a lock
+//! that serialises tests (the session is process-wide), temporary folders, and child processes.
+#![allow(dead_code)]
+
+use parking_lot::{Mutex, MutexGuard};
+use serde_json::{json, Value};
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tel::ffi;
+
+pub use tel_emulator::{Collector, Fault, Scripted};
+
+pub const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
+pub const TENANT: &str = "0123456789abcdef0123456789abcdef";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test at a time owns the process-wide session; the guard also shuts down a session a
+/// failing test left behind.
+pub struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+pub fn serial() -> Serial {
+    let g = SERIAL.lock();
+    let _ = ffi::tel_shutdown(0);
+    Serial(g)
+}
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        let _ = ffi::tel_shutdown(0);
+    }
+}
+
+pub fn init(config: &Value) -> i32 {
+    let c = CString::new(config.to_string()).unwrap();
+    unsafe { ffi::tel_init(c.as_ptr()) }
+}
+
+pub fn init_ok(config: &Value) {
+    let rc = init(config);
+    assert_eq!(rc, 0, "tel_init: {}", last_error());
+}
+
+pub fn log(name: &str, props: Option<&str>) -> i32 {
+    let n = CString::new(name).unwrap();
+    let p = props.map(|p| CString::new(p).unwrap());
+    unsafe {
+        ffi::tel_log(
+            n.as_ptr(),
+            p.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+        )
+    }
+}
+
+pub fn log_ok(name: &str, props: Option<&str>) {
+    let rc = log(name, props);
+    assert_eq!(rc, 0, "tel_log: {}", last_error());
+}
+
+pub fn flush(ms: u32) -> i32 {
+    ffi::tel_flush(ms)
+}
+
+pub fn shutdown(ms: u32) -> i32 {
+    ffi::tel_shutdown(ms)
+}
+
+pub fn last_error() -> String {
+    let n = unsafe { ffi::tel_last_error(std::ptr::null_mut(), 0) };
+    let mut buf = vec![0u8; n + 1];
+    unsafe { ffi::tel_last_error(buf.as_mut_ptr().cast(), buf.len()) };
+    CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn stats() -> Value {
+    let n = unsafe { ffi::tel_stats_json(std::ptr::null_mut(), 0) };
+    let mut buf = vec![0u8; n + 1];
+    let m = unsafe { ffi::tel_stats_json(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(n, m);
+    serde_json::from_slice(&buf[..n]).unwrap()
+}
+
+pub fn stat(name: &str) -> u64 {
+    stats()[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+/// The conservation law of abi.md.
+pub fn assert_conserved() {
+    let s = stats();
+    let g = |k: &str| s[k].as_u64().unwrap();
+    assert_eq!(
+        g("logged") + g("replayed"),
+        g("sent")
+            + g("rejected")
+            + g("dropped_killed")
+            + g("dropped_shutdown")
+            + g("persisted")
+            + g("pending"),
+        "conservation broken: {s}"
+    );
+}
+
+/// A fresh private folder under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "tel-test-{tag}-{}-{}",
+        std::process::id(),
+        tel::random::u64()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A configuration that talks to `collector`, with fast timings and a cache file in `dir`
+/// (or none), merged with `extra`.
+pub fn config(collector: &Collector, dir: Option<&Path>, extra: Value) -> Value {
+    let mut c = json!({
+        "ikey": IKEY,
+        "endpoint": collector.endpoint(),
+        "flush_interval_ms": 50,
+        "retry_initial_ms": 50,
+        "retry_max_ms": 200,
+        "http_timeout_ms": 5000,
+        "cache_path": dir.map(|d| d.join("events.cache").to_string_lossy().into_owned()),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+pub fn names(envelopes: &[Value]) -> Vec<String> {
+    envelopes
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs the test named `test` of this test binary in a child process with `env`, and returns
+/// its output. The child side of a test checks `child_role()`.
+pub fn run_child(test: &str, env: &[(&str, String)]) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        test,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--include-ignored",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn spawn_child(test: &str, env: &[(&str, String)]) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        test,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--include-ignored",
+    ]);
+    cmd.stdout(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// The role a child process was started for (`TEL_TEST_ROLE`), if any.
+pub fn child_role() -> Option<String> {
+    std::env::var("TEL_TEST_ROLE").ok()
+}
+
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,23 @@
+// Shared by build.rs and tests/header.rs: the one way `include/tel.h` is generated.
+
+/// Runs cbindgen over the crate at `crate_dir` with `cbindgen.toml`, adding the version macros
+/// from the crate's version so they are never edited by hand.
+pub fn generate_header(crate_dir: &std::path::Path) -> Result<String, String> {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut parts = version.split(['.', '-']);
+    let mut next = || parts.next().unwrap_or("0").to_owned();
+    let (major, minor, patch) = (next(), next(), next());
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .map_err(|e| e.to_string())?;
+    config.after_includes = Some(format!(
+        "\n#define TEL_VERSION \"{version}\"\n#define TEL_VERSION_MAJOR {major}\n#define TEL_VERSION_MINOR {minor}\n#define TEL_VERSION_PATCH {patch}\n"
+    ));
+    let bindings = cbindgen::Builder::new()
+        .with_crate(crate_dir)
+        .with_config(config)
+        .generate()
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
