@@ -189,6 +189,8 @@ impl Worker {
         if killed {
             self.drop_all_killed(false);
             self.replay_pending = false;
+            // A flush may have asked before this wait began: tell it now what is resolved.
+            self.publish_progress();
         }
         let held_empty = self.shared.held.lock().batches.is_empty();
         let mut q = self.shared.queue.state.lock();
