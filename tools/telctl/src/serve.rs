@@ -1,0 +1,169 @@
+//! `telctl serve`: the emulator as a process, for tests in other languages and for trying the
+//! library by hand.
+//!
+//! The first line on stdout is always `listening on <endpoint>`, flushed at once, so that a
+//! harness can read the port from it. Then one line per request, unless `--quiet`.
+
+use clap::Args;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use tel_emulator::{tenant_of, Collector, Options, RecordedRequest};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Accept only this instrumentation key (repeatable); any well-formed key when absent.
+    #[arg(long = "ikey", value_name = "KEY")]
+    ikeys: Vec<String>,
+    /// Append every accepted envelope to this file, one JSON line each.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Largest request body once decompressed; larger ones are answered 413.
+    #[arg(long, value_name = "N")]
+    max_body_bytes: Option<usize>,
+    /// Print only the `listening on` line.
+    #[arg(long)]
+    quiet: bool,
+    /// Exit when standard input reaches end of file (when the harness that started us dies).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let defaults = Options::default();
+    let options = Options {
+        api_keys: (!args.ikeys.is_empty()).then_some(args.ikeys),
+        max_body_bytes: args.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+        port: args.port,
+        record: args.record,
+        ..defaults
+    };
+    let collector = match Collector::start_with(options) {
+        Ok(collector) => collector,
+        Err(e) => {
+            eprintln!("telctl serve: cannot start the emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (events, seen) = mpsc::channel();
+    let on_request = events.clone();
+    collector.on_request(move |request| {
+        let _ = on_request.send(Seen::Request(Box::new(request.clone())));
+    });
+    {
+        let mut out = io::stdout().lock();
+        if writeln!(out, "listening on {}", collector.endpoint())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return ExitCode::FAILURE;
+        }
+    }
+    if args.exit_on_stdin_eof {
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            let _ = events.send(Seen::StdinClosed);
+        });
+    }
+    // Runs until killed, or until stdin closes with --exit-on-stdin-eof. A request recorded
+    // before stdin closed is printed before the exit: the hook queues it first.
+    for event in seen {
+        match event {
+            Seen::Request(request) if !args.quiet => {
+                let mut out = io::stdout().lock();
+                // A closed stdout must not stop the collector: harnesses often stop reading.
+                let _ = writeln!(out, "{}", summary(&request)).and_then(|()| out.flush());
+            }
+            Seen::Request(_) => {}
+            Seen::StdinClosed => break,
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+enum Seen {
+    Request(Box<RecordedRequest>),
+    StdinClosed,
+}
+
+/// An instrumentation key as it may be shown: the tenant token and `-***`.
+fn masked_key(key: &str) -> String {
+    match tenant_of(key) {
+        Some(tenant) => format!("{tenant}-***"),
+        None => "***".to_string(),
+    }
+}
+
+/// One line about a request: status, counts, masked key, Collector-Error, accepted names.
+fn summary(request: &RecordedRequest) -> String {
+    let mut line = match &request.fault {
+        Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
+        None => format!("{} {} {}", request.method, request.path, request.status),
+    };
+    line.push_str(&format!(
+        " acc={} rej={} events={}",
+        request.accepted,
+        request.rejected,
+        request.lines.len()
+    ));
+    if let Some(key) = request.header("x-apikey") {
+        line.push_str(&format!(" key={}", masked_key(key)));
+    }
+    if let Some(encoding) = request.header("content-encoding") {
+        line.push_str(&format!(" encoding={encoding}"));
+    }
+    if let Some(error) = &request.collector_error {
+        line.push_str(&format!(" error={error:?}"));
+    }
+    if request.full_key_in_body {
+        line.push_str(" FULL-KEY-IN-BODY");
+    }
+    if request.accepted > 0 {
+        line.push_str(&format!(" names=[{}]", event_names(request)));
+    }
+    line
+}
+
+/// Names of the request's events with repeats folded, `Name x3`, at most a few shown.
+fn event_names(request: &RecordedRequest) -> String {
+    const SHOWN: usize = 5;
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for line in &request.lines {
+        let name = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "?".to_string());
+        match counted.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((name, 1)),
+        }
+    }
+    let mut parts: Vec<String> = counted
+        .iter()
+        .take(SHOWN)
+        .map(|(name, count)| match count {
+            1 => name.clone(),
+            n => format!("{name} x{n}"),
+        })
+        .collect();
+    if counted.len() > SHOWN {
+        parts.push(format!("+{} more", counted.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked_to_their_tenant_token() {
+        assert_eq!(masked_key("abc123-secret-part"), "abc123-***");
+        assert_eq!(masked_key("nodash"), "***");
+        assert_eq!(masked_key("-x"), "***");
+    }
+}
