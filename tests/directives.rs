@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 fn kill_for(tenant: &str, seconds: &str) -> Scripted {
     Scripted::accept()
-        .with_header("kill-tokens", &format!("o:{tenant}"))
+        .with_header("kill-tokens", format!("o:{tenant}"))
         .with_header("kill-duration", seconds)
 }
 
@@ -20,13 +20,20 @@ fn a_kill_for_our_tenant_stops_requests_and_drops_instead_of_caching() {
     let dir = temp_dir("kill");
     let cache = dir.join("events.cache");
     // A refused request that carries the kill: its batch must be dropped, not cached.
-    c.push(Scripted::status(401).with_header("kill-tokens", &format!("o:{TENANT}:all")).with_header("kill-duration", "600"));
+    c.push(
+        Scripted::status(401)
+            .with_header("kill-tokens", format!("o:{TENANT}:all"))
+            .with_header("kill-duration", "600"),
+    );
     init_ok(&config(&c, Some(&dir), json!({})));
     log_ok("Kill.First", None);
     assert_eq!(flush(5000), 0);
     let until = stat("killed_until_ms");
     let now = tel::clock::now_ms();
-    assert!(until > now + 590_000 && until <= now + 600_000, "window {until} vs now {now}");
+    assert!(
+        until > now + 590_000 && until <= now + 600_000,
+        "window {until} vs now {now}"
+    );
     for _ in 0..5 {
         log_ok("Kill.During", None); // TEL_OK, but dropped
     }
@@ -35,8 +42,14 @@ fn a_kill_for_our_tenant_stops_requests_and_drops_instead_of_caching() {
     assert_eq!(c.request_count(), 1, "no request inside the window");
     assert_eq!(stat("dropped_killed"), 6);
     assert_eq!(stat("persisted"), 0);
-    assert!(read_lines(&cache).is_empty(), "a killed batch is never cached");
-    assert!(dir.join("events.cache.kill").exists(), "the window is persisted");
+    assert!(
+        read_lines(&cache).is_empty(),
+        "a killed batch is never cached"
+    );
+    assert!(
+        dir.join("events.cache.kill").exists(),
+        "the window is persisted"
+    );
     assert_conserved();
 }
 
@@ -56,12 +69,20 @@ fn a_kill_purges_what_is_queued_and_cached() {
     assert_eq!(read_lines(&dir.join("events.cache")).len(), 3);
     // Next session: the replay request is answered with a kill.
     c.reset();
-    c.push(Scripted::status(503).with_header("kill-tokens", &format!("o:{TENANT}")).with_header("kill-duration", "600"));
+    c.push(
+        Scripted::status(503)
+            .with_header("kill-tokens", format!("o:{TENANT}"))
+            .with_header("kill-duration", "600"),
+    );
     init_ok(&config(&c, Some(&dir), json!({})));
     log_ok("Kill.New", None);
     assert_eq!(flush(5000), 0);
     assert_eq!(shutdown(1000), 0);
-    assert_eq!(c.request_count(), 1, "a replay that triggers a kill sends no second request");
+    assert_eq!(
+        c.request_count(),
+        1,
+        "a replay that triggers a kill sends no second request"
+    );
     assert_eq!(stat("replayed"), 3);
     assert_eq!(stat("dropped_killed"), 4);
     assert!(read_lines(&dir.join("events.cache")).is_empty());
@@ -94,7 +115,13 @@ fn unusable_durations_and_malformed_tokens_are_ignored() {
         .map(|d| (ours.clone(), Some(*d)))
         .collect();
     cases.push((ours.clone(), None));
-    for bad in [TENANT.to_owned(), "o:".to_owned(), long, format!("x:{TENANT}"), ",,".to_owned()] {
+    for bad in [
+        TENANT.to_owned(),
+        "o:".to_owned(),
+        long,
+        format!("x:{TENANT}"),
+        ",,".to_owned(),
+    ] {
         cases.push((bad, Some("600")));
     }
     for (tokens, duration) in cases {
@@ -121,7 +148,7 @@ fn kill_duration_seconds_is_read_too_and_the_window_expires() {
     let c = Collector::start().unwrap();
     c.push(
         Scripted::accept()
-            .with_header("kill-tokens", &format!(" o:other , o:{TENANT}:Some.Event "))
+            .with_header("kill-tokens", format!(" o:other , o:{TENANT}:Some.Event "))
             .with_header("kill-duration-seconds", "1"),
     );
     init_ok(&config(&c, None, json!({})));
@@ -148,8 +175,10 @@ fn a_second_process_started_inside_the_window_sends_nothing() {
             let port: u16 = std::env::var("TEL_TEST_PORT").unwrap().parse().unwrap();
             let dir = std::path::PathBuf::from(std::env::var("TEL_TEST_DIR").unwrap());
             let endpoint = format!("http://127.0.0.1:{port}/OneCollector/1.0/");
-            init_ok(&json!({"ikey": IKEY, "endpoint": endpoint, "flush_interval_ms": 10,
-                "cache_path": dir.join("events.cache")}));
+            init_ok(
+                &json!({"ikey": IKEY, "endpoint": endpoint, "flush_interval_ms": 10,
+                "cache_path": dir.join("events.cache")}),
+            );
             assert!(stat("killed_until_ms") > 0);
             for _ in 0..10 {
                 log_ok("Second.Process", None);
@@ -179,8 +208,16 @@ fn a_second_process_started_inside_the_window_sends_nothing() {
         ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("CHILD-OK"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(c.request_count(), 1, "the second process sent a request inside the window");
+    assert!(
+        out.status.success() && text.contains("CHILD-OK"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        c.request_count(),
+        1,
+        "the second process sent a request inside the window"
+    );
 }
 
 #[test]
@@ -202,7 +239,10 @@ fn transient_failures_are_retried_and_delivered_exactly_once() {
     }
     assert_eq!(flush(20_000), 0, "{}", last_error());
     let acc = c.accepted();
-    let mut seen: Vec<u64> = acc.iter().map(|e| e["data"]["i"].as_u64().unwrap()).collect();
+    let mut seen: Vec<u64> = acc
+        .iter()
+        .map(|e| e["data"]["i"].as_u64().unwrap())
+        .collect();
     seen.sort_unstable();
     assert_eq!(seen, (0..20).collect::<Vec<_>>(), "each event exactly once");
     assert_eq!(c.request_count(), 6);
@@ -255,7 +295,10 @@ fn permanent_refusals_are_rejected_once_and_not_cached() {
         assert_eq!(c.request_count(), 1, "{status} was retried");
         assert_eq!(stat("rejected"), 2, "{status}");
         assert_eq!(stat("persisted"), 0);
-        assert!(read_lines(&dir.join("events.cache")).is_empty(), "{status} was cached");
+        assert!(
+            read_lines(&dir.join("events.cache")).is_empty(),
+            "{status} was cached"
+        );
         assert_conserved();
     }
 }

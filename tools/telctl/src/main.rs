@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own module; this file only parses and dispatches.
 
+mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,10 +23,14 @@ struct Cli {
 enum Command {
     /// Run a local OneCollector emulator that validates uploads as the real service does.
     Serve(serve::ServeArgs),
+    /// Run the library against a local emulator and show what the collector receives:
+    /// delivery, a retry, a cache replay and a kill window.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust (library, emulator, telctl), formatting and lints, the
+# header check, then the Python binding and the C/C++ side when their scripts exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo test (workspace)"
+cargo test --workspace --locked
+
+for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/windows/run-tests.sh; do
+  if [ -x "$part" ]; then
+    step "$part"
+    "$part"
+  fi
+done
+step "all tests passed"
