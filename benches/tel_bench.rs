@@ -1,0 +1,512 @@
+//! The benchmarks of docs/performance.md. They print figures; they never fail on a number.
+//!
+//! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME`
+//! runs one of: latency, throughput, memory, lifecycle, cpu, size.
+//! Memory figures come from child processes (this binary re-run with `memory-child`), so that
+//! the collector and the other benchmarks do not pollute them.
+
+use serde_json::json;
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+use tel::ffi;
+use tel_emulator::{Collector, Options};
+
+const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
+
+/// A typical event: a name and 10 properties, about 300 bytes of JSON.
+fn typical_properties(i: u64) -> String {
+    json!({
+        "action_name": "build",
+        "success": true,
+        "duration_ms": 1234 + (i % 100),
+        "model": "resnet50-v2-7.onnx",
+        "model_path": "C:/Users/someone/models/vision/resnet50-v2-7.onnx",
+        "device": "gpu",
+        "precision": "fp16",
+        "batch_size": 8,
+        "cache_hit": false,
+        "error_code": null,
+        "args": ["--optimize", "--quantize", "--target", "x64"],
+    })
+    .to_string()
+}
+
+fn init(endpoint: &str, extra: serde_json::Value) {
+    let mut c = json!({"ikey": IKEY, "endpoint": endpoint, "cache_path": null});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    let c = CString::new(c.to_string()).unwrap();
+    let rc = unsafe { ffi::tel_init(c.as_ptr()) };
+    assert_eq!(rc, 0, "tel_init failed");
+}
+
+fn stats() -> serde_json::Value {
+    let mut buf = vec![0u8; 4096];
+    let n = unsafe { ffi::tel_stats_json(buf.as_mut_ptr().cast(), buf.len()) };
+    serde_json::from_slice(&buf[..n]).unwrap()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cpu}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report_latency(label: &str, mut ns: Vec<u64>) {
+    ns.sort_unstable();
+    println!(
+        "{label:<34} n={:<8} median {:>6} ns   p99 {:>7} ns   p99.9 {:>8} ns   max {:>9} ns",
+        ns.len(),
+        percentile(&ns, 0.5),
+        percentile(&ns, 0.99),
+        percentile(&ns, 0.999),
+        ns[ns.len() - 1]
+    );
+}
+
+/// `tel_log` on the caller's thread, timed call by call, with the worker sending to the emulator.
+fn latency() {
+    let collector = Collector::start().unwrap();
+    let props: Vec<CString> = (0..1000)
+        .map(|i| CString::new(typical_properties(i)).unwrap())
+        .collect();
+    println!("typical properties: {} bytes", props[0].as_bytes().len());
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    for threads in [1usize, 8] {
+        init(
+            &collector.endpoint(),
+            json!({"queue_max_events": 1_000_000}),
+        );
+        let per_thread = if threads == 1 { 200_000 } else { 40_000 };
+        let mut handles = Vec::new();
+        for t in 0..threads {
+            let props = props.clone();
+            let name = name.clone();
+            handles.push(std::thread::spawn(move || {
+                let mut ns = Vec::with_capacity(per_thread);
+                for i in 0..per_thread {
+                    let p = &props[(i + t) % props.len()];
+                    let start = Instant::now();
+                    let rc = unsafe { ffi::tel_log(name.as_ptr(), p.as_ptr()) };
+                    ns.push(start.elapsed().as_nanos() as u64);
+                    assert!(rc == 0 || rc == 6);
+                }
+                ns
+            }));
+        }
+        let all: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        report_latency(&format!("tel_log, {threads} thread(s)"), all);
+        let _ = ffi::tel_flush(60_000);
+        let s = stats();
+        println!(
+            "   sent {} queue_full {}",
+            s["sent"], s["dropped_queue_full"]
+        );
+        let _ = ffi::tel_shutdown(10_000);
+        collector.reset();
+    }
+}
+
+/// Serialising the same envelopes to NDJSON and compressing them, no I/O: the pipeline limit.
+fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
+    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
+    let ext = tel::ext::SessionExt::new(
+        &[
+            ("os", "name", "Linux".into()),
+            ("os", "ver", "6.1.0".into()),
+            ("app", "sesId", tel::random::uuid4()),
+            ("device", "localId", format!("r:{}", tel::random::uuid4())),
+            ("sdk", "ver", tel::transport::SDK_VERSION.into()),
+            ("sdk", "epoch", tel::random::uuid4()),
+        ],
+        &Default::default(),
+    );
+    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+    let props: Vec<String> = (0..1000).map(typical_properties).collect();
+    let start = Instant::now();
+    let mut batch = Vec::with_capacity(500);
+    let mut bytes = 0usize;
+    for i in 0..n {
+        let p = &props[i % props.len()];
+        tel::envelope::check_properties(p).unwrap();
+        batch.push(template.render(
+            "Bench.TypicalEvent",
+            Some(p),
+            tel::clock::now_ms(),
+            i as u64,
+        ));
+        if batch.len() == 500 {
+            let body = tel::transport::ndjson(batch.iter().map(|s| s.as_str()));
+            bytes += tel::transport::encode(&body, compression).0.len();
+            batch.clear();
+        }
+    }
+    std::hint::black_box(bytes);
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Events per second from the first `tel_log` to the last acceptance at the emulator.
+fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) {
+    init(
+        &collector.endpoint(),
+        json!({"compression": compression, "queue_max_events": 1_000_000}),
+    );
+    let props: Vec<CString> = (0..1000)
+        .map(|i| CString::new(typical_properties(i)).unwrap())
+        .collect();
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    let cpu0 = process_cpu();
+    let start = Instant::now();
+    for i in 0..n {
+        let rc = unsafe { ffi::tel_log(name.as_ptr(), props[i % props.len()].as_ptr()) };
+        assert_eq!(rc, 0);
+    }
+    assert_eq!(ffi::tel_flush(120_000), 0);
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu0;
+    let sent = stats()["sent"].as_u64().unwrap();
+    assert_eq!(sent as usize, n);
+    let _ = ffi::tel_shutdown(10_000);
+    collector.reset();
+    (n as f64 / secs, cpu / secs)
+}
+
+/// How fast the emulator alone takes the same bodies: shows it is not the bottleneck.
+fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
+    use std::io::{Read, Write};
+    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
+    let ext = tel::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
+    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+    let lines: Vec<String> = (0..500)
+        .map(|i| {
+            template.render(
+                "Bench.TypicalEvent",
+                Some(&typical_properties(i)),
+                tel::clock::now_ms(),
+                i,
+            )
+        })
+        .collect();
+    let body = tel::transport::ndjson(lines.iter().map(|s| s.as_str()));
+    let (payload, _) = tel::transport::encode(&body, tel::Compression::Deflate);
+    let head = format!(
+        "POST /OneCollector/1.0/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-json-stream; charset=utf-8\r\nx-apikey: {IKEY}\r\nClient-Id: NO_AUTH\r\nsdk-version: bench\r\nUpload-Time: {}\r\nContent-Encoding: deflate\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        tel::clock::now_ms(),
+        payload.len()
+    );
+    let start = Instant::now();
+    for _ in 0..n_batches {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", collector.port())).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&payload).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert!(
+            out.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    let rate = (n_batches * 500) as f64 / start.elapsed().as_secs_f64();
+    collector.reset();
+    rate
+}
+
+fn throughput() {
+    let collector = Collector::start_with(Options::default()).unwrap();
+    let n = 200_000;
+    for (mode, compression) in [
+        ("deflate", tel::Compression::Deflate),
+        ("none", tel::Compression::None),
+    ] {
+        let limit = pipeline_limit(compression, n);
+        let (rate, cpu) = end_to_end(&collector, mode, n);
+        println!(
+            "end-to-end {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
+            100.0 * rate / limit,
+            cpu * 100.0
+        );
+    }
+    println!(
+        "emulator alone (500-event deflated bodies, one connection each): {:.0} events/s",
+        emulator_capacity(&collector, 200)
+    );
+}
+
+fn process_cpu() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child: log 1,000,000 events against `endpoint` and print RSS figures.
+fn memory_child(endpoint: &str, up: bool) {
+    let baseline = rss_kib("VmRSS:");
+    init(
+        endpoint,
+        json!({"http_timeout_ms": 2000, "retry_initial_ms": 200}),
+    );
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    let props: Vec<CString> = (0..1000)
+        .map(|i| CString::new(typical_properties(i)).unwrap())
+        .collect();
+    let mut full = 0u64;
+    let mut samples = Vec::new();
+    for i in 0..1_000_000usize {
+        loop {
+            let rc = unsafe { ffi::tel_log(name.as_ptr(), props[i % 1000].as_ptr()) };
+            if rc != 6 {
+                break;
+            }
+            full += 1;
+            if !up {
+                break; // the collector is down: the bound drops it, which is the point
+            }
+            // The collector is up: let the worker catch up rather than drop the event.
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if i % 100_000 == 0 {
+            samples.push(rss_kib("VmRSS:"));
+        }
+    }
+    let _ = ffi::tel_flush(if up { 120_000 } else { 10 });
+    let peak = rss_kib("VmHWM:");
+    let _ = ffi::tel_shutdown(1000);
+    println!(
+        "collector {}: baseline RSS {} KiB, peak {} KiB (+{:.1} MiB), samples every 100k events {:?} KiB, queue_full {}",
+        if up { "up  " } else { "down" },
+        baseline,
+        peak,
+        (peak.saturating_sub(baseline)) as f64 / 1024.0,
+        samples,
+        full
+    );
+}
+
+fn memory() {
+    let exe = std::env::current_exe().unwrap();
+    let serve = std::process::Command::new(telctl_path())
+        .args(["serve", "--quiet", "--exit-on-stdin-eof"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut serve) = serve else {
+        println!("memory: telctl not built (cargo build --release -p telctl); skipped");
+        return;
+    };
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let endpoint = first.trim().trim_start_matches("listening on ").to_owned();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        format!("http://127.0.0.1:{p}/OneCollector/1.0/")
+    };
+    for (ep, up) in [(endpoint.as_str(), "up"), (dead.as_str(), "down")] {
+        let out = std::process::Command::new(&exe)
+            .args(["memory-child", ep, up])
+            .output()
+            .unwrap();
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = serve.kill();
+}
+
+fn telctl_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/tel_bench-... -> target/<profile>/telctl
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    for candidate in [
+        dir.join("telctl"),
+        dir.join("../release/telctl"),
+        dir.join("../debug/telctl"),
+    ] {
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    dir.join("telctl")
+}
+
+fn lifecycle() {
+    let collector = Collector::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("tel-bench-{}", std::process::id()));
+    let mut init_ns = Vec::new();
+    let mut shut_ns = Vec::new();
+    for i in 0..200 {
+        let cache = dir.join(format!("c{}.cache", i % 2));
+        let c = CString::new(
+            json!({"ikey": IKEY, "endpoint": collector.endpoint(), "cache_path": cache})
+                .to_string(),
+        )
+        .unwrap();
+        let t = Instant::now();
+        assert_eq!(unsafe { ffi::tel_init(c.as_ptr()) }, 0);
+        init_ns.push(t.elapsed().as_nanos() as u64);
+        let t = Instant::now();
+        assert_eq!(ffi::tel_shutdown(5000), 0);
+        shut_ns.push(t.elapsed().as_nanos() as u64);
+    }
+    report_latency("tel_init (with a cache folder)", init_ns);
+    report_latency("tel_shutdown (idle)", shut_ns);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// CPU time of the worker thread while the host logs 1,000 events per second.
+fn cpu() {
+    let collector = Collector::start().unwrap();
+    init(&collector.endpoint(), json!({}));
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    let props = CString::new(typical_properties(1)).unwrap();
+    // Warm up so the worker thread exists and has sent once.
+    unsafe { ffi::tel_log(name.as_ptr(), props.as_ptr()) };
+    let _ = ffi::tel_flush(5000);
+    let worker = worker_tid();
+    let secs = 10u64;
+    let t0 = thread_cpu(&worker);
+    let start = Instant::now();
+    for i in 0..secs * 1000 {
+        let due = start + Duration::from_micros(i * 1000);
+        if let Some(d) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        unsafe { ffi::tel_log(name.as_ptr(), props.as_ptr()) };
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let used = thread_cpu(&worker) - t0;
+    let _ = ffi::tel_shutdown(5000);
+    println!(
+        "worker CPU at 1,000 events/s over {wall:.1} s: {:.2} % of a core ({} requests)",
+        100.0 * used / wall,
+        collector.request_count()
+    );
+}
+
+fn worker_tid() -> Option<String> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            (comm.trim() == "tel-worker").then(|| t.file_name().to_string_lossy().into_owned())
+        })
+}
+
+fn thread_cpu(tid: &Option<String>) -> f64 {
+    let Some(tid) = tid else { return 0.0 };
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn size() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let lib = dir.join("libtel.so");
+    if !lib.exists() {
+        println!(
+            "libtel.so: not built in {} (cargo build --release -p onecollector-tel)",
+            dir.display()
+        );
+        return;
+    }
+    let stripped = std::env::temp_dir().join(format!("libtel-stripped-{}.so", std::process::id()));
+    let ok = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&lib)
+        .status()
+        .is_ok_and(|s| s.success());
+    let full = std::fs::metadata(&lib).map_or(0, |m| m.len());
+    let small = if ok {
+        std::fs::metadata(&stripped).map_or(0, |m| m.len())
+    } else {
+        0
+    };
+    println!(
+        "libtel.so: {:.2} MiB as built, {:.2} MiB stripped",
+        full as f64 / 1048576.0,
+        small as f64 / 1048576.0
+    );
+    let _ = std::fs::remove_file(stripped);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if args.first().map(String::as_str) == Some("memory-child") {
+        memory_child(&args[1], args[2] == "up");
+        return;
+    }
+    println!("machine: {}", machine());
+    println!(
+        "build: {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let all = args.is_empty();
+    let want = |n: &str| all || args.iter().any(|a| a == n);
+    if want("size") {
+        size();
+    }
+    if want("lifecycle") {
+        lifecycle();
+    }
+    if want("latency") {
+        latency();
+    }
+    if want("throughput") {
+        throughput();
+    }
+    if want("cpu") {
+        cpu();
+    }
+    if want("memory") {
+        memory();
+    }
+}
