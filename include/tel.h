@@ -180,8 +180,7 @@ const char *tel_version(void);
  * 2 warn, 3 info, 4 debug, 5 trace). `user_data` is passed back untouched. A NULL callback
  * restores the default sink: stderr when the environment variable `TEL_LOG` names a level,
  * silent otherwise. May be called at any time, before `tel_init` too. No lock of the library
- * is held while the callback runs. Returns `TEL_OK`, or `TEL_ERR_INVALID_ARGUMENT` for a
- * level outside 0-5.
+ * is held while the callback runs. A level above 5 means 5, below 0 means 0. Returns `TEL_OK`.
  */
 tel_status tel_set_logger(tel_log_fn callback, int32_t max_level, void *user_data);
 

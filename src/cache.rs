@@ -427,7 +427,9 @@ impl Cache {
         })
     }
 
-    /// Ends the session's use of the cache: its (empty) claim file goes away.
+    /// Ends the session's use of the cache: its (empty) claim file goes away. A cache dropped
+    /// without `close` leaves its claim file for the next process to merge back (a worker that
+    /// a timed-out shutdown left behind does that: at worst its batch is delivered twice).
     pub fn close(&mut self) {
         if let Some((path, f)) = self.claim.take() {
             let _ = f.set_len(0);
@@ -444,12 +446,6 @@ impl Cache {
             .into_iter()
             .map(|e| e.line)
             .collect())
-    }
-}
-
-impl Drop for Cache {
-    fn drop(&mut self) {
-        self.close();
     }
 }
 

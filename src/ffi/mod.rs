@@ -4,7 +4,6 @@ mod boundary;
 
 use crate::global;
 use crate::logging;
-use crate::status::Error;
 use boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -140,8 +139,7 @@ pub extern "C" fn tel_version() -> *const c_char {
 /// 2 warn, 3 info, 4 debug, 5 trace). `user_data` is passed back untouched. A NULL callback
 /// restores the default sink: stderr when the environment variable `TEL_LOG` names a level,
 /// silent otherwise. May be called at any time, before `tel_init` too. No lock of the library
-/// is held while the callback runs. Returns `TEL_OK`, or `TEL_ERR_INVALID_ARGUMENT` for a
-/// level outside 0-5.
+/// is held while the callback runs. A level above 5 means 5, below 0 means 0. Returns `TEL_OK`.
 #[no_mangle]
 pub extern "C" fn tel_set_logger(
     callback: tel_log_fn,
@@ -149,11 +147,6 @@ pub extern "C" fn tel_set_logger(
     user_data: *mut c_void,
 ) -> tel_status {
     call(|| {
-        if !(0..=5).contains(&max_level) {
-            return Err(Error::argument(format!(
-                "max_level must be 0 (off) to 5 (trace), got {max_level}"
-            )));
-        }
         logging::set_callback(callback, max_level, user_data);
         Ok(())
     })
