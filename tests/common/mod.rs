@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tel::ffi;
 
+#[allow(unused_imports)]
 pub use tel_emulator::{Collector, Fault, Scripted};
 
 pub const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
