@@ -1,6 +1,7 @@
 //! `telctl demo`: the library against a local emulator on loopback, step by step, with what the
 //! collector received and the counters after each step.
 
+use crate::term;
 use clap::Args;
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -131,10 +132,18 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lines = std::fs::read_to_string(&cache)
         .map(|s| s.lines().count())
         .unwrap_or(0);
-    println!("   cache file {} holds {lines} entries", cache.display());
+    println!(
+        "   cache file {} holds {}",
+        cache.display(),
+        term::plural(lines as u64, "entry", "entries")
+    );
     collector.set_default(None);
     let c = client(&collector, &cache)?;
     c.flush(Duration::from_secs(10))?;
+    println!(
+        "   the next process replayed {} from the cache file",
+        term::plural(c.stats().replayed, "entry", "entries")
+    );
     let seen = show_received(&collector, seen);
     show_counters(&c);
 

@@ -1,18 +1,26 @@
 //! `telctl`: the command-line companion of onecollector-tel.
 //!
-//! Each subcommand lives in its own module; this file only parses and dispatches.
+//! Each subcommand lives in its own module; this file only parses and dispatches. Usage errors
+//! exit with 2 everywhere; each subcommand's `--help` lists its other exit statuses.
 
+mod cache;
 mod demo;
+mod live;
+mod probe;
+mod send;
 mod serve;
+mod term;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "telctl",
     version,
-    about = "Tools around the onecollector-tel telemetry client"
+    about = "Tools around the onecollector-tel telemetry client",
+    after_help = "Colours only on a terminal; NO_COLOR turns them off. No output shows a full \
+instrumentation key: keys appear as <tenant>-***."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,16 +29,54 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a local OneCollector emulator that validates uploads as the real service does.
+    /// Run a local OneCollector emulator that validates uploads as the real service does, and
+    /// show every request and event it receives.
     Serve(serve::ServeArgs),
     /// Run the library against a local emulator and show what the collector receives:
     /// delivery, a retry, a cache replay and a kill window.
     Demo(demo::DemoArgs),
+    /// Send a fixed matrix of small requests (real events) to a collector, one thing varied
+    /// per row, and show how each is answered: why a tenant's telemetry is refused.
+    #[command(after_help = probe::EXIT_HELP)]
+    Probe(probe::ProbeArgs),
+    /// Send one event through the library and say where it went: accepted, rejected and why,
+    /// retried, cached, or killed until when.
+    #[command(after_help = send::EXIT_HELP)]
+    Send(send::SendArgs),
+    /// Show or clear a tenant's on-disk cache of undelivered events and its kill window.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
+}
+
+/// The command line, with the probe matrix (generated from the rows themselves) in
+/// `telctl probe --help`.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("probe", |probe| {
+        probe.after_long_help(format!(
+            "It sends real events to the tenant of the key. It stops at the first answer whose \
+kill-tokens name the tenant, records that window where the library honours it, and does not \
+start inside one.\n\n{}\n{}",
+            probe::matrix_help(),
+            probe::EXIT_HELP
+        ))
+    })
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Cache(command) => cache::run(command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
     }
 }

@@ -2,14 +2,17 @@
 //! library by hand.
 //!
 //! The first line on stdout is always `listening on <endpoint>`, flushed at once, so that a
-//! harness can read the port from it. Then one line per request, unless `--quiet`.
+//! harness can read the port from it. Then, unless `--quiet`, the live view of [`crate::live`]:
+//! one line per request, one per event in it, and a running summary.
 
+use crate::live::{masked_key, LiveView};
+use crate::term::Out;
 use clap::Args;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
-use tel_emulator::{tenant_of, Collector, Options, RecordedRequest};
+use tel_emulator::{Collector, Options, RecordedRequest};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -19,13 +22,14 @@ pub struct ServeArgs {
     /// Accept only this instrumentation key (repeatable); any well-formed key when absent.
     #[arg(long = "ikey", value_name = "KEY")]
     ikeys: Vec<String>,
-    /// Append every accepted envelope to this file, one JSON line each.
+    /// Append every accepted envelope to FILE as NDJSON: exactly the lines accepted, nothing
+    /// of what was refused.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
     /// Largest request body once decompressed; larger ones are answered 413.
     #[arg(long, value_name = "N")]
     max_body_bytes: Option<usize>,
-    /// Print only the `listening on` line.
+    /// Print only the `listening on` line (no live view).
     #[arg(long)]
     quiet: bool,
     /// Exit when standard input reaches end of file (when the harness that started us dies).
@@ -71,17 +75,17 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
     // Runs until killed, or until stdin closes with --exit-on-stdin-eof. A request recorded
     // before stdin closed is printed before the exit: the hook queues it first.
+    // A closed stdout does not stop the collector (`Out` ignores write errors): harnesses often
+    // stop reading.
+    let mut view = LiveView::new(Out::stdout());
     for event in seen {
         match event {
-            Seen::Request(request) if !args.quiet => {
-                let mut out = io::stdout().lock();
-                // A closed stdout must not stop the collector: harnesses often stop reading.
-                let _ = writeln!(out, "{}", summary(&request)).and_then(|()| out.flush());
-            }
+            Seen::Request(request) if !args.quiet => view.show(&request),
             Seen::Request(_) => {}
             Seen::StdinClosed => break,
         }
     }
+    view.finish();
     ExitCode::SUCCESS
 }
 
@@ -90,16 +94,8 @@ enum Seen {
     StdinClosed,
 }
 
-/// An instrumentation key as it may be shown: the tenant token and `-***`.
-fn masked_key(key: &str) -> String {
-    match tenant_of(key) {
-        Some(tenant) => format!("{tenant}-***"),
-        None => "***".to_string(),
-    }
-}
-
 /// One line about a request: status, counts, masked key, Collector-Error, accepted names.
-fn summary(request: &RecordedRequest) -> String {
+pub fn request_line(request: &RecordedRequest) -> String {
     let mut line = match &request.fault {
         Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
         None => format!("{} {} {}", request.method, request.path, request.status),

@@ -92,6 +92,11 @@ fn upload(port: u16, ikey: &str) -> (u16, String) {
     let envelope = format!(
         r#"{{"ver":"4.0","name":"Serve.Event","time":"2026-05-07T03:09:12.345Z","iKey":"{ikey}","data":{{}}}}"#
     );
+    upload_lines(port, &[&envelope, &envelope])
+}
+
+/// One upload of these envelopes, with the key and the headers the collector wants.
+fn upload_lines(port: u16, lines: &[&str]) -> (u16, String) {
     let headers = [
         ("Content-Type", "application/x-json-stream; charset=utf-8"),
         ("x-apikey", KEY),
@@ -99,12 +104,14 @@ fn upload(port: u16, ikey: &str) -> (u16, String) {
         ("sdk-version", "tel-test"),
         ("Upload-Time", "1778123352345"),
     ];
-    request(
-        port,
-        "POST",
-        "/OneCollector/1.0/",
-        &headers,
-        &format!("{envelope}\n{envelope}\n"),
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    request(port, "POST", "/OneCollector/1.0/", &headers, &body)
+}
+
+/// An envelope of tenant abc123 with this name, data and `ext.device.localId`.
+fn event(name: &str, data: &str, local_id: &str) -> String {
+    format!(
+        r#"{{"ver":"4.0","name":"{name}","time":"2026-05-07T03:09:12.345Z","iKey":"o:abc123","ext":{{"device":{{"localId":"{local_id}"}}}},"data":{data}}}"#
     )
 }
 
@@ -123,26 +130,31 @@ fn serve_announces_its_endpoint_and_reports_each_request_without_the_key() {
     let port = port_of(&serve.next_line());
 
     assert_eq!(upload(port, "o:abc123"), (200, r#"{"acc":2}"#.to_string()));
-    let line = serve.next_line();
+    let (line, events, _) = request_block(&serve, 2);
     assert!(line.contains(" 200 ") && line.contains("acc=2"), "{line}");
     assert!(line.contains("key=abc123-***"), "{line}");
     assert!(line.contains("Serve.Event x2"), "{line}");
     assert!(!line.contains(KEY), "{line}");
+    assert!(
+        events.iter().all(|e| e.starts_with("  + Serve.Event")),
+        "{events:?}"
+    );
 
     let (status, _) = upload(port, &format!("o:{KEY}"));
     assert_eq!(status, 401);
-    let line = serve.next_line();
+    let (line, events, _) = request_block(&serve, 2);
     assert!(
         line.contains(" 401 ") && line.contains("Invalid Tenant Token"),
         "{line}"
     );
     assert!(!line.contains(KEY), "{line}");
+    assert!(!events.concat().contains(KEY), "{events:?}");
 
     // The control API is on the same port.
     let (status, _) = request(port, "POST", "/_emulator/script", &[], r#"{"status":503}"#);
     assert_eq!(status, 200);
     assert_eq!(upload(port, "o:abc123").0, 503);
-    assert!(serve.next_line().contains(" 503 "));
+    assert!(request_block(&serve, 2).0.contains(" 503 "));
     let (_, accepted) = request(port, "GET", "/_emulator/accepted", &[], "");
     let accepted: serde_json::Value = serde_json::from_str(&accepted).unwrap();
     assert_eq!(accepted.as_array().unwrap().len(), 2);
@@ -165,12 +177,13 @@ fn serve_honours_ikey_and_quiet() {
     let mut serve = serve;
     let (rest, _) = serve.close_stdin_and_wait();
     assert!(rest.is_empty(), "{rest:?}");
-    // Not quiet: the same request is printed before the exit.
+    // Not quiet: the same request is printed before the exit: its line, one line per event,
+    // the summary.
     let mut loud = Serve::start(&[]);
     let port = port_of(&loud.next_line());
     assert_eq!(upload(port, "o:abc123").0, 200);
     let (rest, _) = loud.close_stdin_and_wait();
-    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest.len(), 4, "{rest:?}");
 
     let strict = Serve::start(&["--ikey", "other-key"]);
     let port = port_of(&strict.next_line());
@@ -184,4 +197,110 @@ fn serve_exits_when_stdin_closes() {
     let (rest, status) = serve.close_stdin_and_wait();
     assert!(rest.is_empty(), "{rest:?}");
     assert!(status.success(), "{status}");
+}
+
+/// The lines printed for one request: its line, one per event, the summary.
+fn request_block(serve: &Serve, events: usize) -> (String, Vec<String>, String) {
+    let head = serve.next_line();
+    let lines = (0..events).map(|_| serve.next_line()).collect();
+    (head, lines, serve.next_line())
+}
+
+#[test]
+fn serve_shows_each_event_as_it_arrives_with_rejections_and_a_summary() {
+    let serve = Serve::start(&[]);
+    let port = port_of(&serve.next_line());
+
+    let good = event("App.Started", r#"{"ok":true,"mode":"build"}"#, "r:1");
+    let bad = event("App.BadDevice", "{}", "deadbeef");
+    let (status, body) = upload_lines(port, &[&good, &bad]);
+    assert_eq!(status, 200, "{body}");
+    let (head, events, summary) = request_block(&serve, 2);
+    assert!(
+        head.contains(" 200 ") && head.contains("acc=1 rej=1"),
+        "{head}"
+    );
+    assert!(events[0].starts_with("  + App.Started"), "{events:?}");
+    assert!(events[0].contains("2026-05-07T03:09:12.345Z"), "{events:?}");
+    assert!(
+        events[0].contains(r#"{"ok":true,"mode":"build"}"#),
+        "{events:?}"
+    );
+    assert!(events[1].starts_with("  x App.BadDevice"), "{events:?}");
+    assert!(events[1].contains("InvalidDeviceLocalId"), "{events:?}");
+    assert!(
+        summary.contains("1 request: 1 accepted, 1 not accepted"),
+        "{summary}"
+    );
+
+    // A request refused as a whole: each event with the collector's reason.
+    let (status, _) = upload(port, &format!("o:{KEY}"));
+    assert_eq!(status, 401);
+    let (head, events, summary) = request_block(&serve, 2);
+    assert!(
+        !head.contains(KEY) && head.contains("key=abc123-***"),
+        "{head}"
+    );
+    for line in &events {
+        assert!(
+            line.contains("Invalid Tenant Token") && !line.contains(KEY),
+            "{line}"
+        );
+    }
+    assert!(
+        summary.contains("2 requests: 1 accepted, 3 not accepted"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("200 x1") && summary.contains("401 x1"),
+        "{summary}"
+    );
+
+    // A scripted outage is not a judgement: shown as not accepted, with the status.
+    let (status, _) = request(port, "POST", "/_emulator/script", &[], r#"{"status":503}"#);
+    assert_eq!(status, 200);
+    assert_eq!(upload_lines(port, &[&good]).0, 503);
+    let (_, events, summary) = request_block(&serve, 1);
+    assert!(events[0].contains("not accepted: HTTP 503"), "{events:?}");
+    assert!(summary.contains("503 x1"), "{summary}");
+    // Not a terminal: no colour codes anywhere.
+    assert!(!events.concat().contains('\x1b') && !summary.contains('\x1b'));
+}
+
+#[test]
+fn serve_records_exactly_the_accepted_envelopes() {
+    let dir = std::env::temp_dir().join(format!("telctl-serve-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = dir.join("accepted.ndjson");
+    let _ = std::fs::remove_file(&record);
+    let serve = Serve::start(&["--record", record.to_str().unwrap()]);
+    let port = port_of(&serve.next_line());
+
+    let a = event("Rec.First", r#"{"i":1}"#, "r:1");
+    let b = event("Rec.Second", r#"{"i":2,"list":[{"x":null}]}"#, "r:2");
+    let refused = event("Rec.Refused", "{}", "nohex");
+    let c = event("Rec.Third", r#"{"i":3}"#, "r:3");
+    // Accepted whole; partly accepted; refused whole (wrong iKey); answered by a script.
+    assert_eq!(upload_lines(port, &[&a, &b]).0, 200);
+    request_block(&serve, 2);
+    assert_eq!(upload_lines(port, &[&refused, &c]).0, 200);
+    request_block(&serve, 2);
+    assert_eq!(upload(port, &format!("o:{KEY}")).0, 401);
+    request_block(&serve, 2);
+    request(port, "POST", "/_emulator/script", &[], r#"{"status":503}"#);
+    assert_eq!(upload_lines(port, &[&a]).0, 503);
+    // The last request's summary line is printed after its record was written.
+    request_block(&serve, 1);
+
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    let recorded: Vec<&str> = recorded.lines().collect();
+    assert_eq!(recorded, [a.as_str(), b.as_str(), c.as_str()]);
+    let (_, accepted) = request(port, "GET", "/_emulator/accepted", &[], "");
+    let accepted: Vec<serde_json::Value> = serde_json::from_str(&accepted).unwrap();
+    let from_file: Vec<serde_json::Value> = recorded
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(from_file, accepted);
+    let _ = std::fs::remove_dir_all(&dir);
 }
