@@ -131,14 +131,7 @@ fn latency() {
 fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
     let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
     let ext = tel::ext::SessionExt::new(
-        &[
-            ("os", "name", "Linux".into()),
-            ("os", "ver", "6.1.0".into()),
-            ("app", "sesId", tel::random::uuid4()),
-            ("device", "localId", format!("r:{}", tel::random::uuid4())),
-            ("sdk", "ver", tel::transport::SDK_VERSION.into()),
-            ("sdk", "epoch", tel::random::uuid4()),
-        ],
+        &tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4()),
         &Default::default(),
     );
     let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);

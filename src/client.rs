@@ -87,14 +87,7 @@ impl Client {
             Some(_) => String::new(), // the host's value overrides the default below
             None => crate::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
         };
-        let defaults = [
-            ("os", "name", crate::platform::os_name().to_owned()),
-            ("os", "ver", crate::platform::os_version()),
-            ("app", "sesId", crate::random::uuid4()),
-            ("device", "localId", local_id),
-            ("sdk", "ver", crate::transport::SDK_VERSION.to_owned()),
-            ("sdk", "epoch", epoch.clone()),
-        ];
+        let defaults = crate::ext::default_context(local_id, epoch.clone());
         let ext = SessionExt::new(&defaults, &config.ext);
         let template = EnvelopeTemplate::new(&config.ikey.envelope_ikey(), &ext);
         let shared = Arc::new(Shared {

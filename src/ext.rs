@@ -59,6 +59,22 @@ pub fn has_scope_prefix(id: &str) -> bool {
         .any(|p| id.len() > p.len() && id.starts_with(p))
 }
 
+/// The context the library fills in itself: `os.name`, `os.ver`, a random `app.sesId`,
+/// `device.localId`, `sdk.ver` and `sdk.epoch` (`sdk.seq` is added per event).
+pub fn default_context(
+    local_id: String,
+    epoch: String,
+) -> Vec<(&'static str, &'static str, String)> {
+    vec![
+        ("os", "name", crate::platform::os_name().to_owned()),
+        ("os", "ver", crate::platform::os_version()),
+        ("app", "sesId", crate::random::uuid4()),
+        ("device", "localId", local_id),
+        ("sdk", "ver", crate::transport::SDK_VERSION.to_owned()),
+        ("sdk", "epoch", epoch),
+    ]
+}
+
 /// Host-given `ext` fields, validated against [`DOCUMENTED`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtOverrides {

@@ -84,37 +84,45 @@ impl Shared {
     /// Resolves `events` that could not be delivered: into the cache if it is usable, else
     /// counted as `dropped_shutdown`. Used by the worker at its end and by a shutdown that
     /// stopped waiting for it.
-    pub fn persist_or_drop(&self, cache: Option<&Cache>, events: &[&str], deadline: Instant) {
-        let n = events.len() as u64;
+    pub fn persist_or_drop(&self, cache: Option<&Cache>, lines: &[&str], deadline: Instant) {
+        let n = lines.len() as u64;
         if n == 0 {
             return;
         }
-        let written = cache.map(|c| c.persist(events, deadline));
+        let written = cache.map(|c| c.persist(lines, deadline));
         match written {
             Some(Ok(change)) => {
                 self.stats.resolve(Outcome::Persisted, n);
                 Stats::add(&self.stats.cache_evicted, change.evicted as u64);
                 tel_log!(
                     Level::Info,
-                    "{n} undelivered events written to the cache file"
+                    "{} undelivered: written to the cache file",
+                    count_events(n)
                 );
             }
             Some(Err(e)) => {
                 self.stats.resolve(Outcome::DroppedShutdown, n);
                 tel_log!(
                     Level::Info,
-                    "{n} undelivered events dropped: the cache is unusable ({e})"
+                    "{} undelivered: dropped, the cache is unusable ({e})",
+                    count_events(n)
                 );
             }
             None => {
                 self.stats.resolve(Outcome::DroppedShutdown, n);
                 tel_log!(
                     Level::Info,
-                    "{n} undelivered events dropped: persistence is disabled"
+                    "{} undelivered: dropped, persistence is disabled",
+                    count_events(n)
                 );
             }
         }
     }
+}
+
+/// "1 event", "3 events".
+pub fn count_events(n: u64) -> String {
+    format!("{n} event{}", if n == 1 { "" } else { "s" })
 }
 
 enum Step {
@@ -307,8 +315,8 @@ impl Worker {
                 if change.evicted > 0 {
                     tel_log!(
                         Level::Info,
-                        "{} cached events dropped: older than cache_max_age_s or over cache_max_bytes",
-                        change.evicted
+                        "{} dropped from the cache: older than cache_max_age_s or over cache_max_bytes",
+                        count_events(change.evicted as u64)
                     );
                 }
                 if lines.is_empty() {
@@ -333,7 +341,11 @@ impl Worker {
                     attempts: 0,
                     replayed: true,
                 });
-                tel_log!(Level::Debug, "replaying {n} cached events");
+                tel_log!(
+                    Level::Debug,
+                    "replaying {} from the cache",
+                    count_events(n as u64)
+                );
             }
             Err(_) => {
                 // Logged once by the cache; an unusable cache must not stop delivery.
@@ -418,7 +430,8 @@ impl Worker {
                     };
                     tel_log!(
                         Level::Info,
-                        "collector refused {rejected} of {n} events (indices {what}): {}",
+                        "collector refused {rejected} of {} (indices {what}): {}",
+                        count_events(n as u64),
                         result
                             .as_ref()
                             .map(|r| r.body_excerpt())
@@ -436,7 +449,8 @@ impl Worker {
                 let r = result.as_ref().ok();
                 tel_log!(
                     Level::Info,
-                    "collector rejected {n} events with HTTP {} ({}): not retried, not cached",
+                    "collector rejected {} with HTTP {} ({}): not retried, not cached",
+                    count_events(n as u64),
                     r.map_or(0, |r| r.status),
                     r.and_then(|r| r.collector_error())
                         .unwrap_or("no Collector-Error")
@@ -450,7 +464,8 @@ impl Worker {
                     let second = batch.events.split_off(n / 2);
                     tel_log!(
                         Level::Info,
-                        "collector answered 413 for {n} events: sending them as two requests of {} and {}",
+                        "collector answered 413 for {}: sending them as two requests of {} and {}",
+                        count_events(n as u64),
                         batch.events.len(),
                         second.len()
                     );
@@ -494,15 +509,24 @@ impl Worker {
                     to_persist = Some(batch);
                 } else {
                     Stats::add(&stats.retries, 1);
+                    let attempt = if batch.attempts >= cfg.retry_max_attempts {
+                        format!(
+                            "attempt {} failed; no usable cache, so they stay in memory",
+                            batch.attempts
+                        )
+                    } else {
+                        format!(
+                            "attempt {} of {} failed",
+                            batch.attempts, cfg.retry_max_attempts
+                        )
+                    };
                     tel_log!(
                         Level::Info,
-                        "backing off: {n} events will be tried again in {} ms (attempt {} of {} failed)",
-                        wait.as_millis(),
-                        batch.attempts,
-                        cfg.retry_max_attempts
+                        "backing off: {} will be tried again in {} ms ({attempt})",
+                        count_events(n as u64),
+                        wait.as_millis()
                     );
                     // Without a usable cache the batch stays in memory and keeps being retried.
-                    batch.attempts = batch.attempts.min(cfg.retry_max_attempts);
                     held.batches.push_front(batch);
                 }
             }
@@ -534,7 +558,8 @@ impl Worker {
                     .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
                 tel_log!(
                     Level::Info,
-                    "{n} events undeliverable after {} attempts: written to the cache file for a later process",
+                    "{} undeliverable after {} attempts: written to the cache file for a later process",
+                    count_events(n as u64),
                     batch.attempts
                 );
                 if batch.replayed {
@@ -565,9 +590,10 @@ impl Worker {
         let dropped = self.drop_all_killed(true);
         tel_log!(
             Level::Info,
-            "collector told tenant o:{} to stop sending for {seconds} s (until {}): {dropped} events dropped, no request until then",
+            "collector told tenant o:{} to stop sending for {seconds} s (until {}): {} dropped, no request until then",
             self.shared.config.ikey.tenant(),
-            crate::clock::iso8601(until)
+            crate::clock::iso8601(until),
+            count_events(dropped)
         );
         self.replay_pending = false;
     }

@@ -244,14 +244,7 @@ fn extension(name: &str) -> Value {
 /// The default context exactly as `tel::Client::start` assembles it (a session-only device id:
 /// the probe writes no device-id file).
 fn default_context_line(run: &Run, name: &str, data: &Value) -> String {
-    let defaults = [
-        ("os", "name", tel::platform::os_name().to_owned()),
-        ("os", "ver", tel::platform::os_version()),
-        ("app", "sesId", tel::random::uuid4()),
-        ("device", "localId", tel::device::local_id(None)),
-        ("sdk", "ver", tel::transport::SDK_VERSION.to_owned()),
-        ("sdk", "epoch", tel::random::uuid4()),
-    ];
+    let defaults = tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4());
     let ext = SessionExt::new(&defaults, &ExtOverrides::default());
     let template = tel::envelope::EnvelopeTemplate::new(&run.key.envelope_ikey(), &ext);
     template.render(name, Some(&data.to_string()), run.now_ms, 1)
