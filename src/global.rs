@@ -25,17 +25,25 @@ static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 fn watch_forks() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     extern "C" fn prepare() {
-        // No thread may hold the session lock across fork, or the child could never take it.
+        // No thread may hold the session or logger lock across fork, or the child could never
+        // take it. Always in this order; nothing else holds both.
         std::mem::forget(SESSION.write());
+        crate::logging::lock_for_fork();
     }
     extern "C" fn parent() {
-        // SAFETY: `prepare` left the lock held exclusively by this thread.
-        unsafe { SESSION.force_unlock_write() };
+        // SAFETY: `prepare` left both locks held exclusively by this thread.
+        unsafe {
+            crate::logging::unlock_after_fork();
+            SESSION.force_unlock_write();
+        }
     }
     extern "C" fn child() {
         FORK_GEN.fetch_add(1, Ordering::Relaxed);
         // SAFETY: as in `parent`; the child has only this thread.
-        unsafe { SESSION.force_unlock_write() };
+        unsafe {
+            crate::logging::unlock_after_fork();
+            SESSION.force_unlock_write();
+        }
     }
     ONCE.call_once(|| {
         // SAFETY: the handlers are async-signal-safe enough for fork: an atomic and an unlock.

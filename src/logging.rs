@@ -86,6 +86,18 @@ fn max_level() -> i32 {
     MAX_LEVEL.load(Ordering::Acquire)
 }
 
+/// Fork handlers (see `global`): no thread may hold the callback lock across `fork`, or the
+/// child could never take it.
+pub(crate) fn lock_for_fork() {
+    std::mem::forget(CALLBACK.write());
+}
+
+/// # Safety
+/// Only after [`lock_for_fork`], on the thread that called it (or in the child).
+pub(crate) unsafe fn unlock_after_fork() {
+    CALLBACK.force_unlock_write();
+}
+
 /// Re-reads `TEL_LOG` when no callback is installed (called by `tel_init`).
 pub fn refresh_env() {
     if CALLBACK.read().is_none() {

@@ -97,6 +97,12 @@ impl Transport {
             req = req.with_header("time-delta-to-apply-millis", delta.to_string());
         }
         let lazy = req.send_lazy().map_err(|e| NetworkError(describe(&e)))?;
+        // minreq reports a missing or unreadable status line as a made-up 503.
+        if lazy.reason_phrase == "Server did not provide a status line" {
+            return Err(NetworkError(
+                "the collector sent no HTTP status line (connection closed or garbage)".into(),
+            ));
+        }
         let status = lazy.status_code;
         let status = u16::try_from(status)
             .ok()

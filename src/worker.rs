@@ -242,7 +242,10 @@ impl Worker {
                 }
             }
         }
-        if self.replay_pending && shutdown.is_none() {
+        // Cache entries take room in memory like logged events; when memory is full of logged
+        // events, those are sent first and the replay waits.
+        let room = self.replay_room();
+        if self.replay_pending && shutdown.is_none() && room > 0 {
             return Step::Replay;
         }
         let Some(front) = q.events.front() else {
@@ -255,6 +258,7 @@ impl Worker {
         let cfg = &self.shared.config;
         let due_at = front.enqueued + Duration::from_millis(cfg.flush_interval_ms);
         let due = shutdown.is_some()
+            || room == 0
             || front.ordinal < q.flush_upto
             || q.events.len() >= cfg.batch_max_events
             || q.bytes >= cfg.batch_max_bytes
@@ -273,33 +277,23 @@ impl Worker {
         Step::Send
     }
 
+    /// How many cache entries may be taken up now without passing `queue_max_events`.
+    fn replay_room(&self) -> usize {
+        let cfg = &self.shared.config;
+        let pending = self
+            .shared
+            .stats
+            .pending
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        cfg.queue_max_events
+            .saturating_sub(pending)
+            .min(cfg.batch_max_events)
+    }
+
     /// Claims the next chunk of cache entries, within the memory bound.
     fn replay_chunk(&mut self) {
         let cfg = self.shared.config.clone();
-        let room = cfg
-            .queue_max_events
-            .saturating_sub(
-                self.shared
-                    .stats
-                    .pending
-                    .load(std::sync::atomic::Ordering::Relaxed) as usize,
-            )
-            .min(cfg.batch_max_events);
-        if room == 0 {
-            // Memory is full of new events: send those first, replay after.
-            let mut q = self.shared.queue.state.lock();
-            if q.events.is_empty() {
-                self.shared
-                    .queue
-                    .wake
-                    .wait_for(&mut q, Duration::from_millis(100));
-            } else {
-                q.flush_upto = q
-                    .flush_upto
-                    .max(q.events.front().map_or(0, |e| e.ordinal + 1));
-            }
-            return;
-        }
+        let room = self.replay_room();
         let Some(cache) = self.cache.as_mut() else {
             self.replay_pending = false;
             return;

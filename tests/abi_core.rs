@@ -521,3 +521,51 @@ fn conservation_holds_after_flush_and_after_shutdown() {
     assert_eq!(s["logged"], 4);
     assert_eq!(s["pending"], 0);
 }
+
+#[test]
+fn a_queue_filled_as_the_session_starts_is_flushed() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("fullstart");
+    for _ in 0..5 {
+        init_ok(&config(
+            &c,
+            Some(&dir),
+            json!({"queue_max_events": 2, "flush_interval_ms": 600_000}),
+        ));
+        log_ok("Full.AtStart", None);
+        log_ok("Full.AtStart", None);
+        assert_eq!(flush(5000), 0, "{}", last_error());
+        assert_eq!(shutdown(1000), 0);
+    }
+    assert_eq!(c.accepted_count(), 10);
+}
+
+#[test]
+fn a_missing_status_line_is_a_network_failure_not_a_503() {
+    let _s = serial();
+    static LINES: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
+    extern "C" fn sink(_: i32, msg: *const std::ffi::c_char, _: *mut std::ffi::c_void) {
+        let m = unsafe { std::ffi::CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned();
+        LINES.lock().push(m);
+    }
+    LINES.lock().clear();
+    tel::ffi::tel_set_logger(Some(sink), 4, std::ptr::null_mut());
+    let c = Collector::start().unwrap();
+    c.push(Scripted::fault(Fault::Garbage(
+        b"not http at all\r\n\r\n".to_vec(),
+    )));
+    init_ok(&config(&c, None, json!({})));
+    log_ok("Garbage.Status", None);
+    assert_eq!(flush(10_000), 0);
+    tel::ffi::tel_set_logger(None, 0, std::ptr::null_mut());
+    let lines = LINES.lock().clone();
+    assert!(!lines.iter().any(|l| l.contains("HTTP 503")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("no HTTP status line")),
+        "{lines:?}"
+    );
+    assert_eq!(c.accepted_count(), 1, "retried and delivered");
+}
