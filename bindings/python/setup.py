@@ -1,0 +1,86 @@
+"""Builds the wheel: compiles the Rust library and bundles it inside the package.
+
+setuptools-rust runs ``cargo rustc --lib --crate-type cdylib`` on the crate at
+``../../Cargo.toml`` (release profile; ``CARGO_TARGET_DIR`` is honoured, as cargo reads it) and
+the result is placed in the package as ``onecollector_tel/libtel.so`` (``libtel.dylib`` on
+macOS, ``tel.dll`` on Windows), the name ``_native.py`` loads with ctypes. The wheel is tagged
+``py3-none-<platform>``: ctypes needs no Python ABI, so one wheel serves every Python 3. The
+package version is the crate's.
+
+Building needs the repository checkout (the crate lives two levels up), so build wheels, not
+source distributions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools_rust import Binding, RustExtension, build_rust
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools before 70.1
+    from wheel.bdist_wheel import bdist_wheel  # type: ignore[no-redef]
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+HERE = Path(__file__).resolve().parent
+CRATE_MANIFEST = HERE.parent.parent / "Cargo.toml"
+
+
+def library_filename() -> str:
+    if sys.platform == "win32":
+        return "tel.dll"
+    if sys.platform == "darwin":
+        return "libtel.dylib"
+    return "libtel.so"
+
+
+def crate_version() -> str:
+    """The version of the package `onecollector-tel` in Cargo.toml (or its workspace's)."""
+    if not CRATE_MANIFEST.is_file():
+        raise SystemExit(
+            f"cannot find the onecollector-tel crate at {CRATE_MANIFEST}: build this package from "
+            "a checkout of the repository (bindings/python), not from a source distribution"
+        )
+    manifest = tomllib.loads(CRATE_MANIFEST.read_text(encoding="utf-8"))
+    version = manifest["package"]["version"]
+    if isinstance(version, dict) and version.get("workspace"):
+        version = manifest["workspace"]["package"]["version"]
+    return str(version)
+
+
+class build_rust_library(build_rust):
+    """Places the cdylib under the plain name ctypes loads, not a Python extension's name."""
+
+    def get_dylib_ext_path(self, ext: RustExtension, target_fname: str) -> str:
+        extension_path = super().get_dylib_ext_path(ext, target_fname)
+        return os.path.join(os.path.dirname(extension_path), library_filename())
+
+
+class bdist_wheel_any_python(bdist_wheel):
+    """A platform wheel for any Python 3: the library is loaded with ctypes, not imported."""
+
+    def get_tag(self) -> tuple[str, str, str]:
+        _, _, platform = super().get_tag()
+        return "py3", "none", platform
+
+
+setup(
+    version=crate_version(),
+    rust_extensions=[
+        RustExtension(
+            "onecollector_tel.libtel",
+            path=str(CRATE_MANIFEST),
+            binding=Binding.NoBinding,
+            py_limited_api=False,
+        )
+    ],
+    cmdclass={"build_rust": build_rust_library, "bdist_wheel": bdist_wheel_any_python},
+)

@@ -1,0 +1,104 @@
+"""The library's status codes as one exception hierarchy.
+
+Every exception carries the library's own message (``tel_last_error``) and its status code.
+Each class also derives from the built-in exception a Python caller would expect, so that
+``except ValueError`` around a bad configuration keeps working.
+"""
+
+from __future__ import annotations
+
+from . import _native
+
+
+class TelemetryError(Exception):
+    """A call into the telemetry library failed; ``status`` is the ABI's code."""
+
+    status: int = -1
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class InvalidArgumentError(TelemetryError, ValueError):
+    """A string was not valid UTF-8 (``TEL_ERR_INVALID_ARGUMENT``)."""
+
+    status = _native.TEL_ERR_INVALID_ARGUMENT
+
+
+class InvalidConfigError(TelemetryError, ValueError):
+    """``init`` rejected the configuration; the message names the key or field
+    (``TEL_ERR_INVALID_CONFIG``)."""
+
+    status = _native.TEL_ERR_INVALID_CONFIG
+
+
+class InvalidEventError(TelemetryError, ValueError):
+    """``log`` rejected the event: bad name, properties that are not a JSON object or not
+    JSON-serialisable, or an event too large (``TEL_ERR_INVALID_EVENT``)."""
+
+    status = _native.TEL_ERR_INVALID_EVENT
+
+
+class NotInitializedError(TelemetryError, RuntimeError):
+    """No session is live: ``init`` was not called, or ``shutdown`` was
+    (``TEL_ERR_NOT_INITIALIZED``)."""
+
+    status = _native.TEL_ERR_NOT_INITIALIZED
+
+
+class AlreadyInitializedError(TelemetryError, RuntimeError):
+    """``init`` while a session is live (``TEL_ERR_ALREADY_INITIALIZED``)."""
+
+    status = _native.TEL_ERR_ALREADY_INITIALIZED
+
+
+class QueueFullError(TelemetryError):
+    """The in-memory queue was full (``TEL_ERR_QUEUE_FULL``).
+
+    ``log`` never raises it: a full queue drops the event and counts it in
+    ``stats()["dropped_queue_full"]``. The class exists so that every status has one.
+    """
+
+    status = _native.TEL_ERR_QUEUE_FULL
+
+
+class TelemetryTimeoutError(TelemetryError, TimeoutError):
+    """``flush`` or ``shutdown`` reached its deadline (``TEL_ERR_TIMEOUT``).
+
+    After ``flush`` the undelivered events stay queued for retry; after ``shutdown`` they
+    were written to the cache file (or counted as dropped when persistence is off).
+    """
+
+    status = _native.TEL_ERR_TIMEOUT
+
+
+class InternalError(TelemetryError):
+    """An unexpected failure inside the library; it stays usable (``TEL_ERR_INTERNAL``)."""
+
+    status = _native.TEL_ERR_INTERNAL
+
+
+_BY_STATUS: dict[int, type[TelemetryError]] = {
+    cls.status: cls
+    for cls in (
+        InvalidArgumentError,
+        InvalidConfigError,
+        InvalidEventError,
+        NotInitializedError,
+        AlreadyInitializedError,
+        QueueFullError,
+        TelemetryTimeoutError,
+        InternalError,
+    )
+}
+
+
+def error_for(status: int, message: str | None = None) -> TelemetryError:
+    """The exception for a non-OK status; ``message`` defaults to this thread's last error."""
+    if message is None:
+        message = _native.last_error() or f"telemetry call failed with status {status}"
+    cls = _BY_STATUS.get(status, TelemetryError)
+    return cls(message, status)

@@ -1,0 +1,80 @@
+"""Fixtures: one `telctl serve` for the run, reset before every test, and a session per test
+with its own cache file, always shut down afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import FAST, IKEY, Emulator  # noqa: E402
+
+# Before the package is imported or any session starts: nothing of the run may land in the
+# user's cache folder, and the environment of the machine must not opt the tests out.
+_CACHE_DIR = tempfile.mkdtemp(prefix="tel-pytest-cache-")
+os.environ["TEL_CACHE_DIR"] = _CACHE_DIR
+for _name in ("TEL_DISABLE", "DO_NOT_TRACK", "TEL_LOG"):
+    os.environ.pop(_name, None)
+
+import onecollector_tel as tel  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _telctl() -> Iterator[Emulator]:
+    emulator = Emulator()
+    yield emulator
+    emulator.close()
+
+
+@pytest.fixture
+def emulator(_telctl: Emulator) -> Iterator[Emulator]:
+    _telctl.release()
+    _telctl.reset()
+    yield _telctl
+    _telctl.release()
+    _telctl.reset()
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return tmp_path / "tel.cache"
+
+
+@pytest.fixture(autouse=True)
+def _no_session_left() -> Iterator[None]:
+    """Whatever a test does, no session outlives it."""
+    yield
+    try:
+        tel.shutdown(timeout=2)
+    except tel.TelemetryTimeoutError:
+        pass
+
+
+@pytest.fixture
+def start(emulator: Emulator, cache_path: Path) -> Iterator[Callable[..., None]]:
+    """`start(**options)` begins a session against the emulator with a fresh cache file and
+    quick timings; the session is shut down after the test."""
+
+    def _start(**options: Any) -> None:
+        config: Dict[str, Any] = dict(FAST, endpoint=emulator.endpoint, cache_path=cache_path)
+        config.update(options)
+        ikey = config.pop("ikey", IKEY)
+        tel.init(ikey, **config)
+
+    yield _start
+    try:
+        tel.shutdown(timeout=2)
+    except tel.TelemetryTimeoutError:
+        pass
+
