@@ -20,11 +20,6 @@
 
 
 /**
- * Deepest nesting of arrays and objects accepted in properties.
- */
-#define MAX_DEPTH 128
-
-/**
  * Log levels of `tel_set_logger`.
  */
 #define TEL_LOG_OFF 0

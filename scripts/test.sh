@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
+step "hardening: fuzz corpora, sanitizers, valgrind"
+bash scripts/hardening.sh
+
 for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/windows/run-tests.sh; do
   if [ -x "$part" ]; then
     step "$part"

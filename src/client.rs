@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Extra time `shutdown` may take past its deadline to persist what a hung request holds.
-pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(150);
+/// How long past its deadline `shutdown` waits for the worker to exit by itself.
+pub const EXIT_GRACE: Duration = Duration::from_millis(40);
+/// Extra time `shutdown` may take past that to persist what a hung request holds (abi.md allows
+/// 200 ms in all).
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(120);
 
 /// Whether the environment opts the user out: `TEL_DISABLE` set to anything but `0`/empty, or
 /// `DO_NOT_TRACK=1`.
@@ -58,6 +61,7 @@ impl Client {
     /// once. With opt-out, the session does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
         logging::refresh_env();
+        logging::add_secret(config.ikey.header_value(), &config.ikey.redacted());
         let config = Arc::new(config);
         let stats = Arc::new(Stats::default());
         let files = cache_files(&config);
@@ -179,10 +183,16 @@ impl Client {
             stats.pending.fetch_sub(1, Ordering::Relaxed);
             return Err(too_large(line.len(), cfg.event_max_bytes));
         }
-        Stats::add(&stats.logged, 1);
-        live.shared
+        if !live
+            .shared
             .queue
-            .push(line, cfg.batch_max_events, cfg.batch_max_bytes);
+            .push(line, cfg.batch_max_events, cfg.batch_max_bytes)
+        {
+            // Shutdown drained the queue while this call was on its way.
+            stats.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::not_initialized());
+        }
+        Stats::add(&stats.logged, 1);
         Ok(())
     }
 
@@ -249,11 +259,13 @@ impl Client {
             // Called from a logger callback on the worker: it finishes when the callback returns.
             return Ok(());
         }
+        // A worker that is not stuck in a request exits at once when the deadline passes; give it
+        // a moment of the margin before taking over.
         let mut p = shared.progress.lock();
         while !p.exited {
             if shared
                 .progress_changed
-                .wait_until(&mut p, deadline)
+                .wait_until(&mut p, deadline + EXIT_GRACE)
                 .timed_out()
             {
                 break;

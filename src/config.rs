@@ -3,7 +3,7 @@
 
 use crate::ext::ExtOverrides;
 use crate::ikey::InstrumentationKey;
-use crate::status::{Error, Result};
+use crate::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 
@@ -48,7 +48,8 @@ impl Endpoint {
             (false, r)
         } else {
             return Err(Error::config(format!(
-                "endpoint {url:?} must start with https:// (or http:// for a loopback host)"
+                "endpoint {:?} must start with https:// (or http:// for a loopback host)",
+                excerpt(url)
             )));
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -58,7 +59,8 @@ impl Endpoint {
         let host = if let Some(v6) = authority.strip_prefix('[') {
             let Some(end) = v6.find(']') else {
                 return Err(Error::config(format!(
-                    "endpoint {url:?} has a malformed host"
+                    "endpoint {:?} has a malformed host",
+                    excerpt(url)
                 )));
             };
             v6[..end].to_owned()
@@ -66,20 +68,24 @@ impl Endpoint {
             authority.split(':').next().unwrap_or("").to_owned()
         };
         if host.is_empty() {
-            return Err(Error::config(format!("endpoint {url:?} has no host")));
+            return Err(Error::config(format!(
+                "endpoint {:?} has no host",
+                excerpt(url)
+            )));
         }
         if let Some(port) = authority.rsplit_once(':').map(|(_, p)| p) {
             if !authority.ends_with(']') && port.parse::<u16>().map_or(true, |p| p == 0) {
                 return Err(Error::config(format!(
-                    "endpoint {url:?} has an invalid port"
+                    "endpoint {:?} has an invalid port",
+                    excerpt(url)
                 )));
             }
         }
         let loopback = is_loopback_host(&host);
         if !https && !loopback {
             return Err(Error::config(format!(
-                "endpoint {url:?}: http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
-            )));
+                "endpoint {:?}: http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
+            , excerpt(url))));
         }
         Ok(Endpoint {
             url: url.to_owned(),
@@ -196,7 +202,8 @@ impl Config {
     pub fn from_map(map: &Map<String, Value>) -> Result<Self> {
         if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(Error::config(format!(
-                "unknown configuration key {unknown:?} (known keys: {})",
+                "unknown configuration key {:?} (known keys: {})",
+                excerpt(unknown),
                 KEYS.join(", ")
             )));
         }
@@ -207,6 +214,15 @@ impl Config {
             }
             Some(_) => return Err(Error::config("ikey must be a string")),
         };
+        let key = InstrumentationKey::parse(ikey)?;
+        // A key pasted into another field must not come back in the message either.
+        Self::from_map_with_key(map, ikey).map_err(|e| Error {
+            status: e.status,
+            message: key.redact_in(&e.message),
+        })
+    }
+
+    fn from_map_with_key(map: &Map<String, Value>, ikey: &str) -> Result<Self> {
         let mut c = Config::new(ikey)?;
         let present = |k: &str| map.get(k).filter(|v| !v.is_null());
         if let Some(v) = present("endpoint") {
@@ -241,7 +257,8 @@ impl Config {
                 Some(v) => match v.as_u64() {
                     Some(n) if (min..=max).contains(&n) => Ok(n),
                     _ => Err(Error::config(format!(
-                        "{k} must be an integer from {min} to {max}, got {v}"
+                        "{k} must be an integer from {min} to {max}, got {}",
+                        excerpt(&v.to_string())
                     ))),
                 },
             }
@@ -271,7 +288,8 @@ impl Config {
                 Some("none") => Compression::None,
                 _ => {
                     return Err(Error::config(format!(
-                        "compression must be \"deflate\", \"gzip\" or \"none\", got {v}"
+                        "compression must be \"deflate\", \"gzip\" or \"none\", got {}",
+                        excerpt(&v.to_string())
                     )))
                 }
             };

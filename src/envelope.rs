@@ -3,8 +3,8 @@
 
 use crate::ext::SessionExt;
 use crate::ikey::EnvelopeIkey;
-use crate::status::{Error, Result};
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::status::{excerpt, Error, Result};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// Names are 4 to 100 characters of `[A-Za-z0-9_.]`, starting and ending with a letter or digit.
@@ -28,7 +28,8 @@ pub fn check_name(name: &str) -> Result<()> {
     }
     if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
         return Err(Error::event(format!(
-            "event name {name:?} must start and end with a letter or digit"
+            "event name {:?} must start and end with a letter or digit",
+            excerpt(name)
         )));
     }
     Ok(())
@@ -51,13 +52,64 @@ impl<'de> Visitor<'de> for ObjectOnly {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<IgnoredAny, AnyValue>()?.is_some() {}
         Ok(())
     }
 }
 
-/// Deepest nesting of arrays and objects accepted in properties.
-pub const MAX_DEPTH: usize = 128;
+/// Any JSON value, visited through `deserialize_any` so that every number is parsed: a number
+/// no double can hold (`1e999999`) is refused here rather than making the collector refuse the
+/// whole batch.
+struct AnyValue;
+
+impl<'de> Deserialize<'de> for AnyValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(AnyValueVisitor)
+    }
+}
+
+struct AnyValueVisitor;
+
+impl<'de> Visitor<'de> for AnyValueVisitor {
+    type Value = AnyValue;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<AnyValue, E> {
+        Ok(AnyValue)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<AnyValue, E> {
+        Ok(AnyValue)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<AnyValue, E> {
+        Ok(AnyValue)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<AnyValue, E> {
+        if v.is_finite() {
+            Ok(AnyValue)
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<AnyValue, E> {
+        Ok(AnyValue)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<AnyValue, E> {
+        Ok(AnyValue)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AnyValue, A::Error> {
+        while seq.next_element::<AnyValue>()?.is_some() {}
+        Ok(AnyValue)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<AnyValue, A::Error> {
+        while map.next_entry::<IgnoredAny, AnyValue>()?.is_some() {}
+        Ok(AnyValue)
+    }
+}
+
+/// Deepest nesting of arrays and objects accepted in properties: the envelope adds one level,
+/// and common JSON parsers (serde_json among them) refuse a 128th level.
+pub const MAX_DEPTH: usize = 126;
 
 /// The deepest nesting of `[`/`{` outside strings (stops counting past [`MAX_DEPTH`]).
 fn nesting_depth(json: &str) -> usize {

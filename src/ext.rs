@@ -4,7 +4,7 @@
 //! `ext.app.initTs`) makes the collector reject the whole batch with HTTP 400, so such fields
 //! are refused at `tel_init`, naming the field, instead of failing every request later.
 
-use crate::status::{Error, Result};
+use crate::status::{excerpt, Error, Result};
 use serde_json::Value;
 
 /// The documented extensions and their fields (Common Schema 4.0 Bond definition), in the order
@@ -92,8 +92,13 @@ impl ExtOverrides {
         for (ext_name, fields_value) in exts {
             let Some(&(ext, allowed)) = DOCUMENTED.iter().find(|(n, _)| n == ext_name) else {
                 return Err(Error::config(format!(
-                    "ext.{ext_name} is not a documented Common Schema 4.0 extension (documented: {})",
-                    DOCUMENTED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    "ext.{} is not a documented Common Schema 4.0 extension (documented: {})",
+                    excerpt(ext_name),
+                    DOCUMENTED
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             if ext == "sdk" {
@@ -107,7 +112,8 @@ impl ExtOverrides {
             for (field_name, v) in given {
                 let Some(&field) = allowed.iter().find(|f| *f == field_name) else {
                     return Err(Error::config(format!(
-                        "ext.{ext}.{field_name} is not a documented Common Schema 4.0 field (ext.{ext} allows: {})",
+                        "ext.{ext}.{} is not a documented Common Schema 4.0 field (ext.{ext} allows: {})",
+                        excerpt(field_name),
                         allowed.join(", ")
                     )));
                 };

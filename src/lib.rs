@@ -13,6 +13,7 @@ pub mod device;
 pub mod envelope;
 pub mod ext;
 pub mod ffi;
+pub mod fork;
 pub mod global;
 pub mod ikey;
 pub mod kill;

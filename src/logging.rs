@@ -2,6 +2,7 @@
 //!
 //! No lock is held while the callback runs, so a callback may call back into `tel_*`.
 
+use crate::fork::ForkLocal;
 use parking_lot::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -40,7 +41,20 @@ struct Callback {
     user_data: usize,
 }
 
-static CALLBACK: RwLock<Option<Callback>> = RwLock::new(None);
+/// Everything a log line needs besides its text.
+#[derive(Clone, Default)]
+struct LogState {
+    callback: Option<Callback>,
+    /// Full instrumentation keys of the sessions: replaced by their redacted form in every line,
+    /// whatever the line repeats (a collector's body or Collector-Error included).
+    secrets: Vec<(String, String)>,
+}
+
+type StateSlot = RwLock<LogState>;
+static STATE: ForkLocal<StateSlot> = ForkLocal::new(RwLock::new(LogState {
+    callback: None,
+    secrets: Vec::new(),
+}));
 /// The highest level any sink wants; lets `enabled` answer without a lock.
 static MAX_LEVEL: AtomicI32 = AtomicI32::new(-1);
 
@@ -62,17 +76,27 @@ fn env_level() -> i32 {
 /// Installs (or with `None`, removes) the host callback. Without a callback the stderr sink
 /// is used at the level `TEL_LOG` names, read now.
 pub fn set_callback(f: Option<LogFn>, max_level: i32, user_data: *mut c_void) {
-    let mut slot = CALLBACK.write();
-    *slot = f.map(|f| Callback {
+    let mut state = STATE.get().write();
+    state.callback = f.map(|f| Callback {
         f,
         max_level: max_level.clamp(0, 5),
         user_data: user_data as usize,
     });
-    let level = match *slot {
+    let level = match state.callback {
         Some(cb) => cb.max_level,
         None => env_level(),
     };
     MAX_LEVEL.store(level, Ordering::Release);
+}
+
+/// Registers a full instrumentation key: from now on no log line carries it.
+pub fn add_secret(full_key: &str, redacted: &str) {
+    let mut state = STATE.get().write();
+    if !state.secrets.iter().any(|(k, _)| k == full_key) {
+        state
+            .secrets
+            .push((full_key.to_owned(), redacted.to_owned()));
+    }
 }
 
 fn max_level() -> i32 {
@@ -86,21 +110,16 @@ fn max_level() -> i32 {
     MAX_LEVEL.load(Ordering::Acquire)
 }
 
-/// Fork handlers (see `global`): no thread may hold the callback lock across `fork`, or the
-/// child could never take it.
-pub(crate) fn lock_for_fork() {
-    std::mem::forget(CALLBACK.write());
-}
-
-/// # Safety
-/// Only after [`lock_for_fork`], on the thread that called it (or in the child).
-pub(crate) unsafe fn unlock_after_fork() {
-    CALLBACK.force_unlock_write();
+/// The child's fork handler: a fresh, unlocked state that keeps the host's callback and keys.
+pub(crate) fn renew_in_child() {
+    // SAFETY: a read without the lock: the parent's threads do not exist in the child.
+    let copy = unsafe { (*STATE.get().data_ptr()).clone() };
+    STATE.renew(RwLock::new(copy));
 }
 
 /// Re-reads `TEL_LOG` when no callback is installed (called by `tel_init`).
 pub fn refresh_env() {
-    if CALLBACK.read().is_none() {
+    if STATE.get().read().callback.is_none() {
         MAX_LEVEL.store(env_level(), Ordering::Release);
     }
 }
@@ -114,15 +133,26 @@ pub fn emit(level: Level, message: &str) {
     if !enabled(level) {
         return;
     }
-    let callback = *CALLBACK.read();
-    let flat: String = message
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' => ' ',
-            '\0' => '?',
-            c => c,
-        })
-        .collect();
+    let (callback, mut flat) = {
+        let state = STATE.get().read();
+        let mut text = message.to_owned();
+        for (key, redacted) in &state.secrets {
+            if text.contains(key.as_str()) {
+                text = text.replace(key.as_str(), redacted);
+            }
+        }
+        (state.callback, text)
+    };
+    if flat.contains(['\n', '\r', '\0']) {
+        flat = flat
+            .chars()
+            .map(|c| match c {
+                '\n' | '\r' => ' ',
+                '\0' => '?',
+                c => c,
+            })
+            .collect();
+    }
     match callback {
         Some(cb) => {
             if (level as i32) <= cb.max_level {

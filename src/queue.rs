@@ -45,9 +45,13 @@ pub struct Queue {
 impl Queue {
     /// Pushes one event; wakes the worker when the queue was empty (it starts the flush timer)
     /// or a batch is full.
-    pub fn push(&self, line: String, batch_max_events: usize, batch_max_bytes: usize) {
+    /// Returns false (and keeps nothing) once shutdown has begun.
+    pub fn push(&self, line: String, batch_max_events: usize, batch_max_bytes: usize) -> bool {
         let enqueued = Instant::now();
         let mut q = self.state.lock();
+        if q.shutdown_deadline.is_some() {
+            return false;
+        }
         let ordinal = q.next_ordinal;
         q.next_ordinal += 1;
         q.bytes += line.len() + 1;
@@ -62,6 +66,7 @@ impl Queue {
         if wake {
             self.wake.notify_one();
         }
+        true
     }
 
     /// Takes up to one batch from the front of the queue.

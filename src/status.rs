@@ -68,3 +68,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Caller-supplied text as it may appear in a message: at most 64 characters, so that an error
+/// never repeats a 100 MB argument.
+pub fn excerpt(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(MAX).collect();
+    format!("{cut}... ({} bytes)", text.len())
+}

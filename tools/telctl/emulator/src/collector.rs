@@ -28,6 +28,9 @@ pub struct Options {
     pub port: u16,
     /// A file to which accepted envelopes are appended, one JSON line each.
     pub record: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made at start (feature `tls`): no client
+    /// trusts it unless given [`Collector::tls_certificate_der`]. The endpoint is `https://`.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             max_raw_body_bytes: 10 * 1024 * 1024,
             port: 0,
             record: None,
+            tls: false,
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct Collector {
     shared: Arc<Shared>,
     address: SocketAddr,
     listener_thread: Option<JoinHandle<()>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsFront>,
 }
 
 impl Collector {
@@ -64,8 +70,22 @@ impl Collector {
             Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
             None => None,
         };
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))?;
+        #[cfg(not(feature = "tls"))]
+        if options.tls {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Options::tls needs tel-emulator's `tls` feature",
+            ));
+        }
+        // With TLS the given port is the HTTPS one; the plain collector behind it takes any.
+        let plain_port = if options.tls { 0 } else { options.port };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, plain_port))?;
         let address = listener.local_addr()?;
+        #[cfg(feature = "tls")]
+        let tls = match options.tls {
+            true => Some(crate::tls::TlsFront::start(options.port, address)?),
+            false => None,
+        };
         let shared = Arc::new(Shared {
             options,
             state: Mutex::new(State {
@@ -84,16 +104,41 @@ impl Collector {
             shared,
             address,
             listener_thread: Some(listener_thread),
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
+    /// The port clients use (the HTTPS one with [`Options::tls`]).
     pub fn port(&self) -> u16 {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.port();
+        }
         self.address.port()
     }
 
-    /// `http://127.0.0.1:PORT/OneCollector/1.0/`
+    /// `http://127.0.0.1:PORT/OneCollector/1.0/` (`https://` with [`Options::tls`]).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/OneCollector/1.0/", self.port())
+        let scheme = if self.shared.options.tls {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/OneCollector/1.0/", self.port())
+    }
+
+    /// With [`Options::tls`]: the self-signed server certificate (DER), for a client that
+    /// should trust it.
+    #[cfg(feature = "tls")]
+    pub fn tls_certificate_der(&self) -> Option<Vec<u8>> {
+        self.tls.as_ref().map(|t| t.certificate_der().to_vec())
+    }
+
+    /// With [`Options::tls`]: connections, completed handshakes and failed ones so far.
+    #[cfg(feature = "tls")]
+    pub fn tls_counts(&self) -> crate::tls::TlsCounts {
+        self.tls.as_ref().map(|t| t.counts()).unwrap_or_default()
     }
 
     /// Queues a scripted answer for the next request(s).
@@ -163,6 +208,8 @@ impl Collector {
 
 impl Drop for Collector {
     fn drop(&mut self) {
+        #[cfg(feature = "tls")]
+        drop(self.tls.take());
         {
             let mut state = self.shared.lock();
             state.stopping = true;

@@ -30,12 +30,16 @@ mod http;
 pub mod judge;
 mod record;
 pub mod script;
+#[cfg(feature = "tls")]
+mod tls;
 pub mod validate;
 
 pub use collector::{Collector, Options};
 pub use judge::{judge_request, Judgement};
 pub use record::RecordedRequest;
 pub use script::{Fault, Scripted};
+#[cfg(feature = "tls")]
+pub use tls::TlsCounts;
 pub use validate::{
     check_ext, envelope_ikey, is_valid_event_name, is_valid_local_id, is_valid_time, tenant_of,
     validate_envelope, EnvelopeError, Reach, Rejection, DOCUMENTED_EXT, LOCAL_ID_PREFIXES,

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Hardening checks beyond `cargo test` (which already runs the fault matrix, hostile-input,
+# security and fuzz tests): the C ABI driven from C (tests/sanitize/abi_stress.c) under
+# AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included) and under valgrind
+# memcheck, and a Rust stress test (`stress_for_valgrind` in tests/hostile.rs) under valgrind
+# memcheck. About a minute on 2 cores after `cargo test`. See docs/reliability.md.
+#
+#   scripts/hardening.sh                  # what CI runs
+#   HARDENING_FUZZ_CASES=100000 scripts/hardening.sh   # also the fuzz targets, that many cases each
+#
+# ThreadSanitizer is not run: the Rust side needs a nightly toolchain (-Zsanitizer) and a TSan
+# build of only the C side reports the uninstrumented library's atomics as races.
+# Needs gcc (with libasan/libubsan) and valgrind (Debian: apt-get install -y gcc valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$repo/$CARGO_TARGET_DIR ;; esac
+target=$CARGO_TARGET_DIR
+work=$target/hardening
+mkdir -p "$work"
+unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR
+step() { printf '\n==> %s\n' "$*"; }
+for tool in cc valgrind; do
+  command -v "$tool" >/dev/null || { echo "hardening.sh: $tool is required" >&2; exit 1; }
+done
+
+step "build libtel (debug) and telctl"
+cargo build --locked -p onecollector-tel -p telctl
+lib=$target/debug
+
+step "start telctl serve"
+rm -f "$work/serve.fifo" "$work/serve.out"
+mkfifo "$work/serve.fifo"
+"$target/debug/telctl" serve --quiet --exit-on-stdin-eof <"$work/serve.fifo" >"$work/serve.out" 2>&1 &
+serve_pid=$!
+exec 7>"$work/serve.fifo" # holding the pipe open keeps the emulator alive
+cleanup() { exec 7>&- 2>/dev/null || true; kill "$serve_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 100); do
+  grep -q '^listening on ' "$work/serve.out" 2>/dev/null && break
+  sleep 0.1
+done
+endpoint=$(sed -n 's/^listening on \(http[^ ]*\).*/\1/p' "$work/serve.out" | head -1)
+[ -n "$endpoint" ] || { echo "telctl serve did not start:"; cat "$work/serve.out"; exit 1; }
+echo "collector: $endpoint"
+
+cflags=(-std=c11 -g -O1 -Wall -Wextra -Werror -I"$repo/include" "$repo/tests/sanitize/abi_stress.c"
+  -L"$lib" -ltel -Wl,-rpath,"$lib" -lpthread)
+
+step "C ABI stress under AddressSanitizer + UBSan (+ LeakSanitizer)"
+cc -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+  -o "$work/abi_stress_asan" "${cflags[@]}"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 UBSAN_OPTIONS=print_stacktrace=1 \
+  "$work/abi_stress_asan" "$endpoint" 200
+
+vg=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+  --show-leak-kinds=definite --num-callers=30)
+summary() { grep -E "ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable" "$1" | sed 's/^==[0-9]*== *//'; }
+
+step "C ABI stress under valgrind memcheck"
+cc -o "$work/abi_stress" "${cflags[@]}"
+if ! "${vg[@]}" --log-file="$work/abi_stress.valgrind.log" "$work/abi_stress" "$endpoint" 40; then
+  cat "$work/abi_stress.valgrind.log"; exit 1
+fi
+summary "$work/abi_stress.valgrind.log"
+
+step "Rust stress test under valgrind memcheck"
+bin=$(cargo test --locked --test hostile --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*hostile-[^"]*\)".*/\1/p' | tail -1)
+[ -x "$bin" ] || { echo "no hostile test binary"; exit 1; }
+if ! "${vg[@]}" --log-file="$work/stress.valgrind.log" "$bin" stress_for_valgrind --exact \
+  --include-ignored --test-threads=1; then
+  cat "$work/stress.valgrind.log"; exit 1
+fi
+summary "$work/stress.valgrind.log"
+
+if [ -n "${HARDENING_FUZZ_CASES:-}" ]; then
+  step "fuzz targets, $HARDENING_FUZZ_CASES cases each (release)"
+  PROPTEST_CASES=$HARDENING_FUZZ_CASES cargo test --locked --release \
+    --test fuzz_input --test fuzz_response --test fuzz_cache
+fi
+step "hardening checks passed"

@@ -1,0 +1,420 @@
+//! The collector-fault matrix, through the C ABI against the emulator.
+//!
+//! Each case: events are logged while the collector misbehaves in one way; `tel_flush` returns
+//! within its deadline; the conservation law holds at every quiet point; memory stays bounded
+//! (peak RSS measured from the start of the case); after the fault clears, new events are
+//! delivered; a later session delivers what the first one persisted; and in the end every event
+//! reached the collector exactly once. The cases are listed, with what each showed, in
+//! docs/reliability.md.
+
+mod common;
+mod hardening;
+
+use common::*;
+use hardening::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tel_emulator::Options;
+
+/// Events logged during the fault, and again after it.
+const EVENTS: u64 = 20;
+/// Bound on the peak RSS growth of a case: a 50 MB body read into memory would exceed it.
+const RSS_BOUND_KB: u64 = 32 * 1024;
+
+/// Fast timings: a fault costs at most two attempts of at most one second, then the batch
+/// goes to the cache.
+fn fault_config(endpoint: &str, dir: &std::path::Path, extra: Value) -> Value {
+    let mut c = json!({
+        "ikey": IKEY,
+        "endpoint": endpoint,
+        "cache_path": dir.join("events.cache").to_string_lossy(),
+        "flush_interval_ms": 20,
+        "http_timeout_ms": 1000,
+        "retry_initial_ms": 20,
+        "retry_max_ms": 100,
+        "retry_max_attempts": 2,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+fn log_events(name: &str) {
+    for i in 0..EVENTS {
+        log_ok(name, Some(&format!("{{\"i\":{i}}}")));
+    }
+}
+
+/// `(name, i)` of every envelope the collector accepted, sorted.
+fn delivered(c: &Collector) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = c
+        .accepted()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["data"]["i"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn expected(names: &[&str]) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = names
+        .iter()
+        .flat_map(|n| (0..EVENTS).map(move |i| (n.to_string(), i)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The first half of a case, while the fault lasts: log, flush within the deadline, every
+/// event resolved (persisted after its attempts ran out), nothing counted as sent.
+fn during_fault(label: &str, cfg: &Value) {
+    init_ok(cfg);
+    log_events("Fault.During");
+    let (rc, took) = timed(|| flush(10_000));
+    assert_within(
+        &format!("{label}: tel_flush(10000)"),
+        took,
+        Duration::from_secs(10),
+    );
+    assert_eq!(rc, 0, "{label}: {}", last_error());
+    assert_conserved();
+    let s = stats();
+    assert_eq!(s["sent"], 0, "{label}: {s}");
+    assert_eq!(s["persisted"], EVENTS, "{label}: {s}");
+    assert!(s["http_failures"].as_u64().unwrap() >= 2, "{label}: {s}");
+}
+
+/// The second half: the same session logs again and delivers; it ends cleanly; a later
+/// session (same cache) delivers what the first persisted.
+fn after_fault(label: &str, cfg: &Value, later: &Value) {
+    log_events("Fault.After");
+    assert_eq!(flush(20_000), 0, "{label}: {}", last_error());
+    assert_conserved();
+    assert_eq!(stat("sent"), EVENTS, "{label}");
+    assert_eq!(shutdown(5000), 0, "{label}: {}", last_error());
+    assert_conserved();
+    let _ = cfg;
+    init_ok(later);
+    assert_eq!(flush(20_000), 0, "{label}: {}", last_error());
+    assert_eq!(stat("replayed"), EVENTS, "{label}: {}", stats());
+    assert_eq!(stat("sent"), EVENTS, "{label}");
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+}
+
+/// One fault scripted as the collector's default answer, from start to clearance.
+fn run_scripted_fault(label: &str, broken: Scripted) {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir(label);
+    c.set_default(Some(broken));
+    let cfg = fault_config(&c.endpoint(), &dir, json!({}));
+    let rss_tracked = reset_peak_rss();
+    let base = rss_kb();
+    during_fault(label, &cfg);
+    let faulted = c.requests();
+    assert!(
+        faulted.len() >= 2 && faulted.iter().all(|r| r.fault.is_some() || r.status >= 400),
+        "{label}: the fault was not what the collector answered: {:?}",
+        faulted
+            .iter()
+            .map(|r| (r.status, &r.fault))
+            .collect::<Vec<_>>()
+    );
+    if rss_tracked {
+        let grew = peak_rss_kb().saturating_sub(base);
+        assert!(grew < RSS_BOUND_KB, "{label}: peak RSS grew by {grew} kB");
+    }
+    // The fault clears.
+    c.set_default(None);
+    c.release();
+    after_fault(label, &cfg, &cfg);
+    assert_eq!(
+        delivered(&c),
+        expected(&["Fault.During", "Fault.After"]),
+        "{label}: every event exactly once"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A broken answer behind a 503 status line: a 2xx status line is the collector's verdict
+/// whatever follows it (see `a_2xx_status_line_is_the_verdict_even_when_the_body_breaks`).
+fn broken_503(fault: Fault) -> Scripted {
+    Scripted::status(503).with_fault(fault)
+}
+
+#[test]
+fn hang_before_headers() {
+    run_scripted_fault(
+        "hang-before-headers",
+        Scripted::fault(Fault::HangBeforeHeaders),
+    );
+}
+
+#[test]
+fn hang_mid_body() {
+    run_scripted_fault("hang-mid-body", broken_503(Fault::HangMidBody));
+}
+
+#[test]
+fn slow_trickled_headers() {
+    // One byte every 100 ms: the whole answer would take ~15 s; the request's deadline is 1 s
+    // for the whole exchange, not per read.
+    run_scripted_fault(
+        "trickle",
+        broken_503(Fault::TrickleHeaders(Duration::from_millis(100))),
+    );
+}
+
+#[test]
+fn connection_reset() {
+    run_scripted_fault("reset", Scripted::fault(Fault::Reset));
+}
+
+#[test]
+fn garbage_status_lines() {
+    for garbage in [
+        &b"this is not HTTP\r\n\r\n"[..],
+        b"HTTP/1.1 abc Whatever\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 99999999999999999999999 Overflow\r\n\r\n",
+        b"HTTP/1.1 -200 OK\r\n\r\n",
+        b"\0\0\0\0\xff\xfe\r\n\r\n",
+    ] {
+        run_scripted_fault(
+            &format!("garbage-{}", garbage.len()),
+            Scripted::fault(Fault::Garbage(garbage.to_vec())),
+        );
+    }
+}
+
+#[test]
+fn ten_thousand_headers() {
+    run_scripted_fault("many-headers", broken_503(Fault::ManyHeaders(10_000)));
+}
+
+#[test]
+fn fifty_megabyte_body() {
+    run_scripted_fault("huge-body", broken_503(Fault::HugeBody(50 << 20)));
+}
+
+#[test]
+fn lying_content_length() {
+    run_scripted_fault("lying-length", broken_503(Fault::LyingContentLength));
+}
+
+#[test]
+fn closed_port_then_a_collector_appears_on_it() {
+    let _s = serial();
+    let dir = temp_dir("closed-port");
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}/OneCollector/1.0/");
+    let cfg = fault_config(&endpoint, &dir, json!({}));
+    during_fault("closed-port", &cfg);
+    // The fault clears: a collector starts on that very port.
+    let c = Collector::start_with(Options {
+        port,
+        ..Options::default()
+    })
+    .expect("the released port is free again");
+    after_fault("closed-port", &cfg, &cfg);
+    assert_eq!(delivered(&c), expected(&["Fault.During", "Fault.After"]));
+}
+
+/// Faults that a session cannot see clear (the endpoint itself is wrong): the events are
+/// persisted and a later session, configured with a working endpoint, delivers them.
+fn endpoint_fault(label: &str, endpoint: &str, dir: &std::path::Path) -> Collector {
+    let cfg = fault_config(endpoint, dir, json!({}));
+    during_fault(label, &cfg);
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+    let good = Collector::start().unwrap();
+    init_ok(&fault_config(&good.endpoint(), dir, json!({})));
+    log_events("Fault.After");
+    assert_eq!(flush(20_000), 0, "{label}: {}", last_error());
+    assert_eq!(stat("replayed"), EVENTS, "{label}: {}", stats());
+    assert_eq!(stat("sent"), 2 * EVENTS);
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+    assert_eq!(delivered(&good), expected(&["Fault.During", "Fault.After"]));
+    good
+}
+
+#[test]
+fn plain_http_server_on_an_https_endpoint() {
+    let _s = serial();
+    let plain = Collector::start().unwrap();
+    let dir = temp_dir("plain-on-https");
+    let endpoint = format!("https://127.0.0.1:{}/OneCollector/1.0/", plain.port());
+    endpoint_fault("plain-on-https", &endpoint, &dir);
+    // The TLS ClientHello is no HTTP request: nothing was recorded, nothing accepted.
+    assert_eq!(plain.request_count(), 0);
+    assert_eq!(plain.accepted_count(), 0);
+}
+
+#[test]
+fn tls_server_with_an_untrusted_certificate() {
+    let _s = serial();
+    let tls = Collector::start_with(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .unwrap();
+    assert!(tls.endpoint().starts_with("https://127.0.0.1:"));
+    let dir = temp_dir("untrusted-tls");
+    endpoint_fault("untrusted-tls", &tls.endpoint(), &dir);
+    let counts = tls.tls_counts();
+    assert!(counts.connections >= 2, "the library tried: {counts:?}");
+    assert_eq!(
+        counts.handshakes, 0,
+        "no handshake may complete: {counts:?}"
+    );
+    assert_eq!(tls.request_count(), 0, "the events never reached it");
+}
+
+#[test]
+fn alternating_good_and_bad_collector_for_thousands_of_requests() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let events = 1500u64;
+    // Every other request fails, each time in another way; each event is its own request.
+    let bad = [
+        Scripted::fault(Fault::Reset),
+        Scripted::status(503),
+        Scripted::fault(Fault::Garbage(b"HTTP/1.1 xyz\r\n\r\n".to_vec())),
+        Scripted::status(500).with_body("oops"),
+        broken_503(Fault::LyingContentLength),
+        Scripted::status(429).with_header("Retry-After", "0"),
+        Scripted::status(408),
+    ];
+    for i in 0..events as usize {
+        c.push(Scripted::accept());
+        c.push(bad[i % bad.len()].clone());
+    }
+    init_ok(&config(
+        &c,
+        None,
+        json!({
+            "batch_max_events": 1,
+            "flush_interval_ms": 0,
+            "retry_initial_ms": 1,
+            "retry_max_ms": 2,
+            "retry_max_attempts": 10,
+            "queue_max_events": 100_000,
+        }),
+    ));
+    let (fds, thr) = (open_fds(), library_threads());
+    for i in 0..events {
+        log_ok("Alternate.Event", Some(&format!("{{\"i\":{i}}}")));
+    }
+    assert_eq!(flush(120_000), 0, "{}", last_error());
+    assert_conserved();
+    let s = stats();
+    assert_eq!(s["sent"], events, "{s}");
+    assert_eq!(s["persisted"], 0, "{s}");
+    let requests = s["http_requests"].as_u64().unwrap();
+    assert!(requests >= 2 * events - 1, "{requests} requests");
+    assert_eq!(s["http_failures"].as_u64().unwrap(), requests - events);
+    // Nothing leaked per request: no descriptor, no thread (the 1DS request-slot leak).
+    assert!(
+        eventually(Duration::from_secs(10), || open_fds() <= fds + 4
+            && library_threads() <= thr + 2),
+        "descriptors {fds} -> {}, threads {thr} -> {}",
+        open_fds(),
+        library_threads()
+    );
+    let mut seen: Vec<u64> = c
+        .accepted()
+        .iter()
+        .map(|e| e["data"]["i"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..events).collect::<Vec<_>>(),
+        "each event exactly once"
+    );
+    // And after all that, delivery is as prompt as ever.
+    log_ok("Alternate.Last", None);
+    assert_eq!(flush(5000), 0);
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+}
+
+/// Faults that block the worker mid-request: `tel_shutdown(t)` still returns within
+/// `t` + margin, and what the hung request held is persisted, not lost.
+#[test]
+fn shutdown_deadline_holds_under_every_blocking_fault() {
+    let _s = serial();
+    for (label, broken) in [
+        ("hang", Scripted::fault(Fault::HangBeforeHeaders)),
+        ("hang-mid-body-503", broken_503(Fault::HangMidBody)),
+        ("hang-mid-body-200", Scripted::fault(Fault::HangMidBody)),
+        (
+            "trickle",
+            broken_503(Fault::TrickleHeaders(Duration::from_millis(200))),
+        ),
+    ] {
+        let c = Collector::start().unwrap();
+        let dir = temp_dir(label);
+        c.set_default(Some(broken));
+        init_ok(&fault_config(
+            &c.endpoint(),
+            &dir,
+            json!({"http_timeout_ms": 60_000}),
+        ));
+        log_events("Blocked.Event");
+        assert!(c.wait_for_requests(1, WAIT), "{label}: the worker posted");
+        let (rc, took) = timed(|| shutdown(300));
+        assert_within(label, took, Duration::from_millis(300));
+        assert_eq!(rc, 7, "{label}: {}", last_error());
+        assert_conserved();
+        let s = stats();
+        assert_eq!(s["pending"], 0, "{label}: {s}");
+        assert_eq!(s["persisted"], EVENTS, "{label}: {s}");
+        assert_eq!(
+            read_lines(&dir.join("events.cache")).len() as u64,
+            EVENTS,
+            "{label}"
+        );
+        c.release();
+    }
+}
+
+/// The status line is the collector's verdict: a 200 whose body then hangs, is cut short by a
+/// lying `Content-Length`, or runs to 50 MB, counts the batch as sent (the collector had taken
+/// the events: here it received every line), and the body is read only up to its cap.
+#[test]
+fn a_2xx_status_line_is_the_verdict_even_when_the_body_breaks() {
+    let _s = serial();
+    for (label, broken) in [
+        ("200-hang-mid-body", Fault::HangMidBody),
+        ("200-lying-length", Fault::LyingContentLength),
+        ("200-huge-body", Fault::HugeBody(50 << 20)),
+    ] {
+        let c = Collector::start().unwrap();
+        c.set_default(Some(Scripted::fault(broken)));
+        init_ok(&config(&c, None, json!({"http_timeout_ms": 1000})));
+        let rss_tracked = reset_peak_rss();
+        let base = rss_kb();
+        log_events("Verdict.Event");
+        let (rc, took) = timed(|| flush(10_000));
+        assert_within(label, took, Duration::from_secs(10));
+        assert_eq!(rc, 0, "{label}: {}", last_error());
+        assert_conserved();
+        assert_eq!(stat("sent"), EVENTS, "{label}");
+        let lines: usize = c.requests().iter().map(|r| r.lines.len()).sum();
+        assert_eq!(lines as u64, EVENTS, "{label}: the collector received them");
+        if rss_tracked {
+            let grew = peak_rss_kb().saturating_sub(base);
+            assert!(grew < RSS_BOUND_KB, "{label}: peak RSS grew by {grew} kB");
+        }
+        assert_eq!(shutdown(2000), 0);
+        c.release();
+    }
+}

@@ -1,0 +1,286 @@
+//! Property-based fuzzing of what a host hands the library: the configuration JSON
+//! (`Config::from_json`), event names (`check_name`) and properties (`check_properties`).
+//!
+//! Each target runs `PROPTEST_CASES` random cases (256 by default; CI keeps the default) and
+//! replays its checked-in corpus, `tests/fuzz-corpus/<target>/*`, every time. Failures that
+//! proptest finds are persisted to `tests/fuzz-corpus/<file>.regressions` and replayed first
+//! on the next run: commit them. Longer runs: `PROPTEST_CASES=200000 cargo test --release
+//! --test fuzz_input` (docs/reliability.md).
+
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use serde_json::{json, Value};
+use tel::envelope::{check_name, check_properties, MAX_DEPTH};
+use tel::{Config, Status};
+
+fn settings() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/fuzz-corpus/fuzz_input.regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+/// Every file of `tests/fuzz-corpus/<target>/`, as bytes.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(target);
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "empty corpus {}", dir.display());
+    v
+}
+
+// ---------- configuration ----------
+
+/// What must hold of any configuration text: no panic; a refusal is INVALID_CONFIG with a
+/// message that never carries the full key; an acceptance is a configuration the contract
+/// allows.
+fn check_config(text: &str, full_key: Option<&str>) {
+    match Config::from_json(text) {
+        Ok(c) => {
+            let url = c.endpoint.url.to_ascii_lowercase();
+            assert!(
+                url.starts_with("https://") || (url.starts_with("http://") && c.endpoint.loopback),
+                "clear text off loopback: {}",
+                c.endpoint.url
+            );
+            assert!(!c.ikey.tenant().is_empty());
+            assert!(c.batch_max_events >= 1 && c.queue_max_events >= 1);
+            assert!(c.retry_max_ms >= c.retry_initial_ms && c.retry_initial_ms >= 1);
+            assert!(c.http_timeout_ms >= 1 && c.retry_max_attempts >= 1);
+        }
+        Err(e) => {
+            assert_eq!(e.status, Status::InvalidConfig, "{}", e.message);
+            assert!(!e.message.is_empty());
+            if let Some(k) = full_key {
+                assert!(!e.message.contains(k), "the key leaked: {}", e.message);
+            }
+        }
+    }
+}
+
+fn json_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,20}".prop_map(Value::from),
+        Just(json!("https://127.0.0.1:1/")),
+        Just(json!("http://localhost/x")),
+        Just(json!("http://[::1]:80/")),
+        Just(json!("http://10.0.0.1/")),
+        Just(json!("HTTP://127.0.0.1/")),
+        Just(json!("deflate")),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    json_leaf().prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(".{0,8}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+const KEYS: &[&str] = &[
+    "ikey",
+    "endpoint",
+    "enabled",
+    "cache_path",
+    "ext",
+    "batch_max_events",
+    "batch_max_bytes",
+    "event_max_bytes",
+    "flush_interval_ms",
+    "queue_max_events",
+    "cache_max_bytes",
+    "cache_max_age_s",
+    "http_timeout_ms",
+    "compression",
+    "retry_initial_ms",
+    "retry_max_ms",
+    "retry_max_attempts",
+    "bogus",
+];
+
+fn config_object() -> impl Strategy<Value = (Value, String)> {
+    let key = ("[A-Za-z0-9_]{1,12}", "[!-~]{8,30}").prop_map(|(t, r)| format!("{t}-{r}"));
+    (
+        key,
+        prop::collection::vec((prop::sample::select(KEYS), json_value()), 0..8),
+    )
+        .prop_map(|(key, fields)| {
+            let mut m = serde_json::Map::new();
+            m.insert("ikey".into(), json!(key));
+            for (k, v) in fields {
+                if k != "ikey" {
+                    m.insert(k.to_string(), v);
+                }
+            }
+            (Value::Object(m), key)
+        })
+}
+
+proptest! {
+    #![proptest_config(settings())]
+
+    #[test]
+    fn config_from_any_text(text in ".{0,200}") {
+        check_config(&text, None);
+    }
+
+    #[test]
+    fn config_from_structured_objects((cfg, key) in config_object()) {
+        check_config(&cfg.to_string(), Some(&key));
+    }
+
+    #[test]
+    fn config_with_mutated_bytes(
+        (cfg, key) in config_object(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut bytes = cfg.to_string().into_bytes();
+        for (i, b) in flips {
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            check_config(text, Some(&key));
+        }
+    }
+}
+
+#[test]
+fn config_corpus() {
+    for (path, bytes) in corpus("config") {
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let r = std::panic::catch_unwind(|| check_config(text, None));
+            assert!(r.is_ok(), "{path}");
+        }
+    }
+}
+
+// ---------- event names ----------
+
+/// The rule of protocol.md, written independently of the library's.
+fn name_is_valid(name: &str) -> bool {
+    let b = name.as_bytes();
+    (4..=100).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+proptest! {
+    #![proptest_config(settings())]
+
+    #[test]
+    fn names_follow_the_rule(name in prop_oneof![".{0,120}", "[A-Za-z0-9_.]{0,110}"]) {
+        let r = check_name(&name);
+        prop_assert_eq!(r.is_ok(), name_is_valid(&name), "{:?}", name);
+        if let Err(e) = r {
+            prop_assert_eq!(e.status, Status::InvalidEvent);
+            prop_assert!(e.message.len() < 600, "{}", e.message.len());
+        }
+    }
+}
+
+#[test]
+fn name_corpus() {
+    for (path, bytes) in corpus("name") {
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            assert_eq!(
+                check_name(line).is_ok(),
+                name_is_valid(line),
+                "{path}: {line:?}"
+            );
+        }
+    }
+}
+
+// ---------- event properties ----------
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Accepted properties are one JSON object that serde_json (what collectors and the cache
+/// reader use) can read back, within the documented depth.
+fn check_props(text: &str) {
+    if check_properties(text).is_ok() {
+        let v: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            // Finding 3 of docs/reliability.md (`1e999999` is accepted), covered by the
+            // ignored `a_number_no_double_can_hold_is_refused_at_tel_log` until it is fixed.
+            Err(e) if e.to_string().contains("number out of range") => return,
+            Err(e) => panic!("accepted but unreadable ({e}): {text:.200}"),
+        };
+        assert!(v.is_object(), "{text:.200}");
+        assert!(depth(&v) <= MAX_DEPTH);
+    }
+}
+
+proptest! {
+    #![proptest_config(settings())]
+
+    #[test]
+    fn properties_of_generated_json(v in json_value()) {
+        let text = v.to_string();
+        let ok = check_properties(&text).is_ok();
+        prop_assert_eq!(ok, v.is_object() && depth(&v) <= MAX_DEPTH, "{}", text);
+        check_props(&text);
+    }
+
+    #[test]
+    fn properties_of_any_text(text in prop_oneof![".{0,200}", "[{}\\[\\]\",:0-9a-z \\\\e.+-]{0,200}"]) {
+        check_props(&text);
+    }
+
+    #[test]
+    fn properties_deeply_nested(n in 1usize..400, open in "[\\[{]", close_all in any::<bool>()) {
+        let mut text = String::from("{\"a\":");
+        for _ in 0..n {
+            text.push_str(if open == "[" { "[" } else { "{\"k\":" });
+        }
+        text.push('1');
+        if close_all {
+            for _ in 0..n {
+                text.push(if open == "[" { ']' } else { '}' });
+            }
+        }
+        text.push('}');
+        let ok = check_properties(&text).is_ok();
+        prop_assert_eq!(ok, close_all && n < MAX_DEPTH);
+    }
+}
+
+#[test]
+fn properties_corpus() {
+    for (path, bytes) in corpus("properties") {
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let text = text.trim_end_matches('\n');
+            let r = std::panic::catch_unwind(|| check_properties(text).is_ok());
+            assert!(r.is_ok(), "{path} panicked");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! `Options::tls`: the collector behind HTTPS, with a self-signed certificate made at start.
+//!
+//! TLS is terminated in front of the plain collector: each TLS connection is relayed, once its
+//! handshake is done, to a plain connection of the collector on loopback, so every scripted
+//! answer and fault works over HTTPS unchanged. No client trusts the certificate unless it is
+//! given [`TlsFront::certificate_der`]: that is the point, a client that verifies certificates
+//! must refuse this server, and the counters tell whether it even finished a handshake.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What a TLS front saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsCounts {
+    /// TCP connections accepted on the HTTPS port.
+    pub connections: u64,
+    /// Handshakes completed (the client accepted the certificate).
+    pub handshakes: u64,
+    /// Connections that failed before or during the handshake (e.g. the client's
+    /// `unknown_ca` alert, or plain HTTP sent to the HTTPS port).
+    pub handshake_failures: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    handshakes: AtomicU64,
+    handshake_failures: AtomicU64,
+}
+
+struct FrontShared {
+    stopping: AtomicBool,
+    counters: Counters,
+    /// Open client sockets, shut down when the front stops.
+    open: Mutex<HashMap<u64, TcpStream>>,
+    next: AtomicU64,
+}
+
+/// The HTTPS listener in front of a plain collector.
+pub(crate) struct TlsFront {
+    address: SocketAddr,
+    certificate: Vec<u8>,
+    shared: Arc<FrontShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TlsFront {
+    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`.
+    pub fn start(port: u16, backend: SocketAddr) -> io::Result<TlsFront> {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(io::Error::other)?;
+        let der = cert.serialize_der().map_err(io::Error::other)?;
+        let key = cert.serialize_private_key_der();
+        let config = rustls::ServerConfig::builder()
+            .with_safe_defaults()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls::Certificate(der.clone())],
+                rustls::PrivateKey(key),
+            )
+            .map_err(io::Error::other)?;
+        let config = Arc::new(config);
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(FrontShared {
+            stopping: AtomicBool::new(false),
+            counters: Counters::default(),
+            open: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+        });
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("tel-emulator-tls".into())
+                .spawn(move || accept_loop(listener, shared, config, backend))?
+        };
+        Ok(TlsFront {
+            address,
+            certificate: der,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The server certificate (DER), for a client that should trust it.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate
+    }
+
+    pub fn counts(&self) -> TlsCounts {
+        let c = &self.shared.counters;
+        TlsCounts {
+            connections: c.connections.load(Ordering::SeqCst),
+            handshakes: c.handshakes.load(Ordering::SeqCst),
+            handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for stream in lock(&self.shared.open).values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let woke = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.thread.take() {
+            if woke {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<FrontShared>,
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
+        let id = shared.next.fetch_add(1, Ordering::SeqCst);
+        if let Ok(clone) = stream.try_clone() {
+            lock(&shared.open).insert(id, clone);
+        }
+        let shared2 = Arc::clone(&shared);
+        let config = Arc::clone(&config);
+        let spawned = std::thread::Builder::new()
+            .name("tel-emulator-tls-conn".into())
+            .spawn(move || {
+                relay(&shared2, stream, config, backend);
+                lock(&shared2.open).remove(&id);
+            });
+        if spawned.is_err() {
+            lock(&shared.open).remove(&id);
+        }
+    }
+}
+
+/// One TLS connection: handshake, then plaintext both ways between the client and a fresh
+/// plain connection to the collector. The TLS state is shared by the two directions under a
+/// lock that is never held across a blocking read.
+fn relay(
+    shared: &FrontShared,
+    client: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    backend: SocketAddr,
+) {
+    let Ok(tls) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let tls = Arc::new(Mutex::new(tls));
+    let mut client_read = match client.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let mut plain: Option<TcpStream> = None;
+    let mut pump: Option<JoinHandle<()>> = None;
+    let mut handshaken = false;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match client_read.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut conn = lock(&tls);
+        let mut input = &buf[..n];
+        let mut failed = false;
+        while !input.is_empty() {
+            if conn.read_tls(&mut input).is_err() || conn.process_new_packets().is_err() {
+                failed = true;
+                break;
+            }
+        }
+        // Handshake replies, or the alert explaining a failure.
+        while conn.wants_write() {
+            if conn.write_tls(&mut &client).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break;
+        }
+        if !handshaken && !conn.is_handshaking() {
+            handshaken = true;
+            shared.counters.handshakes.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut clear = Vec::new();
+        match conn.reader().read_to_end(&mut clear) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        drop(conn);
+        if clear.is_empty() {
+            continue;
+        }
+        if plain.is_none() {
+            let Ok(p) = TcpStream::connect(backend) else {
+                break;
+            };
+            let (tls2, client2) = (Arc::clone(&tls), client.try_clone());
+            let (Ok(back_read), Ok(client2)) = (p.try_clone(), client2) else {
+                break;
+            };
+            pump = std::thread::Builder::new()
+                .name("tel-emulator-tls-back".into())
+                .spawn(move || pump_back(back_read, tls2, client2))
+                .ok();
+            plain = Some(p);
+        }
+        if plain
+            .as_ref()
+            .is_some_and(|mut p| p.write_all(&clear).is_err())
+        {
+            break;
+        }
+    }
+    if !handshaken {
+        // Whichever way it ended (an alert, garbage, or the client hanging up), the
+        // connection never got past the handshake.
+        shared
+            .counters
+            .handshake_failures
+            .fetch_add(1, Ordering::SeqCst);
+    }
+    if let Some(p) = &plain {
+        let _ = p.shutdown(Shutdown::Both);
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    if let Some(t) = pump {
+        let _ = t.join();
+    }
+}
+
+/// The collector's answer, encrypted back to the client; its end closes the TLS session.
+fn pump_back(mut back: TcpStream, tls: Arc<Mutex<rustls::ServerConnection>>, client: TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match back.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut conn = lock(&tls);
+        if conn.writer().write_all(&buf[..n]).is_err() {
+            break;
+        }
+        while conn.wants_write() {
+            if conn.write_tls(&mut &client).is_err() {
+                return;
+            }
+        }
+    }
+    let mut conn = lock(&tls);
+    conn.send_close_notify();
+    while conn.wants_write() {
+        if conn.write_tls(&mut &client).is_err() {
+            break;
+        }
+    }
+    let _ = client.shutdown(Shutdown::Write);
+}

@@ -1,0 +1,119 @@
+//! `Options::tls`: the collector behind HTTPS with a certificate made at start. A client given
+//! that certificate as its root completes the handshake and is served like over plain HTTP
+//! (so a client that refuses the server refuses it for the certificate alone); a client with
+//! the public roots is refused, and the collector sees no request.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use tel_emulator::{Collector, Options};
+
+fn request(body: &[u8]) -> Vec<u8> {
+    let mut req = format!("POST /OneCollector/1.0/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in upload_headers() {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+fn client(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_safe_defaults()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+fn exchange(port: u16, config: Arc<rustls::ClientConfig>, host: &str) -> std::io::Result<String> {
+    let name = rustls::ServerName::try_from(host).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(&request(&ndjson(&[envelope("Tls.Event")])))?;
+    let mut reply = Vec::new();
+    match tls.read_to_end(&mut reply) {
+        Ok(_) => {}
+        // Some servers close without close_notify; what was read stands.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+#[test]
+fn a_client_trusting_the_certificate_is_served_over_https() {
+    let c = Collector::start_with(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .unwrap();
+    assert!(c.endpoint().starts_with("https://127.0.0.1:"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(&rustls::Certificate(c.tls_certificate_der().unwrap()))
+        .unwrap();
+    let config = client(roots);
+    for host in ["localhost", "127.0.0.1"] {
+        let reply = exchange(c.port(), config.clone(), host).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{host}: {reply}");
+    }
+    assert_eq!(c.accepted_count(), 2);
+    let counts = c.tls_counts();
+    assert_eq!(
+        (counts.connections, counts.handshakes),
+        (2, 2),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn a_client_with_the_public_roots_is_refused_and_nothing_is_recorded() {
+    let c = Collector::start_with(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .unwrap();
+    let err = exchange(
+        c.port(),
+        client(rustls::RootCertStore::empty()),
+        "localhost",
+    )
+    .expect_err("an untrusted certificate");
+    assert!(
+        err.to_string().to_ascii_lowercase().contains("certificate"),
+        "{err}"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while c.tls_counts().handshake_failures == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let counts = c.tls_counts();
+    assert_eq!(counts.handshakes, 0, "{counts:?}");
+    assert_eq!(counts.handshake_failures, 1, "{counts:?}");
+    assert_eq!(c.request_count(), 0);
+}
+
+#[test]
+fn plain_http_to_the_https_port_is_a_failed_handshake() {
+    let c = Collector::start_with(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", c.port())).unwrap();
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    tcp.write_all(&request(b"{}")).unwrap();
+    let mut reply = Vec::new();
+    let _ = tcp.read_to_end(&mut reply);
+    assert!(!String::from_utf8_lossy(&reply).contains("HTTP/1.1 200"));
+    assert_eq!(c.request_count(), 0);
+}
