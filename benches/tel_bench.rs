@@ -81,9 +81,18 @@ fn report_latency(label: &str, mut ns: Vec<u64>) {
     );
 }
 
+/// An in-process emulator that keeps counts only, so that its memory stays flat.
+fn counting_collector() -> Collector {
+    Collector::start_with(Options {
+        keep_records: false,
+        ..Options::default()
+    })
+    .unwrap()
+}
+
 /// `tel_log` on the caller's thread, timed call by call, with the worker sending to the emulator.
 fn latency() {
-    let collector = Collector::start().unwrap();
+    let collector = counting_collector();
     let props: Vec<CString> = (0..1000)
         .map(|i| CString::new(typical_properties(i)).unwrap())
         .collect();
@@ -225,8 +234,38 @@ fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
     rate
 }
 
+/// The library's transport alone, posting the same encoded 500-event body again and again.
+fn transport_alone(collector: &Collector, n_batches: usize) -> f64 {
+    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
+    let ext = tel::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
+    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+    let lines: Vec<String> = (0..500)
+        .map(|i| {
+            template.render(
+                "Bench.TypicalEvent",
+                Some(&typical_properties(i)),
+                tel::clock::now_ms(),
+                i,
+            )
+        })
+        .collect();
+    let body = tel::transport::ndjson(lines.iter().map(|s| s.as_str()));
+    let (payload, encoding) = tel::transport::encode(&body, tel::Compression::Deflate);
+    let config = tel::Config::from_json(
+        &json!({"ikey": IKEY, "endpoint": collector.endpoint()}).to_string(),
+    )
+    .unwrap();
+    let transport = tel::transport::Transport::new(&config);
+    let start = Instant::now();
+    for _ in 0..n_batches {
+        let r = transport.post(&payload, encoding, None, None).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    (n_batches * 500) as f64 / start.elapsed().as_secs_f64()
+}
+
 fn throughput() {
-    let collector = Collector::start_with(Options::default()).unwrap();
+    let collector = counting_collector();
     let n = 200_000;
     for (mode, compression) in [
         ("deflate", tel::Compression::Deflate),
@@ -243,6 +282,10 @@ fn throughput() {
     println!(
         "emulator alone (500-event deflated bodies, one connection each): {:.0} events/s",
         emulator_capacity(&collector, 200)
+    );
+    println!(
+        "the library's transport alone (same bodies, encoded once): {:.0} events/s",
+        transport_alone(&collector, 200)
     );
 }
 
@@ -312,7 +355,7 @@ fn memory_child(endpoint: &str, up: bool) {
 fn memory() {
     let exe = std::env::current_exe().unwrap();
     let serve = std::process::Command::new(telctl_path())
-        .args(["serve", "--quiet", "--exit-on-stdin-eof"])
+        .args(["serve", "--count-only", "--exit-on-stdin-eof"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn();
@@ -384,7 +427,7 @@ fn lifecycle() {
 
 /// CPU time of the worker thread while the host logs 1,000 events per second.
 fn cpu() {
-    let collector = Collector::start().unwrap();
+    let collector = counting_collector();
     init(&collector.endpoint(), json!({}));
     let name = CString::new("Bench.TypicalEvent").unwrap();
     let props = CString::new(typical_properties(1)).unwrap();

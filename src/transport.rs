@@ -16,7 +16,6 @@ pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSI
 pub struct Transport {
     url: String,
     api_key: String,
-    compression: Compression,
     http_timeout_ms: u64,
 }
 
@@ -56,16 +55,16 @@ impl Transport {
         Transport {
             url: config.endpoint.url.clone(),
             api_key: config.ikey.header_value().to_owned(),
-            compression: config.compression,
             http_timeout_ms: config.http_timeout_ms,
         }
     }
 
-    /// POSTs `body` (uncompressed NDJSON). The exchange ends by `deadline` at the latest, and by
-    /// `http_timeout_ms` from now.
+    /// POSTs an encoded body (see [`encode`]). The exchange ends by `deadline` at the latest,
+    /// and by `http_timeout_ms` from now.
     pub fn post(
         &self,
-        body: &[u8],
+        payload: &[u8],
+        encoding: Option<&'static str>,
         time_delta_ms: Option<i64>,
         deadline: Option<Instant>,
     ) -> Result<HttpResponse, NetworkError> {
@@ -77,7 +76,6 @@ impl Transport {
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));
         }
-        let (payload, encoding) = encode(body, self.compression);
         let mut req = minreq::post(self.url.as_str())
             .with_header("Content-Type", "application/x-json-stream; charset=utf-8")
             .with_header("x-apikey", self.api_key.as_str())
@@ -89,7 +87,7 @@ impl Transport {
             .with_follow_redirects(false)
             .with_max_headers_size(MAX_RESPONSE_HEADERS)
             .with_max_status_line_length(1024)
-            .with_body(payload);
+            .with_body(payload.to_vec());
         if let Some(enc) = encoding {
             req = req.with_header("Content-Encoding", enc);
         }

@@ -3,6 +3,7 @@
 
 use crate::backoff;
 use crate::cache::{Cache, CacheFiles, Fingerprints};
+use crate::config::Compression;
 use crate::config::Config;
 use crate::kill::KillSwitch;
 use crate::logging::{tel_log, Level};
@@ -10,7 +11,7 @@ use crate::queue::{Event, Queue};
 use crate::random::Jitter;
 use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::stats::{Outcome, Stats};
-use crate::transport::{ndjson, Transport};
+use crate::transport::{encode, ndjson, Transport};
 use parking_lot::{Condvar, Mutex};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -33,6 +34,40 @@ pub struct Batch {
     pub attempts: u32,
     /// Entries claimed from the cache file.
     pub replayed: bool,
+    /// The request body, encoded once and reused by retries.
+    pub body: Option<Encoded>,
+}
+
+impl Batch {
+    pub fn new(events: Vec<Event>, replayed: bool) -> Self {
+        Batch {
+            events,
+            attempts: 0,
+            replayed,
+            body: None,
+        }
+    }
+
+    fn encode(&mut self, compression: Compression) -> Encoded {
+        if let Some(body) = &self.body {
+            return body.clone();
+        }
+        let raw = ndjson(self.events.iter().map(|e| e.line.as_str()));
+        let (payload, encoding) = encode(&raw, compression);
+        let body = Encoded {
+            payload: Arc::new(payload),
+            encoding,
+        };
+        self.body = Some(body.clone());
+        body
+    }
+}
+
+/// A compressed request body and its `Content-Encoding`.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub payload: Arc<Vec<u8>>,
+    pub encoding: Option<&'static str>,
 }
 
 /// The batches the worker is sending or backing off on. Shared so that a shutdown whose
@@ -118,6 +153,38 @@ impl Shared {
             }
         }
     }
+}
+
+/// Whether a full batch waits in the queue behind the one being sent.
+fn next_batch_waiting(shared: &Shared) -> bool {
+    let cfg = &shared.config;
+    if shared.held.lock().batches.len() != 1 {
+        return false;
+    }
+    let q = shared.queue.state.lock();
+    q.shutdown_deadline.is_none()
+        && (q.events.len() >= cfg.batch_max_events || q.bytes >= cfg.batch_max_bytes)
+}
+
+/// Takes the next full batch from the queue and encodes it, behind the batch in flight. Runs on
+/// the worker while the request thread waits for the collector. The held lock is kept from the
+/// take to the push so that a shutdown taking over never misses these events.
+fn prepare_next_batch(shared: &Shared) {
+    let cfg = &shared.config;
+    let mut held = shared.held.lock();
+    if held.abandoned || held.batches.len() != 1 {
+        return;
+    }
+    let events = {
+        let mut q = shared.queue.state.lock();
+        if q.events.len() < cfg.batch_max_events && q.bytes < cfg.batch_max_bytes {
+            return;
+        }
+        Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes)
+    };
+    let mut batch = Batch::new(events, false);
+    batch.encode(cfg.compression);
+    held.batches.push_back(batch);
 }
 
 /// "1 event", "3 events".
@@ -269,11 +336,11 @@ impl Worker {
         }
         let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
         drop(q);
-        self.shared.held.lock().batches.push_back(Batch {
-            events,
-            attempts: 0,
-            replayed: false,
-        });
+        self.shared
+            .held
+            .lock()
+            .batches
+            .push_back(Batch::new(events, false));
         Step::Send
     }
 
@@ -330,11 +397,11 @@ impl Worker {
                         enqueued: now,
                     })
                     .collect();
-                self.shared.held.lock().batches.push_back(Batch {
-                    events,
-                    attempts: 0,
-                    replayed: true,
-                });
+                self.shared
+                    .held
+                    .lock()
+                    .batches
+                    .push_back(Batch::new(events, true));
                 tel_log!(
                     Level::Debug,
                     "replaying {} from the cache",
@@ -349,12 +416,13 @@ impl Worker {
     }
 
     fn send_front(&mut self) {
+        let compression = self.shared.config.compression;
         let body = {
-            let held = self.shared.held.lock();
-            let Some(batch) = held.batches.front() else {
+            let mut held = self.shared.held.lock();
+            let Some(batch) = held.batches.front_mut() else {
                 return;
             };
-            ndjson(batch.events.iter().map(|e| e.line.as_str()))
+            batch.encode(compression)
         };
         // Another process may have been told to stop since this one started.
         self.shared.kill.reload();
@@ -364,7 +432,23 @@ impl Worker {
         }
         let deadline = self.shared.queue.state.lock().shutdown_deadline;
         Stats::add(&self.shared.stats.http_requests, 1);
-        let result = self.transport.post(&body, self.time_delta_ms, deadline);
+        let post = || {
+            self.transport
+                .post(&body.payload, body.encoding, self.time_delta_ms, deadline)
+        };
+        // With a full batch already waiting, encode it while this request is in flight: the
+        // collector's work and ours overlap instead of taking turns.
+        let result = if next_batch_waiting(&self.shared) {
+            std::thread::scope(|scope| {
+                let request = scope.spawn(post);
+                prepare_next_batch(&self.shared);
+                request
+                    .join()
+                    .unwrap_or_else(|_| Err(NetworkError("the request thread panicked".into())))
+            })
+        } else {
+            post()
+        };
         self.apply(result);
     }
 
@@ -463,16 +547,9 @@ impl Worker {
                         batch.events.len(),
                         second.len()
                     );
-                    held.batches.push_front(Batch {
-                        events: second,
-                        attempts: 0,
-                        replayed: batch.replayed,
-                    });
-                    held.batches.push_front(Batch {
-                        events: batch.events,
-                        attempts: 0,
-                        replayed: batch.replayed,
-                    });
+                    held.batches.push_front(Batch::new(second, batch.replayed));
+                    held.batches
+                        .push_front(Batch::new(batch.events, batch.replayed));
                 } else {
                     stats.resolve(Outcome::Rejected, 1);
                     tel_log!(

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Print only the `listening on` line (no live view).
     #[arg(long)]
     quiet: bool,
+    /// Keep only counts, not the requests and envelopes (the control API's `accepted` and
+    /// `requests` stay empty): for benchmarks and long runs. Implies `--quiet`.
+    #[arg(long)]
+    count_only: bool,
     /// Exit when standard input reaches end of file (when the harness that started us dies).
     #[arg(long)]
     exit_on_stdin_eof: bool,
@@ -44,8 +48,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_body_bytes: args.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         port: args.port,
         record: args.record,
+        keep_records: !args.count_only,
         ..defaults
     };
+    let quiet = args.quiet || args.count_only;
     let collector = match Collector::start_with(options) {
         Ok(collector) => collector,
         Err(e) => {
@@ -54,10 +60,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     };
     let (events, seen) = mpsc::channel();
-    let on_request = events.clone();
-    collector.on_request(move |request| {
-        let _ = on_request.send(Seen::Request(Box::new(request.clone())));
-    });
+    if !quiet {
+        let on_request = events.clone();
+        collector.on_request(move |request| {
+            let _ = on_request.send(Seen::Request(Box::new(request.clone())));
+        });
+    }
     {
         let mut out = io::stdout().lock();
         if writeln!(out, "listening on {}", collector.endpoint())
@@ -80,7 +88,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     let mut view = LiveView::new(Out::stdout());
     for event in seen {
         match event {
-            Seen::Request(request) if !args.quiet => view.show(&request),
+            Seen::Request(request) if !quiet => view.show(&request),
             Seen::Request(_) => {}
             Seen::StdinClosed => break,
         }

@@ -31,6 +31,9 @@ pub struct Options {
     /// Serve HTTPS with a self-signed certificate made at start (feature `tls`): no client
     /// trusts it unless given [`Collector::tls_certificate_der`]. The endpoint is `https://`.
     pub tls: bool,
+    /// Keep every request and accepted envelope for inspection (the default). Off, only the
+    /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
+    pub keep_records: bool,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             port: 0,
             record: None,
             tls: false,
+            keep_records: true,
         }
     }
 }
@@ -162,7 +166,7 @@ impl Collector {
     }
 
     pub fn request_count(&self) -> usize {
-        self.shared.lock().requests.len()
+        self.shared.lock().requests_total
     }
 
     /// Accepted envelopes, in order.
@@ -171,17 +175,17 @@ impl Collector {
     }
 
     pub fn accepted_count(&self) -> usize {
-        self.shared.lock().accepted.len()
+        self.shared.lock().accepted_total
     }
 
     /// Waits until at least `n` envelopes were accepted; false on timeout.
     pub fn wait_for_accepted(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.wait_until(timeout, |s| s.accepted.len() >= n)
+        self.shared.wait_until(timeout, |s| s.accepted_total >= n)
     }
 
     /// Waits until at least `n` requests were recorded; false on timeout.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.wait_until(timeout, |s| s.requests.len() >= n)
+        self.shared.wait_until(timeout, |s| s.requests_total >= n)
     }
 
     /// Clears the records, the script and the default answer.
@@ -274,6 +278,10 @@ pub(crate) struct State {
     pub default: Option<Scripted>,
     pub requests: Vec<RecordedRequest>,
     pub accepted: Vec<Value>,
+    /// Counts since the last reset, kept whether or not the records are.
+    pub requests_total: usize,
+    pub accepted_total: usize,
+    pub rejected_total: usize,
     record_file: Option<File>,
     hooks: Vec<RequestHook>,
     /// Bumped by every release; a hang lasts while it is unchanged.
@@ -336,12 +344,17 @@ impl Shared {
                 eprintln!("tel-emulator: cannot append to the record file: {e}");
             }
         }
-        state
-            .accepted
-            .extend(accepted.into_iter().map(|(_, envelope)| envelope));
+        state.requests_total += 1;
+        state.accepted_total += accepted.len();
+        state.rejected_total += request.rejected;
         let hooks = state.hooks.clone();
         let copy = (!hooks.is_empty()).then(|| request.clone());
-        state.requests.push(request);
+        if self.options.keep_records {
+            state
+                .accepted
+                .extend(accepted.into_iter().map(|(_, envelope)| envelope));
+            state.requests.push(request);
+        }
         let generation = state.release_generation;
         drop(state);
         self.changed.notify_all();
@@ -364,6 +377,9 @@ impl Shared {
         state.default = None;
         state.requests.clear();
         state.accepted.clear();
+        state.requests_total = 0;
+        state.accepted_total = 0;
+        state.rejected_total = 0;
         drop(state);
         self.changed.notify_all();
     }

@@ -113,15 +113,14 @@ fn wait(shared: &Shared, head: &RequestHead) -> Outcome {
         .map_or(DEFAULT_WAIT, Duration::from_millis)
         .min(LONGEST_WAIT);
     let ok = shared.wait_until(timeout, |s| {
-        s.accepted.len() >= accepted && s.requests.len() >= requests
+        s.accepted_total >= accepted && s.requests_total >= requests
     });
     let state = shared.lock();
-    Ok(json!({"ok": ok, "accepted": state.accepted.len(), "requests": state.requests.len()}))
+    Ok(json!({"ok": ok, "accepted": state.accepted_total, "requests": state.requests_total}))
 }
 
 fn stats(shared: &Shared) -> Value {
     let state = shared.lock();
-    let rejected: usize = state.requests.iter().map(|r| r.rejected).sum();
     let by_status = state
         .requests
         .iter()
@@ -131,9 +130,9 @@ fn stats(shared: &Shared) -> Value {
             map
         });
     json!({
-        "requests": state.requests.len(),
-        "accepted": state.accepted.len(),
-        "rejected": rejected,
+        "requests": state.requests_total,
+        "accepted": state.accepted_total,
+        "rejected": state.rejected_total,
         "statuses": by_status,
         "full_key_in_body": state.requests.iter().filter(|r| r.full_key_in_body).count(),
         "scripted": state.script.iter().map(script::to_json).collect::<Vec<_>>(),
