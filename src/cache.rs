@@ -279,11 +279,15 @@ impl Cache {
             if f.try_lock().is_err() {
                 continue; // its session is alive
             }
+            // Release before reading: Windows enforces the lock against the read through the
+            // other handle. The cache lock held here keeps every other process out meanwhile.
+            let _ = f.unlock();
+            drop(f);
+            // Only a claim that was read goes away; one that cannot be read stays for later.
             if let Ok((mut lines, _)) = self.read_entries(&path) {
                 entries.append(&mut lines);
+                recovered.push(path);
             }
-            let _ = f.unlock();
-            recovered.push(path);
         }
         recovered
     }

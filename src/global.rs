@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::fork::ForkLocal;
 use crate::stats::Snapshot;
 use crate::status::{Error, Result, Status};
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +22,8 @@ static INHERITED: AtomicBool = AtomicBool::new(false);
 
 /// The child's fork handler: fresh, unlocked slots; the parent's session is left behind.
 pub(crate) fn renew_in_child() {
-    // A peek without the lock: the parent's threads are gone, only the answer matters.
-    // SAFETY: reading an Option discriminant from memory the child owns.
-    let had_session = unsafe { (*SESSION.get().data_ptr()).is_some() };
+    // A lock a parent thread held for writing at the fork cannot be read: assume a session.
+    let had_session = SESSION.get().try_read().is_none_or(|s| s.is_some());
     INHERITED.store(had_session, Ordering::Relaxed);
     SESSION.renew(RwLock::new(None));
     LAST.renew(Mutex::new(None));

@@ -24,6 +24,7 @@ pub mod random;
 pub mod response;
 pub mod stats;
 pub mod status;
+pub mod sync;
 pub mod transport;
 pub mod worker;
 

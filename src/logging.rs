@@ -3,7 +3,7 @@
 //! No lock is held while the callback runs, so a callback may call back into `tel_*`.
 
 use crate::fork::ForkLocal;
-use parking_lot::RwLock;
+use crate::sync::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -112,8 +112,12 @@ fn max_level() -> i32 {
 
 /// The child's fork handler: a fresh, unlocked state that keeps the host's callback and keys.
 pub(crate) fn renew_in_child() {
-    // SAFETY: a read without the lock: the parent's threads do not exist in the child.
-    let copy = unsafe { (*STATE.get().data_ptr()).clone() };
+    // Keep the host's callback and keys unless a parent thread was changing them at the fork.
+    let copy = STATE
+        .get()
+        .try_read()
+        .map(|s| s.clone())
+        .unwrap_or_default();
     STATE.renew(RwLock::new(copy));
 }
 
