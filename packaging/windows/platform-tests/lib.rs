@@ -1,0 +1,5 @@
+//! `src/platform/windows.rs` compiled on its own, for its `#[cfg(test)]` tests (see Cargo.toml).
+#![cfg(windows)]
+
+#[path = "../../../src/platform/windows.rs"]
+pub mod windows;

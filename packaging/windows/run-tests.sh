@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# The Windows tests, run on Linux under Wine (scripts/test.sh runs this when it is executable):
+#
+#   1. build.sh cross-builds tel.dll (release) with its import libraries and checks its export
+#      table against include/tel.h;
+#   2. the unit tests of src/platform/windows.rs (packaging/windows/platform-tests) run under Wine;
+#   3. test programs are built with mingw against tel.dll: the C11 test and the C++ wrapper tests
+#      of bindings/cpp/tests (with support/collector_win.c in place of the POSIX collector.c),
+#      windows_test.c (the multi-process scenarios) and msvc_link.c (linked by lld-link against
+#      tel.lib alone);
+#   4. each runs under Wine, in a Wine prefix made afresh for the run, against its own
+#      `telctl serve` (the Linux build) on 127.0.0.1; the cache left in the prefix's
+#      %LOCALAPPDATA%\tel is then checked from Linux;
+#   5. the NuGet package is built with both the Linux and the Windows libraries and its Windows
+#      half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
+# With TEL_WINDOWS_RUST_TESTS=1 the library's own Rust tests also run under Wine (slower).
+#
+# Skips (exit 0, saying so) when Wine, mingw-w64 or the Rust target is missing; fails on any
+# real failure when they are there. Debian: apt-get install wine64 gcc-mingw-w64-x86-64
+# g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 llvm; rustup target add x86_64-pc-windows-gnu.
+# Work files: <target>/windows-tests (<target> is $CARGO_TARGET_DIR, else <repo>/target).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$repo/target}
+case $target in /*) ;; *) target=$repo/$target ;; esac
+export CARGO_TARGET_DIR=$target
+triple=x86_64-pc-windows-gnu
+release=$target/$triple/release
+work=$target/windows-tests
+bin=$work/bin
+started=$(date +%s)
+
+skip() {
+    echo "packaging/windows/run-tests.sh: skipped: $*"
+    exit 0
+}
+
+wine=$(command -v wine64 2>/dev/null || true)
+if [ -z "$wine" ] && [ -x /usr/lib/wine/wine64 ]; then wine=/usr/lib/wine/wine64; fi
+[ -n "$wine" ] || skip "wine not installed (Debian: apt-get install wine64)"
+for tool in x86_64-w64-mingw32-gcc x86_64-w64-mingw32-g++-posix x86_64-w64-mingw32-objdump; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        skip "mingw-w64 not installed: no $tool (Debian: apt-get install gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64)"
+done
+[ -d "$(rustc --print sysroot)/lib/rustlib/$triple/lib" ] ||
+    skip "the Rust target $triple is not installed (rustup target add $triple)"
+wineserver=$(dirname "$wine")/wineserver
+[ -x "$wineserver" ] || wineserver=$(command -v wineserver 2>/dev/null || echo wineserver)
+
+# The tests need a session that sends, and the default cache folder of the prefix.
+unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR LOCALAPPDATA APPDATA USERPROFILE
+export WINEPREFIX=$work/prefix WINEARCH=win64 WINEDEBUG=-all
+# No Mono or Gecko install prompts: the tests need neither.
+export WINEDLLOVERRIDES="mscoree,mshtml="
+
+passed=0
+failed=0
+failures=()
+step() { printf '\n==> %s\n' "$*"; }
+last=$(date +%s)
+result() { # name, status
+    local now
+    now=$(date +%s)
+    if [ "$2" -eq 0 ]; then
+        passed=$((passed + 1))
+        printf 'ok    %s (%ss)\n' "$1" "$((now - last))"
+    else
+        failed=$((failed + 1))
+        failures+=("$1")
+        printf 'FAIL  %s (%ss)\n' "$1" "$((now - last))"
+    fi
+    last=$now
+}
+
+collector_pid=
+collector_fd=
+cleanup() {
+    stop_collector
+    "$wineserver" -k >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# `telctl serve` for one test program; its address goes to TEL_TEST_ENDPOINT. Its stdin is a
+# FIFO held open here, so it also exits if this script dies.
+start_collector() {
+    local fifo=$work/collector.in out=$work/collector.out line=
+    rm -f "$fifo" "$out"
+    mkfifo "$fifo"
+    "$telctl" serve --quiet --exit-on-stdin-eof <"$fifo" >"$out" 2>&1 &
+    collector_pid=$!
+    exec {collector_fd}>"$fifo"
+    for _ in $(seq 200); do
+        line=$(head -n 1 "$out" 2>/dev/null || true)
+        case $line in "listening on "*) break ;; esac
+        sleep 0.05
+    done
+    case $line in
+    "listening on "*) export TEL_TEST_ENDPOINT=${line#listening on } ;;
+    *)
+        echo "run-tests.sh: telctl serve did not start: $(cat "$out")" >&2
+        return 1
+        ;;
+    esac
+}
+
+stop_collector() {
+    if [ -n "$collector_fd" ]; then
+        exec {collector_fd}>&-
+        collector_fd=
+    fi
+    if [ -n "$collector_pid" ]; then
+        wait "$collector_pid" 2>/dev/null || true
+        collector_pid=
+    fi
+    unset TEL_TEST_ENDPOINT
+}
+
+# Runs one program of $bin under Wine against a fresh collector; its own cache folder
+# (C:\tel-tests\NAME) unless told `--default-cache`.
+run_wine() { # name [--default-cache] program [args...]
+    local name=$1 status=0
+    shift
+    local cache_dir=1
+    last=$(date +%s)
+    if [ "$1" = "--default-cache" ]; then
+        cache_dir=
+        shift
+    fi
+    start_collector || { result "$name" 1; return; }
+    if [ -n "$cache_dir" ]; then
+        mkdir -p "$WINEPREFIX/drive_c/tel-tests/$name"
+        (cd "$bin" && TEL_CACHE_DIR="C:\\tel-tests\\$name" timeout 600 "$wine" "$@") || status=$?
+    else
+        (cd "$bin" && timeout 600 "$wine" "$@") || status=$?
+    fi
+    stop_collector
+    result "$name" "$status"
+}
+
+step "cross-build tel.dll (packaging/windows/build.sh)"
+status=0
+last=$(date +%s)
+bash "$here/build.sh" || status=$?
+result "build: tel.dll, import libraries, export table = include/tel.h" $status
+[ $status -eq 0 ] || exit 1
+
+step "Linux side: telctl (the collector) and libtel.so (for the NuGet package)"
+(cd "$repo" && cargo build --locked -p telctl && cargo build --release --locked -p onecollector-tel)
+telctl=$target/debug/telctl
+
+step "build the Windows test programs with mingw"
+rm -rf "$bin"
+mkdir -p "$bin"
+cp "$release/tel.dll" "$bin/"
+# FOR THE TESTS ONLY: Wine 8 lacks bcryptprimitives.dll (ProcessPrng), which Rust's std
+# imports on Windows; every Windows 10+ has it. Never next to a shipped tel.dll.
+x86_64-w64-mingw32-gcc -shared -O2 -Wall -Werror -o "$bin/bcryptprimitives.dll" \
+    "$here/tests/shim/processprng.c" -ladvapi32
+version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$repo/Cargo.toml")
+cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -O1 -static-libgcc -I"$repo/include")
+support=(-I"$repo/bindings/cpp/tests/support" "$here/tests/support/collector_win.c")
+x86_64-w64-mingw32-gcc "${cflags[@]}" -o "$bin/windows_test.exe" "$here/tests/windows_test.c" \
+    "${support[@]}" "$release/tel.lib" -lws2_32
+
+cpp_tests=$repo/bindings/cpp/tests
+if [ -f "$cpp_tests/c11_test.c" ]; then
+    x86_64-w64-mingw32-gcc "${cflags[@]}" -DTEL_TEST_EXPECTED_VERSION="\"$version\"" \
+        -o "$bin/c11_test.exe" "$cpp_tests/c11_test.c" "${support[@]}" "$release/libtel.dll.a" -lws2_32
+fi
+if [ -f "$cpp_tests/cpp_test.cpp" ]; then
+    x86_64-w64-mingw32-gcc -std=c11 -O1 -I"$cpp_tests/support" -c -o "$work/collector_win.o" \
+        "$here/tests/support/collector_win.c"
+    # -static: libstdc++ and winpthread inside the program, not as DLLs beside it; the import
+    # library is named as a file, or -static would pick the static libtel.a.
+    x86_64-w64-mingw32-g++-posix -std=c++17 -Wall -Wextra -Werror -pedantic -Wshadow -Wconversion \
+        -Wsign-conversion -O1 -static -DTEL_TEST_EXPECTED_VERSION="\"$version\"" \
+        -I"$repo/include" -I"$repo/bindings/cpp/include" -I"$cpp_tests/support" \
+        -o "$bin/cpp_test.exe" "$cpp_tests/cpp_test.cpp" "$work/collector_win.o" \
+        "$release/libtel.dll.a" -lws2_32
+fi
+
+lld=$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld
+if [ -x "$lld" ] && command -v llvm-dlltool >/dev/null 2>&1; then
+    x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O2 -ffreestanding -fno-stack-protector \
+        -fno-stack-check -mno-stack-arg-probe -fno-asynchronous-unwind-tables -I"$repo/include" \
+        -c -o "$work/msvc_link.o" "$here/tests/msvc_link.c"
+    printf 'LIBRARY kernel32.dll\nEXPORTS\n    ExitProcess\n    GetStdHandle\n    WriteFile\n' >"$work/kernel32.def"
+    llvm-dlltool -m i386:x86-64 -d "$work/kernel32.def" -l "$work/kernel32.lib"
+    "$lld" -flavor link /nologo /nodefaultlib /entry:mainCRTStartup /subsystem:console \
+        /out:"$bin/msvc_link.exe" "$work/msvc_link.o" "$release/tel.lib" "$work/kernel32.lib"
+fi
+
+platform_exe=$(cd "$here/platform-tests" &&
+    cargo test --locked --target "$triple" --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[ -n "$platform_exe" ] && cp "$platform_exe" "$bin/platform_tests.exe"
+(cd "$here/platform-tests" && cargo clippy --locked --target "$triple" --all-targets -q -- -D warnings)
+ls -l "$bin"
+
+step "Wine prefix $WINEPREFIX"
+"$wineserver" -k >/dev/null 2>&1 || true
+rm -rf "$WINEPREFIX"
+prefix_started=$(date +%s)
+"$wine" wineboot --init >/dev/null 2>&1 || true
+"$wineserver" -w
+echo "created in $(($(date +%s) - prefix_started)) s"
+# One server for the whole run (ended by cleanup): by default it exits 3 s after its last
+# program, and a program starting just then fails ("wine client error ... recvmsg").
+"$wineserver" -p
+
+step "src/platform/windows.rs unit tests under Wine"
+status=0
+last=$(date +%s)
+(cd "$bin" && timeout 300 "$wine" platform_tests.exe) || status=$?
+result "platform: src/platform/windows.rs unit tests" $status
+
+if [ -f "$bin/msvc_link.exe" ]; then
+    step "msvc_link.exe: linked by lld-link against tel.lib"
+    status=0
+    last=$(date +%s)
+    (cd "$bin" && timeout 120 "$wine" msvc_link.exe) || status=$?
+    result "msvc_link: tel.lib through an MSVC-style linker" $status
+else
+    echo "msvc_link: not built (no rust-lld or llvm-dlltool)"
+fi
+
+if [ -f "$bin/c11_test.exe" ]; then
+    step "C11 test (bindings/cpp/tests/c11_test.c) under Wine"
+    run_wine c11 c11_test.exe
+else
+    echo "c11: bindings/cpp/tests/c11_test.c not there yet"
+fi
+
+if [ -f "$bin/cpp_test.exe" ]; then
+    step "C++ wrapper tests (bindings/cpp/tests/cpp_test.cpp) under Wine"
+    # The cases, from the program's own usage line: "usage: cpp_test <case>; cases: a b c".
+    # Through a file, not a pipe: a Wine service started meanwhile would hold a pipe open.
+    (cd "$bin" && "$wine" cpp_test.exe >"$work/cpp_cases.txt" 2>&1) || true
+    cases=$(sed -n 's/.*cases: *//p' "$work/cpp_cases.txt" | tr -d '\r')
+    [ -n "$cases" ] || result "cpp: list of cases" 1
+    for case in $cases; do
+        run_wine "cpp.$case" cpp_test.exe "$case"
+    done
+else
+    echo "cpp: bindings/cpp/tests/cpp_test.cpp not there yet"
+fi
+
+step "Windows scenarios (tests/windows_test.c): processes, cache, kill window, %LOCALAPPDATA%"
+run_wine windows_test --default-cache windows_test.exe
+
+step "from outside: the cache is in the prefix's %LOCALAPPDATA%\\tel"
+last=$(date +%s)
+local_dirs=("$WINEPREFIX"/drive_c/users/*/AppData/Local)
+local_dir=${local_dirs[0]}
+status=0
+for file in "tel/device-id" "tel/winleft.cache" "Ünïcødé 用户/tel/device-id" \
+    "Çache dïr 目录/winuni.cache" "Ëxplicit 路径 😀/ünïcache.cache"; do
+    if [ -f "$local_dir/$file" ]; then
+        echo "found %LOCALAPPDATA%\\${file//\//\\}"
+    else
+        echo "missing: $local_dir/$file" >&2
+        status=1
+    fi
+done
+grep -q '"iKey":"o:winleft"' "$local_dir/tel/winleft.cache" 2>/dev/null || status=1
+[ "$(wc -l <"$local_dir/tel/winleft.cache" 2>/dev/null || echo 0)" -eq 1 ] || status=1
+result "prefix: cache, device id and non-ASCII folders under %LOCALAPPDATA%" $status
+
+if [ "${TEL_WINDOWS_RUST_TESTS:-0}" = 1 ]; then
+    # Optional (about 5 more minutes on 2 cores): the library's own Rust tests, unit and
+    # integration, cross-built in debug and run under Wine with the in-process emulator.
+    step "the library's Rust tests under Wine (TEL_WINDOWS_RUST_TESTS=1)"
+    last=$(date +%s)
+    status=0
+    # Every test program that builds (--keep-going: one that does not fails this step, the
+    # others still run).
+    exes=$(cd "$repo" && cargo build --locked -p onecollector-tel --target "$triple" --tests \
+        --keep-going --message-format=json-render-diagnostics | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])') || status=$?
+    result "rust: cargo build --tests --target $triple" $status
+    for exe in $exes; do
+        name=rust.$(basename "$exe" .exe)
+        name=${name%-*}
+        cp "$bin/bcryptprimitives.dll" "$(dirname "$exe")/"
+        last=$(date +%s)
+        status=0
+        # Skipped: the header check (it runs cargo, which is not in the prefix), and 100 MB
+        # strings, where the debug build under Wine misses the test's 1 s tel_shutdown (the
+        # release tel.dll under Wine starts and stops such a session in under a second).
+        (cd "$(dirname "$exe")" && timeout 900 "$wine" "$(basename "$exe")" --test-threads=2 \
+            --skip checked_in_header_matches_a_fresh_generation \
+            --skip hundred_megabyte_strings) || status=$?
+        result "$name" $status
+    done
+fi
+
+step "NuGet package with the Linux and Windows libraries"
+# Where pack.py puts the package by default: <target>/nuget.
+nuget=$target/nuget
+status=0
+last=$(date +%s)
+python3 "$repo/packaging/nuget/pack.py" --out "$nuget" \
+    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" || status=$?
+package=$nuget/OneCollector.Tel.Native.$version.nupkg
+[ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" || status=$?
+[ $status -ne 0 ] || python3 "$here/tests/check_nuget.py" "$package" "$release/tel.dll" \
+    "$release/tel.lib" || status=$?
+result "nuget: runtimes/win-x64/native/tel.dll, build/native/lib/win-x64/tel.lib, .targets" $status
+
+printf '\nrun-tests.sh (windows, under %s): %ss\n' "$("$wine" --version 2>/dev/null || echo wine)" \
+    "$(($(date +%s) - started))"
+if [ $failed -ne 0 ]; then
+    printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "windows: $passed passed, $failed failed"
+[ $failed -eq 0 ]
