@@ -177,7 +177,7 @@ fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) 
         .map(|i| CString::new(typical_properties(i)).unwrap())
         .collect();
     let name = CString::new("Bench.TypicalEvent").unwrap();
-    let cpu0 = process_cpu();
+    let cpu0 = cpu_time(libc::RUSAGE_SELF);
     let start = Instant::now();
     for i in 0..n {
         let rc = unsafe { ffi::tel_log(name.as_ptr(), props[i % props.len()].as_ptr()) };
@@ -185,7 +185,7 @@ fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) 
     }
     assert_eq!(ffi::tel_flush(120_000), 0);
     let secs = start.elapsed().as_secs_f64();
-    let cpu = process_cpu() - cpu0;
+    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu0;
     let sent = stats()["sent"].as_u64().unwrap();
     assert_eq!(sent as usize, n);
     let _ = ffi::tel_shutdown(10_000);
@@ -289,13 +289,6 @@ fn throughput() {
     );
 }
 
-fn process_cpu() -> f64 {
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -354,22 +347,10 @@ fn memory_child(endpoint: &str, up: bool) {
 
 fn memory() {
     let exe = std::env::current_exe().unwrap();
-    let serve = std::process::Command::new(telctl_path())
-        .args(["serve", "--count-only", "--exit-on-stdin-eof"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn();
-    let Ok(mut serve) = serve else {
+    let Some((mut serve, endpoint)) = start_serve() else {
         println!("memory: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(serve.stdout.as_mut().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let endpoint = first.trim().trim_start_matches("listening on ").to_owned();
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
@@ -425,18 +406,19 @@ fn lifecycle() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// CPU time of the worker thread while the host logs 1,000 events per second.
+/// CPU time of the library's threads (the worker and its request threads) while the host logs
+/// 1,000 events per second to a collector in another process: the process's CPU time minus the
+/// logging thread's own.
 fn cpu() {
-    let collector = counting_collector();
-    init(&collector.endpoint(), json!({}));
+    let Some((mut serve, endpoint)) = start_serve() else {
+        println!("cpu: telctl not built (cargo build --release -p telctl); skipped");
+        return;
+    };
+    init(&endpoint, json!({}));
     let name = CString::new("Bench.TypicalEvent").unwrap();
     let props = CString::new(typical_properties(1)).unwrap();
-    // Warm up so the worker thread exists and has sent once.
-    unsafe { ffi::tel_log(name.as_ptr(), props.as_ptr()) };
-    let _ = ffi::tel_flush(5000);
-    let worker = worker_tid();
     let secs = 10u64;
-    let t0 = thread_cpu(&worker);
+    let (process0, thread0) = (cpu_time(libc::RUSAGE_SELF), cpu_time(libc::RUSAGE_THREAD));
     let start = Instant::now();
     for i in 0..secs * 1000 {
         let due = start + Duration::from_micros(i * 1000);
@@ -446,33 +428,43 @@ fn cpu() {
         unsafe { ffi::tel_log(name.as_ptr(), props.as_ptr()) };
     }
     let wall = start.elapsed().as_secs_f64();
-    let used = thread_cpu(&worker) - t0;
+    let library =
+        (cpu_time(libc::RUSAGE_SELF) - process0) - (cpu_time(libc::RUSAGE_THREAD) - thread0);
+    let logging = cpu_time(libc::RUSAGE_THREAD) - thread0;
+    let _ = ffi::tel_flush(5000);
+    let sent = stats()["sent"].clone();
     let _ = ffi::tel_shutdown(5000);
+    let _ = serve.kill();
     println!(
-        "worker CPU at 1,000 events/s over {wall:.1} s: {:.2} % of a core ({} requests)",
-        100.0 * used / wall,
-        collector.request_count()
+        "library threads' CPU at 1,000 events/s over {wall:.1} s: {:.2} % of a core ({sent} sent; the logging thread itself: {:.2} %)",
+        100.0 * library / wall,
+        100.0 * logging / wall
     );
 }
 
-fn worker_tid() -> Option<String> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .flatten()
-        .find_map(|t| {
-            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            (comm.trim() == "tel-worker").then(|| t.file_name().to_string_lossy().into_owned())
-        })
+/// `telctl serve --count-only` in its own process, and its endpoint.
+fn start_serve() -> Option<(std::process::Child, String)> {
+    let mut serve = std::process::Command::new(telctl_path())
+        .args(["serve", "--count-only", "--exit-on-stdin-eof"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.as_mut()?),
+        &mut first,
+    )
+    .ok()?;
+    let endpoint = first.trim().trim_start_matches("listening on ").to_owned();
+    Some((serve, endpoint))
 }
 
-fn thread_cpu(tid: &Option<String>) -> f64 {
-    let Some(tid) = tid else { return 0.0 };
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+fn cpu_time(who: i32) -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
 
 fn size() {
