@@ -193,9 +193,8 @@ fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) 
     (n as f64 / secs, cpu / secs)
 }
 
-/// How fast the emulator alone takes the same bodies: shows it is not the bottleneck.
-fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
-    use std::io::{Read, Write};
+/// One deflated request body of 500 typical envelopes, and its encoding.
+fn sample_body() -> (Vec<u8>, Option<&'static str>) {
     let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
     let ext = tel::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
     let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
@@ -210,7 +209,13 @@ fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
         })
         .collect();
     let body = tel::transport::ndjson(lines.iter().map(|s| s.as_str()));
-    let (payload, _) = tel::transport::encode(&body, tel::Compression::Deflate);
+    tel::transport::encode(&body, tel::Compression::Deflate)
+}
+
+/// How fast the emulator alone takes the same bodies: whether it is the bottleneck.
+fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
+    use std::io::{Read, Write};
+    let (payload, _) = sample_body();
     let head = format!(
         "POST /OneCollector/1.0/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-json-stream; charset=utf-8\r\nx-apikey: {IKEY}\r\nClient-Id: NO_AUTH\r\nsdk-version: bench\r\nUpload-Time: {}\r\nContent-Encoding: deflate\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         tel::clock::now_ms(),
@@ -236,21 +241,7 @@ fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
 
 /// The library's transport alone, posting the same encoded 500-event body again and again.
 fn transport_alone(collector: &Collector, n_batches: usize) -> f64 {
-    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
-    let ext = tel::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
-    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
-    let lines: Vec<String> = (0..500)
-        .map(|i| {
-            template.render(
-                "Bench.TypicalEvent",
-                Some(&typical_properties(i)),
-                tel::clock::now_ms(),
-                i,
-            )
-        })
-        .collect();
-    let body = tel::transport::ndjson(lines.iter().map(|s| s.as_str()));
-    let (payload, encoding) = tel::transport::encode(&body, tel::Compression::Deflate);
+    let (payload, encoding) = sample_body();
     let config = tel::Config::from_json(
         &json!({"ikey": IKEY, "endpoint": collector.endpoint()}).to_string(),
     )

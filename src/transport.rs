@@ -95,36 +95,42 @@ impl Transport {
             req = req.with_header("time-delta-to-apply-millis", delta.to_string());
         }
         let lazy = req.send_lazy().map_err(|e| NetworkError(describe(&e)))?;
-        // minreq reports a missing or unreadable status line as a made-up 503.
-        if lazy.reason_phrase == "Server did not provide a status line" {
-            return Err(NetworkError(
-                "the collector sent no HTTP status line (connection closed or garbage)".into(),
-            ));
-        }
-        let status = lazy.status_code;
-        let status = u16::try_from(status)
-            .ok()
-            .filter(|s| (100..=999).contains(s))
-            .ok_or_else(|| NetworkError(format!("invalid HTTP status {status}")))?;
-        let headers: Vec<(String, String)> = lazy
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-            .collect();
-        let mut body = Vec::new();
-        for byte in lazy {
-            match byte {
-                Ok((b, _)) if body.len() < MAX_RESPONSE_BODY => body.push(b),
-                // Past the cap, or a body cut short: keep what was read.
-                _ => break,
-            }
-        }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        read_response(lazy)
     }
+}
+
+/// Reads a response within the caps: headers lowercased, at most [`MAX_RESPONSE_BODY`] bytes of
+/// body (the rest is left unread). Shared with `telctl probe`, which builds its own requests.
+pub fn read_response(lazy: minreq::ResponseLazy) -> Result<HttpResponse, NetworkError> {
+    // minreq reports a missing or unreadable status line as a made-up 503.
+    if lazy.reason_phrase == "Server did not provide a status line" {
+        return Err(NetworkError(
+            "the collector sent no HTTP status line (connection closed or garbage)".into(),
+        ));
+    }
+    let status = lazy.status_code;
+    let status = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..=999).contains(s))
+        .ok_or_else(|| NetworkError(format!("invalid HTTP status {status}")))?;
+    let headers: Vec<(String, String)> = lazy
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let mut body = Vec::new();
+    for byte in lazy {
+        match byte {
+            Ok((b, _)) if body.len() < MAX_RESPONSE_BODY => body.push(b),
+            // Past the cap, or a body cut short: keep what was read.
+            _ => break,
+        }
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn describe(e: &minreq::Error) -> String {

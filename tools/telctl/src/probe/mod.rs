@@ -18,7 +18,7 @@ use tel::config::{Endpoint, DEFAULT_ENDPOINT};
 use tel::ikey::InstrumentationKey;
 use tel::kill::KillSwitch;
 use tel::response::{classify, directives, HttpResponse, NetworkError, Verdict};
-use tel::transport::{MAX_RESPONSE_BODY, MAX_RESPONSE_HEADERS, SDK_VERSION};
+use tel::transport::{MAX_RESPONSE_HEADERS, SDK_VERSION};
 
 pub use matrix::help as matrix_help;
 
@@ -394,25 +394,7 @@ fn post(
     let lazy = http
         .send_lazy()
         .map_err(|e| NetworkError(key.redact_in(&e.to_string())))?;
-    let status = u16::try_from(lazy.status_code)
-        .map_err(|_| NetworkError(format!("invalid HTTP status {}", lazy.status_code)))?;
-    let headers = lazy
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect();
-    let mut body = Vec::new();
-    for byte in lazy {
-        match byte {
-            Ok((b, _)) if body.len() < MAX_RESPONSE_BODY => body.push(b),
-            _ => break,
-        }
-    }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    tel::transport::read_response(lazy)
 }
 
 /// The row's outcome by the library's own response policy ([`classify`]); a 2xx whose `efi`
