@@ -7,8 +7,9 @@
 //! `tests/fuzz-corpus/cache/` replayed every run (each file is a cache file), failures persisted
 //! to `tests/fuzz-corpus/fuzz_cache.regressions`.
 
+mod fuzz_support;
+
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tel::cache::{Cache, CacheFiles};
@@ -16,16 +17,7 @@ use tel::cache::{Cache, CacheFiles};
 const TENANT: &str = "fuzztenant";
 
 fn settings() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(128),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/fuzz-corpus/fuzz_cache.regressions",
-        ))),
-        ..ProptestConfig::default()
-    }
+    fuzz_support::settings("fuzz_cache", 128)
 }
 
 fn valid(i: usize) -> String {

@@ -7,38 +7,16 @@
 //! on the next run: commit them. Longer runs: `PROPTEST_CASES=200000 cargo test --release
 //! --test fuzz_input` (docs/reliability.md).
 
+mod fuzz_support;
+
+use fuzz_support::corpus;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use serde_json::{json, Value};
 use tel::envelope::{check_name, check_properties, MAX_DEPTH};
 use tel::{Config, Status};
 
 fn settings() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/fuzz-corpus/fuzz_input.regressions",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-/// Every file of `tests/fuzz-corpus/<target>/`, as bytes.
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz-corpus")
-        .join(target);
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "empty corpus {}", dir.display());
-    v
+    fuzz_support::settings("fuzz_input", 256)
 }
 
 // ---------- configuration ----------

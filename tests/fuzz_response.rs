@@ -7,8 +7,10 @@
 //! `tests/fuzz-corpus/{headers,bodies}/` replayed every run, failures persisted to
 //! `tests/fuzz-corpus/fuzz_response.regressions`. See docs/reliability.md for longer runs.
 
+mod fuzz_support;
+
+use fuzz_support::corpus;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use std::time::Duration;
 use tel::backoff::MAX_RETRY_AFTER;
 use tel::clock::{iso8601, parse_http_date, parse_iso8601};
@@ -18,30 +20,7 @@ use tel::response::{
 };
 
 fn settings() -> ProptestConfig {
-    ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(256),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/fuzz-corpus/fuzz_response.regressions",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz-corpus")
-        .join(target);
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "empty corpus {}", dir.display());
-    v
+    fuzz_support::settings("fuzz_response", 256)
 }
 
 /// Header values as a collector (or something pretending to be one) might send them.
