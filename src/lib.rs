@@ -2,9 +2,11 @@
 //!
 //! The pipeline, one module each: [`ffi`] (the C ABI) -> [`global`] (the process-wide
 //! session) -> [`client`] (the Rust API) -> [`queue`] -> [`worker`] -> [`envelope`] ->
-//! [`transport`] -> [`response`] (the policy) -> [`kill`] / [`backoff`] / [`cache`].
+//! [`transport`] -> [`response`] (the policy) -> [`kill`] / [`backoff`] / [`cache`]. [`batch`]
+//! holds the batches in hand; [`sync`] and [`fork`] keep the locks safe across `fork`.
 
 pub mod backoff;
+pub mod batch;
 pub mod cache;
 pub mod client;
 pub mod clock;

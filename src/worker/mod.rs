@@ -1,9 +1,11 @@
 //! The background thread: batches events, replays the cache, posts, applies the response
 //! policy, honours kill windows and backoff, and persists what is left at shutdown.
 
+mod replay;
+
 use crate::backoff;
+pub use crate::batch::{Batch, Encoded, Held};
 use crate::cache::{Cache, CacheFiles, Fingerprints};
-use crate::config::Compression;
 use crate::config::Config;
 use crate::kill::KillSwitch;
 use crate::logging::{tel_log, Level};
@@ -12,9 +14,8 @@ use crate::random::Jitter;
 use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::stats::{Outcome, Stats};
 use crate::sync::{Condvar, Mutex};
-use crate::transport::{encode, ndjson, Transport};
+use crate::transport::Transport;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,58 +26,6 @@ thread_local! {
 /// True on the library's own thread (a logger callback running there must not wait for it).
 pub fn on_worker_thread() -> bool {
     ON_WORKER.with(Cell::get)
-}
-
-/// Events taken from the queue (or the cache) and not yet resolved.
-#[derive(Debug)]
-pub struct Batch {
-    pub events: Vec<Event>,
-    pub attempts: u32,
-    /// Entries claimed from the cache file.
-    pub replayed: bool,
-    /// The request body, encoded once and reused by retries.
-    pub body: Option<Encoded>,
-}
-
-impl Batch {
-    pub fn new(events: Vec<Event>, replayed: bool) -> Self {
-        Batch {
-            events,
-            attempts: 0,
-            replayed,
-            body: None,
-        }
-    }
-
-    fn encode(&mut self, compression: Compression) -> Encoded {
-        if let Some(body) = &self.body {
-            return body.clone();
-        }
-        let raw = ndjson(self.events.iter().map(|e| e.line.as_str()));
-        let (payload, encoding) = encode(&raw, compression);
-        let body = Encoded {
-            payload: Arc::new(payload),
-            encoding,
-        };
-        self.body = Some(body.clone());
-        body
-    }
-}
-
-/// A compressed request body and its `Content-Encoding`.
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    pub payload: Arc<Vec<u8>>,
-    pub encoding: Option<&'static str>,
-}
-
-/// The batches the worker is sending or backing off on. Shared so that a shutdown whose
-/// deadline passes while a request hangs can persist them itself.
-#[derive(Debug, Default)]
-pub struct Held {
-    pub batches: VecDeque<Batch>,
-    /// Set by a shutdown that gave up waiting: the worker must not touch anything any more.
-    pub abandoned: bool,
 }
 
 /// What `tel_flush` and `tel_shutdown` wait on.
@@ -344,77 +293,6 @@ impl Worker {
         Step::Send
     }
 
-    /// How many cache entries may be taken up now without passing `queue_max_events`.
-    fn replay_room(&self) -> usize {
-        let cfg = &self.shared.config;
-        let pending = self
-            .shared
-            .stats
-            .pending
-            .load(std::sync::atomic::Ordering::Relaxed) as usize;
-        cfg.queue_max_events
-            .saturating_sub(pending)
-            .min(cfg.batch_max_events)
-    }
-
-    /// Claims the next chunk of cache entries, within the memory bound.
-    fn replay_chunk(&mut self) {
-        let cfg = self.shared.config.clone();
-        let room = self.replay_room();
-        let Some(cache) = self.cache.as_mut() else {
-            self.replay_pending = false;
-            return;
-        };
-        let marker = &self.shared.epoch_marker;
-        let put_back = &self.put_back;
-        let skip = |line: &str| {
-            line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
-        };
-        match cache.claim(room, cfg.batch_max_bytes, &skip) {
-            Ok((lines, change)) => {
-                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
-                if change.evicted > 0 {
-                    tel_log!(
-                        Level::Info,
-                        "{} dropped from the cache: older than cache_max_age_s or over cache_max_bytes",
-                        count_events(change.evicted as u64)
-                    );
-                }
-                if lines.is_empty() {
-                    self.replay_pending = false;
-                    return;
-                }
-                let n = lines.len();
-                Stats::add(&self.shared.stats.replayed, n as u64);
-                Stats::add(&self.shared.stats.pending, n as u64);
-                self.claimed_outstanding += n;
-                let now = Instant::now();
-                let events = lines
-                    .into_iter()
-                    .map(|line| Event {
-                        line,
-                        ordinal: Event::REPLAYED,
-                        enqueued: now,
-                    })
-                    .collect();
-                self.shared
-                    .held
-                    .lock()
-                    .batches
-                    .push_back(Batch::new(events, true));
-                tel_log!(
-                    Level::Debug,
-                    "replaying {} from the cache",
-                    count_events(n as u64)
-                );
-            }
-            Err(_) => {
-                // Logged once by the cache; an unusable cache must not stop delivery.
-                self.replay_pending = false;
-            }
-        }
-    }
-
     fn send_front(&mut self) {
         let compression = self.shared.config.compression;
         let body = {
@@ -613,43 +491,6 @@ impl Worker {
         }
         if let Some(seconds) = kill_seconds {
             self.kill(seconds);
-        }
-    }
-
-    /// A batch whose attempts ran out goes to the cache file for a later process.
-    fn persist_exhausted(&mut self, batch: Batch) {
-        let n = batch.events.len();
-        let lines: Vec<&str> = batch.events.iter().map(|e| e.line.as_str()).collect();
-        let cache = self.cache.as_ref().expect("checked by caller");
-        match cache.persist(&lines, Instant::now() + Duration::from_secs(2)) {
-            Ok(change) => {
-                self.shared.stats.resolve(Outcome::Persisted, n as u64);
-                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
-                self.put_back
-                    .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
-                tel_log!(
-                    Level::Info,
-                    "{} undeliverable after {} attempts: written to the cache file for a later process",
-                    count_events(n as u64),
-                    batch.attempts
-                );
-                if batch.replayed {
-                    self.resolved_claimed(n);
-                }
-            }
-            Err(_) => {
-                // Keep it in memory and keep trying at the longest backoff.
-                self.shared.held.lock().batches.push_front(batch);
-            }
-        }
-    }
-
-    fn resolved_claimed(&mut self, n: usize) {
-        self.claimed_outstanding = self.claimed_outstanding.saturating_sub(n);
-        if self.claimed_outstanding == 0 {
-            if let Some(c) = &self.cache {
-                c.release_claim();
-            }
         }
     }
 

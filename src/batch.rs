@@ -1,0 +1,60 @@
+//! The batches in hand: events taken from the queue (or the cache) and not yet resolved, with
+//! their request body encoded once.
+
+use crate::config::Compression;
+use crate::queue::Event;
+use crate::transport::{encode, ndjson};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Events taken from the queue (or the cache) and not yet resolved.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub attempts: u32,
+    /// Entries claimed from the cache file.
+    pub replayed: bool,
+    /// The request body, encoded once and reused by retries.
+    pub body: Option<Encoded>,
+}
+
+impl Batch {
+    pub fn new(events: Vec<Event>, replayed: bool) -> Self {
+        Batch {
+            events,
+            attempts: 0,
+            replayed,
+            body: None,
+        }
+    }
+
+    pub fn encode(&mut self, compression: Compression) -> Encoded {
+        if let Some(body) = &self.body {
+            return body.clone();
+        }
+        let raw = ndjson(self.events.iter().map(|e| e.line.as_str()));
+        let (payload, encoding) = encode(&raw, compression);
+        let body = Encoded {
+            payload: Arc::new(payload),
+            encoding,
+        };
+        self.body = Some(body.clone());
+        body
+    }
+}
+
+/// A compressed request body and its `Content-Encoding`.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub payload: Arc<Vec<u8>>,
+    pub encoding: Option<&'static str>,
+}
+
+/// The batches the worker is sending or backing off on. Shared so that a shutdown whose
+/// deadline passes while a request hangs can persist them itself.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub batches: VecDeque<Batch>,
+    /// Set by a shutdown that gave up waiting: the worker must not touch anything any more.
+    pub abandoned: bool,
+}
