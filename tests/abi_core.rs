@@ -569,3 +569,56 @@ fn a_missing_status_line_is_a_network_failure_not_a_503() {
     );
     assert_eq!(c.accepted_count(), 1, "retried and delivered");
 }
+
+/// Loopback endpoints never go through a proxy, whatever the proxy variables say (the HTTP
+/// client would route `http://` through `http_proxy`; such requests take a direct path).
+#[test]
+fn loopback_endpoints_bypass_proxy_variables() {
+    if child_role().as_deref() == Some("proxy-bypass") {
+        let c = Collector::start().unwrap();
+        c.push(Scripted::status(503));
+        c.push(Scripted::fault(Fault::Reset));
+        c.push(Scripted::fault(Fault::Garbage(
+            b"nonsense\r\n\r\n".to_vec(),
+        )));
+        for mode in ["deflate", "gzip", "none"] {
+            init_ok(&config(&c, None, json!({"compression": mode})));
+            log_ok("Proxy.Bypass", Some(&format!("{{\"mode\":\"{mode}\"}}")));
+            assert_eq!(flush(20_000), 0, "{mode}: {}", last_error());
+            assert_eq!(shutdown(2000), 0);
+            assert_conserved();
+        }
+        let acc = c.accepted();
+        assert_eq!(acc.len(), 3, "{acc:?}");
+        assert_eq!(
+            c.request_count(),
+            6,
+            "three failures, then three deliveries"
+        );
+        assert!(c.requests().iter().all(|r| r.path == "/OneCollector/1.0/"));
+        println!("CHILD-OK");
+        return;
+    }
+    if child_role().is_some() {
+        return;
+    }
+    let dead = "http://127.0.0.1:9".to_owned();
+    let out = run_child(
+        "loopback_endpoints_bypass_proxy_variables",
+        &[
+            ("TEL_TEST_ROLE", "proxy-bypass".into()),
+            ("http_proxy", dead.clone()),
+            ("HTTP_PROXY", dead.clone()),
+            ("https_proxy", dead.clone()),
+            ("HTTPS_PROXY", dead.clone()),
+            ("ALL_PROXY", dead.clone()),
+            ("all_proxy", dead),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("CHILD-OK"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

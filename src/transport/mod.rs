@@ -1,6 +1,8 @@
 //! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, a deadline on
 //! the whole exchange and caps on what is read back.
 
+mod direct;
+
 use crate::config::{Compression, Config};
 use crate::response::{HttpResponse, NetworkError};
 use std::io::Write;
@@ -15,6 +17,8 @@ pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSI
 
 pub struct Transport {
     url: String,
+    /// A plain-http endpoint (loopback by validation): it must never go through a proxy.
+    plain_http: bool,
     api_key: String,
     http_timeout_ms: u64,
 }
@@ -54,9 +58,35 @@ impl Transport {
     pub fn new(config: &Config) -> Self {
         Transport {
             url: config.endpoint.url.clone(),
+            plain_http: !config.endpoint.url[..8].eq_ignore_ascii_case("https://"),
             api_key: config.ikey.header_value().to_owned(),
             http_timeout_ms: config.http_timeout_ms,
         }
+    }
+
+    /// The request headers of protocol.md.
+    fn headers(
+        &self,
+        encoding: Option<&'static str>,
+        time_delta_ms: Option<i64>,
+    ) -> Vec<(&'static str, String)> {
+        let mut headers = vec![
+            (
+                "Content-Type",
+                "application/x-json-stream; charset=utf-8".to_owned(),
+            ),
+            ("x-apikey", self.api_key.clone()),
+            ("Client-Id", "NO_AUTH".to_owned()),
+            ("sdk-version", SDK_VERSION.to_owned()),
+            ("Upload-Time", crate::clock::now_ms().to_string()),
+        ];
+        if let Some(enc) = encoding {
+            headers.push(("Content-Encoding", enc.to_owned()));
+        }
+        if let Some(delta) = time_delta_ms {
+            headers.push(("time-delta-to-apply-millis", delta.to_string()));
+        }
+        headers
     }
 
     /// POSTs an encoded body (see [`encode`]). The exchange ends by `deadline` at the latest,
@@ -76,23 +106,20 @@ impl Transport {
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));
         }
+        let headers = self.headers(encoding, time_delta_ms);
+        if self.plain_http && direct::http_proxy_is_set() {
+            let deadline = now + std::time::Duration::from_millis(budget_ms);
+            return direct::post(&self.url, &headers, payload, deadline);
+        }
         let mut req = minreq::post(self.url.as_str())
-            .with_header("Content-Type", "application/x-json-stream; charset=utf-8")
-            .with_header("x-apikey", self.api_key.as_str())
-            .with_header("Client-Id", "NO_AUTH")
-            .with_header("sdk-version", SDK_VERSION)
-            .with_header("Upload-Time", crate::clock::now_ms().to_string())
             // minreq counts whole seconds; round up so a short budget is not zero.
             .with_timeout(budget_ms.div_ceil(1000))
             .with_follow_redirects(false)
             .with_max_headers_size(MAX_RESPONSE_HEADERS)
             .with_max_status_line_length(1024)
             .with_body(payload.to_vec());
-        if let Some(enc) = encoding {
-            req = req.with_header("Content-Encoding", enc);
-        }
-        if let Some(delta) = time_delta_ms {
-            req = req.with_header("time-delta-to-apply-millis", delta.to_string());
+        for (name, value) in headers {
+            req = req.with_header(name, value);
         }
         let lazy = req.send_lazy().map_err(|e| NetworkError(describe(&e)))?;
         read_response(lazy)
