@@ -4,7 +4,7 @@
 use crate::ext::SessionExt;
 use crate::ikey::EnvelopeIkey;
 use crate::status::{excerpt, Error, Result};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// Names are 4 to 100 characters of `[A-Za-z0-9_.]`, starting and ending with a letter or digit.
@@ -52,58 +52,10 @@ impl<'de> Visitor<'de> for ObjectOnly {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, AnyValue>()?.is_some() {}
-        Ok(())
-    }
-}
-
-/// Any JSON value, visited through `deserialize_any` so that every number is parsed: a number
-/// no double can hold (`1e999999`) is refused here rather than making the collector refuse the
-/// whole batch.
-struct AnyValue;
-
-impl<'de> Deserialize<'de> for AnyValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(AnyValueVisitor)
-    }
-}
-
-struct AnyValueVisitor;
-
-impl<'de> Visitor<'de> for AnyValueVisitor {
-    type Value = AnyValue;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<AnyValue, E> {
-        Ok(AnyValue)
-    }
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<AnyValue, E> {
-        Ok(AnyValue)
-    }
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<AnyValue, E> {
-        Ok(AnyValue)
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<AnyValue, E> {
-        if v.is_finite() {
-            Ok(AnyValue)
-        } else {
-            Err(E::custom("number out of range"))
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(AnyValue { depth: 2 })?;
         }
-    }
-    fn visit_str<E>(self, _: &str) -> std::result::Result<AnyValue, E> {
-        Ok(AnyValue)
-    }
-    fn visit_unit<E>(self) -> std::result::Result<AnyValue, E> {
-        Ok(AnyValue)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AnyValue, A::Error> {
-        while seq.next_element::<AnyValue>()?.is_some() {}
-        Ok(AnyValue)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<AnyValue, A::Error> {
-        while map.next_entry::<IgnoredAny, AnyValue>()?.is_some() {}
-        Ok(AnyValue)
+        Ok(())
     }
 }
 
@@ -111,42 +63,79 @@ impl<'de> Visitor<'de> for AnyValueVisitor {
 /// and common JSON parsers (serde_json among them) refuse a 128th level.
 pub const MAX_DEPTH: usize = 126;
 
-/// The deepest nesting of `[`/`{` outside strings (stops counting past [`MAX_DEPTH`]).
-fn nesting_depth(json: &str) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for b in json.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-                if max > MAX_DEPTH {
-                    return max;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+/// Any JSON value, visited through `deserialize_any` so that every number is parsed: a number
+/// no double can hold (`1e999999`) is refused here rather than making the collector refuse the
+/// whole batch. `depth` is the nesting level an array or object starting here would have (the
+/// top-level object is 1); past [`MAX_DEPTH`] it is refused, in the same single pass.
+#[derive(Clone, Copy)]
+struct AnyValue {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for AnyValue {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl AnyValue {
+    fn nested<E: serde::de::Error>(self) -> std::result::Result<AnyValue, E> {
+        if self.depth > MAX_DEPTH {
+            Err(E::custom(format_args!(
+                "nested more than {MAX_DEPTH} levels deep"
+            )))
+        } else {
+            Ok(AnyValue {
+                depth: self.depth + 1,
+            })
         }
     }
-    max
+}
+
+impl<'de> Visitor<'de> for AnyValue {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let inner = self.nested()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let inner = self.nested()?;
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
 }
 
 /// Checks that `props` is one JSON object nested at most [`MAX_DEPTH`] levels deep.
 pub fn check_properties(props: &str) -> Result<()> {
-    if nesting_depth(props) > MAX_DEPTH {
-        return Err(Error::event(format!(
-            "properties must be a JSON object nested at most {MAX_DEPTH} levels deep"
-        )));
-    }
     let mut de = serde_json::Deserializer::from_str(props);
     de.deserialize_map(ObjectOnly)
         .and_then(|()| de.end())
