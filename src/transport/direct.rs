@@ -105,7 +105,7 @@ fn read(stream: &mut TcpStream, deadline: Instant) -> Result<HttpResponse, Netwo
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
-        if buf.len() >= cap {
+        if buf.len() >= cap || complete(&buf) {
             break; // what is past the caps is left unread
         }
     }
@@ -146,6 +146,22 @@ fn read(stream: &mut TcpStream, deadline: Instant) -> Result<HttpResponse, Netwo
     })
 }
 
+/// Whether `buf` holds a whole response: the server may keep the connection open after all.
+fn complete(buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let body = &buf[end + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.windows(5).any(|w| w == b"0\r\n\r\n");
+    }
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| body.len() >= len)
+}
+
 /// The data of a chunked body, as far as it is complete.
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -169,6 +185,52 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn knows_when_a_response_is_whole() {
+        assert!(super::complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"
+        ));
+        assert!(!super::complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab"
+        ));
+        assert!(super::complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"
+        ));
+        assert!(!super::complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+        ));
+    }
+
+    /// A server that answers but keeps the connection open: the answer is read without
+    /// waiting for the deadline (which would turn a delivered batch into a retried one).
+    #[test]
+    fn a_whole_answer_is_taken_without_waiting_for_the_close() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 4096];
+            while !got.ends_with(b"body") {
+                let n = s.read(&mut b).unwrap();
+                got.extend_from_slice(&b[..n]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"acc\":1}")
+                .unwrap();
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(30));
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let url = format!("http://127.0.0.1:{port}/OneCollector/1.0/");
+        let r = super::post(&url, &[("x-test", "1".into())], b"body", deadline);
+        let _ = done.send(());
+        server.join().unwrap();
+        let r = r.expect("the answer, not a timeout");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"{\"acc\":1}");
+    }
+
     #[test]
     fn dechunks() {
         assert_eq!(
