@@ -75,32 +75,16 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-const KEYS: &[&str] = &[
-    "ikey",
-    "endpoint",
-    "enabled",
-    "cache_path",
-    "ext",
-    "batch_max_events",
-    "batch_max_bytes",
-    "event_max_bytes",
-    "flush_interval_ms",
-    "queue_max_events",
-    "cache_max_bytes",
-    "cache_max_age_s",
-    "http_timeout_ms",
-    "compression",
-    "retry_initial_ms",
-    "retry_max_ms",
-    "retry_max_attempts",
-    "bogus",
-];
+/// Every key `tel_init` knows, and one it does not.
+fn keys() -> Vec<&'static str> {
+    tel::config::KEYS.iter().copied().chain(["bogus"]).collect()
+}
 
 fn config_object() -> impl Strategy<Value = (Value, String)> {
     let key = ("[A-Za-z0-9_]{1,12}", "[!-~]{8,30}").prop_map(|(t, r)| format!("{t}-{r}"));
     (
         key,
-        prop::collection::vec((prop::sample::select(KEYS), json_value()), 0..8),
+        prop::collection::vec((prop::sample::select(keys()), json_value()), 0..8),
     )
         .prop_map(|(key, fields)| {
             let mut m = serde_json::Map::new();
