@@ -13,10 +13,8 @@
 # Needs gcc (with libasan/libubsan) and valgrind (Debian: apt-get install -y gcc valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
-case $CARGO_TARGET_DIR in /*) ;; *) CARGO_TARGET_DIR=$repo/$CARGO_TARGET_DIR ;; esac
-target=$CARGO_TARGET_DIR
+# shellcheck source=lib/target-dir.sh
+. scripts/lib/target-dir.sh
 work=$target/hardening
 mkdir -p "$work"
 unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR

@@ -16,10 +16,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-target=${CARGO_TARGET_DIR:-$repo/target}
-case $target in /*) ;; *) target=$repo/$target ;; esac
-export CARGO_TARGET_DIR=$target
+# shellcheck source=../../scripts/lib/target-dir.sh
+. "$here/../../scripts/lib/target-dir.sh"
 work=$target/cpp
 prefix=$work/prefix
 jobs=$(nproc 2>/dev/null || echo 2)

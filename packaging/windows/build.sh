@@ -18,10 +18,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-target=${CARGO_TARGET_DIR:-$repo/target}
-case $target in /*) ;; *) target=$repo/$target ;; esac
-export CARGO_TARGET_DIR=$target
+# shellcheck source=../../scripts/lib/target-dir.sh
+. "$here/../../scripts/lib/target-dir.sh"
 triple=x86_64-pc-windows-gnu
 out=$target/$triple/release
 
