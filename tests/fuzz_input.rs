@@ -174,10 +174,18 @@ fn a_name_of_escaped_characters_has_a_bounded_message() {
     for c in ['\u{18}', '\u{10ffff}', '"', '\\'] {
         let name: String = std::iter::repeat_n(c, 5000).collect();
         let e = check_name(&name).unwrap_err();
-        assert!(e.message.len() < NAME_MESSAGE_MAX, "{c:?}: {}", e.message.len());
+        assert!(
+            e.message.len() < NAME_MESSAGE_MAX,
+            "{c:?}: {}",
+            e.message.len()
+        );
         let name: String = std::iter::repeat_n(c, 100).collect();
         let e = check_name(&name).unwrap_err();
-        assert!(e.message.len() < NAME_MESSAGE_MAX, "{c:?}: {}", e.message.len());
+        assert!(
+            e.message.len() < NAME_MESSAGE_MAX,
+            "{c:?}: {}",
+            e.message.len()
+        );
     }
 }
 
@@ -267,7 +275,12 @@ fn refused_properties_have_a_bounded_message() {
     ] {
         let e = check_properties(&text).unwrap_err();
         assert_eq!(e.status, Status::InvalidEvent);
-        assert!(e.message.len() < 1024, "{} bytes: {:.200}", e.message.len(), e.message);
+        assert!(
+            e.message.len() < 1024,
+            "{} bytes: {:.200}",
+            e.message.len(),
+            e.message
+        );
     }
 }
 

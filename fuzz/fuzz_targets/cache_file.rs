@@ -49,7 +49,12 @@ fuzz_target!(|data: &[u8]| {
     let path = dir().join("f.cache");
     std::fs::write(&path, data).unwrap();
     // No age limit and no size bound: this target is about reading, not eviction.
-    let mut cache = Cache::new(CacheFiles::new(path.clone()), TENANT, u64::MAX, u64::MAX / 1000);
+    let mut cache = Cache::new(
+        CacheFiles::new(path.clone()),
+        TENANT,
+        u64::MAX,
+        u64::MAX / 1000,
+    );
     let want = expected(data);
     let read = cache.inspect().expect("a regular file always reads");
     assert_eq!(read, want);
@@ -57,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
     let (claimed, change) = cache.claim(usize::MAX, usize::MAX, &|_| false).unwrap();
     assert_eq!(claimed, want);
     assert_eq!(change.evicted, 0);
-    assert!(cache.inspect().unwrap().is_empty(), "a claim leaves nothing behind");
+    assert!(
+        cache.inspect().unwrap().is_empty(),
+        "a claim leaves nothing behind"
+    );
 
     let lines: Vec<&str> = claimed.iter().map(String::as_str).collect();
     cache

@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             assert_eq!(e.status, Status::InvalidConfig, "{}", e.message);
             assert!(!e.message.is_empty());
-            assert!(e.message.len() <= 1024, "message of {} bytes", e.message.len());
+            assert!(
+                e.message.len() <= 1024,
+                "message of {} bytes",
+                e.message.len()
+            );
             // A well-formed key of some length is never echoed, whatever field it is in.
             let key = serde_json::from_str::<serde_json::Value>(text)
                 .ok()

@@ -41,8 +41,8 @@ fuzz_target!(|data: &[u8]| {
 
     let accepted = check_properties(text);
     // serde_json stops at 128 levels; MAX_DEPTH is below that, so its verdict is the oracle.
-    let expected = serde_json::from_str::<Value>(text)
-        .is_ok_and(|v| v.is_object() && depth(&v) <= MAX_DEPTH);
+    let expected =
+        serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object() && depth(&v) <= MAX_DEPTH);
     assert_eq!(accepted.is_ok(), expected, "{:.300}", text);
     if let Err(e) = accepted {
         assert_eq!(e.status, Status::InvalidEvent);

@@ -10,8 +10,8 @@ use tel::backoff::MAX_RETRY_AFTER;
 use tel::clock::{iso8601, parse_http_date, parse_iso8601};
 use tel::kill::MAX_KILL_SECONDS;
 use tel::response::{
-    classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError,
-    Refused, Verdict,
+    classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError, Refused,
+    Verdict,
 };
 
 /// `HTTP/1.1 503 Reason` -> 503; anything else is no status (a network error).
