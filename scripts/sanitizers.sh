@@ -71,16 +71,26 @@ while IFS= read -r line; do
   esac
 done <"$list"
 
-# libtest arguments of a `test` entry for sanitizer $2: the words of its `$2:` section.
-args_for() {
-  local want=$2: section= w out=()
+# The `$2:` section of a `test` entry ($1): sets `skip` (the word `off`), `opts` (words
+# `name=value`: sanitizer options for this run) and `extra` (the rest: libtest arguments).
+section_of() {
+  local want=$2: section= w
+  skip=
+  opts=
+  extra=()
   for w in $1; do
     case $w in
       tsan: | asan:) section=$w ;;
-      *) if [ "$section" = "$want" ]; then out+=("$w"); fi ;;
+      *)
+        [ "$section" = "$want" ] || continue
+        case $w in
+          off) skip=1 ;;
+          [a-z]*=*) opts+=":$w" ;;
+          *) extra+=("$w") ;;
+        esac
+        ;;
     esac
   done
-  echo "${out[*]:-}"
 }
 
 # C programs: gcc instruments them, and they are linked with the sanitizer runtime rustc links
@@ -178,10 +188,15 @@ for san in "${sanitizers[@]}"; do
     [ -f "tests/$name.rs" ] || continue
     exe=$(sed -n "s/.*\"executable\":\"\\([^\"]*\\/deps\\/$name-[0-9a-f]*\\)\".*/\\1/p" "$json" | tail -1)
     [ -x "$exe" ] || { echo "FAILED: no test binary for $name"; fail=1; continue; }
-    read -r -a extra <<<"$(args_for "$entry" "$short")"
+    section_of "$entry" "$short"
+    [ -z "$skip" ] || continue
     for round in $(seq "$rounds"); do
-      step "$san: tests/$name.rs${extra[*]:+ (${extra[*]})} [round $round]"
-      run_checked "$san tests/$name.rs" timeout 1200 "$exe" "${extra[@]}"
+      step "$san: tests/$name.rs${extra[*]:+ ${extra[*]}}${opts:+ (options $opts)} [round $round]"
+      if [ "$san" = thread ]; then
+        TSAN_OPTIONS=$TSAN_OPTIONS$opts run_checked "$san tests/$name.rs" timeout 1200 "$exe" "${extra[@]}"
+      else
+        ASAN_OPTIONS=$ASAN_OPTIONS$opts run_checked "$san tests/$name.rs" timeout 1200 "$exe" "${extra[@]}"
+      fi
     done
   done
 
