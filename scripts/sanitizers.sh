@@ -154,14 +154,15 @@ for san in "${sanitizers[@]}"; do
     if [ -f "tests/$name.rs" ]; then names+=("$name"); else echo "note: tests/$name.rs absent, skipped"; fi
   done
 
-  step "$san: build libtel and ${#names[@]} test files (std rebuilt instrumented)"
-  "${build[@]}" build --target "$triple" --target-dir "$dir" -p onecollector-tel --lib
-  lib=$dir/$triple/debug
+  step "$san: build libtel and the test files (std rebuilt instrumented)"
+  mkdir -p "$dir"
   json=$dir/tests.json
   selected=()
-  for name in "${names[@]}"; do selected+=(--test "$name"); done
+  for name in $(printf '%s\n' "${names[@]}" | sort -u); do selected+=(--test "$name"); done
   "${build[@]}" test --target "$triple" --target-dir "$dir" -p onecollector-tel --no-run \
     --message-format=json "${selected[@]}" >"$json"
+  lib=$dir/$triple/debug/deps # the cdylib, built with the tests' features
+  [ -f "$lib/libtel.so" ] || { echo "sanitizers.sh: no $lib/libtel.so" >&2; exit 1; }
 
   common="halt_on_error=1:exitcode=$code:log_path=$reports/$short:log_exe_name=1"
   if [ "$san" = thread ]; then
