@@ -54,7 +54,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions \
 -Coverflow-checks -Cforce-frame-pointers=yes"
 triple=x86_64-unknown-linux-gnu
-echo "==> build the fuzz targets"
+echo "==> [$(date -u +%T)] build the fuzz targets"
 cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$triple" \
   --target-dir "$work" --bins
 bin=$work/$triple/release
@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
     [ -d "$d" ] && dirs+=("$d")
   done
   mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
-  echo "==> $t for ${seconds}s (seeds: ${dirs[*]:-none})"
+  echo "==> [$(date -u +%T)] $t for ${seconds}s (seeds: ${dirs[*]:-none})"
   log=$work/$t.log
   if "$bin/$t" "$work/corpus/$t" "${dirs[@]}" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" \

@@ -25,7 +25,7 @@ sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(thread address)
 list=tests/sanitize/sanitized.list
 unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%s] %s\n' "$(date -u +%T)" "$*"; }
 command -v cc >/dev/null || { echo "sanitizers.sh: cc is required" >&2; exit 1; }
 sysroot=$(rustc --print sysroot)
 [ -d "$sysroot/lib/rustlib/src/rust/library" ] || rustup component add rust-src

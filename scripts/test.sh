@@ -21,7 +21,7 @@ bash scripts/hardening.sh
 
 step "ThreadSanitizer and AddressSanitizer (scripts/sanitizers.sh)"
 bash scripts/sanitizers.sh
-step "libFuzzer targets, ${FUZZ_SECONDS:=30} s each (scripts/fuzz.sh)"
+step "libFuzzer targets, ${FUZZ_SECONDS:=20} s each (scripts/fuzz.sh)"
 FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
 
 for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/windows/run-tests.sh; do
