@@ -194,14 +194,21 @@ impl Delivery {
 pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) -> String {
     let mut reason = what.to_owned();
     if let Some(e) = collector_error.filter(|e| !e.trim().is_empty()) {
-        reason.push_str(&format!("; Collector-Error: {}", crate::status::excerpt(e)));
+        // Redacted before it is cut short, so no cut can leave a prefix of the key behind.
+        let e = crate::logging::redact(e);
+        reason.push_str(&format!(
+            "; Collector-Error: {}",
+            crate::status::excerpt(&e)
+        ));
     }
     let efi: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            v.get("efi")
-                .and_then(|e| e.as_object())
-                .map(|m| m.keys().map(|k| crate::status::excerpt(k)).collect())
+            v.get("efi").and_then(|e| e.as_object()).map(|m| {
+                m.keys()
+                    .map(|k| crate::status::excerpt(&crate::logging::redact(k)))
+                    .collect()
+            })
         })
         .unwrap_or_default();
     if !efi.is_empty() {
