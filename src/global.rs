@@ -31,7 +31,7 @@ pub(crate) fn renew_in_child() {
     INHERITED.store(had_session, Ordering::Relaxed);
     SESSION.renew(RwLock::new(None));
     LAST.renew(Mutex::new(None));
-    let callback = DELIVERY.get().try_lock().and_then(|c| *c);
+    let callback = DELIVERY.get().try_lock().and_then(|c| c.clone());
     DELIVERY.renew(Mutex::new(callback));
 }
 
@@ -66,7 +66,7 @@ pub fn init(config_json: &str) -> Result<()> {
         let _ = client.shutdown(Duration::ZERO);
         return Err(already_initialized());
     }
-    client.set_delivery_callback(*DELIVERY.get().lock());
+    client.set_delivery_callback(DELIVERY.get().lock().clone());
     *slot = Some(Arc::new(client));
     drop(slot);
     INHERITED.store(false, Ordering::Relaxed);
@@ -95,7 +95,7 @@ pub fn log_ex(name: &str, properties: Option<&str>, options_json: Option<&str>) 
 /// Installs the default session's delivery callback, for the live session and later ones.
 pub fn set_delivery_callback(callback: Option<Callback>) {
     let session = SESSION.get().read();
-    *DELIVERY.get().lock() = callback;
+    *DELIVERY.get().lock() = callback.clone();
     if let Some(client) = session.as_ref() {
         client.set_delivery_callback(callback);
     }

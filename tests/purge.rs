@@ -43,12 +43,24 @@ fn purge_deletes_the_cache_and_claims_but_keeps_device_id_and_kill_window() {
     .unwrap();
     let kill = format!("{{\"tenant\":\"{TENANT}\",\"until_ms\":1}}");
     std::fs::write(dir.join("events.cache.kill"), &kill).unwrap();
-    std::fs::write(dir.join("device-id"), "r:11111111-2222-4333-8444-555555555555").unwrap();
+    std::fs::write(
+        dir.join("device-id"),
+        "r:11111111-2222-4333-8444-555555555555",
+    )
+    .unwrap();
     let cfg = config(&c, Some(&dir), json!({}));
     assert_eq!(purge(&cfg), 0, "{}", last_error());
     let left = files_in(&dir);
-    assert!(!left.iter().any(|f| f == "events.cache" || f.contains(".claim-")), "{left:?}");
-    assert_eq!(std::fs::read_to_string(dir.join("events.cache.kill")).unwrap(), kill);
+    assert!(
+        !left
+            .iter()
+            .any(|f| f == "events.cache" || f.contains(".claim-")),
+        "{left:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("events.cache.kill")).unwrap(),
+        kill
+    );
     assert!(dir.join("device-id").exists());
     assert_eq!(c.request_count(), 0, "no network I/O");
     // Nothing to delete: still TEL_OK.
@@ -67,7 +79,10 @@ fn purge_validates_the_configuration() {
         (json!({}), "ikey"),
         (json!({"ikey": "nodash"}), "ikey"),
         (json!({"ikey": IKEY, "colour": 1}), "colour"),
-        (json!({"ikey": IKEY, "ext": {"os": {"release": "x"}}}), "ext.os.release"),
+        (
+            json!({"ikey": IKEY, "ext": {"os": {"release": "x"}}}),
+            "ext.os.release",
+        ),
     ] {
         assert_eq!(purge(&cfg), 2, "{cfg}");
         assert!(last_error().contains(word), "{cfg}: {}", last_error());
@@ -77,7 +92,10 @@ fn purge_validates_the_configuration() {
     assert_eq!(purge(&json!({"ikey": IKEY, "cache_path": null})), 0);
     // A folder that does not exist is not created.
     let dir = temp_dir("purge-missing").join("not-there");
-    assert_eq!(purge(&json!({"ikey": IKEY, "cache_path": dir.join("x.cache")})), 0);
+    assert_eq!(
+        purge(&json!({"ikey": IKEY, "cache_path": dir.join("x.cache")})),
+        0
+    );
     assert!(!dir.exists());
 }
 
@@ -93,7 +111,9 @@ fn purge_deletes_a_live_clients_claim_and_the_client_goes_on() {
     assert!(c.wait_for_requests(1, WAIT));
     assert!(files_in(&dir).iter().any(|f| f.contains(".claim-")));
     assert_eq!(purge(&cfg), 0, "{}", last_error());
-    assert!(!files_in(&dir).iter().any(|f| f.contains(".claim-") || f == "events.cache"));
+    assert!(!files_in(&dir)
+        .iter()
+        .any(|f| f.contains(".claim-") || f == "events.cache"));
     c.release();
     assert_eq!(client.log("After.Purge", None), 0);
     assert_eq!(client.flush(10_000), 0);

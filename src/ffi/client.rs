@@ -5,7 +5,6 @@ use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use super::{tel_delivery_fn, tel_status};
 use crate::client::Client;
 use crate::config::Config;
-use crate::delivery::Callback;
 use crate::options::EventOptions;
 use crate::status::{Error, Result};
 use std::ffi::{c_char, c_void};
@@ -181,7 +180,7 @@ pub unsafe extern "C" fn tel_client_set_delivery_callback(
 ) -> tel_status {
     call(|| {
         let c = client_ref(client)?;
-        c.set_delivery_callback(callback.map(|f| Callback::new(f, user_data)));
+        c.set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
         Ok(())
     })
 }

@@ -205,9 +205,7 @@ pub extern "C" fn tel_set_delivery_callback(
     user_data: *mut c_void,
 ) -> tel_status {
     call(|| {
-        global::set_delivery_callback(
-            callback.map(|f| crate::delivery::Callback::new(f, user_data)),
-        );
+        global::set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
         Ok(())
     })
 }
