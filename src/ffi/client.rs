@@ -84,7 +84,9 @@ pub unsafe extern "C" fn tel_client_log(
 
 /// `tel_log_ex` on `client`: `options_json` (NULL or `{}`: as `tel_client_log`) sets the event's
 /// `time`, `priority` and per-event `ext` (abi.md, "Per-event options"). Returns as
-/// `tel_client_log`; a bad option is `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
+/// `tel_client_log` (`TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`, `TEL_ERR_INVALID_EVENT`,
+/// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
+/// `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
 /// event with a cache is appended to the cache folder before the call returns (a small write,
 /// no fsync). May be called from a callback.
 ///
@@ -120,8 +122,8 @@ pub unsafe extern "C" fn tel_client_flush(client: *mut tel_client, timeout_ms: u
     call(|| client_ref(client)?.flush(Duration::from_millis(timeout_ms.into())))
 }
 
-/// `tel_stats_json` for `client`, `snprintf`-style. A NULL `client` writes nothing and returns 0.
-/// May be called from a callback.
+/// `tel_stats_json` for `client`, `snprintf`-style. A NULL `client` writes nothing and returns 0,
+/// as does a caught panic. May be called from a callback.
 ///
 /// # Safety
 /// `client` must be NULL or a live client; `buf` NULL or writable for `buf_len` bytes.
