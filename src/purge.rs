@@ -58,7 +58,10 @@ fn remove(path: &std::path::Path) -> io::Result<()> {
 
 /// True when another session holds the claim file's lock (it is alive).
 fn held_by_a_live_session(path: &std::path::Path) -> bool {
-    match crate::platform::private_open_options().read(true).open(path) {
+    match crate::platform::private_open_options()
+        .read(true)
+        .open(path)
+    {
         Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
         // Windows refuses even to open a file a live session holds with a sharing lock.
         Err(e) => e.kind() == io::ErrorKind::PermissionDenied,
