@@ -228,6 +228,7 @@ fn persisted_and_dropped_at_shutdown_are_reported() {
 
 #[test]
 fn a_callback_may_call_the_library_but_not_close_its_own_client() {
+    let _s = serial(); // its callback calls tel_log on the default session: none may be live
     let c = Collector::start().unwrap();
     let c2 = Collector::start().unwrap();
     let sink = Box::leak(Box::<Sink>::default());
