@@ -55,7 +55,9 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Coverflow-checks -Cforce-frame-pointers=yes"
 triple=x86_64-unknown-linux-gnu
 echo "==> [$(date -u +%T)] build the fuzz targets"
-cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$triple" \
+# Not --locked: fuzz/Cargo.lock follows the library's dependencies, which change in the main
+# workspace; cargo adds what is new and keeps every version already locked.
+cargo build --release --manifest-path fuzz/Cargo.toml --target "$triple" \
   --target-dir "$work" --bins
 bin=$work/$triple/release
 
