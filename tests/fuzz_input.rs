@@ -127,6 +127,25 @@ proptest! {
     }
 }
 
+/// Found by the `config` libFuzzer target: an unknown key is quoted in the message, and one
+/// whose name holds the instrumentation key echoed the key, which the redaction of the other
+/// configuration errors did not cover.
+#[test]
+fn an_unknown_key_holding_the_ikey_does_not_echo_it() {
+    let key = "ddddddddd-ddddddd";
+    for unknown in [format!("x{key}y"), key.to_string(), format!("{key}\"")] {
+        let text = json!({"ikey": key, unknown.as_str(): 1}).to_string();
+        let e = Config::from_json(&text).unwrap_err();
+        assert_eq!(e.status, Status::InvalidConfig);
+        assert!(
+            e.message.contains("unknown configuration key"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains(key), "the key leaked: {}", e.message);
+    }
+}
+
 #[test]
 fn config_corpus() {
     for (path, bytes) in corpus("config") {
