@@ -13,6 +13,26 @@ pub(super) fn describe(
     port: u16,
     budget_ms: u64,
 ) -> String {
+    // A TLS failure inside the handshake's I/O, and a failed name lookup, come as I/O errors.
+    if let ureq::Error::Io(e) = error {
+        if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<TlsError>()) {
+            return describe(&ureq::Error::Rustls(tls.clone()), route, host, port, budget_ms);
+        }
+        // std's words for a getaddrinfo failure.
+        if e.to_string().contains("failed to lookup address") {
+            return describe(&ureq::Error::HostNotFound, route, host, port, budget_ms);
+        }
+    }
+    describe_error(error, route, host, port, budget_ms)
+}
+
+fn describe_error(
+    error: &ureq::Error,
+    route: &Route,
+    host: &str,
+    port: u16,
+    budget_ms: u64,
+) -> String {
     let via = match route {
         Route::Proxy(url, source) => format!(" through the proxy {url} from {source}"),
         _ => String::new(),
