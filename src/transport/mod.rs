@@ -4,6 +4,7 @@
 mod direct;
 
 use crate::config::{Compression, Config};
+use crate::endpoint::Scheme;
 use crate::response::{HttpResponse, NetworkError};
 use std::io::Write;
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub struct Transport {
     url: String,
     /// A plain-http endpoint (loopback by validation): it must never go through a proxy.
     plain_http: bool,
+    /// minreq cannot parse an IPv6 literal: such (loopback) endpoints take the direct path.
+    ipv6_host: bool,
     api_key: String,
     http_timeout_ms: u64,
 }
@@ -58,7 +61,8 @@ impl Transport {
     pub fn new(config: &Config) -> Self {
         Transport {
             url: config.endpoint.url.clone(),
-            plain_http: !config.endpoint.url[..8].eq_ignore_ascii_case("https://"),
+            plain_http: config.endpoint.scheme == Scheme::Http,
+            ipv6_host: config.endpoint.is_ipv6(),
             api_key: config.ikey.header_value().to_owned(),
             http_timeout_ms: config.http_timeout_ms,
         }
@@ -107,7 +111,7 @@ impl Transport {
             return Err(NetworkError("no time left for the request".into()));
         }
         let headers = self.headers(encoding, time_delta_ms);
-        if self.plain_http && direct::http_proxy_is_set() {
+        if self.plain_http && (self.ipv6_host || direct::http_proxy_is_set()) {
             let deadline = now + std::time::Duration::from_millis(budget_ms);
             return direct::post(&self.url, &headers, payload, deadline);
         }
