@@ -3,6 +3,7 @@
 //! [`route`] is the one place the rules live; the transport builds its HTTP client from its
 //! answer, `telctl probe` prints it, and the failure messages name it.
 
+use crate::endpoint::{Endpoint, Scheme};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -169,9 +170,9 @@ pub struct SystemProxy {
     pub bypass: String,
 }
 
-/// Decides the route of a request to the collector at `host:port` (`https`: whether the
-/// endpoint is `https://`), reading variables through `env` and the Windows settings through
-/// `system` (called only when no variable names a proxy). The rules, in order:
+/// Decides the route of a request to the collector at `endpoint`, reading variables through
+/// `env` and the Windows settings through `system` (called only when no variable names a
+/// proxy). The rules, in order:
 ///
 /// 1. A **loopback** endpoint (`localhost`, 127.0.0.0/8, `::1`) goes direct, always.
 /// 2. The proxy variable: `https_proxy`, then `HTTPS_PROXY`, then `all_proxy`, then
@@ -192,15 +193,14 @@ pub struct SystemProxy {
 ///    names without a dot). Automatic detection and PAC scripts are not evaluated.
 /// 5. Else direct.
 pub fn route(
-    host: &str,
-    port: u16,
-    https: bool,
+    endpoint: &Endpoint,
     env: &dyn Fn(&str) -> Option<String>,
     system: &dyn Fn() -> Option<SystemProxy>,
 ) -> Route {
-    if crate::config::is_loopback_host(host) || !https {
+    if endpoint.loopback || endpoint.scheme == Scheme::Http {
         return Route::Direct(DirectReason::Loopback);
     }
+    let (host, port) = (endpoint.host.as_str(), endpoint.port);
     let set = |name: &'static str| {
         env(name)
             .filter(|v| !v.trim().is_empty())
@@ -237,11 +237,9 @@ pub fn route(
 }
 
 /// The route for this process's environment and, on Windows, its proxy settings.
-pub fn route_from_system(host: &str, port: u16, https: bool) -> Route {
+pub fn route_from_system(endpoint: &Endpoint) -> Route {
     route(
-        host,
-        port,
-        https,
+        endpoint,
         &|name| std::env::var(name).ok(),
         &super::system_proxy::current,
     )
@@ -417,9 +415,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         route(
-            HOST,
-            443,
-            true,
+            &Endpoint::parse(&format!("https://{HOST}/OneCollector/1.0/")).unwrap(),
             &|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
             &|| system.clone(),
         )
@@ -434,11 +430,10 @@ mod tests {
 
     #[test]
     fn loopback_is_never_proxied() {
-        for host in ["127.0.0.1", "localhost", "::1", "127.3.2.1"] {
+        for host in ["127.0.0.1", "localhost", "127.3.2.1"] {
+            let endpoint = Endpoint::parse(&format!("https://{host}:4/")).unwrap();
             let r = route(
-                host,
-                443,
-                true,
+                &endpoint,
                 &|_| Some("http://proxy:3128".into()),
                 &|| None,
             );
