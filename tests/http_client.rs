@@ -104,7 +104,8 @@ fn a_204_without_content_length_is_whole_at_its_head() {
 #[test]
 fn the_timeout_is_kept_in_milliseconds() {
     let (port, server) = server(|mut s| {
-        s.set_read_timeout(Some(Duration::from_millis(900))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(900)))
+            .unwrap();
         // Returns when the client gives up (end of stream) or after 900 ms.
         let _ = s.read(&mut [0u8; 1]);
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"acc\":1}");

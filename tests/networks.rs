@@ -97,7 +97,9 @@ struct Run {
 
 impl Run {
     fn stat(&self, name: &str) -> u64 {
-        self.stats[name].as_u64().unwrap_or_else(|| panic!("{name}: {}", self.stats))
+        self.stats[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {}", self.stats))
     }
 
     fn warnings(&self) -> Vec<&str> {
@@ -110,7 +112,12 @@ impl Run {
 
 fn client_command(endpoint: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["client_process", "--exact", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        "client_process",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for name in ROUTE_VARIABLES {
         cmd.env_remove(name);
     }
@@ -208,20 +215,24 @@ fn upper_case_https_proxy_is_used() {
 
 #[test]
 fn lower_case_https_proxy_comes_before_upper_case() {
-    netns::inside("lower_case_https_proxy_comes_before_upper_case", HOSTS, || {
-        let (collector, ca) = tls_collector();
-        let proxy = proxy_to(&collector, None);
-        let run = client(
-            &endpoint(PROXIED, &collector),
-            &[
-                ("https_proxy", &proxy.url()),
-                ("HTTPS_PROXY", "http://127.0.0.1:9"),
-                ("SSL_CERT_FILE", ca.to_str().unwrap()),
-            ],
-        );
-        delivered(&run, 1);
-        assert_eq!(proxy.counts().tunnels, 1);
-    });
+    netns::inside(
+        "lower_case_https_proxy_comes_before_upper_case",
+        HOSTS,
+        || {
+            let (collector, ca) = tls_collector();
+            let proxy = proxy_to(&collector, None);
+            let run = client(
+                &endpoint(PROXIED, &collector),
+                &[
+                    ("https_proxy", &proxy.url()),
+                    ("HTTPS_PROXY", "http://127.0.0.1:9"),
+                    ("SSL_CERT_FILE", ca.to_str().unwrap()),
+                ],
+            );
+            delivered(&run, 1);
+            assert_eq!(proxy.counts().tunnels, 1);
+        },
+    );
 }
 
 #[test]
@@ -260,7 +271,11 @@ fn no_proxy_sends_the_hosts_it_names_direct() {
             for var in ["NO_PROXY", "no_proxy"] {
                 let run = client(
                     &endpoint(DIRECT, &collector),
-                    &[("HTTPS_PROXY", &proxy.url()), (var, list), ("SSL_CERT_FILE", ca)],
+                    &[
+                        ("HTTPS_PROXY", &proxy.url()),
+                        (var, list),
+                        ("SSL_CERT_FILE", ca),
+                    ],
                 );
                 delivered(&run, 1);
                 assert_eq!(proxy.counts().connections, 0, "{var}={list}");
@@ -271,7 +286,11 @@ fn no_proxy_sends_the_hosts_it_names_direct() {
             let before = proxy.counts().tunnels;
             let run = client(
                 &endpoint(DIRECT, &collector),
-                &[("HTTPS_PROXY", &proxy.url()), ("NO_PROXY", list), ("SSL_CERT_FILE", ca)],
+                &[
+                    ("HTTPS_PROXY", &proxy.url()),
+                    ("NO_PROXY", list),
+                    ("SSL_CERT_FILE", ca),
+                ],
             );
             delivered(&run, 1);
             assert_eq!(proxy.counts().tunnels, before + 1, "NO_PROXY={list}");
@@ -305,68 +324,76 @@ fn loopback_is_never_proxied() {
 
 #[test]
 fn proxy_credentials_are_decoded_sent_and_never_shown() {
-    netns::inside("proxy_credentials_are_decoded_sent_and_never_shown", HOSTS, || {
-        let (collector, ca) = tls_collector();
-        let proxy = proxy_to(&collector, Some(("tel user", "p@ss:w0rd")));
-        let ca = ca.to_str().unwrap();
-        let secret_url = format!(
-            "http://tel%20user:p%40ss%3Aw0rd@127.0.0.1:{}",
-            proxy.port()
-        );
-        let run = client(
-            &endpoint(PROXIED, &collector),
-            &[
-                ("HTTPS_PROXY", &secret_url),
-                ("SSL_CERT_FILE", ca),
-                ("TEL_LOG", "trace"),
-            ],
-        );
-        delivered(&run, 1);
-        assert_eq!(
-            (proxy.counts().tunnels, proxy.counts().auth_refused),
-            (1, 0)
-        );
-        let everything = format!("{}{}", run.stdout, run.stderr);
-        assert!(everything.contains("with credentials"), "{everything}");
-        for secret in ["p@ss", "p%40ss", "w0rd", "tel user", "tel%20user"] {
-            assert!(!everything.contains(secret), "{secret} shown:\n{everything}");
-        }
+    netns::inside(
+        "proxy_credentials_are_decoded_sent_and_never_shown",
+        HOSTS,
+        || {
+            let (collector, ca) = tls_collector();
+            let proxy = proxy_to(&collector, Some(("tel user", "p@ss:w0rd")));
+            let ca = ca.to_str().unwrap();
+            let secret_url = format!("http://tel%20user:p%40ss%3Aw0rd@127.0.0.1:{}", proxy.port());
+            let run = client(
+                &endpoint(PROXIED, &collector),
+                &[
+                    ("HTTPS_PROXY", &secret_url),
+                    ("SSL_CERT_FILE", ca),
+                    ("TEL_LOG", "trace"),
+                ],
+            );
+            delivered(&run, 1);
+            assert_eq!(
+                (proxy.counts().tunnels, proxy.counts().auth_refused),
+                (1, 0)
+            );
+            let everything = format!("{}{}", run.stdout, run.stderr);
+            assert!(everything.contains("with credentials"), "{everything}");
+            for secret in ["p@ss", "p%40ss", "w0rd", "tel user", "tel%20user"] {
+                assert!(
+                    !everything.contains(secret),
+                    "{secret} shown:\n{everything}"
+                );
+            }
 
-        // Without them: 407, said once however many attempts, at warn level.
-        let plain = proxy.url();
-        let run = client(
-            &endpoint(PROXIED, &collector),
-            &[
-                ("HTTPS_PROXY", &plain),
-                ("SSL_CERT_FILE", ca),
-                ("TEL_NET_FLUSHES", "2"),
-                ("TEL_NET_FLUSH_MS", "1000"),
-            ],
-        );
-        assert_eq!(run.stat("sent"), 0);
-        assert!(run.stat("http_requests") >= 2, "{}", run.stats);
-        assert!(proxy.counts().auth_refused >= 2);
-        let warnings = run.warnings();
-        assert_eq!(warnings.len(), 1, "{}", run.stderr);
-        assert!(
-            warnings[0].contains(&format!("proxy {plain} (from HTTPS_PROXY) answered 407")),
-            "{}",
-            warnings[0]
-        );
-        // With the wrong ones: 407, and the message says they were refused.
-        let wrong = format!("http://tel%20user:nope@127.0.0.1:{}", proxy.port());
-        let run = client(
-            &endpoint(PROXIED, &collector),
-            &[
-                ("HTTPS_PROXY", &wrong),
-                ("SSL_CERT_FILE", ca),
-                ("TEL_NET_FLUSH_MS", "1000"),
-            ],
-        );
-        assert_eq!(run.stat("sent"), 0);
-        assert!(run.stderr.contains("refused the credentials"), "{}", run.stderr);
-        assert!(!run.stderr.contains("nope"), "{}", run.stderr);
-    });
+            // Without them: 407, said once however many attempts, at warn level.
+            let plain = proxy.url();
+            let run = client(
+                &endpoint(PROXIED, &collector),
+                &[
+                    ("HTTPS_PROXY", &plain),
+                    ("SSL_CERT_FILE", ca),
+                    ("TEL_NET_FLUSHES", "2"),
+                    ("TEL_NET_FLUSH_MS", "1000"),
+                ],
+            );
+            assert_eq!(run.stat("sent"), 0);
+            assert!(run.stat("http_requests") >= 2, "{}", run.stats);
+            assert!(proxy.counts().auth_refused >= 2);
+            let warnings = run.warnings();
+            assert_eq!(warnings.len(), 1, "{}", run.stderr);
+            assert!(
+                warnings[0].contains(&format!("proxy {plain} (from HTTPS_PROXY) answered 407")),
+                "{}",
+                warnings[0]
+            );
+            // With the wrong ones: 407, and the message says they were refused.
+            let wrong = format!("http://tel%20user:nope@127.0.0.1:{}", proxy.port());
+            let run = client(
+                &endpoint(PROXIED, &collector),
+                &[
+                    ("HTTPS_PROXY", &wrong),
+                    ("SSL_CERT_FILE", ca),
+                    ("TEL_NET_FLUSH_MS", "1000"),
+                ],
+            );
+            assert_eq!(run.stat("sent"), 0);
+            assert!(
+                run.stderr.contains("refused the credentials"),
+                "{}",
+                run.stderr
+            );
+            assert!(!run.stderr.contains("nope"), "{}", run.stderr);
+        },
+    );
 }
 
 #[test]
@@ -380,7 +407,8 @@ fn an_unknown_ca_is_refused_with_its_reason() {
                 ..Options::default()
             })
             .unwrap();
-            let path = std::env::temp_dir().join(format!("tel-other-ca-{}.pem", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("tel-other-ca-{}.pem", std::process::id()));
             std::fs::write(&path, other.tls_ca_pem().unwrap()).unwrap();
             (other, path)
         };
@@ -411,20 +439,24 @@ fn an_unknown_ca_is_refused_with_its_reason() {
 
 #[test]
 fn an_unresolvable_host_without_a_proxy_says_so() {
-    netns::inside("an_unresolvable_host_without_a_proxy_says_so", HOSTS, || {
-        let run = client(
-            "https://nowhere.test/OneCollector/1.0/",
-            &[("TEL_NET_FLUSH_MS", "1000")],
-        );
-        assert_eq!(run.stat("sent"), 0);
-        let warnings = run.warnings();
-        assert_eq!(warnings.len(), 1, "{}", run.stderr);
-        assert!(
-            warnings[0].contains("nowhere.test cannot be resolved and no proxy is configured"),
-            "{}",
-            warnings[0]
-        );
-    });
+    netns::inside(
+        "an_unresolvable_host_without_a_proxy_says_so",
+        HOSTS,
+        || {
+            let run = client(
+                "https://nowhere.test/OneCollector/1.0/",
+                &[("TEL_NET_FLUSH_MS", "1000")],
+            );
+            assert_eq!(run.stat("sent"), 0);
+            let warnings = run.warnings();
+            assert_eq!(warnings.len(), 1, "{}", run.stderr);
+            assert!(
+                warnings[0].contains("nowhere.test cannot be resolved and no proxy is configured"),
+                "{}",
+                warnings[0]
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,7 +529,11 @@ fn ten_flushes_over_tls_share_one_connection() {
         delivered(&run, 10);
         assert_eq!(run.stat("http_requests"), 10);
         let counts = collector.tls_counts();
-        assert_eq!((counts.connections, counts.handshakes), (1, 1), "{counts:?}");
+        assert_eq!(
+            (counts.connections, counts.handshakes),
+            (1, 1),
+            "{counts:?}"
+        );
 
         // Through a CONNECT tunnel: one tunnel for the ten.
         let proxy = proxy_to(&collector, None);
@@ -571,7 +607,12 @@ fn a_new_tls_connection_resumes_the_session() {
         let output = child.wait_with_output().unwrap();
         let run = parse_run(seen, String::from_utf8_lossy(&output.stderr).into_owned());
         delivered(&run, 3);
-        assert_eq!((run.stat("retries"), run.stat("http_failures")), (0, 0), "{}", run.stats);
+        assert_eq!(
+            (run.stat("retries"), run.stat("http_failures")),
+            (0, 0),
+            "{}",
+            run.stats
+        );
         let counts = collector.tls_counts();
         assert_eq!(
             (counts.connections, counts.handshakes, counts.resumed),

@@ -15,8 +15,16 @@ pub(super) fn describe(
 ) -> String {
     // A TLS failure inside the handshake's I/O, and a failed name lookup, come as I/O errors.
     if let ureq::Error::Io(e) = error {
-        if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<TlsError>()) {
-            return describe(&ureq::Error::Rustls(tls.clone()), route, endpoint, budget_ms);
+        if let Some(tls) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TlsError>())
+        {
+            return describe(
+                &ureq::Error::Rustls(tls.clone()),
+                route,
+                endpoint,
+                budget_ms,
+            );
         }
         // std's words for a getaddrinfo failure.
         if e.to_string().contains("failed to lookup address") {

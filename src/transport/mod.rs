@@ -174,7 +174,8 @@ impl Transport {
         }
         let mut budget_ms = self.http_timeout_ms;
         if let Some(d) = deadline {
-            budget_ms = budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
+            budget_ms =
+                budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
         }
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));

@@ -283,7 +283,10 @@ fn no_proxy_entry_matches(entry: &str, host: &str, host_ip: Option<IpAddr>, port
         return false;
     }
     let pattern = pattern.trim_start_matches('*').trim_start_matches('.');
-    let pattern = pattern.strip_suffix('.').unwrap_or(pattern).to_ascii_lowercase();
+    let pattern = pattern
+        .strip_suffix('.')
+        .unwrap_or(pattern)
+        .to_ascii_lowercase();
     if pattern.is_empty() {
         return false;
     }
@@ -296,7 +299,11 @@ fn no_proxy_entry_matches(entry: &str, host: &str, host_ip: Option<IpAddr>, port
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
@@ -432,11 +439,7 @@ mod tests {
     fn loopback_is_never_proxied() {
         for host in ["127.0.0.1", "localhost", "127.3.2.1"] {
             let endpoint = Endpoint::parse(&format!("https://{host}:4/")).unwrap();
-            let r = route(
-                &endpoint,
-                &|_| Some("http://proxy:3128".into()),
-                &|| None,
-            );
+            let r = route(&endpoint, &|_| Some("http://proxy:3128".into()), &|| None);
             assert_eq!(r, Route::Direct(DirectReason::Loopback), "{host}");
         }
     }
@@ -449,11 +452,17 @@ mod tests {
             Some(("http://up:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         assert_eq!(
-            p(&[("https_proxy", "http://low:1"), ("HTTPS_PROXY", "http://up:1")]),
+            p(&[
+                ("https_proxy", "http://low:1"),
+                ("HTTPS_PROXY", "http://up:1")
+            ]),
             Some(("http://low:1".into(), ProxySource::Env("https_proxy")))
         );
         assert_eq!(
-            p(&[("ALL_PROXY", "http://all:1"), ("HTTPS_PROXY", "http://up:1")]),
+            p(&[
+                ("ALL_PROXY", "http://all:1"),
+                ("HTTPS_PROXY", "http://up:1")
+            ]),
             Some(("http://up:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         assert_eq!(
@@ -500,7 +509,10 @@ mod tests {
     #[test]
     fn no_proxy_applies_to_proxy_variables() {
         let r = route_with(
-            &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", ".microsoft.com")],
+            &[
+                ("HTTPS_PROXY", "http://p:1"),
+                ("NO_PROXY", ".microsoft.com"),
+            ],
             None,
         );
         assert_eq!(
@@ -524,7 +536,10 @@ mod tests {
         assert_eq!(url.credentials(), Some(("user", "p@ss")));
         assert_eq!(url.host, "proxy.corp");
         assert_eq!(url.port, 3128);
-        let shown = format!("{url} {url:?} {}", Route::Proxy(url.clone(), ProxySource::Env("X")));
+        let shown = format!(
+            "{url} {url:?} {}",
+            Route::Proxy(url.clone(), ProxySource::Env("X"))
+        );
         assert!(!shown.contains("p@ss") && !shown.contains("p%40ss") && !shown.contains("user"));
         assert!(shown.contains("with credentials"));
         assert_eq!(ProxyUrl::parse("proxy").unwrap().port, 1080);
@@ -549,7 +564,10 @@ mod tests {
             Some(("http://sys:8080".into(), ProxySource::System))
         );
         assert_eq!(
-            proxied(&route_with(&[("HTTPS_PROXY", "env:1")], Some(system.clone()))),
+            proxied(&route_with(
+                &[("HTTPS_PROXY", "env:1")],
+                Some(system.clone())
+            )),
             Some(("http://env:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         let only_http = SystemProxy {
@@ -560,11 +578,20 @@ mod tests {
             route_with(&[], Some(only_http)),
             Route::Direct(DirectReason::NoProxyConfigured)
         );
-        assert_eq!(system_bypass_match("*.corp;<local>", "a.corp"), Some("*.corp".into()));
-        assert_eq!(system_bypass_match("<local>", "intranet"), Some("<local>".into()));
+        assert_eq!(
+            system_bypass_match("*.corp;<local>", "a.corp"),
+            Some("*.corp".into())
+        );
+        assert_eq!(
+            system_bypass_match("<local>", "intranet"),
+            Some("<local>".into())
+        );
         assert_eq!(system_bypass_match("<local>", "a.b"), None);
         assert_eq!(system_bypass_match("10.*", "10.1.1.1"), Some("10.*".into()));
-        assert_eq!(system_bypass_match("*.microsoft.com", HOST), Some("*.microsoft.com".into()));
+        assert_eq!(
+            system_bypass_match("*.microsoft.com", HOST),
+            Some("*.microsoft.com".into())
+        );
         assert_eq!(system_server(" sys:1 "), Some("sys:1".into()));
     }
 }

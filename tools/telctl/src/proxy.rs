@@ -1,5 +1,7 @@
 //! `telctl proxy`: the emulator's CONNECT proxy as a process. The first stdout line is
-//! `listening on http://127.0.0.1:PORT`; then one line per change of its counts.
+//! `listening on http://127.0.0.1:PORT`; then a line of counts when they change (checked five
+//! times a second), and a last one when it exits (standard input closed, with
+//! `--exit-on-stdin-eof`): `connections=N tunnels=N auth_refused=N refused=N last_target=H:P`.
 
 use clap::Args;
 use std::io::{self, Write};
@@ -74,25 +76,28 @@ pub fn run(args: ProxyArgs) -> ExitCode {
     } else {
         std::mem::forget(stop);
     }
+    let report = |out: &mut io::Stdout| {
+        let now = proxy.counts();
+        let _ = writeln!(
+            out,
+            "connections={} tunnels={} auth_refused={} refused={} last_target={}",
+            now.connections,
+            now.tunnels,
+            now.auth_refused,
+            now.refused,
+            proxy.targets().last().map_or("-", String::as_str)
+        );
+        let _ = out.flush();
+        now
+    };
     let mut last = proxy.counts();
     loop {
-        match stopped.recv_timeout(Duration::from_millis(200)) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            _ => return ExitCode::SUCCESS,
+        if stopped.recv_timeout(Duration::from_millis(200)).is_ok() {
+            report(&mut out);
+            return ExitCode::SUCCESS;
         }
-        let now = proxy.counts();
-        if now != last {
-            let _ = writeln!(
-                out,
-                "connections={} tunnels={} auth_refused={} refused={} last_target={}",
-                now.connections,
-                now.tunnels,
-                now.auth_refused,
-                now.refused,
-                proxy.targets().last().map_or("-", String::as_str)
-            );
-            let _ = out.flush();
-            last = now;
+        if proxy.counts() != last {
+            last = report(&mut out);
         }
     }
 }

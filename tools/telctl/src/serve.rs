@@ -86,7 +86,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
                 std::env::temp_dir().join(format!("telctl-serve-{}-ca.pem", std::process::id()))
             });
             if let Err(e) = std::fs::write(&path, pem) {
-                eprintln!("telctl serve: cannot write the CA to {}: {e}", path.display());
+                eprintln!(
+                    "telctl serve: cannot write the CA to {}: {e}",
+                    path.display()
+                );
                 return ExitCode::FAILURE;
             }
             Some(path)

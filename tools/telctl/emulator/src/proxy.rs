@@ -201,7 +201,9 @@ fn serve(shared: &ProxyShared, mut client: TcpStream) {
             .find(|(k, _)| k.trim().eq_ignore_ascii_case("proxy-authorization"))
             .and_then(|(_, v)| {
                 let (scheme, b64) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("basic").then(|| base64_decode(b64.trim()))?
+                scheme
+                    .eq_ignore_ascii_case("basic")
+                    .then(|| base64_decode(b64.trim()))?
             });
         if given.as_deref() != Some(format!("{user}:{password}").as_bytes()) {
             shared.auth_refused.fetch_add(1, Ordering::SeqCst);

@@ -61,9 +61,7 @@ fn a_client_trusting_the_certificate_is_served_over_https() {
     .unwrap();
     assert!(c.endpoint().starts_with("https://127.0.0.1:"));
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(c.tls_certificate_der().unwrap().into())
-        .unwrap();
+    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
     let config = client(roots);
     for host in ["localhost", "127.0.0.1", "localhost"] {
         let reply = exchange(c.port(), config.clone(), host).unwrap();
@@ -78,7 +76,11 @@ fn a_client_trusting_the_certificate_is_served_over_https() {
     );
     // The second visit to "localhost" resumed the session of the first.
     assert_eq!(counts.resumed, 1, "{counts:?}");
-    assert_eq!(c.connection_count(), 3, "each relayed on its own connection");
+    assert_eq!(
+        c.connection_count(),
+        3,
+        "each relayed on its own connection"
+    );
 }
 
 #[test]
@@ -92,9 +94,7 @@ fn the_certificate_names_the_extra_host_names() {
     let pem = c.tls_ca_pem().unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(c.tls_certificate_der().unwrap().into())
-        .unwrap();
+    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
     let config = client(roots);
     let reply = exchange(c.port(), config.clone(), "collector.test").unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
