@@ -135,7 +135,10 @@ fn describe_error(
             }
         }
         ureq::Error::LargeResponseHeader(..) => {
-            format!("{host}{via} sent a response head over the 64 KiB cap")
+            format!("{host}{via} sent a response head over the caps (64 KiB, 128 header lines)")
+        }
+        ureq::Error::Protocol(e) if e.to_string().contains("too many headers") => {
+            format!("{host}{via} sent a response head over the caps (64 KiB, 128 header lines)")
         }
         ureq::Error::Protocol(e) => format!("{host}{via} did not answer in HTTP/1.1: {e}"),
         other => format!("the request to {host}{via} failed: {other}"),
