@@ -111,7 +111,13 @@ fn describe_error(
             } else {
                 ""
             };
-            format!("the collector's certificate{via} {what}{hint}{inspecting}")
+            let reached = match route {
+                Route::Proxy(url, source) => {
+                    format!(" (reached through the proxy {url} from {source})")
+                }
+                _ => String::new(),
+            };
+            format!("the collector's certificate {what}{reached}{hint}{inspecting}")
         }
         ureq::Error::Rustls(e) => format!("the TLS handshake with {host}{via} failed: {e}"),
         ureq::Error::Timeout(what) => {
