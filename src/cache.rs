@@ -9,17 +9,21 @@
 
 use crate::logging::{tel_log, Level};
 use crate::platform;
+use crate::private_file::{self, Existing};
 use std::collections::HashSet;
 use std::fs::{File, TryLockError};
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the worker waits for another process's lock before giving up this round.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// Longest line read back; anything longer is skipped as garbage.
-const MAX_LINE: usize = 64 * 1024 * 1024;
+/// How every line this library writes begins; a file whose first line does not is not a cache.
+const ENVELOPE_START: &[u8] = b"{\"ver\":\"4.0\"";
+/// Lines of other tenants (and unsendable ones) held while a file is rewritten: at most this,
+/// or `cache_max_bytes` if larger; past it the file is left alone as unusable.
+const MIN_KEPT_BUDGET: u64 = 4 << 20;
 
 /// Files beside a cache file.
 #[derive(Debug, Clone)]
@@ -37,26 +41,22 @@ impl CacheFiles {
             s.push(suffix);
             PathBuf::from(s)
         };
-        let dir = match cache.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         CacheFiles {
             lock: sibling(".lock"),
             kill: sibling(".kill"),
-            dir,
+            dir: private_file::folder_of(&cache),
             cache,
         }
     }
 
+    fn file_name(path: &Path) -> String {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     fn claim_prefix(&self) -> String {
-        format!(
-            "{}.claim-",
-            self.cache
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        )
+        format!("{}.claim-", Self::file_name(&self.cache))
     }
 }
 
@@ -65,6 +65,9 @@ impl CacheFiles {
 pub struct Change {
     pub written: usize,
     pub evicted: usize,
+    /// Entries of this tenant that fail the checks `tel_log` makes (size, name, JSON, numbers,
+    /// a CR): taken out of the cache without being sent, and counted as replayed and rejected.
+    pub rejected: usize,
 }
 
 /// A session's handle on its tenant's cache file.
@@ -73,7 +76,9 @@ pub struct Cache {
     tenant_ikey: String,
     max_bytes: u64,
     max_age_ms: u64,
-    claim: Option<(PathBuf, File)>,
+    /// Longest line read back: `event_max_bytes`, as for `tel_log`.
+    max_line: usize,
+    claim: Option<Claim>,
     /// Logged once: the first failure of each kind is worth a debug line, not every retry.
     warned: AtomicBool,
 }
@@ -84,16 +89,61 @@ struct Entry {
     time_ms: u64,
 }
 
+/// A line that is not this tenant's sendable entry but must not disappear: another tenant's
+/// envelope (written back as it is), or one of this tenant's that fails the event checks
+/// (set aside and counted by a claim, kept by every other rewrite).
+enum Kept {
+    Foreign(String),
+    Unsendable(String),
+}
+
+/// What reading the cache file (and dead sessions' claims) found.
+#[derive(Default)]
+struct Contents {
+    entries: Vec<Entry>,
+    /// Bytes of `entries`, lines and newlines.
+    entry_bytes: u64,
+    kept: Vec<Kept>,
+    kept_bytes: u64,
+    /// Entries evicted while reading, to keep memory within twice `cache_max_bytes`.
+    evicted: usize,
+    /// Lines dropped as unreadable (garbage, torn, overlong): no event is lost with them.
+    skipped: usize,
+}
+
+impl Contents {
+    fn unsendable(&self) -> usize {
+        self.kept
+            .iter()
+            .filter(|k| matches!(k, Kept::Unsendable(_)))
+            .count()
+    }
+}
+
+/// What a line of a cache file is.
+enum Class {
+    Ours(Entry),
+    Kept(Kept),
+    Garbage,
+}
+
 impl Cache {
     pub fn new(files: CacheFiles, tenant: &str, max_bytes: u64, max_age_s: u64) -> Self {
         Cache {
             files,
-            tenant_ikey: format!("\"iKey\":\"o:{tenant}\""),
+            tenant_ikey: format!("o:{tenant}"),
             max_bytes,
             max_age_ms: max_age_s.saturating_mul(1000),
+            max_line: 1_000_000,
             claim: None,
             warned: AtomicBool::new(false),
         }
+    }
+
+    /// Sets the longest line read back (the session's `event_max_bytes`; 1,000,000 unless set).
+    pub fn with_event_max_bytes(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
     }
 
     pub fn files(&self) -> &CacheFiles {
@@ -114,12 +164,14 @@ impl Cache {
     /// Runs `f` holding the cache lock, waiting for it at most until `deadline`.
     fn locked<R>(&self, deadline: Instant, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         platform::create_private_dir(&self.files.dir)?;
-        let lock = platform::private_open_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.files.lock)?;
+        let lock = private_file::open(
+            &self.files.lock,
+            private_file::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
@@ -140,91 +192,142 @@ impl Cache {
         r
     }
 
-    /// Reads the usable entries of a file. Torn lines, garbage, invalid UTF-8 and envelopes of
-    /// another tenant are skipped; a missing file is empty; a directory in its place is an error.
-    fn read_entries(&self, path: &Path) -> io::Result<(Vec<Entry>, usize)> {
-        let f = match platform::private_open_options().read(true).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(e),
+    /// Reads the cache file into `into`. A missing file is empty. A file that is not a regular
+    /// file, or whose first line is not an envelope (a `cache_path` naming some other file), is
+    /// an error and is left untouched: it is not ours to rewrite or delete.
+    fn read_cache(&self, into: &mut Contents) -> io::Result<()> {
+        let Some(f) = private_file::open_read(&self.files.cache)? else {
+            return Ok(());
         };
-        if !f.metadata()?.is_file() {
-            return Err(io::Error::other("not a regular file"));
+        let mut reader = BufReader::with_capacity(64 * 1024, f);
+        if !starts_like_a_cache(&mut reader)? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a cache file (its first line is not a Common Schema 4.0 envelope); left untouched",
+            ));
         }
-        let mut reader = BufReader::new(f);
-        let mut entries = Vec::new();
-        let mut skipped = 0;
+        self.read_lines(reader, into)
+    }
+
+    /// Reads lines one at a time, holding at most one line (of at most `max_line` bytes) besides
+    /// what it keeps; this tenant's entries past twice `max_bytes` are evicted as they come.
+    fn read_lines(&self, mut reader: impl BufRead, into: &mut Contents) -> io::Result<()> {
+        let kept_budget = self.max_bytes.max(MIN_KEPT_BUDGET);
         let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader
-                .by_ref()
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            let complete = buf.last() == Some(&b'\n');
-            if complete {
-                buf.pop();
-            } else if n > MAX_LINE {
-                // Skip the rest of an overlong line.
-                let mut sink = Vec::new();
-                reader.read_until(b'\n', &mut sink)?;
-                skipped += 1;
+        while let Some(fits) = read_capped_line(&mut reader, self.max_line, &mut buf)? {
+            if !fits {
+                into.skipped += 1; // longer than any event may be
                 continue;
             }
-            match self.usable(&buf) {
-                Some(entry) => entries.push(entry),
-                None if buf.is_empty() => {}
-                None => skipped += 1,
+            if buf.is_empty() {
+                continue;
+            }
+            match self.classify(&buf) {
+                Class::Ours(entry) => {
+                    into.entry_bytes += entry.line.len() as u64 + 1;
+                    into.entries.push(entry);
+                    if into.entry_bytes > self.max_bytes.saturating_mul(2) {
+                        into.evicted += self.enforce_bound(&mut into.entries);
+                        into.entry_bytes = bytes_of(&into.entries);
+                    }
+                }
+                Class::Kept(k) => {
+                    let (Kept::Foreign(l) | Kept::Unsendable(l)) = &k;
+                    into.kept_bytes += l.len() as u64 + 1;
+                    if into.kept_bytes > kept_budget {
+                        return Err(io::Error::other(
+                            "holds more lines of other tenants (or unsendable ones) than the cache may hold; left as it is",
+                        ));
+                    }
+                    into.kept.push(k);
+                }
+                Class::Garbage => into.skipped += 1,
             }
         }
-        Ok((entries, skipped))
+        Ok(())
     }
 
-    fn usable(&self, bytes: &[u8]) -> Option<Entry> {
-        let line = std::str::from_utf8(bytes).ok()?;
-        if !line.starts_with("{\"ver\":\"4.0\"") || !line.contains(&self.tenant_ikey) {
-            return None;
+    /// Sorts a line: this tenant's sendable entry, a line to keep, or garbage. The tenant is
+    /// read from the envelope's `iKey` by a real parse (data that merely contains the text
+    /// `"iKey":"o:<tenant>"` does not make a line this tenant's).
+    fn classify(&self, bytes: &[u8]) -> Class {
+        // Every line this library writes begins so (which keeps the first line of every file
+        // it writes recognisable); anything else is not an entry of any tenant.
+        if !bytes.starts_with(ENVELOPE_START) {
+            return Class::Garbage;
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(line).ok()?;
-        Some(Entry {
-            time_ms: crate::envelope::envelope_time_ms(line).unwrap_or(0),
-            line: line.to_owned(),
-        })
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            return Class::Garbage;
+        };
+        let Some(ikey) = envelope_ikey(line) else {
+            // Not a JSON object with a string iKey (an unterminated last line: a torn write).
+            return Class::Garbage;
+        };
+        if ikey != self.tenant_ikey {
+            return Class::Kept(Kept::Foreign(line.to_owned()));
+        }
+        match self.check_entry(line) {
+            Ok(time_ms) => Class::Ours(Entry {
+                line: line.to_owned(),
+                time_ms,
+            }),
+            Err(_) => Class::Kept(Kept::Unsendable(line.to_owned())),
+        }
     }
 
-    /// Writes `entries` as the new content of `path` through a temporary file and a rename.
-    fn write_entries(&self, path: &Path, entries: &[Entry]) -> io::Result<()> {
-        if entries.is_empty() {
-            return match std::fs::remove_file(path) {
+    /// The checks `tel_log` makes, on a cached line: its size, one line (no CR), valid JSON
+    /// whose numbers a double can hold, version 4.0, a valid name, a readable time, an object
+    /// as `data`. Returns the event time.
+    fn check_entry(&self, line: &str) -> Result<u64, String> {
+        if line.len() > self.max_line {
+            return Err(format!("longer than event_max_bytes ({})", self.max_line));
+        }
+        if line.contains('\r') {
+            return Err("holds a carriage return".into());
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+        if v.get("ver").and_then(|v| v.as_str()) != Some("4.0") {
+            return Err("not a Common Schema 4.0 envelope".into());
+        }
+        let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        crate::envelope::check_name(name).map_err(|e| e.message)?;
+        if !v.get("data").is_some_and(|d| d.is_object()) {
+            return Err("its data is not a JSON object".into());
+        }
+        let time = v.get("time").and_then(|t| t.as_str()).unwrap_or("");
+        crate::clock::parse_iso8601(time).ok_or_else(|| "its time is unreadable".to_owned())
+    }
+
+    /// Writes the new content of the cache file: the kept lines (those set aside dropped when
+    /// `drop_unsendable`), then `entries`. Nothing left: the file goes away.
+    fn write_cache(
+        &self,
+        kept: &[Kept],
+        drop_unsendable: bool,
+        entries: &[Entry],
+    ) -> io::Result<()> {
+        let kept = kept.iter().filter_map(|k| match k {
+            Kept::Foreign(l) => Some(l),
+            Kept::Unsendable(l) => (!drop_unsendable).then_some(l),
+        });
+        let lines: Vec<&str> = kept
+            .map(String::as_str)
+            .chain(entries.iter().map(|e| e.line.as_str()))
+            .collect();
+        if lines.is_empty() {
+            return match std::fs::remove_file(&self.files.cache) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
         }
-        let mut tmp = path.to_path_buf().into_os_string();
-        tmp.push(format!(".{}.tmp", crate::random::u64()));
-        let tmp = PathBuf::from(tmp);
-        let result = (|| {
-            let mut f = platform::private_open_options()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            let mut out = Vec::with_capacity(entries.iter().map(|e| e.line.len() + 1).sum());
-            for e in entries {
-                out.extend_from_slice(e.line.as_bytes());
-                out.push(b'\n');
+        private_file::write(&self.files.cache, Existing::Replace, |out| {
+            for l in &lines {
+                out.write_all(l.as_bytes())?;
+                out.write_all(b"\n")?;
             }
-            f.write_all(&out)?;
-            f.sync_all()?;
-            drop(f);
-            platform::replace_file(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+            Ok(())
+        })
     }
 
     /// Drops the oldest entries until the file fits `max_bytes`; returns how many went.
@@ -255,10 +358,9 @@ impl Cache {
     }
 
     /// Merges the claims of sessions that died (their claim file's lock is free) back into
-    /// `entries`; returns the claim files to delete once the cache is written.
-    fn recover_dead_claims(&self, entries: &mut Vec<Entry>) -> Vec<PathBuf> {
+    /// `into`; returns the claim files to delete once the cache is written.
+    fn recover_dead_claims(&self, own: Option<&Path>, into: &mut Contents) -> Vec<PathBuf> {
         let prefix = self.files.claim_prefix();
-        let ours = self.claim.as_ref().map(|(p, _)| p.clone());
         let mut recovered = Vec::new();
         let Ok(dir) = std::fs::read_dir(&self.files.dir) else {
             return recovered;
@@ -270,10 +372,11 @@ impl Cache {
                 continue;
             }
             let path = item.path();
-            if Some(&path) == ours.as_ref() {
+            if Some(path.as_path()) == own {
                 continue;
             }
-            let Ok(f) = platform::private_open_options().read(true).open(&path) else {
+            // Never a FIFO or a device: such a "claim" is left alone.
+            let Ok(Some(f)) = private_file::open_read(&path) else {
                 continue;
             };
             if f.try_lock().is_err() {
@@ -282,10 +385,9 @@ impl Cache {
             // Release before reading: Windows enforces the lock against the read through the
             // other handle. The cache lock held here keeps every other process out meanwhile.
             let _ = f.unlock();
-            drop(f);
             // Only a claim that was read goes away; one that cannot be read stays for later.
-            if let Ok((mut lines, _)) = self.read_entries(&path) {
-                entries.append(&mut lines);
+            let reader = BufReader::with_capacity(64 * 1024, f);
+            if self.read_lines(reader, into).is_ok() {
                 recovered.push(path);
             }
         }
@@ -299,16 +401,19 @@ impl Cache {
             return Ok(Change::default());
         }
         let r = self.locked(deadline, || {
-            let (mut entries, _) = self.read_entries(&self.files.cache)?;
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let mut entries = contents.entries;
             entries.extend(lines.iter().map(|l| Entry {
                 time_ms: crate::envelope::envelope_time_ms(l).unwrap_or(0),
                 line: (*l).to_owned(),
             }));
-            let evicted = self.enforce_bound(&mut entries);
-            self.write_entries(&self.files.cache, &entries)?;
+            let evicted = contents.evicted + self.enforce_bound(&mut entries);
+            self.write_cache(&contents.kept, false, &entries)?;
             Ok(Change {
                 written: lines.len(),
                 evicted,
+                rejected: 0,
             })
         });
         if let Err(e) = &r {
@@ -320,25 +425,44 @@ impl Cache {
     /// Moves up to `max_events` entries (and `max_bytes` bytes) that `skip` does not exclude
     /// from the cache into this session's claim file, after merging dead sessions' claims back
     /// and dropping expired entries. Returns the claimed lines and how many entries expired or
-    /// were evicted.
+    /// were evicted, and how many were set aside as unsendable (see [`Change::rejected`]).
     pub fn claim(
         &mut self,
         max_events: usize,
         max_bytes: usize,
         skip: &dyn Fn(&str) -> bool,
     ) -> io::Result<(Vec<String>, Change)> {
-        self.ensure_claim_file()?;
         let deadline = Instant::now() + LOCK_WAIT;
+        // The claim file is created and locked under the cache lock: no other process can see
+        // it unlocked, take it for a dead session's and delete it.
+        let claim = self.claim.take();
+        let mut claim_slot = None;
         let r = self.locked(deadline, || {
-            let (mut entries, skipped) = self.read_entries(&self.files.cache)?;
-            let recovered = self.recover_dead_claims(&mut entries);
+            let claim = match claim {
+                Some(c) => c,
+                None => Claim::create(&self.files)?,
+            };
+            let claim = claim_slot.insert(claim);
+            private_file::remove_orphaned_temps(
+                &self.files.dir,
+                &CacheFiles::file_name(&self.files.cache),
+                &[
+                    &CacheFiles::file_name(&self.files.kill),
+                    crate::device::FILE_NAME,
+                ],
+            );
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let recovered = self.recover_dead_claims(Some(&claim.path), &mut contents);
             let now = crate::clock::now_ms();
+            let mut entries = std::mem::take(&mut contents.entries);
             let before = entries.len();
             let oldest_allowed = now.saturating_sub(self.max_age_ms);
             entries.retain(|e| e.time_ms >= oldest_allowed);
             let mut change = Change {
                 written: 0,
-                evicted: before - entries.len(),
+                evicted: contents.evicted + before - entries.len(),
+                rejected: contents.unsendable(),
             };
             change.evicted += self.enforce_bound(&mut entries);
             let mut taken = Vec::new();
@@ -354,65 +478,35 @@ impl Cache {
                     rest.push(e);
                 }
             }
-            let changed =
-                !taken.is_empty() || change.evicted > 0 || skipped > 0 || !recovered.is_empty();
+            let changed = !taken.is_empty()
+                || change.evicted > 0
+                || change.rejected > 0
+                || contents.skipped > 0
+                || !recovered.is_empty();
             if !taken.is_empty() {
                 // Claim first, then remove from the cache: a crash in between duplicates
                 // entries, never loses them.
-                let (path, _) = self.claim.as_ref().expect("claim file opened above");
-                self.write_claim(path, &taken)?;
+                claim.write(&taken)?;
             }
             if changed {
-                self.write_entries(&self.files.cache, &rest)?;
+                self.write_cache(&contents.kept, true, &rest)?;
             }
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
             Ok((taken.into_iter().map(|e| e.line).collect(), change))
         });
+        self.claim = claim_slot;
         if let Err(e) = &r {
             self.note_failure("not replayed", e);
         }
         r
     }
 
-    fn ensure_claim_file(&mut self) -> io::Result<()> {
-        if self.claim.is_some() {
-            return Ok(());
-        }
-        platform::create_private_dir(&self.files.dir)?;
-        let mut name = self.files.cache.clone().into_os_string();
-        name.push(format!(".claim-{:016x}", crate::random::u64()));
-        let path = PathBuf::from(name);
-        let f = platform::private_open_options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        // Held for the session's lifetime: a free lock means its owner is gone.
-        f.lock()?;
-        self.claim = Some((path, f));
-        Ok(())
-    }
-
-    fn write_claim(&self, _path: &Path, entries: &[Entry]) -> io::Result<()> {
-        let (_, f) = self.claim.as_ref().expect("claim file open");
-        let mut f = f;
-        f.set_len(0)?;
-        f.rewind()?;
-        let mut out = Vec::new();
-        for e in entries {
-            out.extend_from_slice(e.line.as_bytes());
-            out.push(b'\n');
-        }
-        f.write_all(&out)?;
-        f.sync_data()
-    }
-
     /// The claimed entries are resolved (delivered, rejected, dropped or persisted back).
     pub fn release_claim(&self) {
-        if let Some((_, f)) = &self.claim {
-            let _ = f.set_len(0);
+        if let Some(c) = &self.claim {
+            let _ = c.file.set_len(0);
         }
     }
 
@@ -421,13 +515,20 @@ impl Cache {
         let deadline = Instant::now() + LOCK_WAIT;
         self.release_claim();
         self.locked(deadline, || {
-            let (mut entries, _) = self.read_entries(&self.files.cache)?;
-            let recovered = self.recover_dead_claims(&mut entries);
-            self.write_entries(&self.files.cache, &[])?;
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let own = self.claim.as_ref().map(|c| c.path.as_path());
+            let recovered = self.recover_dead_claims(own, &mut contents);
+            let foreign: Vec<Kept> = contents
+                .kept
+                .into_iter()
+                .filter(|k| matches!(k, Kept::Foreign(_)))
+                .collect();
+            self.write_cache(&foreign, true, &[])?;
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
-            Ok(entries.len())
+            Ok(contents.entries.len())
         })
     }
 
@@ -435,22 +536,217 @@ impl Cache {
     /// without `close` leaves its claim file for the next process to merge back (a worker that
     /// a timed-out shutdown left behind does that: at worst its batch is delivered twice).
     pub fn close(&mut self) {
-        if let Some((path, f)) = self.claim.take() {
-            let _ = f.set_len(0);
-            drop(f);
+        if let Some(c) = self.claim.take() {
+            let _ = c.file.set_len(0);
+            let path = c.path.clone();
+            drop(c);
             let _ = std::fs::remove_file(path);
         }
     }
 
-    /// Counts entries and bytes without changing anything (for diagnostics).
+    /// This tenant's sendable entries, without changing anything (for diagnostics).
     pub fn inspect(&self) -> io::Result<Vec<String>> {
-        Ok(self
-            .read_entries(&self.files.cache)?
-            .0
-            .into_iter()
-            .map(|e| e.line)
-            .collect())
+        let mut contents = Contents::default();
+        self.read_cache(&mut contents)?;
+        Ok(contents.entries.into_iter().map(|e| e.line).collect())
     }
+}
+
+/// This session's claim file, locked while the session lives: a free lock means its owner is
+/// gone. Its descriptor is closed in a forked child (see [`close_claims_in_child`]), so a child
+/// never keeps a dead parent's claim locked.
+struct Claim {
+    path: PathBuf,
+    file: File,
+    slot: Option<usize>,
+}
+
+impl Claim {
+    /// Creates and locks a new claim file; called with the cache lock held.
+    fn create(files: &CacheFiles) -> io::Result<Claim> {
+        let mut name = files.cache.clone().into_os_string();
+        name.push(format!(".claim-{:016x}", crate::random::u64()));
+        let path = PathBuf::from(name);
+        let file = private_file::open(
+            &path,
+            private_file::options()
+                .read(true)
+                .write(true)
+                .create_new(true),
+        )?;
+        if let Err(e) = file.try_lock() {
+            let _ = std::fs::remove_file(&path);
+            return Err(match e {
+                TryLockError::Error(e) => e,
+                TryLockError::WouldBlock => io::Error::other("a new claim file is locked"),
+            });
+        }
+        let slot = child_closes::register(&file);
+        Ok(Claim { path, file, slot })
+    }
+
+    fn write(&self, entries: &[Entry]) -> io::Result<()> {
+        let mut f = &self.file;
+        f.set_len(0)?;
+        f.rewind()?;
+        let mut out = io::BufWriter::with_capacity(64 * 1024, f);
+        for e in entries {
+            out.write_all(e.line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        drop(out);
+        self.file.sync_data()
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        child_closes::unregister(self.slot);
+    }
+}
+
+/// Descriptors a forked child must close: the claim files of the parent's sessions. A lock
+/// taken with `flock` belongs to the open file description, which `fork` shares; a child that
+/// kept it would keep a dead parent's claim looking alive, and its entries unreplayed.
+#[cfg(unix)]
+mod child_closes {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    const SLOTS: usize = 256;
+    #[allow(clippy::declare_interior_mutable_const)]
+    const FREE: AtomicI32 = AtomicI32::new(-1);
+    /// Lock-free: the fork handler may not take a lock another thread held at the fork.
+    static FDS: [AtomicI32; SLOTS] = [FREE; SLOTS];
+
+    pub fn register(file: &std::fs::File) -> Option<usize> {
+        let fd = file.as_raw_fd();
+        (0..SLOTS).find(|&i| {
+            FDS[i]
+                .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+
+    pub fn unregister(slot: Option<usize>) {
+        if let Some(i) = slot {
+            FDS[i].store(-1, Ordering::Release);
+        }
+    }
+
+    /// In the child of a `fork`: closes them all (async-signal-safe: atomics and `close`).
+    pub fn close_all() {
+        for slot in &FDS {
+            let fd = slot.swap(-1, Ordering::AcqRel);
+            if fd >= 0 {
+                // SAFETY: the descriptor belongs to a session of the parent, which the child
+                // never uses (its sessions are left behind, never dropped).
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod child_closes {
+    pub fn register(_: &std::fs::File) -> Option<usize> {
+        None
+    }
+    pub fn unregister(_: Option<usize>) {}
+    pub fn close_all() {}
+}
+
+/// Called by the child's fork handler: the parent's claim files are not the child's to hold.
+pub(crate) fn close_claims_in_child() {
+    child_closes::close_all();
+}
+
+fn bytes_of(entries: &[Entry]) -> u64 {
+    entries.iter().map(|e| e.line.len() as u64 + 1).sum()
+}
+
+/// Whether the first line that is not empty begins as every line this library writes.
+fn starts_like_a_cache(reader: &mut impl BufRead) -> io::Result<bool> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(true); // empty
+        }
+        let newlines = buf.iter().take_while(|b| **b == b'\n').count();
+        if newlines == 0 {
+            let n = buf.len().min(ENVELOPE_START.len());
+            return Ok(buf[..n] == ENVELOPE_START[..n]);
+        }
+        reader.consume(newlines);
+    }
+}
+
+/// Reads one line into `buf` (without its `\n`). `Some(true)`: the line fits `cap`; `Some(false)`:
+/// it does not, and the rest of it was read past without being kept; `None`: end of file.
+fn read_capped_line(
+    reader: &mut impl BufRead,
+    cap: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut fits = true;
+    let mut any = false;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(fits));
+        }
+        any = true;
+        let (line, used, end) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (&chunk[..i], i + 1, true),
+            None => (chunk, chunk.len(), false),
+        };
+        if fits && buf.len() + line.len() <= cap {
+            buf.extend_from_slice(line);
+        } else if fits {
+            fits = false;
+            buf.clear();
+            buf.shrink_to(64 * 1024);
+        }
+        reader.consume(used);
+        if end {
+            return Ok(Some(fits));
+        }
+    }
+}
+
+/// The envelope's `iKey`, read by parsing the line as one JSON object (values other than the
+/// `iKey` are skipped without being converted, so a line with a number no double holds still
+/// tells whose it is). `None`: not a JSON object with a string `iKey`.
+fn envelope_ikey(line: &str) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Ikey;
+    impl<'de> Visitor<'de> for Ikey {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an envelope")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+            let mut ikey = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "iKey" && ikey.is_none() {
+                    ikey = Some(map.next_value::<String>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(ikey)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(line);
+    let ikey = de.deserialize_map(Ikey).ok()?;
+    de.end().ok()?;
+    ikey
 }
 
 /// A cheap fingerprint of a line, to recognise entries this session put back.
@@ -463,7 +759,8 @@ pub fn fingerprint(line: &str) -> u64 {
 
 pub type Fingerprints = HashSet<u64>;
 
-/// Deletes a tenant's cache file (opt-out).
-pub fn delete(files: &CacheFiles) {
-    let _ = std::fs::remove_file(&files.cache);
+/// Deletes a tenant's entries (opt-out): those of the cache file and of dead sessions' claims.
+/// Other tenants' lines stay, and a file that is not a cache is not touched.
+pub fn delete(files: &CacheFiles, tenant: &str) {
+    let _ = Cache::new(files.clone(), tenant, u64::MAX, u64::MAX).purge();
 }

@@ -67,7 +67,7 @@ impl Client {
         let files = cache_files(&config);
         if !config.enabled || opted_out_by_environment() {
             if let Some(f) = &files {
-                cache::delete(f);
+                cache::delete(f, config.ikey.tenant());
             }
             tel_log!(
                 Level::Info,
