@@ -759,8 +759,18 @@ pub fn fingerprint(line: &str) -> u64 {
 
 pub type Fingerprints = HashSet<u64>;
 
-/// Deletes a tenant's entries (opt-out): those of the cache file and of dead sessions' claims.
-/// Other tenants' lines stay, and a file that is not a cache is not touched.
+/// Deletes a tenant's cache file (opt-out), writing nothing else. A file that is not a cache is
+/// not touched; one that also holds other tenants' lines keeps them (rewritten under the lock).
 pub fn delete(files: &CacheFiles, tenant: &str) {
-    let _ = Cache::new(files.clone(), tenant, u64::MAX, u64::MAX).purge();
+    let cache = Cache::new(files.clone(), tenant, u64::MAX, u64::MAX);
+    let mut contents = Contents::default();
+    match cache.read_cache(&mut contents) {
+        Ok(()) if contents.kept.iter().any(|k| matches!(k, Kept::Foreign(_))) => {
+            let _ = cache.purge();
+        }
+        Ok(()) => {
+            let _ = std::fs::remove_file(&files.cache);
+        }
+        Err(_) => {}
+    }
 }

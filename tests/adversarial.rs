@@ -229,6 +229,14 @@ fn a_cache_path_naming_another_file_leaves_it_untouched() {
         assert_eq!(std::fs::read_to_string(&notes).unwrap(), text, "{endpoint}");
     }
     assert_eq!(c.accepted_count(), 3);
+    // Nor does an opt-out session, which deletes the cache file.
+    init_ok(&fast(
+        &c.endpoint(),
+        Some(&notes),
+        json!({"enabled": false}),
+    ));
+    assert_eq!(shutdown(1000), 0);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), text, "opt-out");
 }
 
 /// Tenant B's session on a file that holds tenant A's entries: A's entries stay, and A's next
