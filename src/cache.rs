@@ -435,14 +435,13 @@ impl Cache {
         let deadline = Instant::now() + LOCK_WAIT;
         // The claim file is created and locked under the cache lock: no other process can see
         // it unlocked, take it for a dead session's and delete it.
-        let claim = self.claim.take();
-        let mut claim_slot = None;
+        // Out of `self` while the lock is held, and put back whatever happens.
+        let mut held = self.claim.take();
         let r = self.locked(deadline, || {
-            let claim = match claim {
-                Some(c) => c,
-                None => Claim::create(&self.files)?,
-            };
-            let claim = claim_slot.insert(claim);
+            if held.is_none() {
+                held = Some(Claim::create(&self.files)?);
+            }
+            let claim = held.as_ref().expect("created above");
             private_file::remove_orphaned_temps(
                 &self.files.dir,
                 &CacheFiles::file_name(&self.files.cache),
@@ -496,7 +495,7 @@ impl Cache {
             }
             Ok((taken.into_iter().map(|e| e.line).collect(), change))
         });
-        self.claim = claim_slot;
+        self.claim = held;
         if let Err(e) = &r {
             self.note_failure("not replayed", e);
         }
