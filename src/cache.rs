@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// How every line this library writes begins; a file whose first line does not is not a cache.
 const ENVELOPE_START: &[u8] = b"{\"ver\":\"4.0\"";
-/// Lines of other tenants (and unsendable ones) held while a file is rewritten: at most this,
-/// or `cache_max_bytes` if larger; past it the file is left alone as unusable.
-const MIN_KEPT_BUDGET: u64 = 4 << 20;
+/// Lines of other tenants held while a file is rewritten: at most this, or `cache_max_bytes` if
+/// larger; past it the file is left alone as unusable.
+const MIN_FOREIGN_BUDGET: u64 = 4 << 20;
 
 /// Files beside a cache file.
 #[derive(Debug, Clone)]
@@ -89,41 +89,25 @@ struct Entry {
     time_ms: u64,
 }
 
-/// A line that is not this tenant's sendable entry but must not disappear: another tenant's
-/// envelope (written back as it is), or one of this tenant's that fails the event checks
-/// (set aside and counted by a claim, kept by every other rewrite).
-enum Kept {
-    Foreign(String),
-    Unsendable(String),
-}
-
 /// What reading the cache file (and dead sessions' claims) found.
 #[derive(Default)]
 struct Contents {
     entries: Vec<Entry>,
     /// Bytes of `entries`, lines and newlines.
     entry_bytes: u64,
-    kept: Vec<Kept>,
-    kept_bytes: u64,
+    /// Other tenants' lines, written back as they are.
+    foreign: Vec<String>,
+    foreign_bytes: u64,
     /// Entries evicted while reading, to keep memory within twice `cache_max_bytes`.
     evicted: usize,
     /// Lines dropped as unreadable (garbage, torn, overlong): no event is lost with them.
     skipped: usize,
 }
 
-impl Contents {
-    fn unsendable(&self) -> usize {
-        self.kept
-            .iter()
-            .filter(|k| matches!(k, Kept::Unsendable(_)))
-            .count()
-    }
-}
-
 /// What a line of a cache file is.
 enum Class {
     Ours(Entry),
-    Kept(Kept),
+    Foreign(String),
     Garbage,
 }
 
@@ -212,7 +196,7 @@ impl Cache {
     /// Reads lines one at a time, holding at most one line (of at most `max_line` bytes) besides
     /// what it keeps; this tenant's entries past twice `max_bytes` are evicted as they come.
     fn read_lines(&self, mut reader: impl BufRead, into: &mut Contents) -> io::Result<()> {
-        let kept_budget = self.max_bytes.max(MIN_KEPT_BUDGET);
+        let foreign_budget = self.max_bytes.max(MIN_FOREIGN_BUDGET);
         let mut buf = Vec::new();
         while let Some(fits) = read_capped_line(&mut reader, self.max_line, &mut buf)? {
             if !fits {
@@ -231,15 +215,14 @@ impl Cache {
                         into.entry_bytes = bytes_of(&into.entries);
                     }
                 }
-                Class::Kept(k) => {
-                    let (Kept::Foreign(l) | Kept::Unsendable(l)) = &k;
-                    into.kept_bytes += l.len() as u64 + 1;
-                    if into.kept_bytes > kept_budget {
+                Class::Foreign(line) => {
+                    into.foreign_bytes += line.len() as u64 + 1;
+                    if into.foreign_bytes > foreign_budget {
                         return Err(io::Error::other(
-                            "holds more lines of other tenants (or unsendable ones) than the cache may hold; left as it is",
+                            "holds more lines of other tenants than the cache may hold; left as it is",
                         ));
                     }
-                    into.kept.push(k);
+                    into.foreign.push(line);
                 }
                 Class::Garbage => into.skipped += 1,
             }
@@ -247,9 +230,10 @@ impl Cache {
         Ok(())
     }
 
-    /// Sorts a line: this tenant's sendable entry, a line to keep, or garbage. The tenant is
-    /// read from the envelope's `iKey` by a real parse (data that merely contains the text
-    /// `"iKey":"o:<tenant>"` does not make a line this tenant's).
+    /// Sorts a line: this tenant's entry, another tenant's, or garbage. The tenant is read from
+    /// the envelope's `iKey` by a real parse (data that merely contains the text
+    /// `"iKey":"o:<tenant>"` does not make a line this tenant's). Whether an entry may be sent
+    /// is checked when it is claimed ([`Cache::check_entry`]).
     fn classify(&self, bytes: &[u8]) -> Class {
         // Every line this library writes begins so (which keeps the first line of every file
         // it writes recognisable); anything else is not an entry of any tenant.
@@ -264,21 +248,19 @@ impl Cache {
             return Class::Garbage;
         };
         if ikey != self.tenant_ikey {
-            return Class::Kept(Kept::Foreign(line.to_owned()));
+            return Class::Foreign(line.to_owned());
         }
-        match self.check_entry(line) {
-            Ok(time_ms) => Class::Ours(Entry {
-                line: line.to_owned(),
-                time_ms,
-            }),
-            Err(_) => Class::Kept(Kept::Unsendable(line.to_owned())),
-        }
+        Class::Ours(Entry {
+            time_ms: crate::envelope::envelope_time_ms(line).unwrap_or(0),
+            line: line.to_owned(),
+        })
     }
 
     /// The checks `tel_log` makes, on a cached line: its size, one line (no CR), valid JSON
     /// whose numbers a double can hold, version 4.0, a valid name, a readable time, an object
-    /// as `data`. Returns the event time.
-    fn check_entry(&self, line: &str) -> Result<u64, String> {
+    /// as `data`. A line that fails them was never written by `tel_log`: sent, it would get the
+    /// whole batch refused.
+    fn check_entry(&self, line: &str) -> Result<(), String> {
         if line.len() > self.max_line {
             return Err(format!("longer than event_max_bytes ({})", self.max_line));
         }
@@ -296,22 +278,16 @@ impl Cache {
             return Err("its data is not a JSON object".into());
         }
         let time = v.get("time").and_then(|t| t.as_str()).unwrap_or("");
-        crate::clock::parse_iso8601(time).ok_or_else(|| "its time is unreadable".to_owned())
+        crate::clock::parse_iso8601(time)
+            .map(|_| ())
+            .ok_or_else(|| "its time is unreadable".to_owned())
     }
 
-    /// Writes the new content of the cache file: the kept lines (those set aside dropped when
-    /// `drop_unsendable`), then `entries`. Nothing left: the file goes away.
-    fn write_cache(
-        &self,
-        kept: &[Kept],
-        drop_unsendable: bool,
-        entries: &[Entry],
-    ) -> io::Result<()> {
-        let kept = kept.iter().filter_map(|k| match k {
-            Kept::Foreign(l) => Some(l),
-            Kept::Unsendable(l) => (!drop_unsendable).then_some(l),
-        });
-        let lines: Vec<&str> = kept
+    /// Writes the new content of the cache file: other tenants' lines as they were, then
+    /// `entries`. Nothing left: the file goes away.
+    fn write_cache(&self, foreign: &[String], entries: &[Entry]) -> io::Result<()> {
+        let lines: Vec<&str> = foreign
+            .iter()
             .map(String::as_str)
             .chain(entries.iter().map(|e| e.line.as_str()))
             .collect();
@@ -409,7 +385,7 @@ impl Cache {
                 line: (*l).to_owned(),
             }));
             let evicted = contents.evicted + self.enforce_bound(&mut entries);
-            self.write_cache(&contents.kept, false, &entries)?;
+            self.write_cache(&contents.foreign, &entries)?;
             Ok(Change {
                 written: lines.len(),
                 evicted,
@@ -461,7 +437,7 @@ impl Cache {
             let mut change = Change {
                 written: 0,
                 evicted: contents.evicted + before - entries.len(),
-                rejected: contents.unsendable(),
+                rejected: 0,
             };
             change.evicted += self.enforce_bound(&mut entries);
             let mut taken = Vec::new();
@@ -471,6 +447,10 @@ impl Cache {
                 let fits = taken.len() < max_events
                     && (taken.is_empty() || bytes + e.line.len() < max_bytes);
                 if fits && !skip(&e.line) {
+                    if self.check_entry(&e.line).is_err() {
+                        change.rejected += 1; // set aside: out of the cache, never sent
+                        continue;
+                    }
                     bytes += e.line.len() + 1;
                     taken.push(e);
                 } else {
@@ -488,7 +468,7 @@ impl Cache {
                 claim.write(&taken)?;
             }
             if changed {
-                self.write_cache(&contents.kept, true, &rest)?;
+                self.write_cache(&contents.foreign, &rest)?;
             }
             for path in recovered {
                 let _ = std::fs::remove_file(path);
@@ -518,12 +498,7 @@ impl Cache {
             self.read_cache(&mut contents)?;
             let own = self.claim.as_ref().map(|c| c.path.as_path());
             let recovered = self.recover_dead_claims(own, &mut contents);
-            let foreign: Vec<Kept> = contents
-                .kept
-                .into_iter()
-                .filter(|k| matches!(k, Kept::Foreign(_)))
-                .collect();
-            self.write_cache(&foreign, true, &[])?;
+            self.write_cache(&contents.foreign, &[])?;
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
@@ -764,7 +739,7 @@ pub fn delete(files: &CacheFiles, tenant: &str) {
     let cache = Cache::new(files.clone(), tenant, u64::MAX, u64::MAX);
     let mut contents = Contents::default();
     match cache.read_cache(&mut contents) {
-        Ok(()) if contents.kept.iter().any(|k| matches!(k, Kept::Foreign(_))) => {
+        Ok(()) if !contents.foreign.is_empty() => {
             let _ = cache.purge();
         }
         Ok(()) => {
