@@ -133,7 +133,7 @@ impl InstrumentationKey {
 }
 
 /// How many of the secret part's first characters, standing alone, count as the key.
-pub const SECRET_PREFIX_MIN: usize = 6;
+const SECRET_PREFIX_MIN: usize = 6;
 
 impl fmt::Debug for InstrumentationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
