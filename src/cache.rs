@@ -628,10 +628,10 @@ mod child_closes {
         None
     }
     pub fn unregister(_: Option<usize>) {}
-    pub fn close_all() {}
 }
 
 /// Called by the child's fork handler: the parent's claim files are not the child's to hold.
+#[cfg(unix)]
 pub(crate) fn close_claims_in_child() {
     child_closes::close_all();
 }

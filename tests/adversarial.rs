@@ -3,7 +3,8 @@
 //! endpoints that never deliver, redaction defeated by truncation, re-entrant `tel_init`, a
 //! stray stderr line, uncapped directives, memory per key). Each test drives the C ABI against
 //! the emulator, in real processes where processes matter: a second process holding the cache
-//! lock, `fork`, SIGKILL, a FIFO that would block a process forever.
+//! lock, `fork`, SIGKILL, a FIFO that would block a process forever. Linux: it reads /proc.
+#![cfg(target_os = "linux")]
 
 mod common;
 
