@@ -7,20 +7,25 @@
 //! the session keeps locked while it lives, so a dead session's claims are recognised (their
 //! lock is free) and merged back by the next one.
 
+mod claim;
+mod lines;
+
 use crate::logging::{tel_log, Level};
 use crate::platform;
 use crate::private_file::{self, Existing};
+#[cfg(unix)]
+pub(crate) use claim::close_claims_in_child;
+use claim::Claim;
+use lines::{envelope_ikey, read_capped_line, starts_like_a_cache, ENVELOPE_START};
 use std::collections::HashSet;
-use std::fs::{File, TryLockError};
-use std::io::{self, BufRead, BufReader, Seek, Write};
+use std::fs::TryLockError;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the worker waits for another process's lock before giving up this round.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// How every line this library writes begins; a file whose first line does not is not a cache.
-const ENVELOPE_START: &[u8] = b"{\"ver\":\"4.0\"";
 /// Lines of other tenants held while a file is rewritten: at most this, or `cache_max_bytes` if
 /// larger; past it the file is left alone as unusable.
 const MIN_FOREIGN_BUDGET: u64 = 4 << 20;
@@ -526,201 +531,8 @@ impl Cache {
     }
 }
 
-/// This session's claim file, locked while the session lives: a free lock means its owner is
-/// gone. Its descriptor is closed in a forked child (see [`close_claims_in_child`]), so a child
-/// never keeps a dead parent's claim locked.
-struct Claim {
-    path: PathBuf,
-    file: File,
-    slot: Option<usize>,
-}
-
-impl Claim {
-    /// Creates and locks a new claim file; called with the cache lock held.
-    fn create(files: &CacheFiles) -> io::Result<Claim> {
-        let mut name = files.cache.clone().into_os_string();
-        name.push(format!(".claim-{:016x}", crate::random::u64()));
-        let path = PathBuf::from(name);
-        let file = private_file::open(
-            &path,
-            private_file::options()
-                .read(true)
-                .write(true)
-                .create_new(true),
-        )?;
-        if let Err(e) = file.try_lock() {
-            let _ = std::fs::remove_file(&path);
-            return Err(match e {
-                TryLockError::Error(e) => e,
-                TryLockError::WouldBlock => io::Error::other("a new claim file is locked"),
-            });
-        }
-        let slot = child_closes::register(&file);
-        Ok(Claim { path, file, slot })
-    }
-
-    fn write(&self, entries: &[Entry]) -> io::Result<()> {
-        let mut f = &self.file;
-        f.set_len(0)?;
-        f.rewind()?;
-        let mut out = io::BufWriter::with_capacity(64 * 1024, f);
-        for e in entries {
-            out.write_all(e.line.as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()?;
-        drop(out);
-        self.file.sync_data()
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        child_closes::unregister(self.slot);
-    }
-}
-
-/// Descriptors a forked child must close: the claim files of the parent's sessions. A lock
-/// taken with `flock` belongs to the open file description, which `fork` shares; a child that
-/// kept it would keep a dead parent's claim looking alive, and its entries unreplayed.
-#[cfg(unix)]
-mod child_closes {
-    use std::os::fd::AsRawFd;
-    use std::sync::atomic::{AtomicI32, Ordering};
-
-    const SLOTS: usize = 256;
-    #[allow(clippy::declare_interior_mutable_const)]
-    const FREE: AtomicI32 = AtomicI32::new(-1);
-    /// Lock-free: the fork handler may not take a lock another thread held at the fork.
-    static FDS: [AtomicI32; SLOTS] = [FREE; SLOTS];
-
-    pub fn register(file: &std::fs::File) -> Option<usize> {
-        let fd = file.as_raw_fd();
-        (0..SLOTS).find(|&i| {
-            FDS[i]
-                .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        })
-    }
-
-    pub fn unregister(slot: Option<usize>) {
-        if let Some(i) = slot {
-            FDS[i].store(-1, Ordering::Release);
-        }
-    }
-
-    /// In the child of a `fork`: closes them all (async-signal-safe: atomics and `close`).
-    pub fn close_all() {
-        for slot in &FDS {
-            let fd = slot.swap(-1, Ordering::AcqRel);
-            if fd >= 0 {
-                // SAFETY: the descriptor belongs to a session of the parent, which the child
-                // never uses (its sessions are left behind, never dropped).
-                unsafe { libc::close(fd) };
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod child_closes {
-    pub fn register(_: &std::fs::File) -> Option<usize> {
-        None
-    }
-    pub fn unregister(_: Option<usize>) {}
-}
-
-/// Called by the child's fork handler: the parent's claim files are not the child's to hold.
-#[cfg(unix)]
-pub(crate) fn close_claims_in_child() {
-    child_closes::close_all();
-}
-
 fn bytes_of(entries: &[Entry]) -> u64 {
     entries.iter().map(|e| e.line.len() as u64 + 1).sum()
-}
-
-/// Whether the first line that is not empty begins as every line this library writes.
-fn starts_like_a_cache(reader: &mut impl BufRead) -> io::Result<bool> {
-    loop {
-        let buf = reader.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(true); // empty
-        }
-        let newlines = buf.iter().take_while(|b| **b == b'\n').count();
-        if newlines == 0 {
-            let n = buf.len().min(ENVELOPE_START.len());
-            return Ok(buf[..n] == ENVELOPE_START[..n]);
-        }
-        reader.consume(newlines);
-    }
-}
-
-/// Reads one line into `buf` (without its `\n`). `Some(true)`: the line fits `cap`; `Some(false)`:
-/// it does not, and the rest of it was read past without being kept; `None`: end of file.
-fn read_capped_line(
-    reader: &mut impl BufRead,
-    cap: usize,
-    buf: &mut Vec<u8>,
-) -> io::Result<Option<bool>> {
-    buf.clear();
-    let mut fits = true;
-    let mut any = false;
-    loop {
-        let chunk = match reader.fill_buf() {
-            Ok(c) => c,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            return Ok(any.then_some(fits));
-        }
-        any = true;
-        let (line, used, end) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (&chunk[..i], i + 1, true),
-            None => (chunk, chunk.len(), false),
-        };
-        if fits && buf.len() + line.len() <= cap {
-            buf.extend_from_slice(line);
-        } else if fits {
-            fits = false;
-            buf.clear();
-            buf.shrink_to(64 * 1024);
-        }
-        reader.consume(used);
-        if end {
-            return Ok(Some(fits));
-        }
-    }
-}
-
-/// The envelope's `iKey`, read by parsing the line as one JSON object (values other than the
-/// `iKey` are skipped without being converted, so a line with a number no double holds still
-/// tells whose it is). `None`: not a JSON object with a string `iKey`.
-fn envelope_ikey(line: &str) -> Option<String> {
-    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-    struct Ikey;
-    impl<'de> Visitor<'de> for Ikey {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an envelope")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
-            let mut ikey = None;
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if key == "iKey" && ikey.is_none() {
-                    ikey = Some(map.next_value::<String>()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(ikey)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(line);
-    let ikey = de.deserialize_map(Ikey).ok()?;
-    de.end().ok()?;
-    ikey
 }
 
 /// A cheap fingerprint of a line, to recognise entries this session put back.
