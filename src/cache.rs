@@ -16,6 +16,8 @@ use crate::private_file::{self, Existing};
 #[cfg(unix)]
 pub(crate) use claim::close_claims_in_child;
 use claim::Claim;
+#[allow(unused_imports)] // for the other files a session keeps locked while it lives
+pub(crate) use claim::ClosedInForkedChild;
 use lines::{envelope_ikey, read_capped_line, starts_like_a_cache, ENVELOPE_START};
 use std::collections::HashSet;
 use std::fs::TryLockError;

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 /// gone. Its descriptor is closed in a forked child (see [`close_claims_in_child`]), so a child
 /// never keeps a dead parent's claim locked.
 pub(super) struct Claim {
+    /// First, so that it is dropped (unregistered) before the file is closed.
+    _fork: ClosedInForkedChild,
     pub(super) path: PathBuf,
     pub(super) file: File,
-    slot: Option<usize>,
 }
 
 impl Claim {
@@ -35,8 +36,8 @@ impl Claim {
                 TryLockError::WouldBlock => io::Error::other("a new claim file is locked"),
             });
         }
-        let slot = child_closes::register(&file);
-        Ok(Claim { path, file, slot })
+        let _fork = ClosedInForkedChild::new(&file);
+        Ok(Claim { _fork, path, file })
     }
 
     pub(super) fn write(&self, entries: &[Entry]) -> io::Result<()> {
@@ -54,9 +55,19 @@ impl Claim {
     }
 }
 
-impl Drop for Claim {
+/// A descriptor whose lock says "this session is alive" (a claim file, a critical-events file):
+/// a forked child closes it, for as long as this guard lives.
+pub(crate) struct ClosedInForkedChild(Option<usize>);
+
+impl ClosedInForkedChild {
+    pub(crate) fn new(file: &File) -> Self {
+        ClosedInForkedChild(child_closes::register(file))
+    }
+}
+
+impl Drop for ClosedInForkedChild {
     fn drop(&mut self) {
-        child_closes::unregister(self.slot);
+        child_closes::unregister(self.0);
     }
 }
 
