@@ -402,10 +402,12 @@ public:
             if (deliveries_ && detail::delivering_now(deliveries_.get()))
                 return Result{Status::invalid_argument,
                               "a client cannot be closed from its own delivery callback"};
-            tel_client* const handle = std::exchange(handle_, nullptr);
-            Result result = detail::result_of(tel_client_close(handle, detail::to_timeout_ms(deadline_)));
+            // The handle stays set during the call: a delivery callback running meanwhile may
+            // still use this client (abi.md allows every call but close).
+            const tel_status code = tel_client_close(handle_, detail::to_timeout_ms(deadline_));
+            handle_ = nullptr;
             deliveries_.reset();  // the library calls it no more
-            return result;
+            return detail::result_of(code);
         });
     }
 
@@ -424,7 +426,8 @@ private:
             handle_ = nullptr;
             return;
         }
-        (void)tel_client_close(std::exchange(handle_, nullptr), detail::to_timeout_ms(deadline_));
+        (void)tel_client_close(handle_, detail::to_timeout_ms(deadline_));
+        handle_ = nullptr;
         deliveries_.reset();
     }
 
