@@ -312,12 +312,19 @@ void case_errors() {
     CHECK_THROWS(session.log(std::string_view("Cpp.N\0ul", 8)), tel::Status::invalid_argument);
     CHECK_THROWS(session.log("Cpp.NotUtf8\xff"), tel::Status::invalid_argument);
 
-    // The queue holds one event (the flush interval keeps it there): the next one is refused.
+    // Memory holds one event: while it is in flight (the collector hangs), the next one is
+    // refused. (A full queue is sent at once, so without the hang the first event could be
+    // delivered before the second call.)
+    CHECK(collector.post("/_emulator/default", R"({"fault":"hang"})"));
     CHECK(session.try_log("Cpp.First").ok());
+    CHECK(collector.wait(0, 1));
     CHECK_THROWS(session.log("Cpp.Second"), tel::Status::queue_full);
     result = session.try_log("Cpp.Third");
     CHECK(result.status == tel::Status::queue_full);
     CHECK_EQ(session.stats().dropped_queue_full, 2u);
+    // The hang ends without an answer: the event is retried, and delivered (below).
+    CHECK(collector.post("/_emulator/default", "null"));
+    CHECK(collector.post("/_emulator/release", "{}"));
 
     // A moved-from session is inactive and does not reach the library.
     tel::Session moved = std::move(session);
@@ -326,10 +333,11 @@ void case_errors() {
     CHECK_THROWS(session.flush(1s), tel::Status::not_initialized);
     CHECK(session.try_shutdown().status == tel::Status::not_initialized);
 
+    moved.flush(20s);  // past the backoff of the failed attempt
     moved.shutdown();
     CHECK(!moved.active());
     CHECK_THROWS(moved.shutdown(), tel::Status::not_initialized);
-    CHECK_EQ(tel::stats().sent, 1u);  // the queued event was delivered at shutdown
+    CHECK_EQ(tel::stats().sent, 1u);  // the first event, after its retry
 
     // Levels outside 0-5 are the library's to clamp.
     CHECK(tel::try_set_logger([](tel::Level, std::string_view) {}, static_cast<tel::Level>(9)).ok());
