@@ -551,7 +551,8 @@ fn clients_child(endpoint: &str, clients: usize, per_thread: usize) {
     if clients == 0 {
         init(endpoint, json!({}));
     }
-    let library_threads = proc_threads();
+    // The process's threads once the clients are open: this one and each client's worker.
+    let open_threads = proc_threads();
     let cpu0 = cpu_time(libc::RUSAGE_SELF);
     let start = Instant::now();
     let full: u64 = std::thread::scope(|scope| {
@@ -600,7 +601,7 @@ fn clients_child(endpoint: &str, clients: usize, per_thread: usize) {
     }
     assert_eq!(sent as usize, threads * per_thread);
     println!(
-        "{:<30} {threads} threads: {:>8.0} events/s ({sent} sent in {secs:.1} s)   process CPU {:>4.0} % of a core   RSS {baseline} KiB -> peak {peak} KiB (+{:.1} MiB)   {library_threads} threads   queue-full waits {full}",
+        "{:<30} {threads} threads: {:>8.0} events/s ({sent} sent in {secs:.1} s)   process CPU {:>4.0} % of a core   RSS {baseline} KiB -> peak {peak} KiB (+{:.1} MiB)   {open_threads} threads before logging   queue-full waits {full}",
         if clients == 0 {
             "the default session,".to_owned()
         } else {
