@@ -18,6 +18,7 @@ import logging
 import sys
 
 from . import _native
+from ._errors import python_names
 
 LOGGER_NAME = "onecollector_tel"
 
@@ -47,7 +48,7 @@ def _on_log(level: int, message: bytes | None, _user_data: int | None) -> None:
         py_level = _PY_LEVEL.get(level, logging.DEBUG)
         if logger.isEnabledFor(py_level):
             text = message.decode("utf-8", "replace") if message else ""
-            logger.log(py_level, "%s", text)
+            logger.log(py_level, "%s", python_names(text))
     except BaseException:  # noqa: BLE001 - the boundary must swallow everything
         pass
 
