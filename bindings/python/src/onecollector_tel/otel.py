@@ -7,33 +7,36 @@ It replaces a hand-written OneCollector exporter with a one-line change of impor
     provider = LoggerProvider(resource=resource)
     provider.add_log_record_processor(BatchLogRecordProcessor(OneCollectorLogExporter(ikey=ikey, endpoint=endpoint)))
 
-Each log record becomes one event: its body is the event name (or, with no string body, its
-``event_name``), its attributes are the event's ``data``. The Resource's attributes fill the
-session's documented Common Schema 4.0 ``ext`` fields, by the table of :func:`resource_to_ext`;
-any other Resource attribute is ignored, never sent as an undocumented field (those make the
-collector refuse the whole batch). The library stamps each event when ``export`` hands it over,
-so the envelope's time is the export's, at most the processor's schedule delay after the
-record's; severity, trace context and instrumentation scope are not sent.
+Each exporter owns a :class:`onecollector_tel.Client` of its own: its key, endpoint, queue and
+cache file are its own, whatever else the process sends (the default session, other exporters).
+
+Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector exporter maps it:
+
+- name: the record's body (or, with no string body, its ``event_name``);
+- ``data``: its attributes, plus ``severityText`` and ``severityNumber`` from its severity;
+- ``time``: its timestamp, else its observed timestamp;
+- ``ext.dt``: its trace context (``traceId``, ``spanId``, ``traceFlags``), when it has one;
+- ``ext.ex``: its exception (``record.exception``, else the ``exception.type``,
+  ``exception.message`` and ``exception.stacktrace`` attributes the SDK adds, which then leave
+  ``data``): ``type``, ``msg``, ``stack``;
+- the Resource's attributes fill documented ``ext`` fields by the table of
+  :func:`resource_to_ext`; any other Resource attribute is ignored, never sent as an
+  undocumented field (those make the collector refuse a whole batch). Each field is checked on
+  its own: one the library refuses (a ``device_id`` without a scope prefix, say) is dropped with
+  one warning naming it, and the others go out.
 
 ``export`` only enqueues: delivery, batching, retries, kill windows and the cache are the
-library's, and happen in its own thread. ``force_flush`` waits for delivery. ``shutdown`` ends
-the session (when this exporter started it) within ``shutdown_timeout`` seconds.
-
-Lifetime: the constructor starts the process-wide session, so it validates the key, the
-endpoint and the options at once (``InvalidConfigError``, a ``ValueError``). The Resource,
-which OpenTelemetry hands over with the records only, is applied before the first event of the
-first batch: the session is started again with the ``ext`` fields it maps to. Pass
-``resource=`` to the constructor to start with them at once. If a session is already live when
-the exporter is made (``onecollector_tel.init`` was called), the exporter sends through it and
-leaves its configuration and its end to whoever started it.
-
-Import this module before the ``LoggerProvider`` is made (the one-line swap does): at
-interpreter exit the provider's own exit hook then flushes its last records through this
-exporter before the package's exit hook ends the session.
+library's, on its own thread. It returns FAILURE when a record was refused (or dropped by a
+full queue) or the exporter is shut down. ``force_flush`` returns True only when everything
+exported before it was resolved (sent, rejected, or dropped for a named reason), and False when
+something is still pending or was only written to the cache. ``shutdown`` closes the client.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import traceback
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 try:
@@ -47,8 +50,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed S
             "onecollector_tel.otel needs the OpenTelemetry SDK: pip install 'onecollector-tel[otel]'"
         ) from _missing
 
-from . import _api
-from ._errors import AlreadyInitializedError, TelemetryError, TelemetryTimeoutError
+from . import _api, _native
+from ._client import Client
+from ._errors import InvalidConfigError, TelemetryError, TelemetryTimeoutError
 from ._logging import logger
 
 if TYPE_CHECKING:
@@ -69,6 +73,11 @@ RESOURCE_TO_EXT: Mapping[str, Tuple[str, str]] = {
     "app_version": ("app", "ver"),
     "app_instance_id": ("app", "sesId"),
 }
+
+#: The attributes the SDK adds for a record's exception; they go to ``ext.ex``, not ``data``.
+_EXCEPTION_ATTRIBUTES = ("exception.type", "exception.message", "exception.stacktrace")
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def resource_to_ext(resource: Optional["Resource"]) -> Dict[str, Dict[str, str]]:
@@ -103,18 +112,18 @@ def resource_to_ext(resource: Optional["Resource"]) -> Dict[str, Dict[str, str]]
     return ext
 
 
-def _merged_config(base: Dict[str, Any], resource: Optional["Resource"]) -> Dict[str, Any]:
-    """``base`` with the Resource's ``ext`` fields added; fields given explicitly win."""
-    ext = resource_to_ext(resource)
-    explicit = base.get("ext")
-    if isinstance(explicit, Mapping):
-        for extension, fields in explicit.items():
-            if isinstance(fields, Mapping):
-                ext.setdefault(extension, {}).update(fields)
-    config = dict(base)
-    if ext:
-        config["ext"] = ext
-    return config
+def _field_refusal(ikey: str, extension: str, field: str, value: str) -> Optional[str]:
+    """Why the library refuses ``ext.<extension>.<field> = value``, or None when it takes it.
+
+    Asks a client that is opted out and has no cache: it validates the configuration as any
+    client does, then sends, writes and deletes nothing.
+    """
+    try:
+        probe = Client(ikey, enabled=False, cache_path=None, ext={extension: {field: value}})
+    except InvalidConfigError as e:
+        return str(e)
+    probe.close(0)
+    return None
 
 
 def _event_name(record: Any) -> Optional[str]:
@@ -127,15 +136,71 @@ def _event_name(record: Any) -> Optional[str]:
     return None if body is None else str(body)
 
 
+def _exception_ext(record: Any, data: Dict[str, Any]) -> Optional[Dict[str, str]]:
+    """``ext.ex`` from the record's exception, else from the SDK's ``exception.*`` attributes
+    (removed from ``data`` either way: they travel in ``ext.ex``)."""
+    exception = getattr(record, "exception", None)
+    mapped = {key: data.pop(key) for key in _EXCEPTION_ATTRIBUTES if key in data}
+    if isinstance(exception, BaseException):
+        cls = type(exception)
+        module = cls.__module__
+        return {
+            "type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+            "msg": str(exception),
+            "stack": "".join(traceback.format_exception(cls, exception, exception.__traceback__)),
+        }
+    if not mapped:
+        return None
+    ex: Dict[str, str] = {}
+    for key, name in zip(_EXCEPTION_ATTRIBUTES, ("type", "msg", "stack")):
+        if key in mapped and mapped[key] is not None:
+            ex[name] = str(mapped[key])
+    return ex or None
+
+
+def _severity(record: Any, data: Dict[str, Any]) -> None:
+    """``data.severityText`` / ``data.severityNumber`` from the record's severity."""
+    number = getattr(record, "severity_number", None)
+    text = getattr(record, "severity_text", None)
+    value = getattr(number, "value", number)
+    if isinstance(value, int) and value > 0:
+        data["severityNumber"] = value
+        if not text:
+            text = getattr(number, "name", None)
+    if text:
+        data["severityText"] = str(text)
+
+
+def _trace_ext(record: Any) -> Optional[Dict[str, Any]]:
+    """``ext.dt`` from the record's trace context; None without a valid one."""
+    trace_id = getattr(record, "trace_id", None)
+    span_id = getattr(record, "span_id", None)
+    if not trace_id or not span_id:
+        return None
+    dt: Dict[str, Any] = {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
+    flags = getattr(record, "trace_flags", None)
+    if flags is not None:
+        dt["traceFlags"] = int(flags)
+    return dt
+
+
+def _time_ms(record: Any) -> Optional[int]:
+    """The record's timestamp, else its observed timestamp, in Unix milliseconds."""
+    timestamp = getattr(record, "timestamp", None) or getattr(record, "observed_timestamp", None)
+    return timestamp // 1_000_000 if isinstance(timestamp, int) and timestamp > 0 else None
+
+
 class OneCollectorLogExporter(LogRecordExporter):
-    """An OpenTelemetry ``LogRecordExporter`` whose records go through onecollector-tel.
+    """An OpenTelemetry ``LogRecordExporter`` whose records go through a
+    :class:`onecollector_tel.Client` of its own.
 
     ``ikey`` is the full instrumentation key; ``endpoint`` None means the library's default
-    collector. ``resource``, ``ext`` and the other keywords are those of
-    :func:`onecollector_tel.init` (``ext`` fields win over the Resource's).
-    ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError``
-    (a ``ValueError``) for an empty or malformed key, an empty endpoint, or any option the
-    library refuses.
+    collector. ``ext`` and the other keywords are those of :class:`onecollector_tel.Client`
+    (``ext`` fields win over the Resource's). ``resource`` gives ext fields to every record, under
+    those of the record's own Resource, and checks them at once (a record's Resource is checked
+    when the first record of it arrives). ``shutdown_timeout``
+    bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError`` (a ``ValueError``) for an
+    empty or malformed key, an empty endpoint, or any option the library refuses.
     """
 
     def __init__(
@@ -149,86 +214,149 @@ class OneCollectorLogExporter(LogRecordExporter):
         **options: "Unpack[Options]",
     ) -> None:
         self._shutdown_timeout = shutdown_timeout
-        self._shut_down = False
-        self._base_config = _api._config(ikey, endpoint, ext, options)
-        self._resource_applied = resource is not None
-        config = _merged_config(self._base_config, resource) if resource is not None else self._base_config
-        try:
-            _api._start(config, owner=self)
-            self._owns_session = True
-        except AlreadyInitializedError:
-            self._owns_session = False
-            logger.info(
-                "a telemetry session is already live in this process: the OpenTelemetry exporter "
-                "sends through it and leaves its configuration and its end to its owner"
+        self._client = Client(ikey, endpoint=endpoint, ext=ext, **options)
+        self._ikey = ikey
+        #: Fields given with ``ext=``: the session's own, a Resource does not override them.
+        self._explicit = {(extension, field) for extension, fields in (ext or {}).items() for field in fields}
+        self._lock = threading.Lock()
+        #: Each field checked, by (extension, field, value): whether the library takes it.
+        self._checked: Dict[Tuple[str, str, str], bool] = {}
+        #: The accepted ext fields of the constructor's ``resource``, under every record's.
+        self._base_ext: Dict[str, Dict[str, str]] = {}
+        #: The last Resource seen, and the ext fields its records carry.
+        self._resource: Any = None
+        self._resource_ext: Dict[str, Dict[str, str]] = {}
+        #: The ``persisted`` counter at the last force_flush().
+        self._persisted_seen = 0
+        if resource is not None:
+            self._base_ext = self._ext_for(resource)
+            self._resource = None
+
+    # --- mapping ---------------------------------------------------------------------------
+
+    def _ext_for(self, resource: Any) -> Dict[str, Dict[str, str]]:
+        """The ext fields of ``resource`` the library takes, over those of the constructor's
+        ``resource``; each refused field is dropped with one warning naming it. Kept for the
+        last Resource seen (a provider has one)."""
+        if resource is self._resource:
+            return self._resource_ext
+        accepted = {extension: dict(fields) for extension, fields in self._base_ext.items()}
+        for extension, fields in resource_to_ext(resource).items():
+            for field, value in fields.items():
+                if (extension, field) in self._explicit:
+                    continue
+                if self._field_accepted(extension, field, value):
+                    accepted.setdefault(extension, {})[field] = value
+        self._resource, self._resource_ext = resource, accepted
+        return accepted
+
+    def _field_accepted(self, extension: str, field: str, value: str) -> bool:
+        key = (extension, field, value)
+        if key in self._checked:
+            return self._checked[key]
+        reason = _field_refusal(self._ikey, extension, field, value)
+        self._checked[key] = reason is None
+        if reason is not None:
+            logger.warning(
+                "the OpenTelemetry Resource's ext.%s.%s is not sent, the library refuses it: %s",
+                extension,
+                field,
+                reason,
             )
+        return reason is None
+
+    def _options(self, record: Any, resource: Any, data: Dict[str, Any]) -> Optional[bytes]:
+        """The per-event options of one record (``data`` loses the exception attributes)."""
+        ext: Dict[str, Any] = dict(self._ext_for(resource))
+        dt = _trace_ext(record)
+        if dt is not None:
+            ext["dt"] = dt
+        ex = _exception_ext(record, data)
+        if ex is not None:
+            ext["ex"] = ex
+        options: Dict[str, Any] = {}
+        time_ms = _time_ms(record)
+        if time_ms is not None:
+            options["time"] = time_ms
+        if ext:
+            options["ext"] = ext
+        return _encode(options).encode("utf-8", "surrogatepass") if options else None
+
+    # --- the exporter ------------------------------------------------------------------------
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        """Hands each record to the library; returns FAILURE if any was refused (an invalid
-        name, say: the library's reason is logged at debug level)."""
-        if self._shut_down or not batch:
-            return LogRecordExportResult.SUCCESS
-        if not self._resource_applied:
-            self._resource_applied = True
-            try:
-                self._apply_resource(getattr(batch[0], "resource", None))
-            except TelemetryError as e:
-                logger.warning("the OpenTelemetry Resource could not be applied to the telemetry session: %s", e)
+        """Hands each record to the library. FAILURE when any was refused (an invalid name,
+        say: the library's reason is logged at debug level) or dropped by a full queue, or
+        when the exporter is shut down."""
+        if self._client.closed:
+            return LogRecordExportResult.FAILURE
         refused = 0
-        for item in batch:
-            # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
-            record = getattr(item, "log_record", item)
-            name = _event_name(record)
-            if name is None:
-                refused += 1
-                logger.debug("an OpenTelemetry log record without a body was not sent")
-                continue
-            attributes = getattr(record, "attributes", None)
-            try:
-                _api.log(name, dict(attributes) if attributes else None)
-            except TelemetryError as e:
-                refused += 1
-                logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
+        with self._lock:
+            for item in batch:
+                # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
+                record = getattr(item, "log_record", item)
+                resource = getattr(item, "resource", None) or getattr(record, "resource", None)
+                name = _event_name(record)
+                if name is None:
+                    refused += 1
+                    logger.debug("an OpenTelemetry log record without a body was not sent")
+                    continue
+                attributes = getattr(record, "attributes", None)
+                data: Dict[str, Any] = dict(attributes) if attributes else {}
+                try:
+                    options = self._options(record, resource, data)
+                    _severity(record, data)
+                    raw_name, payload = _api._payload(name, data, {})
+                except (TelemetryError, TypeError, ValueError) as e:
+                    refused += 1
+                    logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
+                    continue
+                try:
+                    status = self._client._log_raw(raw_name, payload, options, False)
+                except TelemetryError as e:  # closed meanwhile
+                    refused += 1
+                    logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
+                    continue
+                if status:
+                    refused += 1
+                    if status == _native.TEL_ERR_QUEUE_FULL:
+                        logger.debug("OpenTelemetry log record %r dropped: the queue is full", name)
+                    else:
+                        logger.debug("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
         return LogRecordExportResult.FAILURE if refused else LogRecordExportResult.SUCCESS
 
-    def _apply_resource(self, resource: Optional["Resource"]) -> None:
-        if not resource_to_ext(resource):
-            return
-        if not self._owns_session:
-            logger.debug("the OpenTelemetry Resource is not applied to a session this exporter did not start")
-            return
-        refused = _api._restart(self, _merged_config(self._base_config, resource), self._shutdown_timeout)
-        if refused is not None:
-            logger.warning(
-                "the OpenTelemetry Resource could not be applied to the telemetry session (%s): "
-                "events are sent with the library's default ext fields",
-                refused,
-            )
-
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Waits until every record exported so far is delivered (or resolved otherwise)."""
-        if self._shut_down:
+        """Waits until every record exported so far is resolved. True only when all of them
+        were sent, rejected or dropped for a named reason since the previous call; False when
+        the deadline passed with records still pending, when some were only written to the
+        cache (the collector could not be reached: a later run sends them), or once shut down."""
+        if self._client.closed:
             return False
         try:
-            _api.flush(timeout_millis / 1000)
-            return True
+            self._client.flush(timeout_millis / 1000)
         except TelemetryError as e:
             logger.debug("telemetry flush: %s", e)
             return False
+        try:
+            stats = self._client.stats()
+        except TelemetryError:
+            return False
+        persisted = int(stats.get("persisted", 0))
+        only_persisted = persisted - self._persisted_seen
+        self._persisted_seen = persisted
+        if only_persisted > 0:
+            logger.debug("telemetry flush: %d events were written to the cache, not delivered", only_persisted)
+        return only_persisted <= 0
 
     def shutdown(self, timeout_millis: Optional[float] = None) -> None:
-        """Ends the session if this exporter started it, within ``shutdown_timeout`` seconds
-        (or ``timeout_millis``, when the processor gives a shorter one). Later exports send
-        nothing."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        if not self._owns_session:
+        """Closes the client within ``shutdown_timeout`` seconds (or ``timeout_millis``, when
+        the processor gives a shorter one). Later exports send nothing and fail."""
+        if self._client.closed:
             return
         timeout = self._shutdown_timeout
         if timeout_millis is not None:
             timeout = min(timeout, timeout_millis / 1000)
         try:
-            _api._stop(self, timeout)
+            self._client.close(timeout)
         except TelemetryTimeoutError as e:
             logger.warning("telemetry shutdown: %s", e)
