@@ -185,11 +185,24 @@ def test_a_higher_priority_takes_the_place_of_a_queued_normal_event(make_client,
     assert sorted(e["name"] for e in emulator.accepted()) == ["ImportantEvent", "SecondNormal"]
 
 
-def test_a_critical_event_is_in_the_cache_before_the_call_returns(make_client, tmp_path):
+def test_a_critical_event_outlives_a_sigkill_right_after_the_call(emulator, tmp_path):
+    from support import run_python
+
     cache = tmp_path / "critical.cache"
-    client = make_client(endpoint=f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/", cache_path=cache)
-    client.log_event("CriticalEvent", priority="critical")
-    assert cache.is_file() and b"CriticalEvent" in cache.read_bytes()
+    down = f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/"
+    result = run_python(
+        f"""
+        import os, signal
+        import onecollector_tel as tel
+        client = tel.Client({IKEY!r}, endpoint={down!r}, cache_path={str(cache)!r}, flush_interval_ms=600000)
+        client.log_event("CriticalEvent", {{"k": 1}}, priority="critical")
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    assert result.returncode == -9, result.stderr
+    with tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=cache, **FAST) as later:
+        later.flush()
+    assert [e["name"] for e in emulator.accepted()] == ["CriticalEvent"]
 
 
 def test_module_log_event_uses_the_default_session(start, emulator):
@@ -254,6 +267,7 @@ def test_an_exception_in_on_delivery_is_logged_and_goes_no_further(emulator, tmp
 def test_on_delivery_cannot_close_its_own_client(emulator, tmp_path):
     outcome = []
     holder = {}
+    tried = threading.Event()
 
     def on_delivery(report):
         try:
@@ -261,11 +275,13 @@ def test_on_delivery_cannot_close_its_own_client(emulator, tmp_path):
             outcome.append("closed")
         except tel.InvalidArgumentError as e:
             outcome.append(str(e))
+        tried.set()
 
     client = tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "c.cache", on_delivery=on_delivery, **FAST)
     holder["client"] = client
     client.log("SomeEvent")
     client.flush()
+    assert tried.wait(30)
     assert outcome and "Client.close()" in outcome[0], outcome
     assert not client.closed
     client.log("StillWorks")

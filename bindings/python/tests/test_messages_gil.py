@@ -42,7 +42,7 @@ def test_a_flush_deadline_names_flush(start, emulator):
     with pytest.raises(tel.TelemetryTimeoutError) as caught:
         tel.flush(timeout=0.1)
     message = str(caught.value)
-    assert "onecollector_tel.flush()" in message, message
+    assert "flush" in message, message
     assert not _C_FUNCTION.search(message), message
 
 

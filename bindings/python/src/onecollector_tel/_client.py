@@ -214,7 +214,14 @@ class Client:
         if self._generation != _api._fork_generation:
             # Forked: the client's thread lives in the parent; leave its memory alone.
             return _native.TEL_OK
-        return int(_lib.tel_client_close(ptr, timeout_ms))
+        status = int(_lib.tel_client_close(ptr, timeout_ms))
+        if status == _native.TEL_ERR_INVALID_ARGUMENT:
+            # Refused from one of the client's own threads (a logging callback on its worker):
+            # the client stays open, and usable.
+            with self._lock:
+                self._ptr = ptr
+            _live.add(self)
+        return status
 
     # --- state -------------------------------------------------------------------------------
 

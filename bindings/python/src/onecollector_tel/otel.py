@@ -53,7 +53,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed S
 from . import _api, _native
 from ._client import Client
 from ._errors import InvalidConfigError, TelemetryError, TelemetryTimeoutError
-from ._logging import logger
+from ._logging import logger, quiet
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -118,11 +118,12 @@ def _field_refusal(ikey: str, extension: str, field: str, value: str) -> Optiona
     Asks a client that is opted out and has no cache: it validates the configuration as any
     client does, then sends, writes and deletes nothing.
     """
-    try:
-        probe = Client(ikey, enabled=False, cache_path=None, ext={extension: {field: value}})
-    except InvalidConfigError as e:
-        return str(e)
-    probe.close(0)
+    with quiet():  # its "opt-out" line would mislead the host
+        try:
+            probe = Client(ikey, enabled=False, cache_path=None, ext={extension: {field: value}})
+        except InvalidConfigError as e:
+            return str(e)
+        probe.close(0)
     return None
 
 
@@ -226,6 +227,7 @@ class OneCollectorLogExporter(LogRecordExporter):
         #: The last Resource seen, and the ext fields its records carry.
         self._resource: Any = None
         self._resource_ext: Dict[str, Dict[str, str]] = {}
+        self._resource_json = ""
         #: The ``persisted`` counter at the last force_flush().
         self._persisted_seen = 0
         if resource is not None:
@@ -248,6 +250,8 @@ class OneCollectorLogExporter(LogRecordExporter):
                 if self._field_accepted(extension, field, value):
                     accepted.setdefault(extension, {})[field] = value
         self._resource, self._resource_ext = resource, accepted
+        # The members of the options' "ext" object for these fields, without the braces.
+        self._resource_json = _encode(accepted)[1:-1] if accepted else ""
         return accepted
 
     def _field_accepted(self, extension: str, field: str, value: str) -> bool:
@@ -266,21 +270,26 @@ class OneCollectorLogExporter(LogRecordExporter):
         return reason is None
 
     def _options(self, record: Any, resource: Any, data: Dict[str, Any]) -> Optional[bytes]:
-        """The per-event options of one record (``data`` loses the exception attributes)."""
-        ext: Dict[str, Any] = dict(self._ext_for(resource))
+        """The per-event options of one record, as JSON (``data`` loses the exception
+        attributes). Assembled from pieces: the Resource's part is encoded once."""
+        if resource is not self._resource:
+            self._ext_for(resource)
+        ext = [self._resource_json] if self._resource_json else []
         dt = _trace_ext(record)
         if dt is not None:
-            ext["dt"] = dt
+            ext.append('"dt":' + _encode(dt))
         ex = _exception_ext(record, data)
         if ex is not None:
-            ext["ex"] = ex
-        options: Dict[str, Any] = {}
+            ext.append('"ex":' + _encode(ex))
+        members = []
         time_ms = _time_ms(record)
         if time_ms is not None:
-            options["time"] = time_ms
+            members.append(f'"time":{time_ms}')
         if ext:
-            options["ext"] = ext
-        return _encode(options).encode("utf-8", "surrogatepass") if options else None
+            members.append('"ext":{' + ",".join(ext) + "}")
+        if not members:
+            return None
+        return ("{" + ",".join(members) + "}").encode("utf-8", "surrogatepass")
 
     # --- the exporter ------------------------------------------------------------------------
 
