@@ -8,6 +8,7 @@
 //! lock is free) and merged back by the next one.
 
 use crate::logging::{tel_log, Level};
+use crate::options::Priority;
 use crate::platform;
 use std::collections::HashSet;
 use std::fs::{File, TryLockError};
@@ -49,7 +50,7 @@ impl CacheFiles {
         }
     }
 
-    fn claim_prefix(&self) -> String {
+    pub(crate) fn claim_prefix(&self) -> String {
         format!(
             "{}.claim-",
             self.cache
@@ -82,6 +83,43 @@ pub struct Cache {
 struct Entry {
     line: String,
     time_ms: u64,
+    /// From the line's priority mark (see [`mark`]).
+    priority: Priority,
+}
+
+impl Entry {
+    fn new(line: String) -> Entry {
+        Entry {
+            time_ms: crate::envelope::envelope_time_ms(&line).unwrap_or(0),
+            priority: unmark(&line).1,
+            line,
+        }
+    }
+}
+
+/// The line of a cache entry with its priority: `high` adds one trailing space, `critical`
+/// two; `normal` lines are the bare envelope, as 0.1 wrote every line. Trailing whitespace is
+/// still one valid JSON object, so 0.1 readers keep (and send) marked lines as they are.
+pub fn mark(line: &str, priority: Priority) -> String {
+    let mut s = String::with_capacity(line.len() + 2);
+    s.push_str(line);
+    match priority {
+        Priority::Normal => {}
+        Priority::High => s.push(' '),
+        Priority::Critical => s.push_str("  "),
+    }
+    s
+}
+
+/// The envelope of a cache line and the priority its mark says (see [`mark`]).
+pub fn unmark(line: &str) -> (&str, Priority) {
+    let bare = line.trim_end_matches(' ');
+    let priority = match line.len() - bare.len() {
+        0 => Priority::Normal,
+        1 => Priority::High,
+        _ => Priority::Critical,
+    };
+    (bare, priority)
 }
 
 impl Cache {
@@ -112,7 +150,11 @@ impl Cache {
     }
 
     /// Runs `f` holding the cache lock, waiting for it at most until `deadline`.
-    fn locked<R>(&self, deadline: Instant, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn locked<R>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
         platform::create_private_dir(&self.files.dir)?;
         let lock = platform::private_open_options()
             .read(true)
@@ -189,10 +231,7 @@ impl Cache {
             return None;
         }
         serde_json::from_str::<serde::de::IgnoredAny>(line).ok()?;
-        Some(Entry {
-            time_ms: crate::envelope::envelope_time_ms(line).unwrap_or(0),
-            line: line.to_owned(),
-        })
+        Some(Entry::new(line.to_owned()))
     }
 
     /// Writes `entries` as the new content of `path` through a temporary file and a rename.
@@ -227,14 +266,15 @@ impl Cache {
         result
     }
 
-    /// Drops the oldest entries until the file fits `max_bytes`; returns how many went.
+    /// Drops entries until the file fits `max_bytes`, lower priorities first and oldest first
+    /// within a priority; returns how many went.
     fn enforce_bound(&self, entries: &mut Vec<Entry>) -> usize {
         let mut total: u64 = entries.iter().map(|e| e.line.len() as u64 + 1).sum();
         if total <= self.max_bytes {
             return 0;
         }
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| (entries[i].time_ms, i));
+        order.sort_by_key(|&i| (entries[i].priority, entries[i].time_ms, i));
         let mut drop = vec![false; entries.len()];
         let mut evicted = 0;
         for i in order {
@@ -292,18 +332,23 @@ impl Cache {
         recovered
     }
 
-    /// Appends `lines` (this session's undeliverable events), evicting the oldest entries past
-    /// `max_bytes`. Waits for the lock until `deadline` at most.
+    /// Appends `lines` (this session's undeliverable events, marked by [`mark`]), evicting past
+    /// `max_bytes` (lower priorities first, then the oldest). Waits for the lock until `deadline` at most.
     pub fn persist(&self, lines: &[&str], deadline: Instant) -> io::Result<Change> {
         if lines.is_empty() {
             return Ok(Change::default());
         }
         let r = self.locked(deadline, || {
             let (mut entries, _) = self.read_entries(&self.files.cache)?;
-            entries.extend(lines.iter().map(|l| Entry {
-                time_ms: crate::envelope::envelope_time_ms(l).unwrap_or(0),
-                line: (*l).to_owned(),
-            }));
+            // A line already there is not written twice (a shutdown that took over from a
+            // worker writing the same batch).
+            let present: HashSet<&str> = entries.iter().map(|e| e.line.as_str()).collect();
+            let new: Vec<Entry> = lines
+                .iter()
+                .filter(|l| !present.contains(**l))
+                .map(|l| Entry::new((*l).to_owned()))
+                .collect();
+            entries.extend(new);
             let evicted = self.enforce_bound(&mut entries);
             self.write_entries(&self.files.cache, &entries)?;
             Ok(Change {
@@ -416,8 +461,8 @@ impl Cache {
         }
     }
 
-    /// Deletes every entry of the tenant (a kill window); returns how many there were.
-    pub fn purge(&self) -> io::Result<usize> {
+    /// Deletes every entry of the tenant (a kill window); returns their lines.
+    pub fn purge(&self) -> io::Result<Vec<String>> {
         let deadline = Instant::now() + LOCK_WAIT;
         self.release_claim();
         self.locked(deadline, || {
@@ -427,7 +472,7 @@ impl Cache {
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
-            Ok(entries.len())
+            Ok(entries.into_iter().map(|e| e.line).collect())
         })
     }
 

@@ -70,7 +70,7 @@ pub fn default_context(
         ("os", "ver", crate::platform::os_version()),
         ("app", "sesId", crate::random::uuid4()),
         ("device", "localId", local_id),
-        ("sdk", "ver", crate::transport::SDK_VERSION.to_owned()),
+        ("sdk", "ver", crate::SDK_VERSION.to_owned()),
         ("sdk", "epoch", epoch),
     ]
 }
@@ -173,22 +173,41 @@ impl SessionExt {
     /// The `ext` object up to the point where each event appends its `sdk.seq` value:
     /// `{"app":{..},..,"sdk":{"ver":"..","epoch":"..","seq":`. The event closes it with `N}}`.
     pub fn json_prefix(&self) -> String {
+        self.json_prefix_with(&[])
+    }
+
+    /// As [`SessionExt::json_prefix`], with one event's own fields merged over the session's
+    /// field by field (`per_event` values are already JSON). `dt` and `ex` come before `sdk`.
+    pub fn json_prefix_with(&self, per_event: &[crate::options::ExtField]) -> String {
         let mut out = String::from("{");
-        for (ext, names) in DOCUMENTED {
+        let order = DOCUMENTED
+            .iter()
+            .filter(|(e, _)| *e != "sdk")
+            .chain(crate::options::PER_EVENT.iter())
+            .chain(DOCUMENTED.iter().filter(|(e, _)| *e == "sdk"));
+        for (ext, names) in order {
             let mut first = true;
             for name in *names {
-                if let Some((_, _, v)) = self.fields.iter().find(|(e, f, _)| e == ext && f == name)
+                let value = match per_event
+                    .iter()
+                    .rev()
+                    .find(|f| f.ext == *ext && f.field == *name)
                 {
-                    out.push_str(if first { "" } else { "," });
-                    if first {
-                        out.push_str(&json_string(ext));
-                        out.push_str(":{");
-                        first = false;
-                    }
-                    out.push_str(&json_string(name));
-                    out.push(':');
-                    out.push_str(&json_string(v));
+                    Some(f) => f.json.clone(),
+                    None => match self.fields.iter().find(|(e, f, _)| e == ext && f == name) {
+                        Some((_, _, v)) => json_string(v),
+                        None => continue,
+                    },
+                };
+                out.push_str(if first { "" } else { "," });
+                if first {
+                    out.push_str(&json_string(ext));
+                    out.push_str(":{");
+                    first = false;
                 }
+                out.push_str(&json_string(name));
+                out.push(':');
+                out.push_str(&value);
             }
             if *ext == "sdk" {
                 if first {

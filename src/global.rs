@@ -3,7 +3,9 @@
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::delivery::Callback;
 use crate::fork::ForkLocal;
+use crate::options::EventOptions;
 use crate::stats::Snapshot;
 use crate::status::{Error, Result, Status};
 use crate::sync::{Mutex, RwLock};
@@ -17,6 +19,8 @@ type LastSlot = Mutex<Option<Arc<Client>>>;
 static SESSION: ForkLocal<SessionSlot> = ForkLocal::new(RwLock::new(None));
 /// The last session, kept after `tel_shutdown` so its figures stay readable.
 static LAST: ForkLocal<LastSlot> = ForkLocal::new(Mutex::new(None));
+/// The delivery callback of the default session, for this one and the later ones.
+static DELIVERY: ForkLocal<Mutex<Option<Callback>>> = ForkLocal::new(Mutex::new(None));
 /// Set in a forked child whose parent had a live session: that session stays the parent's.
 static INHERITED: AtomicBool = AtomicBool::new(false);
 
@@ -27,6 +31,8 @@ pub(crate) fn renew_in_child() {
     INHERITED.store(had_session, Ordering::Relaxed);
     SESSION.renew(RwLock::new(None));
     LAST.renew(Mutex::new(None));
+    let callback = DELIVERY.get().try_lock().and_then(|c| *c);
+    DELIVERY.renew(Mutex::new(callback));
 }
 
 fn not_initialized() -> Error {
@@ -60,6 +66,7 @@ pub fn init(config_json: &str) -> Result<()> {
         let _ = client.shutdown(Duration::ZERO);
         return Err(already_initialized());
     }
+    client.set_delivery_callback(*DELIVERY.get().lock());
     *slot = Some(Arc::new(client));
     drop(slot);
     INHERITED.store(false, Ordering::Relaxed);
@@ -71,6 +78,26 @@ pub fn log(name: &str, properties: Option<&str>) -> Result<()> {
     match SESSION.get().read().as_ref() {
         Some(client) => client.log(name, properties),
         None => Err(not_initialized()),
+    }
+}
+
+/// `tel_log_ex`: `options_json` None (or `{}`) is `tel_log`.
+pub fn log_ex(name: &str, properties: Option<&str>, options_json: Option<&str>) -> Result<()> {
+    match SESSION.get().read().as_ref() {
+        Some(client) => match options_json {
+            None => client.log(name, properties),
+            Some(o) => client.log_ex(name, properties, &EventOptions::from_json(o)?),
+        },
+        None => Err(not_initialized()),
+    }
+}
+
+/// Installs the default session's delivery callback, for the live session and later ones.
+pub fn set_delivery_callback(callback: Option<Callback>) {
+    let session = SESSION.get().read();
+    *DELIVERY.get().lock() = callback;
+    if let Some(client) = session.as_ref() {
+        client.set_delivery_callback(callback);
     }
 }
 
@@ -92,7 +119,7 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
         }
         return Err(not_initialized());
     };
-    let result = client.shutdown(timeout);
+    let result = client.close(timeout);
     *LAST.get().lock() = Some(client);
     result
 }

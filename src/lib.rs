@@ -10,7 +10,10 @@ pub mod batch;
 pub mod cache;
 pub mod client;
 pub mod clock;
+pub mod codec;
 pub mod config;
+pub mod critical;
+pub mod delivery;
 pub mod device;
 pub mod envelope;
 pub mod ext;
@@ -20,7 +23,9 @@ pub mod global;
 pub mod ikey;
 pub mod kill;
 pub mod logging;
+pub mod options;
 pub mod platform;
+pub mod purge;
 pub mod queue;
 pub mod random;
 pub mod response;
@@ -32,5 +37,9 @@ pub mod worker;
 
 pub use client::Client;
 pub use config::{CachePath, Compression, Config};
+pub use options::{EventOptions, Priority};
 pub use stats::Snapshot;
 pub use status::{Error, Status};
+
+/// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
+pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));

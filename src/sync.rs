@@ -17,7 +17,12 @@ use std::time::Instant;
 pub struct Mutex<T>(std::sync::Mutex<T>);
 
 /// A held [`Mutex`]. The inner guard is only `None` for the instant a [`Condvar`] waits.
-pub struct MutexGuard<'a, T>(Option<std::sync::MutexGuard<'a, T>>);
+/// While any is held, this thread's log lines wait (see [`crate::logging::hold`]); the fields
+/// drop in order, so the lock is released before they are written.
+pub struct MutexGuard<'a, T>(
+    Option<std::sync::MutexGuard<'a, T>>,
+    #[allow(dead_code)] crate::logging::Hold,
+);
 
 impl<T> Mutex<T> {
     pub const fn new(value: T) -> Self {
@@ -25,14 +30,20 @@ impl<T> Mutex<T> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+        let hold = crate::logging::hold();
+        MutexGuard(
+            Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)),
+            hold,
+        )
     }
 
     /// The lock if it is free now (fork handlers peek with it).
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
-            Ok(g) => Some(MutexGuard(Some(g))),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(MutexGuard(Some(p.into_inner()))),
+            Ok(g) => Some(MutexGuard(Some(g), crate::logging::hold())),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                Some(MutexGuard(Some(p.into_inner()), crate::logging::hold()))
+            }
             Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }

@@ -10,7 +10,7 @@ pub fn generate_header(crate_dir: &std::path::Path) -> Result<String, String> {
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .map_err(|e| e.to_string())?;
     config.after_includes = Some(format!(
-        "\n#define TEL_VERSION \"{version}\"\n#define TEL_VERSION_MAJOR {major}\n#define TEL_VERSION_MINOR {minor}\n#define TEL_VERSION_PATCH {patch}\n"
+        "\n#define TEL_VERSION \"{version}\"\n#define TEL_VERSION_MAJOR {major}\n/* TEL_VERSION_MINOR >= 2: the ABI 1.1 functions exist (tel_client_*, tel_log_ex,\n * tel_set_delivery_callback, tel_purge); test it with TEL_HAS_ABI_1_1. */\n#define TEL_VERSION_MINOR {minor}\n#define TEL_VERSION_PATCH {patch}\n#define TEL_HAS_ABI_1_1 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 2)\n"
     ));
     let bindings = cbindgen::Builder::new()
         .with_crate(crate_dir)

@@ -1,6 +1,12 @@
 //! The C ABI of abi.md: each function is a thin shell around [`crate::global`].
 
 mod boundary;
+mod client;
+
+pub use client::{
+    tel_client, tel_client_close, tel_client_flush, tel_client_log, tel_client_log_ex,
+    tel_client_new, tel_client_set_delivery_callback, tel_client_stats_json,
+};
 
 use crate::global;
 use crate::logging;
@@ -45,6 +51,15 @@ pub const TEL_LOG_TRACE: i32 = 5;
 #[allow(non_camel_case_types)]
 pub type tel_log_fn =
     Option<extern "C" fn(level: i32, message: *const c_char, user_data: *mut c_void)>;
+
+/// The delivery callback (ABI 1.1): `report_json` is one NUL-terminated JSON object, valid only
+/// during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
+/// `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
+/// HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
+/// when it was installed.
+#[allow(non_camel_case_types)]
+pub type tel_delivery_fn =
+    Option<extern "C" fn(report_json: *const c_char, user_data: *mut c_void)>;
 
 /// Starts the process-wide session from a JSON configuration object (abi.md, "Configuration").
 ///
@@ -128,7 +143,7 @@ pub unsafe extern "C" fn tel_last_error(buf: *mut c_char, buf_len: usize) -> usi
     call_size(|| fill_buffer(&boundary::last_error(), buf, buf_len))
 }
 
-/// The library's version, e.g. "0.1.0": a static NUL-terminated string owned by the library;
+/// The library's version, e.g. "0.2.0": a static NUL-terminated string owned by the library;
 /// never free it.
 #[no_mangle]
 pub extern "C" fn tel_version() -> *const c_char {
@@ -149,5 +164,68 @@ pub extern "C" fn tel_set_logger(
     call(|| {
         logging::set_callback(callback, max_level, user_data);
         Ok(())
+    })
+}
+
+/// `tel_log` with per-event options (ABI 1.1): `options_json` is NULL, `{}` (both: exactly
+/// `tel_log`) or a JSON object of `time` (RFC 3339 UTC ending in `Z`, or integer Unix ms),
+/// `priority` (`"normal"`, `"high"`, `"critical"`) and `ext` (per-event Common Schema fields,
+/// `dt` and `ex` included; `sdk` refused). All strings are borrowed for the call only. Returns
+/// as `tel_log`; a bad option is `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
+/// priority takes the place of the oldest lower one in a full queue; a `critical` event is in
+/// the cache folder before this returns and is sent at once. May be called from a callback.
+///
+/// # Safety
+/// Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn tel_log_ex(
+    name: *const c_char,
+    properties_json: *const c_char,
+    options_json: *const c_char,
+) -> tel_status {
+    call(|| {
+        let name = required_str(name, "name")?;
+        let props = optional_str(properties_json, "properties_json")?;
+        let options = optional_str(options_json, "options_json")?;
+        global::log_ex(name, props, options)
+    })
+}
+
+/// Installs `callback` as the default session's delivery callback, for the live session and
+/// every later one (NULL removes it); see `tel_delivery_fn` for the report. It runs on the
+/// library's threads, never while a lock of the library is held, and may call any `tel_*`
+/// function (`tel_flush` from it returns `TEL_ERR_TIMEOUT` at once: it cannot wait for its own
+/// thread). After `tel_shutdown` returns, that session's reports are over. `user_data` is passed
+/// back untouched and must stay valid while the callback is installed and until `tel_shutdown`
+/// of the sessions that used it has returned. May be called at any time, before `tel_init` too.
+/// Returns `TEL_OK` or `TEL_ERR_INTERNAL`.
+#[no_mangle]
+pub extern "C" fn tel_set_delivery_callback(
+    callback: tel_delivery_fn,
+    user_data: *mut c_void,
+) -> tel_status {
+    call(|| {
+        global::set_delivery_callback(
+            callback.map(|f| crate::delivery::Callback::new(f, user_data)),
+        );
+        Ok(())
+    })
+}
+
+/// Deletes every undelivered event of a configuration (consent revoked): the cache file that
+/// `config_json` names (or the tenant's default one) and the entries sessions claimed from it,
+/// live ones in other processes included. Starts no session and does no network I/O; keeps the
+/// device id and the kill window. `ikey` is required; other keys are validated as by `tel_init`.
+/// Returns `TEL_OK` (also when there was nothing to delete), `TEL_ERR_INVALID_ARGUMENT`,
+/// `TEL_ERR_INVALID_CONFIG` or `TEL_ERR_INTERNAL` (a file could not be deleted, or another
+/// process held the cache lock for 2 s). May be called from a callback.
+///
+/// # Safety
+/// `config_json` must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn tel_purge(config_json: *const c_char) -> tel_status {
+    call(|| {
+        let config = crate::config::Config::from_json(required_str(config_json, "config_json")?)?;
+        crate::purge::purge(&config)
     })
 }
