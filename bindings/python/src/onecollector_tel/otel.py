@@ -215,44 +215,71 @@ class OneCollectorLogExporter(LogRecordExporter):
         **options: "Unpack[Options]",
     ) -> None:
         self._shutdown_timeout = shutdown_timeout
-        self._client = Client(ikey, endpoint=endpoint, ext=ext, **options)
         self._ikey = ikey
-        #: Fields given with ``ext=``: the session's own, a Resource does not override them.
-        self._explicit = {(extension, field) for extension, fields in (ext or {}).items() for field in fields}
+        self._endpoint = endpoint
+        self._options_given: Dict[str, Any] = dict(options)
+        #: The ``ext=`` fields: the client's own, a Resource does not override them.
+        self._explicit_ext = {extension: dict(fields) for extension, fields in (ext or {}).items()}
         self._lock = threading.Lock()
-        #: Each field checked, by (extension, field, value): whether the library takes it.
+        #: Each Resource field checked, by (extension, field, value): whether the library takes it.
         self._checked: Dict[Tuple[str, str, str], bool] = {}
-        #: The accepted ext fields of the constructor's ``resource``, under every record's.
+        #: The accepted fields of the constructor's ``resource``, under every record's.
         self._base_ext: Dict[str, Dict[str, str]] = {}
-        #: The last Resource seen, and the ext fields its records carry.
-        self._resource: Any = None
-        self._resource_ext: Dict[str, Dict[str, str]] = {}
-        self._resource_json = ""
+        if resource is not None:
+            self._base_ext = self._accepted_fields(resource, {})
+        #: The Resource fields the client's configuration carries.
+        self._client_fields = self._base_ext
+        self._client = self._new_client(self._base_ext)
+        #: The last Resource seen (a provider has one).
+        self._resource: Any = resource
         #: The ``persisted`` counter at the last force_flush().
         self._persisted_seen = 0
-        if resource is not None:
-            self._base_ext = self._ext_for(resource)
-            self._resource = None
 
-    # --- mapping ---------------------------------------------------------------------------
+    # --- the Resource ------------------------------------------------------------------------
 
-    def _ext_for(self, resource: Any) -> Dict[str, Dict[str, str]]:
-        """The ext fields of ``resource`` the library takes, over those of the constructor's
-        ``resource``; each refused field is dropped with one warning naming it. Kept for the
-        last Resource seen (a provider has one)."""
-        if resource is self._resource:
-            return self._resource_ext
-        accepted = {extension: dict(fields) for extension, fields in self._base_ext.items()}
+    def _new_client(self, fields: Dict[str, Dict[str, str]]) -> Client:
+        """A client whose ``ext`` is the Resource's accepted ``fields`` under ``ext=``."""
+        ext = {extension: dict(values) for extension, values in fields.items()}
+        for extension, values in self._explicit_ext.items():
+            ext.setdefault(extension, {}).update(values)
+        return Client(self._ikey, endpoint=self._endpoint, ext=ext or None, **self._options_given)
+
+    def _accepted_fields(self, resource: Any, base: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, str]]:
+        """``base`` with the ext fields of ``resource`` the library takes over it; each refused
+        field is dropped with one warning naming it. Fields of ``ext=`` are left out (they win)."""
+        accepted = {extension: dict(fields) for extension, fields in base.items()}
         for extension, fields in resource_to_ext(resource).items():
             for field, value in fields.items():
-                if (extension, field) in self._explicit:
+                if field in self._explicit_ext.get(extension, {}):
                     continue
                 if self._field_accepted(extension, field, value):
                     accepted.setdefault(extension, {})[field] = value
-        self._resource, self._resource_ext = resource, accepted
-        # The members of the options' "ext" object for these fields, without the braces.
-        self._resource_json = _encode(accepted)[1:-1] if accepted else ""
         return accepted
+
+    def _use_resource(self, resource: Any) -> None:
+        """Makes the client's ``ext`` that of ``resource`` (under the constructor's and ``ext=``).
+
+        The fields are the client's configuration, not per-event options, so each record costs
+        the library nothing for them: a new Resource (normally once, at the first batch) starts a
+        new client and closes the previous one. Called with ``_lock`` held."""
+        self._resource = resource
+        fields = self._accepted_fields(resource, self._base_ext)
+        if fields == self._client_fields:
+            return
+        try:
+            client = self._new_client(fields)
+        except TelemetryError as e:  # every field passed on its own; not together
+            logger.warning("the OpenTelemetry Resource's ext fields are not sent, the library refuses them: %s", e)
+            self._client_fields = fields
+            return
+        previous, self._client, self._client_fields = self._client, client, fields
+        self._persisted_seen = 0
+        try:
+            # It has logged nothing of this exporter's yet, or only records of another Resource;
+            # what it cannot deliver within the deadline goes to the cache, which the new one replays.
+            previous.close(min(self._shutdown_timeout, 1.0))
+        except TelemetryError as e:
+            logger.debug("telemetry client of the previous Resource: %s", e)
 
     def _field_accepted(self, extension: str, field: str, value: str) -> bool:
         key = (extension, field, value)
@@ -269,12 +296,11 @@ class OneCollectorLogExporter(LogRecordExporter):
             )
         return reason is None
 
-    def _options(self, record: Any, resource: Any, data: Dict[str, Any]) -> Optional[bytes]:
+    def _options(self, record: Any, data: Dict[str, Any]) -> Optional[bytes]:
         """The per-event options of one record, as JSON (``data`` loses the exception
-        attributes). Assembled from pieces: the Resource's part is encoded once."""
-        if resource is not self._resource:
-            self._ext_for(resource)
-        ext = [self._resource_json] if self._resource_json else []
+        attributes): its time, trace context and exception. The Resource's fields are the
+        client's (see :meth:`_use_resource`)."""
+        ext = []
         dt = _trace_ext(record)
         if dt is not None:
             ext.append('"dt":' + _encode(dt))
@@ -297,32 +323,32 @@ class OneCollectorLogExporter(LogRecordExporter):
         """Hands each record to the library. FAILURE when any was refused (an invalid name,
         say: the library's reason is logged at debug level) or dropped by a full queue, or
         when the exporter is shut down."""
-        if self._client.closed:
-            return LogRecordExportResult.FAILURE
         refused = 0
+        payload_of = _api._payload
         with self._lock:
+            if self._client.closed:
+                return LogRecordExportResult.FAILURE
+            log = self._client._log_raw
             for item in batch:
                 # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
                 record = getattr(item, "log_record", item)
                 resource = getattr(item, "resource", None) or getattr(record, "resource", None)
+                if resource is not self._resource:
+                    self._use_resource(resource)
+                    log = self._client._log_raw
                 name = _event_name(record)
                 if name is None:
                     refused += 1
                     logger.debug("an OpenTelemetry log record without a body was not sent")
                     continue
-                attributes = getattr(record, "attributes", None)
+                attributes = record.attributes
                 data: Dict[str, Any] = dict(attributes) if attributes else {}
                 try:
-                    options = self._options(record, resource, data)
+                    options = self._options(record, data)
                     _severity(record, data)
-                    raw_name, payload = _api._payload(name, data, {})
+                    raw_name, payload = payload_of(name, data, {})
+                    status = log(raw_name, payload, options, False)
                 except (TelemetryError, TypeError, ValueError) as e:
-                    refused += 1
-                    logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
-                    continue
-                try:
-                    status = self._client._log_raw(raw_name, payload, options, False)
-                except TelemetryError as e:  # closed meanwhile
                     refused += 1
                     logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
                     continue
@@ -360,12 +386,13 @@ class OneCollectorLogExporter(LogRecordExporter):
     def shutdown(self, timeout_millis: Optional[float] = None) -> None:
         """Closes the client within ``shutdown_timeout`` seconds (or ``timeout_millis``, when
         the processor gives a shorter one). Later exports send nothing and fail."""
-        if self._client.closed:
-            return
         timeout = self._shutdown_timeout
         if timeout_millis is not None:
             timeout = min(timeout, timeout_millis / 1000)
-        try:
-            self._client.close(timeout)
-        except TelemetryTimeoutError as e:
-            logger.warning("telemetry shutdown: %s", e)
+        with self._lock:  # no export is between records, or starts a client of a new Resource
+            if self._client.closed:
+                return
+            try:
+                self._client.close(timeout)
+            except TelemetryTimeoutError as e:
+                logger.warning("telemetry shutdown: %s", e)
