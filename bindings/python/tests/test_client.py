@@ -150,7 +150,8 @@ def test_log_event_refuses_naive_datetimes_and_other_types(make_client):
     assert client.stats()["logged"] == 0
 
 
-def test_log_event_sends_per_event_ext_dt_and_ex(make_client, emulator):
+def test_log_event_sends_per_event_ext_dt_and_ex(make_client, emulator_takes_dt_ex):
+    emulator = emulator_takes_dt_ex
     client = make_client(ext={"app": {"ver": "1.0.0"}})
     dt = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "traceFlags": 1}
     ex = {"type": "ValueError", "msg": "boom", "stack": "Traceback ...\nValueError: boom"}

@@ -296,7 +296,8 @@ def test_severity_goes_to_data(make_exporter, emulator):
     assert data["NoSeverity"] == {}
 
 
-def test_trace_context_goes_to_ext_dt(make_exporter, emulator):
+def test_trace_context_goes_to_ext_dt(make_exporter, emulator_takes_dt_ex):
+    emulator = emulator_takes_dt_ex
     exporter = make_exporter()
     exporter.export(
         [
@@ -315,7 +316,8 @@ def test_trace_context_goes_to_ext_dt(make_exporter, emulator):
     assert "dt" not in ext["Untraced"]
 
 
-def test_the_exception_goes_to_ext_ex_from_the_record_or_its_attributes(make_exporter, emulator, cache_path):
+def test_the_exception_goes_to_ext_ex_from_the_record_or_its_attributes(make_exporter, emulator_takes_dt_ex, cache_path):
+    emulator = emulator_takes_dt_ex
     provider = LoggerProvider(resource=Resource.create(CLI_RESOURCE), shutdown_on_exit=False)
     exporter = make_exporter()
     provider.add_log_record_processor(BatchLogRecordProcessor(exporter))

@@ -3,11 +3,13 @@ cache file, beside the default session or without it."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
+import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional
 
 from . import _api, _logging, _native
 from ._api import DEFAULT_FLUSH_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, EventTime, Ext, Priority
@@ -175,6 +177,19 @@ class Client:
             return self._waiting_call(_lib.tel_client_log_ex, raw_name, payload, options)
         return self._nonblocking(_nolock.tel_client_log_ex, raw_name, payload, options)
 
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[Callable[[bytes, Optional[bytes], Optional[bytes]], int]]:
+        """For many non-critical events in a row: yields ``log(raw_name, payload, options) ->
+        status`` (``tel_client_log_ex``, GIL kept), the client's lock held once for all of them.
+        Raises :class:`NotInitializedError` once the client is closed."""
+        with self._lock:
+            ptr = self._live_pointer()
+            if ptr is None:
+                yield lambda raw_name, payload, options: _native.TEL_OK
+                return
+            function = _nolock.tel_client_log_ex
+            yield lambda raw_name, payload, options: function(ptr, raw_name, payload, options)
+
     # --- waiting -----------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = DEFAULT_FLUSH_TIMEOUT) -> None:
@@ -297,6 +312,33 @@ class Client:
                 self._waiting -= 1
                 if not self._waiting:
                     self._idle.notify_all()
+
+
+def validate(ikey: str, endpoint: str | None = None, ext: Ext | None = None, **options: Any) -> None:
+    """Raises :class:`InvalidConfigError` naming the key or field the library refuses in this
+    configuration, as :class:`Client` would; does nothing else.
+
+    It asks the library for a client that is opted out and has no cache: such a client checks
+    the whole configuration, then starts no thread and sends, writes and deletes nothing, so
+    the calls keep the GIL. ``enabled`` and ``cache_path`` are checked here instead.
+    """
+    enabled = options.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidConfigError(f"enabled must be true or false, not {enabled!r}")
+    cache_path = options.pop("cache_path", None)
+    if cache_path is not None and not isinstance(cache_path, (str, os.PathLike)):
+        raise InvalidConfigError(f"cache_path must be a path or None, not {type(cache_path).__name__}")
+    config = _api._config(ikey, endpoint, ext, dict(options, enabled=False, cache_path=None))
+    try:
+        text = json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidConfigError(f"the configuration is not JSON-serialisable: {e}") from e
+    out = ctypes.c_void_p()
+    with _logging.quiet():  # its "opt-out" line would mislead the host
+        status = _nolock.tel_client_new(text.encode("utf-8", "surrogatepass"), ctypes.byref(out))
+        if status:
+            raise error_for(status, client=True)
+        _nolock.tel_client_close(out.value, 0)
 
 
 def _close_all() -> None:

@@ -51,9 +51,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed S
         ) from _missing
 
 from . import _api, _native
-from ._client import Client
+from ._client import Client, validate
 from ._errors import InvalidConfigError, TelemetryError, TelemetryTimeoutError
-from ._logging import logger, quiet
+from ._logging import logger
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -113,17 +113,11 @@ def resource_to_ext(resource: Optional["Resource"]) -> Dict[str, Dict[str, str]]
 
 
 def _field_refusal(ikey: str, extension: str, field: str, value: str) -> Optional[str]:
-    """Why the library refuses ``ext.<extension>.<field> = value``, or None when it takes it.
-
-    Asks a client that is opted out and has no cache: it validates the configuration as any
-    client does, then sends, writes and deletes nothing.
-    """
-    with quiet():  # its "opt-out" line would mislead the host
-        try:
-            probe = Client(ikey, enabled=False, cache_path=None, ext={extension: {field: value}})
-        except InvalidConfigError as e:
-            return str(e)
-        probe.close(0)
+    """Why the library refuses ``ext.<extension>.<field> = value``, or None when it takes it."""
+    try:
+        validate(ikey, ext={extension: {field: value}})
+    except InvalidConfigError as e:
+        return str(e)
     return None
 
 
@@ -220,18 +214,25 @@ class OneCollectorLogExporter(LogRecordExporter):
         self._options_given: Dict[str, Any] = dict(options)
         #: The ``ext=`` fields: the client's own, a Resource does not override them.
         self._explicit_ext = {extension: dict(fields) for extension, fields in (ext or {}).items()}
+        # The whole configuration is checked now, without starting anything.
+        validate(ikey, endpoint, ext, **options)
         self._lock = threading.Lock()
+        self._shut_down = False
         #: Each Resource field checked, by (extension, field, value): whether the library takes it.
         self._checked: Dict[Tuple[str, str, str], bool] = {}
         #: The accepted fields of the constructor's ``resource``, under every record's.
         self._base_ext: Dict[str, Dict[str, str]] = {}
+        #: The client, started with the Resource's fields: at once with ``resource=``, else by
+        #: the first export (the first batch brings the provider's Resource).
+        self._client: Optional[Client] = None
+        self._client_fields: Dict[str, Dict[str, str]] = {}
+        #: The last Resource seen (a provider has one).
+        self._resource: Any = None
         if resource is not None:
             self._base_ext = self._accepted_fields(resource, {})
-        #: The Resource fields the client's configuration carries.
-        self._client_fields = self._base_ext
-        self._client = self._new_client(self._base_ext)
-        #: The last Resource seen (a provider has one).
-        self._resource: Any = resource
+            self._client_fields = self._base_ext
+            self._client = self._new_client(self._base_ext)
+            self._resource = resource
         #: The ``persisted`` counter at the last force_flush().
         self._persisted_seen = 0
 
@@ -260,26 +261,28 @@ class OneCollectorLogExporter(LogRecordExporter):
         """Makes the client's ``ext`` that of ``resource`` (under the constructor's and ``ext=``).
 
         The fields are the client's configuration, not per-event options, so each record costs
-        the library nothing for them: a new Resource (normally once, at the first batch) starts a
-        new client and closes the previous one. Called with ``_lock`` held."""
+        the library nothing for them. The first Resource starts the client; another one (a
+        second provider on the same exporter) starts a new client and closes the previous one.
+        Called with ``_lock`` held."""
         self._resource = resource
         fields = self._accepted_fields(resource, self._base_ext)
-        if fields == self._client_fields:
+        if self._client is not None and fields == self._client_fields:
             return
         try:
             client = self._new_client(fields)
         except TelemetryError as e:  # every field passed on its own; not together
             logger.warning("the OpenTelemetry Resource's ext fields are not sent, the library refuses them: %s", e)
-            self._client_fields = fields
-            return
+            fields = self._base_ext
+            client = self._new_client(fields)
         previous, self._client, self._client_fields = self._client, client, fields
         self._persisted_seen = 0
-        try:
-            # It has logged nothing of this exporter's yet, or only records of another Resource;
-            # what it cannot deliver within the deadline goes to the cache, which the new one replays.
-            previous.close(min(self._shutdown_timeout, 1.0))
-        except TelemetryError as e:
-            logger.debug("telemetry client of the previous Resource: %s", e)
+        if previous is not None:
+            try:
+                # What it cannot deliver within the deadline goes to the cache, which the new
+                # client replays.
+                previous.close(min(self._shutdown_timeout, 1.0))
+            except TelemetryError as e:
+                logger.debug("telemetry client of the previous Resource: %s", e)
 
     def _field_accepted(self, extension: str, field: str, value: str) -> bool:
         key = (extension, field, value)
@@ -323,57 +326,78 @@ class OneCollectorLogExporter(LogRecordExporter):
         """Hands each record to the library. FAILURE when any was refused (an invalid name,
         say: the library's reason is logged at debug level) or dropped by a full queue, or
         when the exporter is shut down."""
-        refused = 0
-        payload_of = _api._payload
         with self._lock:
-            if self._client.closed:
+            if self._shut_down:
                 return LogRecordExportResult.FAILURE
-            log = self._client._log_raw
+            if not batch:
+                return LogRecordExportResult.SUCCESS
+            # The batch's Resource (one provider, one Resource) decides the client.
             for item in batch:
-                # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
-                record = getattr(item, "log_record", item)
-                resource = getattr(item, "resource", None) or getattr(record, "resource", None)
-                if resource is not self._resource:
-                    self._use_resource(resource)
-                    log = self._client._log_raw
-                name = _event_name(record)
-                if name is None:
-                    refused += 1
-                    logger.debug("an OpenTelemetry log record without a body was not sent")
-                    continue
-                attributes = record.attributes
-                data: Dict[str, Any] = dict(attributes) if attributes else {}
-                try:
-                    options = self._options(record, data)
-                    _severity(record, data)
-                    raw_name, payload = payload_of(name, data, {})
-                    status = log(raw_name, payload, options, False)
-                except (TelemetryError, TypeError, ValueError) as e:
-                    refused += 1
-                    logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
-                    continue
-                if status:
-                    refused += 1
-                    if status == _native.TEL_ERR_QUEUE_FULL:
-                        logger.debug("OpenTelemetry log record %r dropped: the queue is full", name)
-                    else:
-                        logger.debug("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
+                resource = getattr(item, "resource", None) or getattr(getattr(item, "log_record", item), "resource", None)
+                if resource is not self._resource or self._client is None:
+                    try:
+                        self._use_resource(resource)
+                    except TelemetryError as e:
+                        logger.warning("OpenTelemetry export: the telemetry client could not start: %s", e)
+                        return LogRecordExportResult.FAILURE
+                    break
+            assert self._client is not None
+            try:
+                with self._client._batch() as log:
+                    refused = self._log_batch(batch, log)
+            except TelemetryError as e:
+                logger.debug("OpenTelemetry export: %s", e)
+                return LogRecordExportResult.FAILURE
         return LogRecordExportResult.FAILURE if refused else LogRecordExportResult.SUCCESS
+
+    def _log_batch(self, batch: Sequence[Any], log: Any) -> int:
+        """Logs each record of ``batch`` through ``log``; returns how many were refused."""
+        refused = 0
+        encode = _encode
+        for item in batch:
+            # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
+            record = getattr(item, "log_record", item)
+            name = _event_name(record)
+            if name is None:
+                refused += 1
+                logger.debug("an OpenTelemetry log record without a body was not sent")
+                continue
+            attributes = record.attributes
+            data: Dict[str, Any] = dict(attributes) if attributes else {}
+            try:
+                options = self._options(record, data)
+                _severity(record, data)
+                payload = encode(data).encode("utf-8", "surrogatepass") if data else None
+                status = log(name.encode("utf-8", "surrogatepass"), payload, options)
+            except (TypeError, ValueError, RecursionError) as e:
+                refused += 1
+                logger.debug("OpenTelemetry log record %r not sent: its attributes are not JSON-serialisable: %s", name, e)
+                continue
+            if status:
+                refused += 1
+                if status == _native.TEL_ERR_QUEUE_FULL:
+                    logger.debug("OpenTelemetry log record %r dropped: the queue is full", name)
+                else:
+                    logger.debug("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
+        return refused
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Waits until every record exported so far is resolved. True only when all of them
         were sent, rejected or dropped for a named reason since the previous call; False when
         the deadline passed with records still pending, when some were only written to the
         cache (the collector could not be reached: a later run sends them), or once shut down."""
-        if self._client.closed:
+        client = self._client
+        if self._shut_down:
             return False
+        if client is None:  # nothing exported yet
+            return True
         try:
-            self._client.flush(timeout_millis / 1000)
+            client.flush(timeout_millis / 1000)
         except TelemetryError as e:
             logger.debug("telemetry flush: %s", e)
             return False
         try:
-            stats = self._client.stats()
+            stats = client.stats()
         except TelemetryError:
             return False
         persisted = int(stats.get("persisted", 0))
@@ -390,7 +414,10 @@ class OneCollectorLogExporter(LogRecordExporter):
         if timeout_millis is not None:
             timeout = min(timeout, timeout_millis / 1000)
         with self._lock:  # no export is between records, or starts a client of a new Resource
-            if self._client.closed:
+            if self._shut_down:
+                return
+            self._shut_down = True
+            if self._client is None:
                 return
             try:
                 self._client.close(timeout)
