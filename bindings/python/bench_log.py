@@ -14,7 +14,8 @@ Then two figures of the GIL:
     python bench_log.py [--calls N] [--repeat R] [--endpoint URL] [--contended-calls N] [--burst N] [--runs R]
 
 Both log the same event (the CLI's action event, six properties). onecollector_tel sends to
-`telctl serve` (found as for the tests: TELCTL, else the cargo target folder) unless --endpoint
+`telctl serve` (found as for the tests: TELCTL, else the cargo target folder; point TELCTL at a
+release build, `cargo build --release -p telctl`, for the bursts) unless --endpoint
 names a collector, so its worker thread really batches, compresses and posts meanwhile. Prints
 the best and the median over the repeats, of the calling thread's CPU time and of wall-clock
 time; a measurement, not a test.
@@ -184,11 +185,12 @@ def busy_python_thread() -> Iterator[None]:
         thread.join()
 
 
-def emulator_for(endpoint: Optional[str]):  # type: ignore[no-untyped-def]
+def emulator_for():  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
     from support import Emulator
 
     return Emulator()
+
 
 
 def bench_contended(calls: int, emulator) -> List[Tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -227,6 +229,24 @@ def bench_contended(calls: int, emulator) -> List[Tuple[str, str]]:  # type: ign
     return rows
 
 
+def bench_log_burst(records: int, runs: int, emulator) -> str:  # type: ignore[no-untyped-def]
+    """`records` log() calls at once on a session with the library's defaults (a queue of
+    10,000), then shutdown; the share the emulator accepted, per run."""
+    import onecollector_tel as tel
+
+    shares = []
+    drops = []
+    for _ in range(runs):
+        emulator.reset()
+        tel.init("abc-0123456789abcdef-bench", endpoint=emulator.endpoint, cache_path=None)
+        for _ in range(records):
+            tel.log(NAME, PROPS)
+        tel.shutdown(timeout=30)
+        drops.append(tel.stats()["dropped_queue_full"])
+        shares.append(f"{100 * len(emulator.accepted()) / records:.1f} %")
+    return f"delivered {', '.join(shares)} of {records} (the library's full queue dropped {drops})"
+
+
 def bench_burst(records: int, runs: int, emulator, release_gil: bool) -> Tuple[str, str]:  # type: ignore[no-untyped-def]
     """`records` emitted at once through the SDK's defaults and the exporter; per-emit cost and
     the delivered share, over `runs` runs."""
@@ -242,6 +262,7 @@ def bench_burst(records: int, runs: int, emulator, release_gil: bool) -> Tuple[s
     if release_gil:
         _client._nolock = _native.lib  # type: ignore[assignment]
     delivered: List[int] = []
+    library_drops: List[int] = []
     samples: List[int] = []
     clock = time.perf_counter_ns
     try:
@@ -256,12 +277,13 @@ def bench_burst(records: int, runs: int, emulator, release_gil: bool) -> Tuple[s
                 logger.emit(LogRecord(timestamp=time.time_ns(), body=NAME, attributes=PROPS))
                 samples.append(clock() - start)
             provider.force_flush()
+            library_drops.append(exporter._client.stats()["dropped_queue_full"] if exporter._client else 0)
             provider.shutdown()
             delivered.append(len(emulator.accepted()))
     finally:
         _client._nolock = previous
     shares = ", ".join(f"{100 * d / records:.1f} %" for d in delivered)
-    return percentiles(samples), f"delivered {shares} of {records}"
+    return percentiles(samples), f"delivered {shares} of {records} (the library's full queue dropped {library_drops})"
 
 
 def main() -> int:
@@ -288,11 +310,12 @@ def main() -> int:
         print(f"  {label:<28} {timings.line()}")
         print(f"  {'':<28} {note}")
 
-    emulator = emulator_for(None)
+    emulator = emulator_for()
     try:
         print(f"\nper-call wall-clock time, {args.contended_calls} calls (median / p99 / mean):")
         for label, figure in bench_contended(args.contended_calls, emulator):
             print(f"  {label:<36} {figure}")
+        print(f"\nlog() burst of {args.burst} calls, library defaults, {args.runs} runs: {bench_log_burst(args.burst, args.runs, emulator)}")
         try:
             import onecollector_tel as tel
 

@@ -198,14 +198,14 @@ def test_failed_deliveries_are_the_librarys_to_retry(make_exporter, emulator):
     assert exporter.export([_record("WinMLCLIHeartbeat")]) == LogRecordExportResult.SUCCESS
     assert exporter.force_flush() is True
     assert [r["status"] for r in emulator.requests()] == [503, 0, 200]
-    assert exporter._client.stats()["retries"] == 2
+    assert exporter.stats()["retries"] == 2
 
 
 def test_export_succeeds_and_force_flush_is_false_when_records_were_only_cached(make_exporter, emulator):
     exporter = make_exporter(endpoint=f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/", retry_max_attempts=1)
     assert exporter.export([_record("OfflineEvent")]) == LogRecordExportResult.SUCCESS
     assert exporter.force_flush() is False
-    assert exporter._client.stats()["persisted"] == 1
+    assert exporter.stats()["persisted"] == 1
     assert exporter.force_flush() is True  # nothing new since
 
 
@@ -213,7 +213,7 @@ def test_export_fails_when_the_queue_drops_a_record(make_exporter, emulator):
     exporter = make_exporter(queue_max_events=1, flush_interval_ms=600_000)
     result = exporter.export([_record("FirstEvent"), _record("DroppedEvent")])
     assert result == LogRecordExportResult.FAILURE
-    assert exporter._client.stats()["dropped_queue_full"] == 1
+    assert exporter.stats()["dropped_queue_full"] == 1
 
 
 def test_the_one_line_swap_through_logger_provider_and_batch_processor(emulator, cache_path):

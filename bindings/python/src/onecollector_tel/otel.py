@@ -9,6 +9,9 @@ It replaces a hand-written OneCollector exporter with a one-line change of impor
 
 Each exporter owns a :class:`onecollector_tel.Client` of its own: its key, endpoint, queue and
 cache file are its own, whatever else the process sends (the default session, other exporters).
+The constructor checks the whole configuration at once (``InvalidConfigError``, a
+``ValueError``); the client starts with the first batch, whose Resource gives it its ``ext``
+fields (or at once, when ``resource=`` is given).
 
 Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector exporter maps it:
 
@@ -23,7 +26,8 @@ Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector
   :func:`resource_to_ext`; any other Resource attribute is ignored, never sent as an
   undocumented field (those make the collector refuse a whole batch). Each field is checked on
   its own: one the library refuses (a ``device_id`` without a scope prefix, say) is dropped with
-  one warning naming it, and the others go out.
+  one warning naming it, and the others go out. They are the client's configuration, not
+  per-event options, so they cost nothing per record.
 
 ``export`` only enqueues: delivery, batching, retries, kill windows and the cache are the
 library's, on its own thread. It returns FAILURE when a record was refused (or dropped by a
@@ -52,7 +56,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed S
 
 from . import _api, _native
 from ._client import Client, validate
-from ._errors import InvalidConfigError, TelemetryError, TelemetryTimeoutError
+from ._errors import InvalidConfigError, NotInitializedError, TelemetryError, TelemetryTimeoutError
 from ._logging import logger
 
 if TYPE_CHECKING:
@@ -192,9 +196,8 @@ class OneCollectorLogExporter(LogRecordExporter):
     ``ikey`` is the full instrumentation key; ``endpoint`` None means the library's default
     collector. ``ext`` and the other keywords are those of :class:`onecollector_tel.Client`
     (``ext`` fields win over the Resource's). ``resource`` gives ext fields to every record, under
-    those of the record's own Resource, and checks them at once (a record's Resource is checked
-    when the first record of it arrives). ``shutdown_timeout``
-    bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError`` (a ``ValueError``) for an
+    those of the records' own Resource, and starts the client at once; without it the client
+    starts with the first batch. ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError`` (a ``ValueError``) for an
     empty or malformed key, an empty endpoint, or any option the library refuses.
     """
 
@@ -406,6 +409,16 @@ class OneCollectorLogExporter(LogRecordExporter):
         if only_persisted > 0:
             logger.debug("telemetry flush: %d events were written to the cache, not delivered", only_persisted)
         return only_persisted <= 0
+
+    def stats(self) -> Dict[str, Any]:
+        """The counters of the exporter's client (see :meth:`onecollector_tel.Client.stats`);
+        ``{}`` before the first batch started it. Raises ``NotInitializedError`` once shut down."""
+        client = self._client
+        if client is None:
+            if self._shut_down:
+                raise NotInitializedError("the exporter is shut down")
+            return {}
+        return client.stats()
 
     def shutdown(self, timeout_millis: Optional[float] = None) -> None:
         """Closes the client within ``shutdown_timeout`` seconds (or ``timeout_millis``, when
