@@ -20,7 +20,6 @@ from . import _logging, _native
 from ._errors import (
     InvalidConfigError,
     InvalidEventError,
-    NotInitializedError,
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
