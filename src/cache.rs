@@ -8,8 +8,8 @@
 //! lock is free) and merged back by the next one.
 
 use crate::logging::{tel_log, Level};
-use crate::options::Priority;
 use crate::platform;
+use crate::priority::Priority;
 use std::collections::HashSet;
 use std::fs::{File, TryLockError};
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};

@@ -9,8 +9,8 @@
 //! (that is how they are persisted: never also written to the cache file, so never twice).
 
 use crate::cache::{mark, Cache};
-use crate::options::Priority;
 use crate::platform;
+use crate::priority::Priority;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -11,29 +11,28 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// The C callback type of `tel_set_delivery_callback`.
-pub type DeliveryFn = extern "C" fn(report_json: *const c_char, user_data: *mut c_void);
+/// A delivery callback of the Rust API: called with each report, on the library's threads.
+pub type Callback = Arc<dyn Fn(&Report) + Send + Sync>;
 
-/// A host callback and its `user_data`.
-#[derive(Debug, Clone, Copy)]
-pub struct Callback {
-    pub f: DeliveryFn,
-    // Stored as an integer: the host owns what it points to and promises it may be used from
-    // any thread.
-    pub user_data: usize,
-}
-
-impl Callback {
-    pub fn new(f: DeliveryFn, user_data: *mut c_void) -> Self {
-        Callback {
-            f,
-            user_data: user_data as usize,
+/// The C ABI's callback as a [`Callback`]: the report as one NUL-terminated JSON object and the
+/// host's `user_data`.
+pub fn c_callback(
+    f: extern "C" fn(report_json: *const c_char, user_data: *mut c_void),
+    user_data: *mut c_void,
+) -> Callback {
+    // Kept as an integer: the host owns what it points to and promises it may be used from
+    // any thread (abi.md: the callback runs on the library's threads).
+    let user_data = user_data as usize;
+    Arc::new(move |report: &Report| {
+        if let Ok(text) = CString::new(report.to_json()) {
+            f(text.as_ptr(), user_data as *mut c_void);
         }
-    }
+    })
 }
 
-/// One resolved group of events.
+/// One resolved group of events (abi.md, "Delivery reports").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub outcome: Outcome,
@@ -85,7 +84,7 @@ thread_local! {
     static DELIVERING: Cell<usize> = const { Cell::new(0) };
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     callback: Option<Callback>,
     /// Reports recorded and not yet handed over.
@@ -96,7 +95,7 @@ struct State {
 }
 
 /// One client's delivery callback and the reports waiting for it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Delivery {
     state: Mutex<State>,
     /// Mirrors `state.callback.is_some()`, so the hot paths skip building reports nobody reads.
@@ -111,11 +110,12 @@ impl Delivery {
         if s.closed {
             return;
         }
+        let installed = callback.is_some();
         s.callback = callback;
-        if callback.is_none() {
+        if !installed {
             s.queued.clear();
         }
-        self.installed.store(callback.is_some(), Ordering::Release);
+        self.installed.store(installed, Ordering::Release);
     }
 
     pub fn installed(&self) -> bool {
@@ -144,7 +144,7 @@ impl Delivery {
         loop {
             let (callback, reports) = {
                 let mut s = self.state.lock();
-                let Some(callback) = s.callback.filter(|_| !s.closed) else {
+                let Some(callback) = s.callback.clone().filter(|_| !s.closed) else {
                     s.queued.clear();
                     return;
                 };
@@ -156,10 +156,8 @@ impl Delivery {
             };
             let me = self as *const Delivery as usize;
             let outer = DELIVERING.with(|d| d.replace(me));
-            for report in reports {
-                if let Ok(text) = CString::new(report.to_json()) {
-                    (callback.f)(text.as_ptr(), callback.user_data as *mut c_void);
-                }
+            for report in &reports {
+                callback(report);
             }
             DELIVERING.with(|d| d.set(outer));
             let mut s = self.state.lock();
@@ -194,14 +192,21 @@ impl Delivery {
 pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) -> String {
     let mut reason = what.to_owned();
     if let Some(e) = collector_error.filter(|e| !e.trim().is_empty()) {
-        reason.push_str(&format!("; Collector-Error: {}", crate::status::excerpt(e)));
+        // Redacted before it is cut short, so no cut can leave a prefix of the key behind.
+        let e = crate::logging::redact(e);
+        reason.push_str(&format!(
+            "; Collector-Error: {}",
+            crate::status::excerpt(&e)
+        ));
     }
     let efi: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            v.get("efi")
-                .and_then(|e| e.as_object())
-                .map(|m| m.keys().map(|k| crate::status::excerpt(k)).collect())
+            v.get("efi").and_then(|e| e.as_object()).map(|m| {
+                m.keys()
+                    .map(|k| crate::status::excerpt(&crate::logging::redact(k)))
+                    .collect()
+            })
         })
         .unwrap_or_default();
     if !efi.is_empty() {

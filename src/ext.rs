@@ -50,6 +50,21 @@ pub const DOCUMENTED: &[(&str, &[&str])] = &[
     ("sdk", &["ver", "epoch", "seq", "installId"]),
 ];
 
+/// Extensions that only an event can carry, as the OpenTelemetry .NET OneCollector exporter
+/// sends them. Written after the session's extensions and before `sdk`.
+pub const PER_EVENT: &[(&str, &[&str])] = &[
+    ("dt", &["traceId", "spanId", "traceFlags"]),
+    ("ex", &["type", "msg", "stack"]),
+];
+
+/// One per-event `ext` field, its value already serialised as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtField {
+    pub ext: &'static str,
+    pub field: &'static str,
+    pub json: String,
+}
+
 /// Scope prefixes the collector accepts on `device.localId`.
 pub const LOCAL_ID_PREFIXES: &[&str] = &["c:", "r:", "u:", "a:", "s:", "x:", "i:"];
 
@@ -178,12 +193,12 @@ impl SessionExt {
 
     /// As [`SessionExt::json_prefix`], with one event's own fields merged over the session's
     /// field by field (`per_event` values are already JSON). `dt` and `ex` come before `sdk`.
-    pub fn json_prefix_with(&self, per_event: &[crate::options::ExtField]) -> String {
+    pub fn json_prefix_with(&self, per_event: &[ExtField]) -> String {
         let mut out = String::from("{");
         let order = DOCUMENTED
             .iter()
             .filter(|(e, _)| *e != "sdk")
-            .chain(crate::options::PER_EVENT.iter())
+            .chain(PER_EVENT.iter())
             .chain(DOCUMENTED.iter().filter(|(e, _)| *e == "sdk"));
         for (ext, names) in order {
             let mut first = true;

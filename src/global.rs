@@ -31,7 +31,7 @@ pub(crate) fn renew_in_child() {
     INHERITED.store(had_session, Ordering::Relaxed);
     SESSION.renew(RwLock::new(None));
     LAST.renew(Mutex::new(None));
-    let callback = DELIVERY.get().try_lock().and_then(|c| *c);
+    let callback = DELIVERY.get().try_lock().and_then(|c| c.clone());
     DELIVERY.renew(Mutex::new(callback));
 }
 
@@ -66,7 +66,7 @@ pub fn init(config_json: &str) -> Result<()> {
         let _ = client.shutdown(Duration::ZERO);
         return Err(already_initialized());
     }
-    client.set_delivery_callback(*DELIVERY.get().lock());
+    client.set_delivery_callback(DELIVERY.get().lock().clone());
     *slot = Some(Arc::new(client));
     drop(slot);
     INHERITED.store(false, Ordering::Relaxed);
@@ -75,27 +75,38 @@ pub fn init(config_json: &str) -> Result<()> {
 }
 
 pub fn log(name: &str, properties: Option<&str>) -> Result<()> {
-    match SESSION.get().read().as_ref() {
+    // A line logged meanwhile waits until the session lock is released: the logger may call
+    // tel_shutdown, which takes it for writing.
+    let _lines = crate::logging::hold();
+    let session = SESSION.get().read();
+    let result = match session.as_ref() {
         Some(client) => client.log(name, properties),
         None => Err(not_initialized()),
-    }
+    };
+    drop(session);
+    result
 }
 
 /// `tel_log_ex`: `options_json` None (or `{}`) is `tel_log`.
 pub fn log_ex(name: &str, properties: Option<&str>, options_json: Option<&str>) -> Result<()> {
-    match SESSION.get().read().as_ref() {
+    let _lines = crate::logging::hold(); // as in `log`
+    let session = SESSION.get().read();
+    let result = match session.as_ref() {
         Some(client) => match options_json {
             None => client.log(name, properties),
-            Some(o) => client.log_ex(name, properties, &EventOptions::from_json(o)?),
+            Some(o) => EventOptions::from_json(o)
+                .and_then(|options| client.log_ex(name, properties, &options)),
         },
         None => Err(not_initialized()),
-    }
+    };
+    drop(session);
+    result
 }
 
 /// Installs the default session's delivery callback, for the live session and later ones.
 pub fn set_delivery_callback(callback: Option<Callback>) {
     let session = SESSION.get().read();
-    *DELIVERY.get().lock() = callback;
+    *DELIVERY.get().lock() = callback.clone();
     if let Some(client) = session.as_ref() {
         client.set_delivery_callback(callback);
     }

@@ -4,44 +4,11 @@
 //!
 //! Parsed once, on the caller's thread, before anything is queued; every refusal names the key.
 
-use crate::ext::{has_scope_prefix, DOCUMENTED, LOCAL_ID_PREFIXES};
+pub use crate::ext::ExtField;
+use crate::ext::{has_scope_prefix, DOCUMENTED, LOCAL_ID_PREFIXES, PER_EVENT};
+pub use crate::priority::Priority;
 use crate::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
-
-/// How much an event matters when room runs out (abi.md, "Priority").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    #[default]
-    Normal = 0,
-    High = 1,
-    /// Also durable: in the cache file before `tel_log_ex` returns, sent at once.
-    Critical = 2,
-}
-
-impl Priority {
-    pub fn name(self) -> &'static str {
-        match self {
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Critical => "critical",
-        }
-    }
-}
-
-/// Extensions that only an event can carry, as the OpenTelemetry .NET OneCollector exporter
-/// sends them. Written after the session's extensions and before `sdk`.
-pub const PER_EVENT: &[(&str, &[&str])] = &[
-    ("dt", &["traceId", "spanId", "traceFlags"]),
-    ("ex", &["type", "msg", "stack"]),
-];
-
-/// One per-event `ext` field, its value already serialised as JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExtField {
-    pub ext: &'static str,
-    pub field: &'static str,
-    pub json: String,
-}
 
 /// The parsed `options_json` of `tel_log_ex`. The default is "as `tel_log`".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! `tel_log` holds the lock only to push one event; the worker holds it only to take a batch or
 //! to wait. Neither holds it across network or disk I/O.
 
-use crate::options::Priority;
+use crate::priority::Priority;
 use crate::stats::Stats;
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;

@@ -113,10 +113,6 @@ impl WaitTimeout {
 pub struct Condvar(std::sync::Condvar);
 
 impl Condvar {
-    pub const fn new() -> Self {
-        Condvar(std::sync::Condvar::new())
-    }
-
     pub fn notify_one(&self) {
         self.0.notify_one();
     }

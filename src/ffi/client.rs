@@ -5,7 +5,6 @@ use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use super::{tel_delivery_fn, tel_status};
 use crate::client::Client;
 use crate::config::Config;
-use crate::delivery::Callback;
 use crate::options::EventOptions;
 use crate::status::{Error, Result};
 use std::ffi::{c_char, c_void};
@@ -85,7 +84,9 @@ pub unsafe extern "C" fn tel_client_log(
 
 /// `tel_log_ex` on `client`: `options_json` (NULL or `{}`: as `tel_client_log`) sets the event's
 /// `time`, `priority` and per-event `ext` (abi.md, "Per-event options"). Returns as
-/// `tel_client_log`; a bad option is `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
+/// `tel_client_log` (`TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`, `TEL_ERR_INVALID_EVENT`,
+/// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
+/// `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
 /// event with a cache is appended to the cache folder before the call returns (a small write,
 /// no fsync). May be called from a callback.
 ///
@@ -121,8 +122,8 @@ pub unsafe extern "C" fn tel_client_flush(client: *mut tel_client, timeout_ms: u
     call(|| client_ref(client)?.flush(Duration::from_millis(timeout_ms.into())))
 }
 
-/// `tel_stats_json` for `client`, `snprintf`-style. A NULL `client` writes nothing and returns 0.
-/// May be called from a callback.
+/// `tel_stats_json` for `client`, `snprintf`-style. A NULL `client` writes nothing and returns 0,
+/// as does a caught panic. May be called from a callback.
 ///
 /// # Safety
 /// `client` must be NULL or a live client; `buf` NULL or writable for `buf_len` bytes.
@@ -181,7 +182,7 @@ pub unsafe extern "C" fn tel_client_set_delivery_callback(
 ) -> tel_status {
     call(|| {
         let c = client_ref(client)?;
-        c.set_delivery_callback(callback.map(|f| Callback::new(f, user_data)));
+        c.set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
         Ok(())
     })
 }

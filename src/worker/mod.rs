@@ -5,9 +5,9 @@ mod handle;
 mod replay;
 mod shared;
 
-pub use crate::batch::{Batch, Encoded, Held};
+pub use crate::batch::{Batch, Held};
 pub use handle::{budget, WorkerHandle};
-pub use shared::{CriticalSlot, Progress, Shared};
+pub use shared::{Progress, Shared};
 
 use crate::backoff;
 use crate::cache::Cache;
@@ -25,11 +25,6 @@ use std::time::{Duration, Instant};
 thread_local! {
     /// The [`Shared`] (its address) of the worker running on this thread, 0 elsewhere.
     static ON_WORKER: Cell<usize> = const { Cell::new(0) };
-}
-
-/// True on one of the library's worker threads.
-pub fn on_worker_thread() -> bool {
-    ON_WORKER.with(Cell::get) != 0
 }
 
 /// True on the worker of `shared` (a logger or delivery callback running there must not wait

@@ -10,7 +10,7 @@ use crate::critical::CriticalLog;
 use crate::delivery::{Delivery, Report};
 use crate::kill::KillSwitch;
 use crate::logging::{tel_log, Level};
-use crate::options::Priority;
+use crate::priority::Priority;
 use crate::queue::{Event, Queue};
 use crate::stats::{Outcome, Stats};
 use crate::sync::{Condvar, Mutex};
