@@ -206,6 +206,8 @@ class Client:
         the cache file, ends its thread. ``on_delivery`` is never called after it returns.
         Raises :class:`TelemetryTimeoutError` when the deadline was reached (the client is
         closed all the same; what was not delivered was persisted). A second call does nothing.
+        A ``flush()`` in progress on another thread returns first; calls made after this one
+        starts raise :class:`NotInitializedError`.
         """
         running = getattr(_in_callback, "clients", None)
         if running and id(self) in running:
