@@ -379,3 +379,28 @@ def test_resource_to_ext_table():
     assert resource_to_ext(Resource.create({"os.name": "Windows", "custom.attr": "x"})) == {"os": {"name": "Windows"}}
     assert resource_to_ext(Resource.create({"os.release": "11", "initTs": 1.0})) == {}
     assert resource_to_ext(Resource.create({"app_version": 3})) == {"app": {"ver": "3"}}
+
+
+def test_checking_the_configuration_leaves_the_cache_alone(emulator, cache_path):
+    # The constructor checks the configuration with an opted-out client, and opting out deletes
+    # the cache file: the check must not name the host's cache. A file left by an earlier run
+    # is still there, and is delivered once the client starts.
+    with tel.Client(IKEY, endpoint=f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/", cache_path=cache_path,
+                    **dict(FAST, retry_max_attempts=1)) as earlier:  # fmt: skip
+        earlier.log("FromAnEarlierRun")
+        earlier.flush()
+    assert cache_path.is_file()
+    exporter = OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path, **FAST)
+    OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path, enabled=True).shutdown()
+    assert cache_path.is_file()
+    exporter.export([_record("ThisRun")])
+    assert exporter.force_flush() is True
+    assert sorted(e["name"] for e in emulator.accepted()) == ["FromAnEarlierRun", "ThisRun"]
+    exporter.shutdown()
+
+
+def test_the_constructor_checks_enabled_and_cache_path_itself(cache_path):
+    with pytest.raises(ValueError, match="enabled"):
+        OneCollectorLogExporter(ikey=IKEY, enabled="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cache_path"):
+        OneCollectorLogExporter(ikey=IKEY, cache_path=3)  # type: ignore[arg-type]
