@@ -34,6 +34,11 @@ dist=$here/dist
 step() { printf '\n== build-wheels.sh: %s\n' "$*"; }
 fail() { echo "build-wheels.sh: $*" >&2; exit 1; }
 
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 ||
+    fail "the Windows wheel needs mingw-w64 (Debian: apt-get install gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64)"
+[ -d "$(rustc --print sysroot)/lib/rustlib/x86_64-pc-windows-gnu/lib" ] ||
+    fail "the Windows wheel needs the Rust target x86_64-pc-windows-gnu (rustup target add x86_64-pc-windows-gnu)"
+
 step "build tools in $venv"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
