@@ -487,6 +487,22 @@ impl Cache {
         }
     }
 
+    /// After `tel_purge` deleted this session's claim file, the next claim needs a new one:
+    /// entries written to the deleted file would be lost with the process.
+    pub fn forget_purged_claim(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let purged = self
+                .claim
+                .as_ref()
+                .is_some_and(|(_, f)| f.metadata().is_ok_and(|m| m.nlink() == 0));
+            if purged {
+                self.claim = None;
+            }
+        }
+    }
+
     /// Counts entries and bytes without changing anything (for diagnostics).
     pub fn inspect(&self) -> io::Result<Vec<String>> {
         Ok(self

@@ -221,8 +221,6 @@ impl Client {
                             ),
                         )
                     });
-                    // Reports go out from the worker's thread.
-                    shared.queue.wake.notify_one();
                 }
                 Ok(())
             }

@@ -25,6 +25,7 @@ static DELIVERY: ForkLocal<Mutex<Option<Callback>>> = ForkLocal::new(Mutex::new(
 static INHERITED: AtomicBool = AtomicBool::new(false);
 
 /// The child's fork handler: fresh, unlocked slots; the parent's session is left behind.
+#[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
 pub(crate) fn renew_in_child() {
     // A lock a parent thread held for writing at the fork cannot be read: assume a session.
     let had_session = SESSION.get().try_read().is_none_or(|s| s.is_some());

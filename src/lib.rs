@@ -40,7 +40,8 @@ pub mod ikey;
 pub mod kill;
 #[doc(hidden)]
 pub mod logging;
-pub(crate) mod options;
+#[doc(hidden)]
+pub mod options;
 #[doc(hidden)]
 pub mod platform;
 pub(crate) mod priority;

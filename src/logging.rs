@@ -111,6 +111,7 @@ fn max_level() -> i32 {
 }
 
 /// The child's fork handler: a fresh, unlocked state that keeps the host's callback and keys.
+#[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
 pub(crate) fn renew_in_child() {
     // Keep the host's callback and keys unless a parent thread was changing them at the fork.
     let copy = STATE

@@ -26,7 +26,14 @@ pub fn purge(config: &Config) -> Result<()> {
         remove(&files.cache)?;
         for item in std::fs::read_dir(&files.dir)?.flatten() {
             if item.file_name().to_string_lossy().starts_with(&prefix) {
-                remove(&item.path())?;
+                let path = item.path();
+                if let Err(e) = remove(&path) {
+                    // Windows cannot delete a file a live session holds open; that claim stays
+                    // with its session (see docs/abi.md).
+                    if !held_by_a_live_session(&path) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
@@ -46,5 +53,17 @@ fn remove(path: &std::path::Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// True when another session holds the claim file's lock (it is alive).
+fn held_by_a_live_session(path: &std::path::Path) -> bool {
+    match crate::platform::private_open_options()
+        .read(true)
+        .open(path)
+    {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        // Windows refuses even to open a file a live session holds with a sharing lock.
+        Err(e) => e.kind() == io::ErrorKind::PermissionDenied,
     }
 }

@@ -137,8 +137,12 @@ impl Queue {
             q.flush_upto = q.next_ordinal;
         }
         let n = q.events.len();
-        let wake =
-            n == 1 || n == bounds.batch_max_events || q.bytes >= bounds.batch_max_bytes || critical;
+        // A push-out is reported by the worker: wake it for that too.
+        let wake = n == 1
+            || n == bounds.batch_max_events
+            || q.bytes >= bounds.batch_max_bytes
+            || critical
+            || evicted.is_some();
         drop(q);
         if wake {
             self.wake.notify_one();

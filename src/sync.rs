@@ -38,6 +38,7 @@ impl<T> Mutex<T> {
     }
 
     /// The lock if it is free now (fork handlers peek with it).
+    #[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
             Ok(g) => Some(MutexGuard(Some(g), crate::logging::hold())),
@@ -90,6 +91,7 @@ impl<T> RwLock<T> {
     }
 
     /// A read if no writer holds the lock now (fork handlers peek with it).
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub fn try_read(&self) -> Option<std::sync::RwLockReadGuard<'_, T>> {
         match self.0.try_read() {
             Ok(g) => Some(g),

@@ -214,8 +214,12 @@ fn another_process_holding_the_cache_lock_leaves_nothing_pending() {
 fn logging_racing_shutdown_leaves_nothing_pending() {
     let _s = serial();
     let c = Collector::start().unwrap();
+    let dir = temp_dir("race");
     for round in 0..100 {
-        init_ok(&json!({"ikey": IKEY, "endpoint": c.endpoint(), "cache_path": null}));
+        // Default settings but the endpoint and a cache file of its own.
+        init_ok(
+            &json!({"ikey": IKEY, "endpoint": c.endpoint(), "cache_path": dir.join("events.cache")}),
+        );
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let logger = {
             let stop = stop.clone();
@@ -228,7 +232,7 @@ fn logging_racing_shutdown_leaves_nothing_pending() {
             })
         };
         std::thread::sleep(Duration::from_micros(200 * (round % 5)));
-        let rc = shutdown(1000);
+        let rc = shutdown([0, 1, 5, 20, 100][round as usize % 5]);
         let s: Value = stats();
         stop.store(true, Ordering::Relaxed);
         logger.join().unwrap();

@@ -28,6 +28,7 @@ impl Worker {
             self.replay_pending = false;
             return;
         };
+        cache.forget_purged_claim();
         let marker = &self.shared.epoch_marker;
         let put_back = &self.put_back;
         let skip = |line: &str| {
