@@ -184,6 +184,7 @@ def test_a_higher_priority_takes_the_place_of_a_queued_normal_event(make_client,
     assert stats["dropped_evicted"] == 1 and stats["dropped_queue_full"] == 0
     client.flush()
     assert sorted(e["name"] for e in emulator.accepted()) == ["ImportantEvent", "SecondNormal"]
+    assert_conserved(client.stats())
 
 
 def test_a_critical_event_outlives_a_sigkill_right_after_the_call(emulator, tmp_path):
@@ -242,6 +243,24 @@ def test_on_delivery_gets_dicts_on_a_library_thread_and_they_add_up(emulator, tm
     assert sum(r["events"] for r in sent) == 3
     assert sum(r["names"].get("SentEvent", 0) for r in sent) == 3
     assert IKEY not in repr(reports)
+
+
+def test_on_delivery_reports_what_went_to_the_cache(tmp_path):
+    reports = []
+    down = f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/"
+    client = tel.Client(
+        IKEY, endpoint=down, cache_path=tmp_path / "c.cache", on_delivery=reports.append, **dict(FAST, retry_max_attempts=1)
+    )
+    client.log("UnreachableEvent")
+    client.log_event("UnreachableEvent", priority="high")
+    client.flush()
+    stats = client.stats()
+    assert_conserved(stats)
+    client.close()
+    persisted = [r for r in reports if r["outcome"] == "persisted"]
+    assert sum(r["events"] for r in persisted) == stats["persisted"] == 2
+    assert sum(r["names"].get("UnreachableEvent", 0) for r in persisted) == 2
+    assert all(r["reason"] for r in persisted)
 
 
 def test_an_exception_in_on_delivery_is_logged_and_goes_no_further(emulator, tmp_path, caplog):
