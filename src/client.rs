@@ -176,6 +176,10 @@ impl Client {
                         .to_owned(),
                 )
             });
+            if shared.delivery.installed() {
+                // Reports go out from the worker, which sleeps through a kill window.
+                shared.queue.wake.notify_one();
+            }
             return Ok(());
         }
         let time_ms = options.time_ms.unwrap_or(now_ms);

@@ -159,6 +159,9 @@ impl ExtOverrides {
 #[derive(Debug, Clone)]
 pub struct SessionExt {
     fields: Vec<(&'static str, &'static str, String)>,
+    /// The same fields with their values already as JSON strings: an event with its own `ext`
+    /// fields is rendered without escaping the session's again.
+    json: Vec<(&'static str, &'static str, String)>,
 }
 
 impl SessionExt {
@@ -175,7 +178,11 @@ impl SessionExt {
                 None => fields.push((ext, field, value.clone())),
             }
         }
-        SessionExt { fields }
+        let json = fields
+            .iter()
+            .map(|(e, f, v)| (*e, *f, json_string(v)))
+            .collect();
+        SessionExt { fields, json }
     }
 
     pub fn get(&self, ext: &str, field: &str) -> Option<&str> {
@@ -203,26 +210,30 @@ impl SessionExt {
         for (ext, names) in order {
             let mut first = true;
             for name in *names {
-                let value = match per_event
+                let value: &str = match per_event
                     .iter()
                     .rev()
                     .find(|f| f.ext == *ext && f.field == *name)
                 {
-                    Some(f) => f.json.clone(),
-                    None => match self.fields.iter().find(|(e, f, _)| e == ext && f == name) {
-                        Some((_, _, v)) => json_string(v),
+                    Some(f) => &f.json,
+                    None => match self.json.iter().find(|(e, f, _)| e == ext && f == name) {
+                        Some((_, _, v)) => v,
                         None => continue,
                     },
                 };
-                out.push_str(if first { "" } else { "," });
+                // Extension and field names are plain ASCII identifiers: no escaping needed.
                 if first {
-                    out.push_str(&json_string(ext));
-                    out.push_str(":{");
+                    out.push('"');
+                    out.push_str(ext);
+                    out.push_str("\":{");
                     first = false;
+                } else {
+                    out.push(',');
                 }
-                out.push_str(&json_string(name));
-                out.push(':');
-                out.push_str(&value);
+                out.push('"');
+                out.push_str(name);
+                out.push_str("\":");
+                out.push_str(value);
             }
             if *ext == "sdk" {
                 if first {

@@ -212,3 +212,48 @@ fn two_processes_with_two_clients_each_deliver_each_entry_once() {
     assert!(counts.values().all(|n| *n == 1), "no entry twice");
     assert_eq!(replayed, 1000);
 }
+
+#[test]
+fn threads_logging_to_two_clients_lose_and_duplicate_nothing() {
+    let (c1, c2) = (Collector::start().unwrap(), Collector::start().unwrap());
+    let a = std::sync::Arc::new(TestClient::new(&config(
+        &c1,
+        None,
+        json!({"queue_max_events": 100_000}),
+    )));
+    let b = std::sync::Arc::new(TestClient::new(&config(
+        &c2,
+        None,
+        json!({"queue_max_events": 100_000}),
+    )));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                for i in 0..1000 {
+                    let props = format!("{{\"t\":{t},\"i\":{i}}}");
+                    let target = if (t + i) % 2 == 0 { &a } else { &b };
+                    assert_eq!(target.log("Threaded.Event", Some(&props)), 0);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(a.flush(20_000), 0);
+    assert_eq!(b.flush(20_000), 0);
+    for (client, c) in [(&a, &c1), (&b, &c2)] {
+        let s = client.stats();
+        assert_conserved_in(&s);
+        assert_eq!(s["sent"], 4000);
+        let mut seen = std::collections::HashSet::new();
+        for e in c.accepted() {
+            assert!(
+                seen.insert((e["data"]["t"].as_u64(), e["data"]["i"].as_u64())),
+                "twice: {e}"
+            );
+        }
+        assert_eq!(seen.len(), 4000);
+    }
+}

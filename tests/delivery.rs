@@ -228,6 +228,7 @@ fn persisted_and_dropped_at_shutdown_are_reported() {
 
 #[test]
 fn a_callback_may_call_the_library_but_not_close_its_own_client() {
+    let _s = serial(); // its callback calls tel_log on the default session: none may be live
     let c = Collector::start().unwrap();
     let c2 = Collector::start().unwrap();
     let sink = Box::leak(Box::<Sink>::default());
@@ -335,4 +336,38 @@ fn a_reason_never_carries_the_full_key() {
     let text = r.to_string();
     assert!(!text.contains(IKEY), "{text}");
     assert!(!text.contains("0123-4567-89ab"), "{text}");
+}
+
+#[test]
+fn drops_inside_a_kill_window_are_reported_while_it_lasts() {
+    let c = Collector::start().unwrap();
+    let sink = Sink::default();
+    let client = TestClient::new(&config(&c, None, json!({})));
+    install(&client, &sink);
+    c.push(
+        Scripted::accept()
+            .with_header("kill-tokens", format!("o:{TENANT}"))
+            .with_header("kill-duration", "600"),
+    );
+    assert_eq!(client.log("Before.Kill", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    assert!(client.stats()["killed_until_ms"].as_u64().unwrap() > 0);
+    assert_eq!(client.log("Inside.Kill", None), 0);
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        let t = totals(&sink.reports.lock());
+        if t.get("dropped_killed")
+            .is_some_and(|x| x.1.get("Inside.Kill") == Some(&1))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no report inside the window: {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = client.stats();
+    assert_eq!(client.close(1000), 0);
+    assert_reports_match(&s, &sink.reports.lock());
 }

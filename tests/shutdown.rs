@@ -102,24 +102,17 @@ fn a_slow_logger_does_not_stretch_shutdown() {
     assert_conserved();
 }
 
-#[test]
-fn fifty_thousand_pending_are_all_persisted_by_shutdown() {
-    let _s = serial();
-    let c = Collector::start().unwrap();
-    let dir = temp_dir("fifty-thousand");
-    c.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
-    init_ok(&config(
-        &c,
-        Some(&dir),
-        json!({
-            "queue_max_events": 100_000, "http_timeout_ms": 60_000,
-            "cache_max_bytes": 1_000_000_000u64, "flush_interval_ms": 10,
-        }),
-    ));
+fn fifty_thousand_pending(endpoint: String, tag: &str, timeout_ms: u32) {
+    let dir = temp_dir(tag);
+    init_ok(&json!({
+        "ikey": IKEY, "endpoint": endpoint, "cache_path": dir.join("events.cache"),
+        "queue_max_events": 100_000, "http_timeout_ms": 60_000, "retry_initial_ms": 60_000,
+        "cache_max_bytes": 1_000_000_000u64, "flush_interval_ms": 10,
+    }));
     for i in 0..50_000 {
         log_ok("Many.Event", Some(&format!("{{\"i\":{i}}}")));
     }
-    let rc = shutdown(2000);
+    let rc = shutdown(timeout_ms);
     assert!(rc == 0 || rc == 7, "{rc}: {}", last_error());
     let s = stats();
     assert_eq!(s["pending"], 0, "{s}");
@@ -132,6 +125,24 @@ fn fifty_thousand_pending_are_all_persisted_by_shutdown() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn fifty_thousand_pending_are_all_persisted_by_shutdown() {
+    let _s = serial();
+    // The collector is down: the worker writes them itself, which takes longer than the grace a
+    // shutdown gives it before taking over.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let down = format!("http://127.0.0.1:{port}/");
+    fifty_thousand_pending(down.clone(), "fifty-down", 2000);
+    // At once: the worker is still writing when the shutdown's grace ends.
+    fifty_thousand_pending(down, "fifty-down-now", 0);
+    // The collector hangs: the shutdown takes over from the stuck worker.
+    let c = Collector::start().unwrap();
+    c.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    fifty_thousand_pending(c.endpoint(), "fifty-hang", 2000);
     c.release();
 }
 
