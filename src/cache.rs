@@ -377,6 +377,20 @@ impl Cache {
         let r = self.locked(deadline, || {
             let (mut entries, skipped) = self.read_entries(&self.files.cache)?;
             let recovered = self.recover_dead_claims(&mut entries);
+            if !recovered.is_empty() {
+                // A line both in the cache and in a dead claim (written back by a shutdown
+                // that took over from a worker stuck in a request) is one entry, sent once.
+                let mut seen = HashSet::new();
+                let keep: Vec<bool> = entries
+                    .iter()
+                    .map(|e| seen.insert(unmark(&e.line).0))
+                    .collect();
+                let mut i = 0;
+                entries.retain(|_| {
+                    i += 1;
+                    keep[i - 1]
+                });
+            }
             let now = crate::clock::now_ms();
             let before = entries.len();
             let oldest_allowed = now.saturating_sub(self.max_age_ms);

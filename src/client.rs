@@ -178,7 +178,7 @@ impl Client {
             });
             if shared.delivery.installed() {
                 // Reports go out from the worker, which sleeps through a kill window.
-                shared.queue.wake.notify_one();
+                shared.queue.wake_worker();
             }
             return Ok(());
         }

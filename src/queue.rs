@@ -150,6 +150,11 @@ impl Queue {
         Pushed::Queued { evicted }
     }
 
+    /// Wakes the worker without pushing anything (a report recorded by a caller waits for it).
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+
     /// Takes up to one batch from the front of the queue.
     pub fn take_batch(q: &mut QueueState, max_events: usize, max_bytes: usize) -> Vec<Event> {
         let mut batch = Vec::new();
