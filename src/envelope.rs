@@ -139,7 +139,13 @@ pub fn check_properties(props: &str) -> Result<()> {
     let mut de = serde_json::Deserializer::from_str(props);
     de.deserialize_map(ObjectOnly)
         .and_then(|()| de.end())
-        .map_err(|e| Error::event(format!("properties must be a JSON object: {e}")))
+        // serde_json quotes a string value whole ("invalid type: string ..."): excerpt it.
+        .map_err(|e| {
+            Error::event(format!(
+                "properties must be a JSON object: {}",
+                excerpt(&e.to_string())
+            ))
+        })
 }
 
 /// Everything of an envelope that is fixed for a session, split around the per-event parts.
