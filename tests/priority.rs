@@ -313,3 +313,26 @@ fn a_critical_event_is_delivered_exactly_once_when_the_process_lives_to_shutdown
     }
     assert_eq!(names(&c.accepted()), ["Crash.Report"], "once");
 }
+
+#[test]
+fn a_line_both_in_the_cache_and_in_a_dead_claim_is_delivered_once() {
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("dup-claim");
+    let line = cached_line("Twice.Written", "e1", 1, "  ");
+    let other = cached_line("Once.Written", "e1", 2, "");
+    std::fs::write(dir.join("events.cache"), format!("{line}\n{other}\n")).unwrap();
+    std::fs::write(
+        dir.join("events.cache.claim-0123456789abcdef"),
+        format!("{line}\n"),
+    )
+    .unwrap();
+    let client = TestClient::new(&config(&c, Some(&dir), json!({})));
+    assert_eq!(client.flush(10_000), 0);
+    let s = client.stats();
+    assert_eq!(client.close(5000), 0);
+    let mut got = names(&c.accepted());
+    got.sort();
+    assert_eq!(got, ["Once.Written", "Twice.Written"]);
+    assert_eq!(s["replayed"], 2);
+    assert_conserved_in(&s);
+}
