@@ -102,7 +102,8 @@ enum Seen {
     StdinClosed,
 }
 
-/// One line about a request: status, counts, masked key, Collector-Error, accepted names.
+/// One line about a request: status, counts, masked key, Collector-Error, the optional headers
+/// it lacks, accepted names.
 pub fn request_line(request: &RecordedRequest) -> String {
     let mut line = match &request.fault {
         Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
@@ -122,6 +123,11 @@ pub fn request_line(request: &RecordedRequest) -> String {
     }
     if let Some(error) = &request.collector_error {
         line.push_str(&format!(" error={error:?}"));
+    }
+    // Accepted without them, as the service does; worth knowing when comparing clients.
+    let missing = tel_emulator::missing_optional_headers(&request.headers);
+    if request.method == "POST" && !missing.is_empty() {
+        line.push_str(&format!(" lacks=[{}]", missing.join(", ")));
     }
     if request.full_key_in_body {
         line.push_str(" FULL-KEY-IN-BODY");
