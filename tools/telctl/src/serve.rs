@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// `requests` stay empty): for benchmarks and long runs. Implies `--quiet`.
     #[arg(long)]
     count_only: bool,
+    /// Play a far collector: a round-trip time of N ms for each new connection, each TLS
+    /// handshake flight and each answer to an upload.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rtt_ms: u64,
     /// Exit when standard input reaches end of file (when the harness that started us dies).
     #[arg(long)]
     exit_on_stdin_eof: bool,
@@ -49,6 +53,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         port: args.port,
         record: args.record,
         keep_records: !args.count_only,
+        rtt: std::time::Duration::from_millis(args.rtt_ms),
         ..defaults
     };
     let quiet = args.quiet || args.count_only;

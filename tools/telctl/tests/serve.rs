@@ -386,3 +386,18 @@ fn serve_judges_trace_context_and_exception_extensions() {
     let (head, _, _) = request_block(&serve, 1);
     assert!(head.contains("ext.ex.stack must be a string"), "{head}");
 }
+
+#[test]
+fn serve_plays_a_far_collector_with_rtt_ms() {
+    // A lower bound only: the delay is added on purpose, so it cannot come out shorter.
+    let serve = Serve::start(&["--rtt-ms", "200", "--quiet"]);
+    let port = port_of(&serve.next_line());
+    let start = std::time::Instant::now();
+    let good = event("Far.Event", "{}", "r:1");
+    assert_eq!(upload_lines(port, &[&good]).0, 200);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(400),
+        "connect + answer: {took:?}"
+    );
+}

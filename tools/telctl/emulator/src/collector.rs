@@ -34,6 +34,11 @@ pub struct Options {
     /// Keep every request and accepted envelope for inspection (the default). Off, only the
     /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
     pub keep_records: bool,
+    /// A round-trip time to play, as if the collector were far away (zero: none). Each new
+    /// connection waits it once (the TCP handshake), each handshake flight of the TLS server
+    /// once more (one for TLS 1.3, two for a full TLS 1.2 handshake), and each answer on the
+    /// collector path once. Connections wait in parallel: it adds latency, not load.
+    pub rtt: Duration,
 }
 
 impl Default for Options {
@@ -46,6 +51,7 @@ impl Default for Options {
             record: None,
             tls: false,
             keep_records: true,
+            rtt: Duration::ZERO,
         }
     }
 }
@@ -87,7 +93,11 @@ impl Collector {
         let address = listener.local_addr()?;
         #[cfg(feature = "tls")]
         let tls = match options.tls {
-            true => Some(crate::tls::TlsFront::start(options.port, address)?),
+            true => Some(crate::tls::TlsFront::start(
+                options.port,
+                address,
+                options.rtt,
+            )?),
             false => None,
         };
         let shared = Arc::new(Shared {

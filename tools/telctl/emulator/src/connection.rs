@@ -49,6 +49,10 @@ impl Route {
 
 /// Serves requests on `stream` until either side closes it.
 pub(crate) fn serve(shared: &Shared, stream: TcpStream) {
+    // The TCP handshake of a far collector (behind TLS, the TLS front plays it).
+    if !shared.options.tls && !shared.options.rtt.is_zero() && !shared.pause(shared.options.rtt) {
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else {
@@ -170,6 +174,10 @@ fn exchange(
         response.set_header("Allow", "POST");
         shared.record(record_of(head, raw_body, &response), Vec::new());
         return send(stream, response, keep_alive);
+    }
+    // The request's way there and the answer's way back.
+    if !shared.options.rtt.is_zero() && !shared.pause(shared.options.rtt) {
+        return Flow::Close;
     }
     let scripted = shared.next_answer();
     if let Some(delay) = scripted.as_ref().map(|s| s.delay).filter(|d| !d.is_zero()) {

@@ -24,6 +24,9 @@ pub struct TlsCounts {
     /// Connections that failed before or during the handshake (e.g. the client's
     /// `unknown_ca` alert, or plain HTTP sent to the HTTPS port).
     pub handshake_failures: u64,
+    /// Of the completed handshakes, those that resumed an earlier session (no certificate, no
+    /// signature); the others were full handshakes.
+    pub resumed: u64,
 }
 
 #[derive(Default)]
@@ -31,6 +34,40 @@ struct Counters {
     connections: AtomicU64,
     handshakes: AtomicU64,
     handshake_failures: AtomicU64,
+    resumed: Arc<AtomicU64>,
+}
+
+/// The server's session cache, counting the sessions clients resume from it (rustls 0.21 does
+/// not say per connection whether a handshake resumed; a session found is a resumption).
+struct CountingSessions {
+    inner: Arc<dyn rustls::server::StoresServerSessions>,
+    resumed: Arc<AtomicU64>,
+}
+
+impl rustls::server::StoresServerSessions for CountingSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let found = self.inner.get(key);
+        if found.is_some() {
+            self.resumed.fetch_add(1, Ordering::SeqCst);
+        }
+        found
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let found = self.inner.take(key);
+        if found.is_some() {
+            self.resumed.fetch_add(1, Ordering::SeqCst);
+        }
+        found
+    }
+
+    fn can_cache(&self) -> bool {
+        self.inner.can_cache()
+    }
 }
 
 struct FrontShared {
@@ -39,6 +76,8 @@ struct FrontShared {
     /// Open client sockets, shut down when the front stops.
     open: Mutex<HashMap<u64, TcpStream>>,
     next: AtomicU64,
+    /// The round-trip time played (`Options::rtt`).
+    rtt: Duration,
 }
 
 /// The HTTPS listener in front of a plain collector.
@@ -50,8 +89,9 @@ pub(crate) struct TlsFront {
 }
 
 impl TlsFront {
-    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`.
-    pub fn start(port: u16, backend: SocketAddr) -> io::Result<TlsFront> {
+    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`, playing a
+    /// round-trip time of `rtt` for the TCP handshake and each handshake flight.
+    pub fn start(port: u16, backend: SocketAddr, rtt: Duration) -> io::Result<TlsFront> {
         let cert = rcgen::generate_simple_self_signed(vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
@@ -59,7 +99,7 @@ impl TlsFront {
         .map_err(io::Error::other)?;
         let der = cert.serialize_der().map_err(io::Error::other)?;
         let key = cert.serialize_private_key_der();
-        let config = rustls::ServerConfig::builder()
+        let mut config = rustls::ServerConfig::builder()
             .with_safe_defaults()
             .with_no_client_auth()
             .with_single_cert(
@@ -67,14 +107,20 @@ impl TlsFront {
                 rustls::PrivateKey(key),
             )
             .map_err(io::Error::other)?;
+        let counters = Counters::default();
+        config.session_storage = Arc::new(CountingSessions {
+            inner: config.session_storage,
+            resumed: Arc::clone(&counters.resumed),
+        });
         let config = Arc::new(config);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(FrontShared {
             stopping: AtomicBool::new(false),
-            counters: Counters::default(),
+            counters,
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
+            rtt,
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -105,6 +151,7 @@ impl TlsFront {
             connections: c.connections.load(Ordering::SeqCst),
             handshakes: c.handshakes.load(Ordering::SeqCst),
             handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
+            resumed: c.resumed.load(Ordering::SeqCst),
         }
     }
 }
@@ -173,6 +220,10 @@ fn relay(
     let Ok(tls) = rustls::ServerConnection::new(config) else {
         return;
     };
+    // The TCP handshake of a far collector.
+    if !shared.rtt.is_zero() {
+        std::thread::sleep(shared.rtt);
+    }
     let tls = Arc::new(Mutex::new(tls));
     let mut client_read = match client.try_clone() {
         Ok(c) => c,
@@ -190,11 +241,17 @@ fn relay(
         let mut conn = lock(&tls);
         let mut input = &buf[..n];
         let mut failed = false;
+        let was_handshaking = conn.is_handshaking();
         while !input.is_empty() {
             if conn.read_tls(&mut input).is_err() || conn.process_new_packets().is_err() {
                 failed = true;
                 break;
             }
+        }
+        let far = !shared.rtt.is_zero();
+        if far && !failed && was_handshaking && conn.wants_write() && waits_for_flight(&conn) {
+            // A far collector's handshake flight reaches the client one round trip later.
+            std::thread::sleep(shared.rtt);
         }
         // Handshake replies, or the alert explaining a failure.
         while conn.wants_write() {
@@ -256,6 +313,13 @@ fn relay(
     if let Some(t) = pump {
         let _ = t.join();
     }
+}
+
+/// Whether the client waits for what the server is about to write in the handshake: every
+/// flight but TLS 1.3's session tickets, which follow the server's Finished and are not waited
+/// for (TLS 1.2's last flight, ChangeCipherSpec and Finished, is).
+fn waits_for_flight(conn: &rustls::ServerConnection) -> bool {
+    conn.is_handshaking() || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
 }
 
 /// The collector's answer, encrypted back to the client; its end closes the TLS session.
