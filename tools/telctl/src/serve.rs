@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// `requests` stay empty): for benchmarks and long runs. Implies `--quiet`.
     #[arg(long)]
     count_only: bool,
+    /// A sink, not a collector: answer every upload 200 `{}` without decoding or checking
+    /// it, counting requests only (for measuring a client's own limit). Implies `--count-only`.
+    #[arg(long)]
+    sink: bool,
     /// Play a far collector: a round-trip time of N ms for each new connection, each TLS
     /// handshake flight and each answer to an upload.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -52,11 +56,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_body_bytes: args.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         port: args.port,
         record: args.record,
-        keep_records: !args.count_only,
+        keep_records: !(args.count_only || args.sink),
+        sink: args.sink,
         rtt: std::time::Duration::from_millis(args.rtt_ms),
         ..defaults
     };
-    let quiet = args.quiet || args.count_only;
+    let quiet = args.quiet || args.count_only || args.sink;
     let collector = match Collector::start_with(options) {
         Ok(collector) => collector,
         Err(e) => {

@@ -39,6 +39,11 @@ pub struct Options {
     /// once more (one for TLS 1.3, two for a full TLS 1.2 handshake), and each answer on the
     /// collector path once. Connections wait in parallel: it adds latency, not load.
     pub rtt: Duration,
+    /// A sink, not a collector: every POST to the collector path is answered 200 `{}` without
+    /// being decoded, parsed or checked, and only counted (in [`Collector::request_count`]);
+    /// scripts do not apply and nothing is accepted or recorded. For measuring a client's own
+    /// limit, which a strict collector would hide. Off by default.
+    pub sink: bool,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             tls: false,
             keep_records: true,
             rtt: Duration::ZERO,
+            sink: false,
         }
     }
 }
@@ -374,6 +380,12 @@ impl Shared {
             }
         }
         generation
+    }
+
+    /// Counts a request taken by [`Options::sink`].
+    pub fn sunk(&self) {
+        self.lock().requests_total += 1;
+        self.changed.notify_all();
     }
 
     pub fn release(&self) {

@@ -179,6 +179,10 @@ fn exchange(
     if !shared.options.rtt.is_zero() && !shared.pause(shared.options.rtt) {
         return Flow::Close;
     }
+    if shared.options.sink {
+        shared.sunk();
+        return send(stream, Response::json(200, "{}"), keep_alive);
+    }
     let scripted = shared.next_answer();
     if let Some(delay) = scripted.as_ref().map(|s| s.delay).filter(|d| !d.is_zero()) {
         if !shared.pause(delay) {
