@@ -28,9 +28,14 @@ pub struct Options {
     pub port: u16,
     /// A file to which accepted envelopes are appended, one JSON line each.
     pub record: Option<PathBuf>,
-    /// Serve HTTPS with a self-signed certificate made at start (feature `tls`): no client
-    /// trusts it unless given [`Collector::tls_certificate_der`]. The endpoint is `https://`.
+    /// Serve HTTPS with a certificate signed by a CA made at start (feature `tls`): no client
+    /// trusts it unless given the CA ([`Collector::tls_certificate_der`],
+    /// [`Collector::tls_ca_pem`]). The endpoint is `https://`.
     pub tls: bool,
+    /// With `tls`: host names (or addresses) the server certificate names besides `localhost`
+    /// and `127.0.0.1`, for clients that reach it under another name (through a proxy, or a
+    /// hosts file in a network namespace).
+    pub tls_names: Vec<String>,
     /// Keep every request and accepted envelope for inspection (the default). Off, only the
     /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
     pub keep_records: bool,
@@ -55,6 +60,7 @@ impl Default for Options {
             port: 0,
             record: None,
             tls: false,
+            tls_names: Vec::new(),
             keep_records: true,
             rtt: Duration::ZERO,
             sink: false,
@@ -102,6 +108,7 @@ impl Collector {
             true => Some(crate::tls::TlsFront::start(
                 options.port,
                 address,
+                &options.tls_names,
                 options.rtt,
             )?),
             false => None,
@@ -148,11 +155,17 @@ impl Collector {
         format!("{scheme}://127.0.0.1:{}/OneCollector/1.0/", self.port())
     }
 
-    /// With [`Options::tls`]: the self-signed server certificate (DER), for a client that
-    /// should trust it.
+    /// With [`Options::tls`]: the CA certificate (DER) that signed the server's, for a client
+    /// that should trust it.
     #[cfg(feature = "tls")]
     pub fn tls_certificate_der(&self) -> Option<Vec<u8>> {
-        self.tls.as_ref().map(|t| t.certificate_der().to_vec())
+        self.tls.as_ref().map(|t| t.ca_der().to_vec())
+    }
+
+    /// With [`Options::tls`]: the CA certificate as PEM (for `SSL_CERT_FILE`).
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.ca_pem().to_owned())
     }
 
     /// With [`Options::tls`]: connections, completed handshakes and failed ones so far.
@@ -179,6 +192,12 @@ impl Collector {
     /// Every request that reached the collector path, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
+    }
+
+    /// TCP connections the collector accepted since it started (over TLS, each TLS connection
+    /// is relayed on one of these).
+    pub fn connection_count(&self) -> u64 {
+        self.shared.lock().next_connection
     }
 
     pub fn request_count(&self) -> usize {
@@ -306,6 +325,7 @@ pub(crate) struct State {
     pub stopping: bool,
     /// Open connections, to shut them down when stopping.
     pub connections: HashMap<u64, TcpStream>,
+    /// The last connection's id: the number of connections accepted since the start.
     next_connection: u64,
 }
 

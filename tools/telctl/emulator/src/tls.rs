@@ -1,10 +1,11 @@
-//! `Options::tls`: the collector behind HTTPS, with a self-signed certificate made at start.
+//! `Options::tls`: the collector behind HTTPS, with a CA and a server certificate made at start.
 //!
 //! TLS is terminated in front of the plain collector: each TLS connection is relayed, once its
 //! handshake is done, to a plain connection of the collector on loopback, so every scripted
 //! answer and fault works over HTTPS unchanged. No client trusts the certificate unless it is
-//! given [`TlsFront::certificate_der`]: that is the point, a client that verifies certificates
-//! must refuse this server, and the counters tell whether it even finished a handshake.
+//! given the CA ([`TlsFront::ca_der`], [`TlsFront::ca_pem`]): that is the point, a client that
+//! verifies certificates must refuse this server, and the counters tell whether it even
+//! finished a handshake, and whether it resumed a session.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -14,60 +15,29 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
 /// What a TLS front saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TlsCounts {
     /// TCP connections accepted on the HTTPS port.
     pub connections: u64,
-    /// Handshakes completed (the client accepted the certificate).
+    /// Handshakes completed (the client accepted the certificate), resumed ones included.
     pub handshakes: u64,
+    /// Of `handshakes`, those that resumed an earlier session (no certificate sent, no
+    /// signature made): `handshakes - resumed` is the number of full handshakes.
+    pub resumed: u64,
     /// Connections that failed before or during the handshake (e.g. the client's
     /// `unknown_ca` alert, or plain HTTP sent to the HTTPS port).
     pub handshake_failures: u64,
-    /// Of the completed handshakes, those that resumed an earlier session (no certificate, no
-    /// signature); the others were full handshakes.
-    pub resumed: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     connections: AtomicU64,
     handshakes: AtomicU64,
+    resumed: AtomicU64,
     handshake_failures: AtomicU64,
-    resumed: Arc<AtomicU64>,
-}
-
-/// The server's session cache, counting the sessions clients resume from it (rustls 0.21 does
-/// not say per connection whether a handshake resumed; a session found is a resumption).
-struct CountingSessions {
-    inner: Arc<dyn rustls::server::StoresServerSessions>,
-    resumed: Arc<AtomicU64>,
-}
-
-impl rustls::server::StoresServerSessions for CountingSessions {
-    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        self.inner.put(key, value)
-    }
-
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let found = self.inner.get(key);
-        if found.is_some() {
-            self.resumed.fetch_add(1, Ordering::SeqCst);
-        }
-        found
-    }
-
-    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let found = self.inner.take(key);
-        if found.is_some() {
-            self.resumed.fetch_add(1, Ordering::SeqCst);
-        }
-        found
-    }
-
-    fn can_cache(&self) -> bool {
-        self.inner.can_cache()
-    }
 }
 
 struct FrontShared {
@@ -80,44 +50,99 @@ struct FrontShared {
     rtt: Duration,
 }
 
+/// A private CA and a server certificate it signed, made fresh for one front.
+pub struct TlsMaterial {
+    pub ca_der: Vec<u8>,
+    pub ca_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TlsMaterial {
+    /// A CA ("tel-emulator test CA") and a server certificate for `localhost`, `127.0.0.1`
+    /// and `names` (host names or IP addresses).
+    pub fn generate(names: &[String]) -> io::Result<TlsMaterial> {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new());
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tel-emulator test CA");
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = rcgen::Certificate::from_params(ca_params).map_err(io::Error::other)?;
+        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        for name in names {
+            if !sans.contains(name) {
+                sans.push(name.clone());
+            }
+        }
+        let mut params = rcgen::CertificateParams::new(Vec::new());
+        params.subject_alt_names = sans
+            .iter()
+            .map(|n| match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::SanType::IpAddress(ip),
+                Err(_) => rcgen::SanType::DnsName(n.clone()),
+            })
+            .collect();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tel-emulator");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = rcgen::Certificate::from_params(params).map_err(io::Error::other)?;
+        Ok(TlsMaterial {
+            ca_der: ca.serialize_der().map_err(io::Error::other)?,
+            ca_pem: ca.serialize_pem().map_err(io::Error::other)?,
+            cert_der: cert
+                .serialize_der_with_signer(&ca)
+                .map_err(io::Error::other)?,
+            key_der: cert.serialize_private_key_der(),
+        })
+    }
+
+    /// A server configuration presenting the certificate (with ring, TLS 1.2 and 1.3, and
+    /// the default in-memory session cache, so that clients can resume).
+    fn server_config(&self) -> io::Result<rustls::ServerConfig> {
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(self.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+        )
+        .map_err(io::Error::other)
+    }
+}
+
 /// The HTTPS listener in front of a plain collector.
 pub(crate) struct TlsFront {
     address: SocketAddr,
-    certificate: Vec<u8>,
+    material: TlsMaterial,
     shared: Arc<FrontShared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl TlsFront {
-    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`, playing a
-    /// round-trip time of `rtt` for the TCP handshake and each handshake flight.
-    pub fn start(port: u16, backend: SocketAddr, rtt: Duration) -> io::Result<TlsFront> {
-        let cert = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .map_err(io::Error::other)?;
-        let der = cert.serialize_der().map_err(io::Error::other)?;
-        let key = cert.serialize_private_key_der();
-        let mut config = rustls::ServerConfig::builder()
-            .with_safe_defaults()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![rustls::Certificate(der.clone())],
-                rustls::PrivateKey(key),
-            )
-            .map_err(io::Error::other)?;
-        let counters = Counters::default();
-        config.session_storage = Arc::new(CountingSessions {
-            inner: config.session_storage,
-            resumed: Arc::clone(&counters.resumed),
-        });
-        let config = Arc::new(config);
+    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`; the server
+    /// certificate names `localhost`, `127.0.0.1` and `names`. Plays a round-trip time of `rtt`
+    /// for the TCP handshake and each handshake flight the client waits for.
+    pub fn start(
+        port: u16,
+        backend: SocketAddr,
+        names: &[String],
+        rtt: Duration,
+    ) -> io::Result<TlsFront> {
+        let material = TlsMaterial::generate(names)?;
+        let config = Arc::new(material.server_config()?);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(FrontShared {
             stopping: AtomicBool::new(false),
-            counters,
+            counters: Counters::default(),
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
             rtt,
@@ -130,7 +155,7 @@ impl TlsFront {
         };
         Ok(TlsFront {
             address,
-            certificate: der,
+            material,
             shared,
             thread: Some(thread),
         })
@@ -140,9 +165,14 @@ impl TlsFront {
         self.address.port()
     }
 
-    /// The server certificate (DER), for a client that should trust it.
-    pub fn certificate_der(&self) -> &[u8] {
-        &self.certificate
+    /// The CA certificate (DER) that signed the server's, for a client that should trust it.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.material.ca_der
+    }
+
+    /// The CA certificate as PEM, for `SSL_CERT_FILE`.
+    pub fn ca_pem(&self) -> &str {
+        &self.material.ca_pem
     }
 
     pub fn counts(&self) -> TlsCounts {
@@ -150,8 +180,8 @@ impl TlsFront {
         TlsCounts {
             connections: c.connections.load(Ordering::SeqCst),
             handshakes: c.handshakes.load(Ordering::SeqCst),
-            handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
             resumed: c.resumed.load(Ordering::SeqCst),
+            handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
         }
     }
 }
@@ -266,6 +296,9 @@ fn relay(
         if !handshaken && !conn.is_handshaking() {
             handshaken = true;
             shared.counters.handshakes.fetch_add(1, Ordering::SeqCst);
+            if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                shared.counters.resumed.fetch_add(1, Ordering::SeqCst);
+            }
         }
         let mut clear = Vec::new();
         match conn.reader().read_to_end(&mut clear) {
