@@ -137,8 +137,12 @@ fn send(mut stream: &TcpStream, mut response: Response, keep_alive: bool) -> Flo
     if !keep_alive {
         response.set_header("Connection", "close");
     }
+    // A scripted `Connection: close` is kept as a server keeps its word: it closes.
+    let closing = response
+        .header("connection")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("close"));
     match response.write_to(&mut stream) {
-        Ok(()) if keep_alive => Flow::KeepOpen,
+        Ok(()) if keep_alive && !closing => Flow::KeepOpen,
         _ => Flow::Close,
     }
 }

@@ -250,6 +250,9 @@ fn relay(
     let Ok(tls) = rustls::ServerConnection::new(config) else {
         return;
     };
+    // Records and relayed answers go out as they come: with Nagle's algorithm, a small write
+    // behind an unacknowledged one would wait for the peer's delayed ACK (40 ms on Linux).
+    let _ = client.set_nodelay(true);
     // The TCP handshake of a far collector.
     if !shared.rtt.is_zero() {
         std::thread::sleep(shared.rtt);
@@ -314,6 +317,7 @@ fn relay(
             let Ok(p) = TcpStream::connect(backend) else {
                 break;
             };
+            let _ = p.set_nodelay(true);
             let (tls2, client2) = (Arc::clone(&tls), client.try_clone());
             let (Ok(back_read), Ok(client2)) = (p.try_clone(), client2) else {
                 break;

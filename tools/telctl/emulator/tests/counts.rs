@@ -62,3 +62,20 @@ fn a_sink_takes_every_upload_unchecked_and_counts_it() {
     let reply = request(collector.port(), "GET", "/OneCollector/1.0/", &[], b"");
     assert_eq!(reply.status, 405);
 }
+
+#[test]
+fn a_scripted_connection_close_closes_the_connection() {
+    let collector = Collector::start().unwrap();
+    collector.set_default(Some(
+        tel_emulator::Scripted::accept().with_header("Connection", "close"),
+    ));
+    let mut client = Client::connect(collector.port());
+    let body = ndjson(&[envelope("Closing.Event")]);
+    let reply = client.request("POST", "/OneCollector/1.0/", &upload_headers(), &body);
+    assert_eq!(
+        (reply.status, reply.header("connection")),
+        (200, Some("close"))
+    );
+    assert!(client.closed(), "the collector closes after saying so");
+    assert_eq!(collector.accepted_count(), 1);
+}
