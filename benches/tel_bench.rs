@@ -1,7 +1,7 @@
 //! The benchmarks of docs/performance.md. They print figures; they never fail on a number.
 //!
-//! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME`
-//! runs one of: latency, throughput, memory, lifecycle, cpu, size.
+//! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME...`
+//! runs the named groups of: latency, throughput, sink, network, memory, lifecycle, cpu, size.
 //! Memory figures come from child processes (this binary re-run with `memory-child`), so that
 //! the collector and the other benchmarks do not pollute them.
 
@@ -9,7 +9,7 @@ use serde_json::json;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 use tel::ffi;
-use tel_emulator::{Collector, Options};
+use tel_emulator::{Collector, Options, Scripted};
 
 const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
 
@@ -280,6 +280,119 @@ fn throughput() {
     );
 }
 
+/// The library's own end-to-end limit: the same run as `throughput`, against a sink that
+/// answers every upload at once without decoding or checking it (`Options::sink`), next to the
+/// pipeline limit. Interleaved, three times, because the machine's speed drifts.
+fn sink() {
+    let collector = Collector::start_with(Options {
+        sink: true,
+        keep_records: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let n = 400_000;
+    for round in 1..=3 {
+        for (mode, compression) in [
+            ("deflate", tel::Compression::Deflate),
+            ("none", tel::Compression::None),
+        ] {
+            let limit = pipeline_limit(compression, n);
+            let (rate, cpu) = end_to_end(&collector, mode, n);
+            println!(
+                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
+                100.0 * rate / limit,
+                cpu * 100.0
+            );
+        }
+    }
+}
+
+/// One network run: `n` events through the Rust API to `collector`, flushed; what it took.
+struct NetworkRun {
+    events_per_s: f64,
+    requests_per_s: f64,
+    requests: u64,
+    connections: u64,
+    full_handshakes: u64,
+}
+
+fn network_run(collector: &Collector, reuse: bool, n: usize) -> NetworkRun {
+    let config = json!({"ikey": IKEY, "endpoint": collector.endpoint(), "cache_path": null,
+                        "compression": "deflate", "queue_max_events": 1_000_000});
+    let mut config = tel::Config::from_json(&config.to_string()).unwrap();
+    config.connection_reuse = reuse;
+    let client = tel::Client::start(config).unwrap();
+    let props: Vec<String> = (0..1000).map(typical_properties).collect();
+    let before = collector.tls_counts();
+    let start = Instant::now();
+    for i in 0..n {
+        client
+            .log("Bench.TypicalEvent", Some(&props[i % props.len()]))
+            .unwrap();
+    }
+    client.flush(Duration::from_secs(600)).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let stats = client.stats();
+    assert_eq!(stats.sent as usize, n, "{stats:?}");
+    let _ = client.shutdown(Duration::from_secs(10));
+    let after = collector.tls_counts();
+    let requests = collector.request_count() as u64;
+    collector.reset();
+    let handshakes = after.handshakes - before.handshakes;
+    NetworkRun {
+        events_per_s: n as f64 / secs,
+        requests_per_s: requests as f64 / secs,
+        requests,
+        connections: after.connections - before.connections,
+        full_handshakes: handshakes - (after.resumed - before.resumed),
+    }
+}
+
+/// End-to-end against the TLS emulator, near and 50 ms away, with connection reuse on and off:
+/// events/s, requests/s, and connections and full TLS handshakes per 1,000 requests.
+fn network() {
+    // The library verifies certificates with the system's verifier, which reads SSL_CERT_FILE.
+    let ca_file = std::env::temp_dir().join(format!("tel-bench-ca-{}.pem", std::process::id()));
+    for rtt_ms in [0u64, 50] {
+        let collector = Collector::start_with(Options {
+            tls: true,
+            keep_records: false,
+            rtt: Duration::from_millis(rtt_ms),
+            ..Options::default()
+        })
+        .unwrap();
+        std::fs::write(&ca_file, collector.tls_ca_pem().unwrap()).unwrap();
+        std::env::set_var("SSL_CERT_FILE", &ca_file);
+        // 500-event batches: at 50 ms a request takes one to three round trips.
+        let n = if rtt_ms == 0 { 200_000 } else { 25_000 };
+        // Reuse on and off; then on, with a collector that closes every connection after its
+        // answer (`Connection: close`), so that each request needs a new connection and only
+        // TLS resumption is left to save the full handshake.
+        for (label, reuse, closing) in [
+            ("reuse on ", true, false),
+            ("reuse off", false, false),
+            ("reuse on, collector closes", true, true),
+        ] {
+            collector.set_default(
+                closing.then(|| Scripted::accept().with_header("Connection", "close")),
+            );
+            let r = network_run(&collector, reuse, n);
+            let per_1000 = |x: u64| 1000.0 * x as f64 / r.requests.max(1) as f64;
+            println!(
+                "TLS, RTT {rtt_ms:>2} ms, {label:<26}: {:>7.0} events/s {:>6.1} requests/s   per 1,000 requests: {:>6.1} connections, {:>6.1} full handshakes ({} requests, {} connections, {} full handshakes)",
+                r.events_per_s,
+                r.requests_per_s,
+                per_1000(r.connections),
+                per_1000(r.full_handshakes),
+                r.requests,
+                r.connections,
+                r.full_handshakes,
+            );
+        }
+    }
+    let _ = std::fs::remove_file(ca_file);
+}
+
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -521,6 +634,12 @@ fn main() {
     }
     if want("throughput") {
         throughput();
+    }
+    if want("sink") {
+        sink();
+    }
+    if want("network") {
+        network();
     }
     if want("cpu") {
         cpu();
