@@ -138,6 +138,11 @@ fn latency() {
 
 /// Serialising the same envelopes to NDJSON and compressing them, no I/O: the pipeline limit.
 fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
+    pipeline_limit_and_cpu(compression, n).0
+}
+
+/// The pipeline limit in events/s, and the CPU time it took per event (µs).
+fn pipeline_limit_and_cpu(compression: tel::Compression, n: usize) -> (f64, f64) {
     let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
     let ext = tel::ext::SessionExt::new(
         &tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4()),
@@ -145,6 +150,7 @@ fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
     );
     let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
     let props: Vec<String> = (0..1000).map(typical_properties).collect();
+    let cpu0 = cpu_time(libc::RUSAGE_THREAD);
     let start = Instant::now();
     let mut batch = Vec::with_capacity(500);
     let mut bytes = 0usize;
@@ -164,13 +170,15 @@ fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
         }
     }
     std::hint::black_box(bytes);
-    n as f64 / start.elapsed().as_secs_f64()
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let cpu = cpu_time(libc::RUSAGE_THREAD) - cpu0;
+    (rate, 1e6 * cpu / n as f64)
 }
 
 /// Events per second from the first `tel_log` to the last acceptance at the emulator.
-fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) {
+fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64) {
     init(
-        &collector.endpoint(),
+        endpoint,
         json!({"compression": compression, "queue_max_events": 1_000_000}),
     );
     let props: Vec<CString> = (0..1000)
@@ -189,7 +197,6 @@ fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) 
     let sent = stats()["sent"].as_u64().unwrap();
     assert_eq!(sent as usize, n);
     let _ = ffi::tel_shutdown(10_000);
-    collector.reset();
     (n as f64 / secs, cpu / secs)
 }
 
@@ -263,7 +270,8 @@ fn throughput() {
         ("none", tel::Compression::None),
     ] {
         let limit = pipeline_limit(compression, n);
-        let (rate, cpu) = end_to_end(&collector, mode, n);
+        let (rate, cpu) = end_to_end(&collector.endpoint(), mode, n);
+        collector.reset();
         println!(
             "end-to-end {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
             100.0 * rate / limit,
@@ -281,29 +289,42 @@ fn throughput() {
 }
 
 /// The library's own end-to-end limit: the same run as `throughput`, against a sink that
-/// answers every upload at once without decoding or checking it (`Options::sink`), next to the
-/// pipeline limit. Interleaved, three times, because the machine's speed drifts.
+/// answers every upload at once without decoding or checking it (`telctl serve --sink` in its
+/// own process, so that the CPU time measured is the library's and its host's alone), next to
+/// the pipeline limit. Interleaved, three times, because the machine's speed drifts.
 fn sink() {
-    let collector = Collector::start_with(Options {
-        sink: true,
-        keep_records: false,
-        ..Options::default()
-    })
-    .unwrap();
+    let in_process;
+    let (mut serve, endpoint) = match start_serve(&["--sink"]) {
+        Some((serve, endpoint)) => (Some(serve), endpoint),
+        None => {
+            println!("sink: telctl not built (cargo build --release -p telctl); the sink runs in this process");
+            in_process = Collector::start_with(Options {
+                sink: true,
+                keep_records: false,
+                ..Options::default()
+            })
+            .unwrap();
+            (None, in_process.endpoint())
+        }
+    };
     let n = 400_000;
     for round in 1..=3 {
         for (mode, compression) in [
             ("deflate", tel::Compression::Deflate),
             ("none", tel::Compression::None),
         ] {
-            let limit = pipeline_limit(compression, n);
-            let (rate, cpu) = end_to_end(&collector, mode, n);
+            let (limit, limit_cpu) = pipeline_limit_and_cpu(compression, n);
+            let (rate, cpu) = end_to_end(&endpoint, mode, n);
             println!(
-                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
+                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   CPU per event {:.2} us (pipeline alone {limit_cpu:.2} us)   process CPU {:.0} % of a core",
                 100.0 * rate / limit,
+                1e6 * cpu / rate,
                 cpu * 100.0
             );
         }
+    }
+    if let Some(serve) = serve.as_mut() {
+        let _ = serve.kill();
     }
 }
 
@@ -451,7 +472,7 @@ fn memory_child(endpoint: &str, up: bool) {
 
 fn memory() {
     let exe = std::env::current_exe().unwrap();
-    let Some((mut serve, endpoint)) = start_serve() else {
+    let Some((mut serve, endpoint)) = start_serve(&[]) else {
         println!("memory: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
@@ -514,7 +535,7 @@ fn lifecycle() {
 /// 1,000 events per second to a collector in another process: the process's CPU time minus the
 /// logging thread's own.
 fn cpu() {
-    let Some((mut serve, endpoint)) = start_serve() else {
+    let Some((mut serve, endpoint)) = start_serve(&[]) else {
         println!("cpu: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
@@ -546,10 +567,16 @@ fn cpu() {
     );
 }
 
-/// `telctl serve --count-only` in its own process, and its endpoint.
-fn start_serve() -> Option<(std::process::Child, String)> {
+/// `telctl serve --count-only` (or with `extra` options) in its own process, and its endpoint.
+fn start_serve(extra: &[&str]) -> Option<(std::process::Child, String)> {
+    let extra = if extra.is_empty() {
+        &["--count-only"]
+    } else {
+        extra
+    };
     let mut serve = std::process::Command::new(telctl_path())
-        .args(["serve", "--count-only", "--exit-on-stdin-eof"])
+        .args(["serve", "--exit-on-stdin-eof"])
+        .args(extra)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -560,8 +587,12 @@ fn start_serve() -> Option<(std::process::Child, String)> {
         &mut first,
     )
     .ok()?;
-    let endpoint = first.trim().trim_start_matches("listening on ").to_owned();
-    Some((serve, endpoint))
+    // A telctl that does not know the options says so on stderr and prints nothing here.
+    let Some(endpoint) = first.trim().strip_prefix("listening on ") else {
+        let _ = serve.kill();
+        return None;
+    };
+    Some((serve, endpoint.to_owned()))
 }
 
 fn cpu_time(who: i32) -> f64 {
