@@ -291,7 +291,8 @@ fn throughput() {
 /// The library's own end-to-end limit: the same run as `throughput`, against a sink that
 /// answers every upload at once without decoding or checking it (`telctl serve --sink` in its
 /// own process, so that the CPU time measured is the library's and its host's alone), next to
-/// the pipeline limit. Interleaved, three times, because the machine's speed drifts.
+/// the pipeline limit. Interleaved, five times, because the machine's speed drifts; the median
+/// fraction is the figure.
 fn sink() {
     let in_process;
     let (mut serve, endpoint) = match start_serve(&["--sink"]) {
@@ -307,14 +308,17 @@ fn sink() {
             (None, in_process.endpoint())
         }
     };
-    let n = 400_000;
-    for round in 1..=3 {
-        for (mode, compression) in [
-            ("deflate", tel::Compression::Deflate),
-            ("none", tel::Compression::None),
-        ] {
-            let (limit, limit_cpu) = pipeline_limit_and_cpu(compression, n);
+    let n = 300_000;
+    let modes = [
+        ("deflate", tel::Compression::Deflate),
+        ("none", tel::Compression::None),
+    ];
+    let mut fractions = vec![Vec::new(); modes.len()];
+    for round in 1..=5 {
+        for (m, (mode, compression)) in modes.iter().enumerate() {
+            let (limit, limit_cpu) = pipeline_limit_and_cpu(*compression, n);
             let (rate, cpu) = end_to_end(&endpoint, mode, n);
+            fractions[m].push(rate / limit);
             println!(
                 "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   CPU per event {:.2} us (pipeline alone {limit_cpu:.2} us)   process CPU {:.0} % of a core",
                 100.0 * rate / limit,
@@ -322,6 +326,15 @@ fn sink() {
                 cpu * 100.0
             );
         }
+    }
+    for ((mode, _), mut f) in modes.iter().zip(fractions) {
+        f.sort_by(f64::total_cmp);
+        println!(
+            "to a sink, {mode:<8} median {:.1} % of the pipeline limit (runs: {:.1}-{:.1} %)",
+            100.0 * f[f.len() / 2],
+            100.0 * f[0],
+            100.0 * f[f.len() - 1]
+        );
     }
     if let Some(serve) = serve.as_mut() {
         let _ = serve.kill();
