@@ -5,8 +5,8 @@
 //! the tenant reads it before sending.
 
 use crate::logging::{tel_log, Level};
-use crate::platform;
-use std::io::{Read, Write};
+use crate::private_file::{self, Existing};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -122,10 +122,7 @@ impl KillSwitch {
 }
 
 fn read_state(path: &Path, tenant: &str) -> Option<u64> {
-    let mut f = platform::private_open_options()
-        .read(true)
-        .open(path)
-        .ok()?;
+    let mut f = private_file::open_read(path).ok()??;
     let mut text = String::new();
     Read::by_ref(&mut f)
         .take(4096)
@@ -142,24 +139,10 @@ fn read_state(path: &Path, tenant: &str) -> Option<u64> {
 }
 
 fn write_state(path: &Path, tenant: &str, until_ms: u64) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    platform::create_private_dir(dir)?;
-    let tmp = path.with_extension(format!("kill.{}.tmp", crate::random::u64()));
     let body = serde_json::json!({"tenant": tenant, "until_ms": until_ms}).to_string();
-    let result = (|| {
-        let mut f = platform::private_open_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        platform::replace_file(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    private_file::write(path, Existing::Replace, |out| {
+        out.write_all(body.as_bytes())
+    })
 }
 
 #[cfg(test)]

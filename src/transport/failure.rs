@@ -2,17 +2,45 @@
 //! certificate, the proxy, the name, the connection), with which route, and what to change.
 
 use super::route::{DirectReason, Route};
+use crate::endpoint::Endpoint;
 use rustls::{CertificateError, Error as TlsError};
 
-/// The sentence for `error`, which happened on `route` to the collector at `host:port`.
+/// The sentence for `error`, which happened on `route` to the collector at `endpoint`.
 /// It never carries proxy credentials: routes print without them.
 pub(super) fn describe(
     error: &ureq::Error,
     route: &Route,
-    host: &str,
-    port: u16,
+    endpoint: &Endpoint,
     budget_ms: u64,
 ) -> String {
+    // A TLS failure inside the handshake's I/O, and a failed name lookup, come as I/O errors.
+    if let ureq::Error::Io(e) = error {
+        if let Some(tls) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TlsError>())
+        {
+            return describe(
+                &ureq::Error::Rustls(tls.clone()),
+                route,
+                endpoint,
+                budget_ms,
+            );
+        }
+        // std's words for a getaddrinfo failure.
+        if e.to_string().contains("failed to lookup address") {
+            return describe(&ureq::Error::HostNotFound, route, endpoint, budget_ms);
+        }
+    }
+    describe_error(error, route, endpoint, budget_ms)
+}
+
+fn describe_error(
+    error: &ureq::Error,
+    route: &Route,
+    endpoint: &Endpoint,
+    budget_ms: u64,
+) -> String {
+    let (host, port) = (endpoint.host.as_str(), endpoint.port);
     let via = match route {
         Route::Proxy(url, source) => format!(" through the proxy {url} from {source}"),
         _ => String::new(),
@@ -107,7 +135,10 @@ pub(super) fn describe(
             }
         }
         ureq::Error::LargeResponseHeader(..) => {
-            format!("{host}{via} sent a response head over the 64 KiB cap")
+            format!("{host}{via} sent a response head over the caps (64 KiB, 128 header lines)")
+        }
+        ureq::Error::Protocol(e) if e.to_string().contains("too many headers") => {
+            format!("{host}{via} sent a response head over the caps (64 KiB, 128 header lines)")
         }
         ureq::Error::Protocol(e) => format!("{host}{via} did not answer in HTTP/1.1: {e}"),
         other => format!("the request to {host}{via} failed: {other}"),

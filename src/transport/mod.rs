@@ -12,6 +12,7 @@ pub mod route;
 mod system_proxy;
 
 use crate::config::{Compression, Config};
+use crate::endpoint::Endpoint;
 use crate::logging::{tel_log, Level};
 use crate::response::{HttpResponse, NetworkError};
 use route::Route;
@@ -35,9 +36,7 @@ pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSI
 const MAX_WARNED_CAUSES: usize = 32;
 
 pub struct Transport {
-    url: String,
-    host: String,
-    port: u16,
+    endpoint: Endpoint,
     api_key: String,
     http_timeout_ms: u64,
     route: Route,
@@ -79,37 +78,13 @@ pub fn encode(body: &[u8], compression: Compression) -> (Vec<u8>, Option<&'stati
     }
 }
 
-/// The scheme-default or explicit port of an endpoint URL.
-fn endpoint_port(url: &str, https: bool) -> u16 {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let port = match authority.rsplit_once(':') {
-        Some((_, p)) if !p.contains(']') => p.parse().ok(),
-        _ => None,
-    };
-    port.unwrap_or(if https { 443 } else { 80 })
-}
-
 impl Transport {
     pub fn new(config: &Config) -> Self {
-        let https = config
-            .endpoint
-            .url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-        let host = config.endpoint.host.clone();
-        let port = endpoint_port(&config.endpoint.url, https);
-        let route = route::route_from_system(&host, port, https);
-        Self::with_route(config, route)
+        Self::with_route(config, route::route_from_system(&config.endpoint))
     }
 
     /// A transport that takes `route` instead of reading the environment.
     pub fn with_route(config: &Config, route: Route) -> Self {
-        let https = config
-            .endpoint
-            .url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
         if let Route::Proxy(url, _) = &route {
             if let Some((user, password)) = url.credentials() {
                 // Our own lines never carry them; this keeps them out of any other.
@@ -121,9 +96,7 @@ impl Transport {
             .connection_reuse
             .then(|| agent(&route, config.http_timeout_ms, true));
         Transport {
-            url: config.endpoint.url.clone(),
-            host: config.endpoint.host.clone(),
-            port: endpoint_port(&config.endpoint.url, https),
+            endpoint: config.endpoint.clone(),
             api_key: config.ikey.header_value().to_owned(),
             http_timeout_ms: config.http_timeout_ms,
             route,
@@ -201,7 +174,8 @@ impl Transport {
         }
         let mut budget_ms = self.http_timeout_ms;
         if let Some(d) = deadline {
-            budget_ms = budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
+            budget_ms =
+                budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
         }
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));
@@ -214,7 +188,7 @@ impl Transport {
                 &own
             }
         };
-        let mut request = agent.post(self.url.as_str());
+        let mut request = agent.post(self.endpoint.url.as_str());
         for (name, value) in headers {
             request = request.header(*name, value.as_str());
         }
@@ -234,8 +208,7 @@ impl Transport {
             Err(e) => Err(NetworkError(failure::describe(
                 &e,
                 &self.route,
-                &self.host,
-                self.port,
+                &self.endpoint,
                 budget_ms,
             ))),
         }

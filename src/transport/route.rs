@@ -3,6 +3,7 @@
 //! [`route`] is the one place the rules live; the transport builds its HTTP client from its
 //! answer, `telctl probe` prints it, and the failure messages name it.
 
+use crate::endpoint::{Endpoint, Scheme};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -169,9 +170,9 @@ pub struct SystemProxy {
     pub bypass: String,
 }
 
-/// Decides the route of a request to the collector at `host:port` (`https`: whether the
-/// endpoint is `https://`), reading variables through `env` and the Windows settings through
-/// `system` (called only when no variable names a proxy). The rules, in order:
+/// Decides the route of a request to the collector at `endpoint`, reading variables through
+/// `env` and the Windows settings through `system` (called only when no variable names a
+/// proxy). The rules, in order:
 ///
 /// 1. A **loopback** endpoint (`localhost`, 127.0.0.0/8, `::1`) goes direct, always.
 /// 2. The proxy variable: `https_proxy`, then `HTTPS_PROXY`, then `all_proxy`, then
@@ -192,15 +193,14 @@ pub struct SystemProxy {
 ///    names without a dot). Automatic detection and PAC scripts are not evaluated.
 /// 5. Else direct.
 pub fn route(
-    host: &str,
-    port: u16,
-    https: bool,
+    endpoint: &Endpoint,
     env: &dyn Fn(&str) -> Option<String>,
     system: &dyn Fn() -> Option<SystemProxy>,
 ) -> Route {
-    if crate::config::is_loopback_host(host) || !https {
+    if endpoint.loopback || endpoint.scheme == Scheme::Http {
         return Route::Direct(DirectReason::Loopback);
     }
+    let (host, port) = (endpoint.host.as_str(), endpoint.port);
     let set = |name: &'static str| {
         env(name)
             .filter(|v| !v.trim().is_empty())
@@ -237,11 +237,9 @@ pub fn route(
 }
 
 /// The route for this process's environment and, on Windows, its proxy settings.
-pub fn route_from_system(host: &str, port: u16, https: bool) -> Route {
+pub fn route_from_system(endpoint: &Endpoint) -> Route {
     route(
-        host,
-        port,
-        https,
+        endpoint,
         &|name| std::env::var(name).ok(),
         &super::system_proxy::current,
     )
@@ -285,7 +283,10 @@ fn no_proxy_entry_matches(entry: &str, host: &str, host_ip: Option<IpAddr>, port
         return false;
     }
     let pattern = pattern.trim_start_matches('*').trim_start_matches('.');
-    let pattern = pattern.strip_suffix('.').unwrap_or(pattern).to_ascii_lowercase();
+    let pattern = pattern
+        .strip_suffix('.')
+        .unwrap_or(pattern)
+        .to_ascii_lowercase();
     if pattern.is_empty() {
         return false;
     }
@@ -298,7 +299,11 @@ fn no_proxy_entry_matches(entry: &str, host: &str, host_ip: Option<IpAddr>, port
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
@@ -417,9 +422,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         route(
-            HOST,
-            443,
-            true,
+            &Endpoint::parse(&format!("https://{HOST}/OneCollector/1.0/")).unwrap(),
             &|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
             &|| system.clone(),
         )
@@ -434,14 +437,9 @@ mod tests {
 
     #[test]
     fn loopback_is_never_proxied() {
-        for host in ["127.0.0.1", "localhost", "::1", "127.3.2.1"] {
-            let r = route(
-                host,
-                443,
-                true,
-                &|_| Some("http://proxy:3128".into()),
-                &|| None,
-            );
+        for host in ["127.0.0.1", "localhost", "127.3.2.1"] {
+            let endpoint = Endpoint::parse(&format!("https://{host}:4/")).unwrap();
+            let r = route(&endpoint, &|_| Some("http://proxy:3128".into()), &|| None);
             assert_eq!(r, Route::Direct(DirectReason::Loopback), "{host}");
         }
     }
@@ -454,11 +452,17 @@ mod tests {
             Some(("http://up:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         assert_eq!(
-            p(&[("https_proxy", "http://low:1"), ("HTTPS_PROXY", "http://up:1")]),
+            p(&[
+                ("https_proxy", "http://low:1"),
+                ("HTTPS_PROXY", "http://up:1")
+            ]),
             Some(("http://low:1".into(), ProxySource::Env("https_proxy")))
         );
         assert_eq!(
-            p(&[("ALL_PROXY", "http://all:1"), ("HTTPS_PROXY", "http://up:1")]),
+            p(&[
+                ("ALL_PROXY", "http://all:1"),
+                ("HTTPS_PROXY", "http://up:1")
+            ]),
             Some(("http://up:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         assert_eq!(
@@ -505,7 +509,10 @@ mod tests {
     #[test]
     fn no_proxy_applies_to_proxy_variables() {
         let r = route_with(
-            &[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", ".microsoft.com")],
+            &[
+                ("HTTPS_PROXY", "http://p:1"),
+                ("NO_PROXY", ".microsoft.com"),
+            ],
             None,
         );
         assert_eq!(
@@ -529,7 +536,10 @@ mod tests {
         assert_eq!(url.credentials(), Some(("user", "p@ss")));
         assert_eq!(url.host, "proxy.corp");
         assert_eq!(url.port, 3128);
-        let shown = format!("{url} {url:?} {}", Route::Proxy(url.clone(), ProxySource::Env("X")));
+        let shown = format!(
+            "{url} {url:?} {}",
+            Route::Proxy(url.clone(), ProxySource::Env("X"))
+        );
         assert!(!shown.contains("p@ss") && !shown.contains("p%40ss") && !shown.contains("user"));
         assert!(shown.contains("with credentials"));
         assert_eq!(ProxyUrl::parse("proxy").unwrap().port, 1080);
@@ -554,7 +564,10 @@ mod tests {
             Some(("http://sys:8080".into(), ProxySource::System))
         );
         assert_eq!(
-            proxied(&route_with(&[("HTTPS_PROXY", "env:1")], Some(system.clone()))),
+            proxied(&route_with(
+                &[("HTTPS_PROXY", "env:1")],
+                Some(system.clone())
+            )),
             Some(("http://env:1".into(), ProxySource::Env("HTTPS_PROXY")))
         );
         let only_http = SystemProxy {
@@ -565,11 +578,20 @@ mod tests {
             route_with(&[], Some(only_http)),
             Route::Direct(DirectReason::NoProxyConfigured)
         );
-        assert_eq!(system_bypass_match("*.corp;<local>", "a.corp"), Some("*.corp".into()));
-        assert_eq!(system_bypass_match("<local>", "intranet"), Some("<local>".into()));
+        assert_eq!(
+            system_bypass_match("*.corp;<local>", "a.corp"),
+            Some("*.corp".into())
+        );
+        assert_eq!(
+            system_bypass_match("<local>", "intranet"),
+            Some("<local>".into())
+        );
         assert_eq!(system_bypass_match("<local>", "a.b"), None);
         assert_eq!(system_bypass_match("10.*", "10.1.1.1"), Some("10.*".into()));
-        assert_eq!(system_bypass_match("*.microsoft.com", HOST), Some("*.microsoft.com".into()));
+        assert_eq!(
+            system_bypass_match("*.microsoft.com", HOST),
+            Some("*.microsoft.com".into())
+        );
         assert_eq!(system_server(" sys:1 "), Some("sys:1".into()));
     }
 }

@@ -47,6 +47,18 @@ pub struct ServeArgs {
     /// Exit when standard input reaches end of file (when the harness that started us dies).
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Serve HTTPS with a server certificate for 127.0.0.1 and localhost signed by a CA made
+    /// at start; the second stdout line is `ca file: PATH`, the CA as PEM (for SSL_CERT_FILE).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: another name the certificate is valid for (repeatable), e.g. the host name
+    /// a client reaches the emulator by through a proxy.
+    #[arg(long = "tls-name", value_name = "HOST", requires = "tls")]
+    tls_names: Vec<String>,
+    /// With --tls: where to write the CA (default: a file in the temporary folder, named after
+    /// the process id).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -59,6 +71,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         keep_records: !(args.count_only || args.sink),
         sink: args.sink,
         rtt: std::time::Duration::from_millis(args.rtt_ms),
+        tls: args.tls,
+        tls_names: args.tls_names,
         ..defaults
     };
     let quiet = args.quiet || args.count_only || args.sink;
@@ -76,9 +90,30 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let _ = on_request.send(Seen::Request(Box::new(request.clone())));
         });
     }
+    let ca_file = match collector.tls_ca_pem() {
+        Some(pem) => {
+            let path = args.ca_file.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("telctl-serve-{}-ca.pem", std::process::id()))
+            });
+            if let Err(e) = std::fs::write(&path, pem) {
+                eprintln!(
+                    "telctl serve: cannot write the CA to {}: {e}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Some(path)
+        }
+        None => None,
+    };
     {
         let mut out = io::stdout().lock();
-        if writeln!(out, "listening on {}", collector.endpoint())
+        let mut head = format!("listening on {}\n", collector.endpoint());
+        if let Some(path) = &ca_file {
+            head.push_str(&format!("ca file: {}\n", path.display()));
+        }
+        if out
+            .write_all(head.as_bytes())
             .and_then(|()| out.flush())
             .is_err()
         {

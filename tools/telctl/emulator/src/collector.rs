@@ -223,6 +223,16 @@ impl Collector {
         self.shared.wait_until(timeout, |s| s.requests_total >= n)
     }
 
+    /// Closes every open connection, as a collector does with idle ones after its keep-alive
+    /// timeout, and waits (up to 2 s) until their threads are gone; whether they all are.
+    /// Over TLS the front then closes each client's side with a close_notify.
+    pub fn drop_connections(&self) -> bool {
+        for connection in self.shared.lock().connections.values() {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
+        self.shared.wait(DROP_GRACE, |s| s.connections.is_empty())
+    }
+
     /// Clears the records, the script and the default answer.
     pub fn reset(&self) {
         self.shared.reset();

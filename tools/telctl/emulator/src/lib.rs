@@ -19,7 +19,7 @@
 //! Layout: [`validate`] (one envelope) and [`judge`] (one request) hold the protocol's rules
 //! as pure functions; [`decode`] undoes Content-Encoding; `http` reads requests and writes
 //! responses; [`script`] describes scripted answers and faults; `collector`, `connection` and
-//! `fault` run them.
+//! `fault` run them. [`proxy`] is a CONNECT proxy for the tests of a client's proxy route.
 
 mod collector;
 mod connection;
@@ -28,6 +28,7 @@ pub mod decode;
 mod fault;
 mod http;
 pub mod judge;
+pub mod proxy;
 mod record;
 pub mod script;
 #[cfg(feature = "tls")]
@@ -36,6 +37,7 @@ pub mod validate;
 
 pub use collector::{Collector, Options};
 pub use judge::{judge_request, missing_optional_headers, Judgement, OPTIONAL_HEADERS};
+pub use proxy::{ConnectProxy, ProxyCounts, ProxyOptions};
 pub use record::RecordedRequest;
 pub use script::{Fault, Scripted};
 #[cfg(feature = "tls")]

@@ -59,14 +59,20 @@ pub struct TlsMaterial {
 }
 
 impl TlsMaterial {
-    /// A CA ("tel-emulator test CA") and a server certificate for `localhost`, `127.0.0.1`
+    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`, `127.0.0.1`
     /// and `names` (host names or IP addresses).
     pub fn generate(names: &[String]) -> io::Result<TlsMaterial> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::new());
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "tel-emulator test CA");
+        // A name of its own: two CAs of two emulators are told apart by name, as unrelated
+        // CAs are (a client given the other one finds no issuer, not a bad signature).
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("tel-emulator test CA {}-{unique}", std::process::id()),
+        );
         ca_params.key_usages = vec![
             rcgen::KeyUsagePurpose::KeyCertSign,
             rcgen::KeyUsagePurpose::CrlSign,
