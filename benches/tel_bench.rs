@@ -175,8 +175,10 @@ fn pipeline_limit_and_cpu(compression: tel::Compression, n: usize) -> (f64, f64)
     (rate, 1e6 * cpu / n as f64)
 }
 
-/// Events per second from the first `tel_log` to the last acceptance at the emulator.
-fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64) {
+/// Events per second from the first `tel_log` to the last acceptance at the emulator, the
+/// process's CPU time in cores, and the share of the time spent logging (the rest is the flush
+/// of the backlog: the worker, or what it sends to, did not keep up with the logging thread).
+fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64, f64) {
     init(
         endpoint,
         json!({"compression": compression, "queue_max_events": 1_000_000}),
@@ -191,13 +193,14 @@ fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64) {
         let rc = unsafe { ffi::tel_log(name.as_ptr(), props[i % props.len()].as_ptr()) };
         assert_eq!(rc, 0);
     }
+    let logging = start.elapsed().as_secs_f64();
     assert_eq!(ffi::tel_flush(120_000), 0);
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_time(libc::RUSAGE_SELF) - cpu0;
     let sent = stats()["sent"].as_u64().unwrap();
     assert_eq!(sent as usize, n);
     let _ = ffi::tel_shutdown(10_000);
-    (n as f64 / secs, cpu / secs)
+    (n as f64 / secs, cpu / secs, logging / secs)
 }
 
 /// One deflated request body of 500 typical envelopes, and its encoding.
@@ -270,7 +273,7 @@ fn throughput() {
         ("none", tel::Compression::None),
     ] {
         let limit = pipeline_limit(compression, n);
-        let (rate, cpu) = end_to_end(&collector.endpoint(), mode, n);
+        let (rate, cpu, _) = end_to_end(&collector.endpoint(), mode, n);
         collector.reset();
         println!(
             "end-to-end {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
@@ -317,13 +320,14 @@ fn sink() {
     for round in 1..=5 {
         for (m, (mode, compression)) in modes.iter().enumerate() {
             let (limit, limit_cpu) = pipeline_limit_and_cpu(*compression, n);
-            let (rate, cpu) = end_to_end(&endpoint, mode, n);
+            let (rate, cpu, logging) = end_to_end(&endpoint, mode, n);
             fractions[m].push(rate / limit);
             println!(
-                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   CPU per event {:.2} us (pipeline alone {limit_cpu:.2} us)   process CPU {:.0} % of a core",
+                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   CPU per event {:.2} us (pipeline alone {limit_cpu:.2} us)   process CPU {:.0} % of a core   logging {:.0} % of the time",
                 100.0 * rate / limit,
                 1e6 * cpu / rate,
-                cpu * 100.0
+                cpu * 100.0,
+                100.0 * logging
             );
         }
     }
