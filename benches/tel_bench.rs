@@ -391,14 +391,18 @@ fn network_run(collector: &Collector, reuse: bool, n: usize) -> NetworkRun {
 fn network() {
     // The library verifies certificates with the system's verifier, which reads SSL_CERT_FILE.
     let ca_file = std::env::temp_dir().join(format!("tel-bench-ca-{}.pem", std::process::id()));
-    for rtt_ms in [0u64, 50] {
+    // The strict emulator near and far; then a TLS sink near, to see what TLS and the
+    // emulator's judgement each take.
+    for (rtt_ms, sink) in [(0u64, false), (50, false), (0, true)] {
         let collector = Collector::start_with(Options {
             tls: true,
             keep_records: false,
             rtt: Duration::from_millis(rtt_ms),
+            sink,
             ..Options::default()
         })
         .unwrap();
+        let what = if sink { "TLS sink    " } else { "TLS emulator" };
         std::fs::write(&ca_file, collector.tls_ca_pem().unwrap()).unwrap();
         std::env::set_var("SSL_CERT_FILE", &ca_file);
         // 500-event batches: at 50 ms a request takes one to three round trips.
@@ -411,13 +415,16 @@ fn network() {
             ("reuse off", false, false),
             ("reuse on, collector closes", true, true),
         ] {
+            if sink && closing {
+                continue; // a sink answers no script
+            }
             collector.set_default(
                 closing.then(|| Scripted::accept().with_header("Connection", "close")),
             );
             let r = network_run(&collector, reuse, n);
             let per_1000 = |x: u64| 1000.0 * x as f64 / r.requests.max(1) as f64;
             println!(
-                "TLS, RTT {rtt_ms:>2} ms, {label:<26}: {:>7.0} events/s {:>6.1} requests/s   per 1,000 requests: {:>6.1} connections, {:>6.1} full handshakes ({} requests, {} connections, {} full handshakes)",
+                "{what}, RTT {rtt_ms:>2} ms, {label:<26}: {:>7.0} events/s {:>6.1} requests/s   per 1,000 requests: {:>6.1} connections, {:>6.1} full handshakes ({} requests, {} connections, {} full handshakes)",
                 r.events_per_s,
                 r.requests_per_s,
                 per_1000(r.connections),
