@@ -154,7 +154,9 @@ fn an_endless_head_is_cut_at_its_cap() {
         written.send(sent).unwrap();
     });
     let r = post(port, 30_000);
-    let error = r.map(|r| r.status).expect_err("an endless head is no answer");
+    let error = r
+        .map(|r| r.status)
+        .expect_err("an endless head is no answer");
     assert!(error.0.contains("response head over the caps"), "{error:?}");
     // Whatever the socket buffers hold, the client stopped reading long before the limit.
     let sent = total.recv().unwrap();

@@ -4,13 +4,11 @@
 //! (keep-alive over HTTP, TLS and CONNECT tunnels; TLS resumption; a connection the collector
 //! closed while idle costs nothing).
 //!
-//! Each TLS or proxy test runs in a network namespace with only loopback up (see `netns`):
+//! Each TLS or proxy test runs in a network namespace with only loopback up
+//! (`tel_emulator::netns`):
 //! the emulator and the CONNECT proxy run in the test's process there, and the library in a
 //! client process started with the environment under test, whose counters and warnings the
 //! test reads back.
-
-#[path = "networks/netns.rs"]
-mod netns;
 
 use serde_json::Value;
 use std::io::{BufRead, Write};
@@ -19,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use tel::config::Endpoint;
 use tel::{CachePath, Client, Config};
-use tel_emulator::{Collector, ConnectProxy, Options, ProxyOptions};
+use tel_emulator::{netns, Collector, ConnectProxy, Options, ProxyOptions};
 
 const KEY: &str = "netten-0000-0000-0000-000000000000-0000";
 /// Reachable only through the proxy, which maps it to the collector.
@@ -121,7 +119,7 @@ fn client_command(endpoint: &str, env: &[(&str, &str)]) -> Command {
     for name in ROUTE_VARIABLES {
         cmd.env_remove(name);
     }
-    cmd.env_remove("TEL_NETNS_TEST")
+    cmd.env_remove(netns::INNER)
         .env("TEL_NET_ENDPOINT", endpoint)
         .env("TEL_LOG", "warn");
     for (k, v) in env {

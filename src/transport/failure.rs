@@ -111,7 +111,13 @@ fn describe_error(
             } else {
                 ""
             };
-            format!("the collector's certificate{via} {what}{hint}{inspecting}")
+            let reached = match route {
+                Route::Proxy(url, source) => {
+                    format!(" (reached through the proxy {url} from {source})")
+                }
+                _ => String::new(),
+            };
+            format!("the collector's certificate {what}{reached}{hint}{inspecting}")
         }
         ureq::Error::Rustls(e) => format!("the TLS handshake with {host}{via} failed: {e}"),
         ureq::Error::Timeout(what) => {
@@ -128,6 +134,9 @@ fn describe_error(
                 std::io::ErrorKind::ConnectionRefused => {
                     format!("{target} refused the connection")
                 }
+                std::io::ErrorKind::UnexpectedEof => {
+                    format!("{target} closed the connection before an HTTP status line")
+                }
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
                     format!("no answer from {host}{via} within {budget_ms} ms")
                 }
@@ -140,7 +149,9 @@ fn describe_error(
         ureq::Error::Protocol(e) if e.to_string().contains("too many headers") => {
             format!("{host}{via} sent a response head over the caps (64 KiB, 128 header lines)")
         }
-        ureq::Error::Protocol(e) => format!("{host}{via} did not answer in HTTP/1.1: {e}"),
+        ureq::Error::Protocol(e) => {
+            format!("{host}{via} sent no HTTP status line, or a malformed HTTP answer ({e})")
+        }
         other => format!("the request to {host}{via} failed: {other}"),
     }
 }

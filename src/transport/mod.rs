@@ -111,7 +111,7 @@ impl Transport {
     }
 
     /// The request headers of protocol.md.
-    pub fn headers(
+    fn headers(
         &self,
         encoding: Option<&'static str>,
         time_delta_ms: Option<i64>,

@@ -401,3 +401,58 @@ fn serve_plays_a_far_collector_with_rtt_ms() {
         "connect + answer: {took:?}"
     );
 }
+
+/// `--tls`: the second line names the CA file; the library trusts the emulator through
+/// `SSL_CERT_FILE` pointing at it (here `telctl send`, over HTTPS to 127.0.0.1), and refuses it
+/// without.
+#[test]
+fn serve_tls_prints_its_ca_file_which_makes_the_library_trust_it() {
+    let dir = std::env::temp_dir().join(format!("telctl-serve-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let serve = Serve::start(&[
+        "--tls",
+        "--tls-name",
+        "collector.test",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    let first = serve.next_line();
+    let endpoint = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    assert_eq!(serve.next_line(), format!("ca file: {}", ca.display()));
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    let send = |ssl_cert_file: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_telctl"));
+        command
+            .args(["send", "--ikey", KEY, "--endpoint", &endpoint, "--no-cache"])
+            .args(["--attempts", "1", "--timeout", "5", "Serve.TlsEvent"])
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("TEL_LOG")
+            .stdin(Stdio::null());
+        match ssl_cert_file {
+            Some(file) => command.env("SSL_CERT_FILE", file),
+            // A file without the emulator's CA: the system store alone never has it.
+            None => command.env("SSL_CERT_FILE", dir.join("none.pem")),
+        };
+        command.output().unwrap()
+    };
+    std::fs::write(dir.join("none.pem"), "").unwrap();
+    let trusted = send(Some(&ca));
+    assert!(
+        trusted.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&trusted.stdout),
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let (line, _, _) = request_block(&serve, 1);
+    assert!(line.contains(" 200 ") && line.contains("acc=1"), "{line}");
+    let refused = send(None);
+    assert!(!refused.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,6 +28,7 @@ pub mod decode;
 mod fault;
 mod http;
 pub mod judge;
+pub mod netns;
 pub mod proxy;
 mod record;
 pub mod script;

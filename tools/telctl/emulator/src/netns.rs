@@ -2,13 +2,16 @@
 //! loopback is up and `/etc/hosts` is the test's own: made-up host names resolve only as the
 //! test says, nothing leaves the machine, and nothing of the host's network is visible.
 //!
-//! `inside("name", hosts, || { ... })` in the test `name`: the outer run re-executes the test
-//! binary for that one test under `unshare --net --mount` (which needs root, as CI has) and
-//! asserts it passed; the inner run (told by `TEL_NETNS_TEST`) runs the closure.
+//! `netns::inside("name", hosts, || { ... })` in the test `name`: the outer run re-executes the
+//! test binary for that one test under `unshare --net --mount` (which needs root, as CI has) and
+//! asserts it passed; the inner run (told by `TEL_NETNS_TEST`) runs the closure. Processes the
+//! closure starts inherit the namespaces; remove `TEL_NETNS_TEST` from their environment if they
+//! are this test binary again (see [`INNER`]).
 
 use std::process::Command;
 
-const INNER: &str = "TEL_NETNS_TEST";
+/// The variable that marks the inner run.
+pub const INNER: &str = "TEL_NETNS_TEST";
 
 /// Whether this process is the inner run of `test`.
 fn is_inner(test: &str) -> bool {
