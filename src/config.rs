@@ -212,6 +212,13 @@ impl Config {
     }
 }
 
+/// Log lines never carry the session's key.
+impl crate::logging::Redact for Config {
+    fn redact(&self, text: &str) -> String {
+        self.ikey.redact_in(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,9 +33,20 @@ impl KillDirective {
 /// Entries are `o:<tenant>[:<scope>]`, comma-separated, whitespace-tolerant. Entries without
 /// `o:`, with an empty tenant, longer than 256 bytes or holding control characters are ignored.
 /// Every scope counts as a kill of the whole tenant. A duration that is absent, empty, zero,
-/// negative or not an integer means no kill at all.
+/// negative or not an integer means no kill at all; one too large for any integer type is the
+/// longest window, like any duration past [`MAX_KILL_SECONDS`].
 pub fn parse_directive(tokens: Option<&str>, duration: Option<&str>) -> Option<KillDirective> {
-    let seconds: u64 = duration?.trim().parse().ok().filter(|s| *s > 0)?;
+    let duration = duration?.trim();
+    if duration.is_empty() || !duration.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = duration
+        .parse::<u64>()
+        .unwrap_or(MAX_KILL_SECONDS)
+        .min(MAX_KILL_SECONDS);
+    if seconds == 0 {
+        return None;
+    }
     let tenants: Vec<String> = tokens?
         .split(',')
         .map(str::trim)
@@ -176,12 +187,13 @@ mod tests {
         ] {
             assert_eq!(parse_directive(tokens, Some("10")), None, "{tokens:?}");
         }
-        assert_eq!(
-            parse_directive(Some("o:abc"), Some("99999999999"))
-                .unwrap()
-                .seconds,
-            MAX_KILL_SECONDS
-        );
+        for huge in ["99999999999", "18446744073709551616", &"9".repeat(300)] {
+            assert_eq!(
+                parse_directive(Some("o:abc"), Some(huge)).unwrap().seconds,
+                MAX_KILL_SECONDS,
+                "{huge}"
+            );
+        }
     }
 
     #[test]

@@ -150,10 +150,11 @@ pub fn remove_orphaned_temps(dir: &Path, exclusive: &str, others: &[&str]) -> us
                 .is_some_and(|age| age > STALE_TEMP);
             writer_gone || stale
         };
-        if orphaned && item.file_type().is_ok_and(|t| t.is_file()) {
-            if std::fs::remove_file(item.path()).is_ok() {
-                removed += 1;
-            }
+        if orphaned
+            && item.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(item.path()).is_ok()
+        {
+            removed += 1;
         }
     }
     removed

@@ -45,6 +45,17 @@ pub struct Transport {
     /// a client of its own (a new connection and a full handshake).
     agent: Option<ureq::Agent>,
     warned: Mutex<Vec<String>>,
+    /// Registered with the logging module's redaction for as long as the transport lives.
+    _proxy_credentials: Option<Arc<ProxyCredentials>>,
+}
+
+/// `user:password` of the proxy, masked in every log line.
+struct ProxyCredentials(String);
+
+impl crate::logging::Redact for ProxyCredentials {
+    fn redact(&self, text: &str) -> String {
+        text.replace(&self.0, "***")
+    }
 }
 
 /// The NDJSON body of a batch: one envelope per line, `\n` between lines.
@@ -85,12 +96,18 @@ impl Transport {
 
     /// A transport that takes `route` instead of reading the environment.
     pub fn with_route(config: &Config, route: Route) -> Self {
-        if let Route::Proxy(url, _) = &route {
-            if let Some((user, password)) = url.credentials() {
-                // Our own lines never carry them; this keeps them out of any other.
-                crate::logging::add_secret(&format!("{user}:{password}@"), "***@");
-            }
-        }
+        // Our own lines never carry the proxy's credentials; this keeps them out of any other
+        // while the transport lives.
+        let proxy_credentials = match &route {
+            Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
+                let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
+                crate::logging::add_secret(
+                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
+                );
+                secret
+            }),
+            _ => None,
+        };
         tel_log!(Level::Debug, "route to the collector: {route}");
         let agent = config
             .connection_reuse
@@ -102,6 +119,7 @@ impl Transport {
             route,
             agent,
             warned: Mutex::new(Vec::new()),
+            _proxy_credentials: proxy_credentials,
         }
     }
 
