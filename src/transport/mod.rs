@@ -11,12 +11,12 @@ mod failure;
 pub mod route;
 mod system_proxy;
 
-use crate::config::{Compression, Config};
+use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::logging::{tel_log, Level};
 use crate::response::{HttpResponse, NetworkError};
 use route::Route;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
 /// and replaced at once, which costs neither an event nor an attempt.
 pub const IDLE_CONNECTION_AGE: Duration = Duration::from_secs(20);
 
-pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));
+pub const SDK_VERSION: &str = crate::SDK_VERSION;
 
 /// Distinct failure causes remembered for the once-per-cause warning.
 const MAX_WARNED_CAUSES: usize = 32;
@@ -58,36 +58,8 @@ impl crate::logging::Redact for ProxyCredentials {
     }
 }
 
-/// The NDJSON body of a batch: one envelope per line, `\n` between lines.
-pub fn ndjson<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            body.push(b'\n');
-        }
-        body.extend_from_slice(line.as_bytes());
-    }
-    body
-}
-
-/// Compresses a body as `Content-Encoding` asks (`deflate` is raw RFC 1951, no zlib wrapper).
-pub fn encode(body: &[u8], compression: Compression) -> (Vec<u8>, Option<&'static str>) {
-    let level = flate2::Compression::fast();
-    match compression {
-        Compression::None => (body.to_vec(), None),
-        Compression::Deflate => {
-            let mut e =
-                flate2::write::DeflateEncoder::new(Vec::with_capacity(body.len() / 4), level);
-            let _ = e.write_all(body);
-            (e.finish().unwrap_or_default(), Some("deflate"))
-        }
-        Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
-            let _ = e.write_all(body);
-            (e.finish().unwrap_or_default(), Some("gzip"))
-        }
-    }
-}
+// The body codec lives below the transport; kept reachable here for the tools and tests.
+pub use crate::codec::{encode, ndjson};
 
 impl Transport {
     pub fn new(config: &Config) -> Self {
