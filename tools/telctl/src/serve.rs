@@ -36,6 +36,14 @@ pub struct ServeArgs {
     /// `requests` stay empty): for benchmarks and long runs. Implies `--quiet`.
     #[arg(long)]
     count_only: bool,
+    /// A sink, not a collector: answer every upload 200 `{}` without decoding or checking
+    /// it, counting requests only (for measuring a client's own limit). Implies `--count-only`.
+    #[arg(long)]
+    sink: bool,
+    /// Play a far collector: a round-trip time of N ms for each new connection, each TLS
+    /// handshake flight and each answer to an upload.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rtt_ms: u64,
     /// Exit when standard input reaches end of file (when the harness that started us dies).
     #[arg(long)]
     exit_on_stdin_eof: bool,
@@ -60,12 +68,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_body_bytes: args.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         port: args.port,
         record: args.record,
-        keep_records: !args.count_only,
+        keep_records: !(args.count_only || args.sink),
+        sink: args.sink,
+        rtt: std::time::Duration::from_millis(args.rtt_ms),
         tls: args.tls,
         tls_names: args.tls_names,
         ..defaults
     };
-    let quiet = args.quiet || args.count_only;
+    let quiet = args.quiet || args.count_only || args.sink;
     let collector = match Collector::start_with(options) {
         Ok(collector) => collector,
         Err(e) => {
@@ -137,7 +147,8 @@ enum Seen {
     StdinClosed,
 }
 
-/// One line about a request: status, counts, masked key, Collector-Error, accepted names.
+/// One line about a request: status, counts, masked key, Collector-Error, the optional headers
+/// it lacks, accepted names.
 pub fn request_line(request: &RecordedRequest) -> String {
     let mut line = match &request.fault {
         Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
@@ -157,6 +168,11 @@ pub fn request_line(request: &RecordedRequest) -> String {
     }
     if let Some(error) = &request.collector_error {
         line.push_str(&format!(" error={error:?}"));
+    }
+    // Accepted without them, as the service does; worth knowing when comparing clients.
+    let missing = tel_emulator::missing_optional_headers(&request.headers);
+    if request.method == "POST" && !missing.is_empty() {
+        line.push_str(&format!(" lacks=[{}]", missing.join(", ")));
     }
     if request.full_key_in_body {
         line.push_str(" FULL-KEY-IN-BODY");

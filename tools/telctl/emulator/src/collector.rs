@@ -39,6 +39,16 @@ pub struct Options {
     /// Keep every request and accepted envelope for inspection (the default). Off, only the
     /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
     pub keep_records: bool,
+    /// A round-trip time to play, as if the collector were far away (zero: none). Each new
+    /// connection waits it once (the TCP handshake), each handshake flight of the TLS server
+    /// once more (one for TLS 1.3, two for a full TLS 1.2 handshake), and each answer on the
+    /// collector path once. Connections wait in parallel: it adds latency, not load.
+    pub rtt: Duration,
+    /// A sink, not a collector: every POST to the collector path is answered 200 `{}` without
+    /// being decoded, parsed or checked, and only counted (in [`Collector::request_count`]);
+    /// scripts do not apply and nothing is accepted or recorded. For measuring a client's own
+    /// limit, which a strict collector would hide. Off by default.
+    pub sink: bool,
 }
 
 impl Default for Options {
@@ -52,6 +62,8 @@ impl Default for Options {
             tls: false,
             tls_names: Vec::new(),
             keep_records: true,
+            rtt: Duration::ZERO,
+            sink: false,
         }
     }
 }
@@ -97,6 +109,7 @@ impl Collector {
                 options.port,
                 address,
                 &options.tls_names,
+                options.rtt,
             )?),
             false => None,
         };
@@ -397,6 +410,12 @@ impl Shared {
             }
         }
         generation
+    }
+
+    /// Counts a request taken by [`Options::sink`].
+    pub fn sunk(&self) {
+        self.lock().requests_total += 1;
+        self.changed.notify_all();
     }
 
     pub fn release(&self) {

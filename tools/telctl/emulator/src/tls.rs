@@ -46,6 +46,8 @@ struct FrontShared {
     /// Open client sockets, shut down when the front stops.
     open: Mutex<HashMap<u64, TcpStream>>,
     next: AtomicU64,
+    /// The round-trip time played (`Options::rtt`).
+    rtt: Duration,
 }
 
 /// A private CA and a server certificate it signed, made fresh for one front.
@@ -132,8 +134,14 @@ pub(crate) struct TlsFront {
 
 impl TlsFront {
     /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`; the server
-    /// certificate names `localhost`, `127.0.0.1` and `names`.
-    pub fn start(port: u16, backend: SocketAddr, names: &[String]) -> io::Result<TlsFront> {
+    /// certificate names `localhost`, `127.0.0.1` and `names`. Plays a round-trip time of `rtt`
+    /// for the TCP handshake and each handshake flight the client waits for.
+    pub fn start(
+        port: u16,
+        backend: SocketAddr,
+        names: &[String],
+        rtt: Duration,
+    ) -> io::Result<TlsFront> {
         let material = TlsMaterial::generate(names)?;
         let config = Arc::new(material.server_config()?);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
@@ -143,6 +151,7 @@ impl TlsFront {
             counters: Counters::default(),
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
+            rtt,
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -247,6 +256,13 @@ fn relay(
     let Ok(tls) = rustls::ServerConnection::new(config) else {
         return;
     };
+    // Records and relayed answers go out as they come: with Nagle's algorithm, a small write
+    // behind an unacknowledged one would wait for the peer's delayed ACK (40 ms on Linux).
+    let _ = client.set_nodelay(true);
+    // The TCP handshake of a far collector.
+    if !shared.rtt.is_zero() {
+        std::thread::sleep(shared.rtt);
+    }
     let tls = Arc::new(Mutex::new(tls));
     let mut client_read = match client.try_clone() {
         Ok(c) => c,
@@ -264,11 +280,17 @@ fn relay(
         let mut conn = lock(&tls);
         let mut input = &buf[..n];
         let mut failed = false;
+        let was_handshaking = conn.is_handshaking();
         while !input.is_empty() {
             if conn.read_tls(&mut input).is_err() || conn.process_new_packets().is_err() {
                 failed = true;
                 break;
             }
+        }
+        let far = !shared.rtt.is_zero();
+        if far && !failed && was_handshaking && conn.wants_write() && waits_for_flight(&conn) {
+            // A far collector's handshake flight reaches the client one round trip later.
+            std::thread::sleep(shared.rtt);
         }
         // Handshake replies, or the alert explaining a failure.
         while conn.wants_write() {
@@ -301,6 +323,7 @@ fn relay(
             let Ok(p) = TcpStream::connect(backend) else {
                 break;
             };
+            let _ = p.set_nodelay(true);
             let (tls2, client2) = (Arc::clone(&tls), client.try_clone());
             let (Ok(back_read), Ok(client2)) = (p.try_clone(), client2) else {
                 break;
@@ -333,6 +356,13 @@ fn relay(
     if let Some(t) = pump {
         let _ = t.join();
     }
+}
+
+/// Whether the client waits for what the server is about to write in the handshake: every
+/// flight but TLS 1.3's session tickets, which follow the server's Finished and are not waited
+/// for (TLS 1.2's last flight, ChangeCipherSpec and Finished, is).
+fn waits_for_flight(conn: &rustls::ServerConnection) -> bool {
+    conn.is_handshaking() || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
 }
 
 /// The collector's answer, encrypted back to the client; its end closes the TLS session.
