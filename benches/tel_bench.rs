@@ -1,7 +1,8 @@
 //! The benchmarks of docs/performance.md. They print figures; they never fail on a number.
 //!
 //! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME`
-//! runs one of: latency, throughput, memory, lifecycle, cpu, size.
+//! runs one of: latency, throughput, memory, lifecycle, cpu, size, clients (ABI 1.1 call
+//! latencies), many_clients (8 clients at once).
 //! Memory figures come from child processes (this binary re-run with `memory-child`), so that
 //! the collector and the other benchmarks do not pollute them.
 
@@ -31,12 +32,17 @@ fn typical_properties(i: u64) -> String {
     .to_string()
 }
 
-fn init(endpoint: &str, extra: serde_json::Value) {
+/// The configuration JSON: no cache unless `extra` names one.
+fn config_json(endpoint: &str, extra: serde_json::Value) -> CString {
     let mut c = json!({"ikey": IKEY, "endpoint": endpoint, "cache_path": null});
     for (k, v) in extra.as_object().unwrap() {
         c[k] = v.clone();
     }
-    let c = CString::new(c.to_string()).unwrap();
+    CString::new(c.to_string()).unwrap()
+}
+
+fn init(endpoint: &str, extra: serde_json::Value) {
+    let c = config_json(endpoint, extra);
     let rc = unsafe { ffi::tel_init(c.as_ptr()) };
     assert_eq!(rc, 0, "tel_init failed");
 }
@@ -397,6 +403,241 @@ fn lifecycle() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A client of the C ABI (`tel_client_new`), closed when dropped. The ABI lets any thread use
+/// it, so it is shared between threads as a host program would.
+struct AbiClient(*mut ffi::tel_client);
+
+// SAFETY: every tel_client_* call is thread-safe (abi.md), and the pointer is only closed on drop.
+unsafe impl Send for AbiClient {}
+unsafe impl Sync for AbiClient {}
+
+impl AbiClient {
+    fn new(endpoint: &str, extra: serde_json::Value) -> Self {
+        let config = config_json(endpoint, extra);
+        let mut client = std::ptr::null_mut();
+        let rc = unsafe { ffi::tel_client_new(config.as_ptr(), &mut client) };
+        assert_eq!(rc, 0, "tel_client_new failed");
+        AbiClient(client)
+    }
+
+    fn flush(&self, timeout_ms: u32) -> i32 {
+        unsafe { ffi::tel_client_flush(self.0, timeout_ms) }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let mut buf = vec![0u8; 4096];
+        let n = unsafe { ffi::tel_client_stats_json(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        serde_json::from_slice(&buf[..n]).unwrap()
+    }
+}
+
+impl Drop for AbiClient {
+    fn drop(&mut self) {
+        unsafe { ffi::tel_client_close(self.0, 10_000) };
+    }
+}
+
+/// `n` calls of `call(i)` on this thread, each timed; a call returns TEL_OK or
+/// TEL_ERR_QUEUE_FULL.
+fn time_calls(n: usize, mut call: impl FnMut(usize) -> i32) -> Vec<u64> {
+    let mut ns = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        let rc = call(i);
+        ns.push(start.elapsed().as_nanos() as u64);
+        assert!(rc == 0 || rc == 6, "status {rc}");
+    }
+    ns
+}
+
+/// ABI 1.1 on the caller's thread, call by call, with the worker sending to the emulator:
+/// `tel_client_log` next to `tel_log` under the same conditions, `tel_log_ex` with a `time`
+/// (Unix ms and RFC 3339), and a critical event with a cache (an append before the call
+/// returns). One thread, typical properties.
+fn clients() {
+    let collector = counting_collector();
+    let props: Vec<CString> = (0..1000)
+        .map(|i| CString::new(typical_properties(i)).unwrap())
+        .collect();
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    let n = 200_000;
+    let roomy = json!({"queue_max_events": 1_000_000});
+
+    init(&collector.endpoint(), roomy.clone());
+    let ns = time_calls(n, |i| unsafe {
+        ffi::tel_log(name.as_ptr(), props[i % props.len()].as_ptr())
+    });
+    report_latency("tel_log (for reference)", ns);
+    let _ = ffi::tel_flush(60_000);
+    let _ = ffi::tel_shutdown(10_000);
+    collector.reset();
+
+    let client = AbiClient::new(&collector.endpoint(), roomy.clone());
+    let ns = time_calls(n, |i| unsafe {
+        ffi::tel_client_log(client.0, name.as_ptr(), props[i % props.len()].as_ptr())
+    });
+    report_latency("tel_client_log", ns);
+    let _ = client.flush(60_000);
+    println!(
+        "   sent {} queue_full {}",
+        client.stats()["sent"],
+        client.stats()["dropped_queue_full"]
+    );
+    drop(client);
+    collector.reset();
+
+    // A second of distinct times, as a host replaying recorded events would give:
+    // 2026-12-01T09:30:00.000Z and on.
+    let unix_ms: Vec<CString> = (0..1000u64)
+        .map(|i| CString::new(json!({"time": 1_796_117_400_000 + i}).to_string()).unwrap())
+        .collect();
+    let rfc3339: Vec<CString> = (0..1000)
+        .map(|i| CString::new(format!(r#"{{"time":"2026-12-01T09:30:00.{i:03}Z"}}"#)).unwrap())
+        .collect();
+    for (label, options) in [
+        ("tel_log_ex, time as Unix ms", &unix_ms),
+        ("tel_log_ex, time as RFC 3339", &rfc3339),
+    ] {
+        init(&collector.endpoint(), roomy.clone());
+        let ns = time_calls(n, |i| unsafe {
+            ffi::tel_log_ex(
+                name.as_ptr(),
+                props[i % props.len()].as_ptr(),
+                options[i % options.len()].as_ptr(),
+            )
+        });
+        report_latency(label, ns);
+        let _ = ffi::tel_flush(60_000);
+        let _ = ffi::tel_shutdown(10_000);
+        collector.reset();
+    }
+
+    // Critical events with a cache: each is appended to the cache folder before the call
+    // returns (no fsync), and sent at once.
+    let dir = std::env::temp_dir().join(format!("tel-bench-critical-{}", std::process::id()));
+    let critical = CString::new(json!({"priority": "critical"}).to_string()).unwrap();
+    init(
+        &collector.endpoint(),
+        json!({"cache_path": dir.join("events.cache"), "queue_max_events": 1_000_000}),
+    );
+    let ns = time_calls(5_000, |i| unsafe {
+        ffi::tel_log_ex(
+            name.as_ptr(),
+            props[i % props.len()].as_ptr(),
+            critical.as_ptr(),
+        )
+    });
+    report_latency("tel_log_ex, critical, with a cache", ns);
+    let _ = ffi::tel_flush(60_000);
+    let s = stats();
+    println!("   sent {} persisted {}", s["sent"], s["persisted"]);
+    let _ = ffi::tel_shutdown(10_000);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Child: `clients` clients (or, with `clients` 0, the default session), one logging thread
+/// each (8 threads on the one session), `per_thread` events each against `endpoint`, waiting
+/// out a full queue; prints throughput, CPU and RSS.
+fn clients_child(endpoint: &str, clients: usize, per_thread: usize) {
+    let threads = if clients == 0 { 8 } else { clients };
+    let baseline = rss_kib("VmRSS:");
+    let props: Vec<CString> = (0..1000)
+        .map(|i| CString::new(typical_properties(i)).unwrap())
+        .collect();
+    let name = CString::new("Bench.TypicalEvent").unwrap();
+    let all: Vec<AbiClient> = (0..clients)
+        .map(|_| AbiClient::new(endpoint, json!({})))
+        .collect();
+    if clients == 0 {
+        init(endpoint, json!({}));
+    }
+    // The process's threads once the clients are open: this one and each client's worker.
+    let open_threads = proc_threads();
+    let cpu0 = cpu_time(libc::RUSAGE_SELF);
+    let start = Instant::now();
+    let full: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (all, props, name) = (&all, &props, &name);
+                scope.spawn(move || {
+                    let mut full = 0u64;
+                    for i in 0..per_thread {
+                        let p = props[(i + t) % props.len()].as_ptr();
+                        loop {
+                            let rc = match all.get(t) {
+                                Some(c) => unsafe { ffi::tel_client_log(c.0, name.as_ptr(), p) },
+                                None => unsafe { ffi::tel_log(name.as_ptr(), p) },
+                            };
+                            if rc != 6 {
+                                assert_eq!(rc, 0);
+                                break;
+                            }
+                            // The queue is full: let the worker catch up rather than drop it.
+                            full += 1;
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                    full
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let mut sent = 0;
+    for c in &all {
+        assert_eq!(c.flush(300_000), 0);
+        sent += c.stats()["sent"].as_u64().unwrap();
+    }
+    if clients == 0 {
+        assert_eq!(ffi::tel_flush(300_000), 0);
+        sent = stats()["sent"].as_u64().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_time(libc::RUSAGE_SELF) - cpu0;
+    let peak = rss_kib("VmHWM:");
+    drop(all);
+    if clients == 0 {
+        let _ = ffi::tel_shutdown(10_000);
+    }
+    assert_eq!(sent as usize, threads * per_thread);
+    println!(
+        "{:<30} {threads} threads: {:>8.0} events/s ({sent} sent in {secs:.1} s)   process CPU {:>4.0} % of a core   RSS {baseline} KiB -> peak {peak} KiB (+{:.1} MiB)   {open_threads} threads before logging   queue-full waits {full}",
+        if clients == 0 {
+            "the default session,".to_owned()
+        } else {
+            format!("{clients} clients at once,")
+        },
+        sent as f64 / secs,
+        100.0 * cpu / secs,
+        peak.saturating_sub(baseline) as f64 / 1024.0,
+    );
+}
+
+fn proc_threads() -> u64 {
+    rss_kib("Threads:")
+}
+
+/// 8 clients logging at once, one thread each, to a collector in another process, next to the
+/// default session logging from 8 threads: events/s, CPU, RSS. In child processes, as `memory`.
+fn many_clients() {
+    let exe = std::env::current_exe().unwrap();
+    let Some((mut serve, endpoint)) = start_serve() else {
+        println!("many_clients: telctl not built (cargo build --release -p telctl); skipped");
+        return;
+    };
+    for clients in ["8", "0"] {
+        let out = std::process::Command::new(&exe)
+            .args(["clients-child", &endpoint, clients, "50000"])
+            .output()
+            .unwrap();
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            print!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let _ = serve.kill();
+}
+
 /// CPU time of the library's threads (the worker and its request threads) while the host logs
 /// 1,000 events per second to a collector in another process: the process's CPU time minus the
 /// logging thread's own.
@@ -499,6 +740,10 @@ fn main() {
         memory_child(&args[1], args[2] == "up");
         return;
     }
+    if args.first().map(String::as_str) == Some("clients-child") {
+        clients_child(&args[1], args[2].parse().unwrap(), args[3].parse().unwrap());
+        return;
+    }
     println!("machine: {}", machine());
     println!(
         "build: {}",
@@ -527,5 +772,11 @@ fn main() {
     }
     if want("memory") {
         memory();
+    }
+    if want("clients") {
+        clients();
+    }
+    if want("many_clients") {
+        many_clients();
     }
 }

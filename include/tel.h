@@ -5,6 +5,13 @@
  * `TEL_WRITE_HEADER=1 cargo build`. The meaning behind each function is documented in
  * docs/abi.md. All functions are thread-safe; none panics across the boundary, aborts the
  * process or blocks on the network.
+ *
+ * Every function returning tel_status may return TEL_ERR_INTERNAL (an unexpected failure,
+ * such as a caught panic; the library stays usable) besides the codes its comment lists.
+ * Callbacks (tel_log_fn, tel_delivery_fn) run with no lock of the library held and may call
+ * any function; each function's comment says what differs when it is called from one.
+ * A callback's user_data must stay valid as long as the library may call it: see
+ * tel_set_logger, tel_set_delivery_callback and tel_client_set_delivery_callback.
  */
 
 #ifndef TEL_H
@@ -13,10 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TEL_VERSION "0.1.0"
+#define TEL_VERSION "0.2.0"
 #define TEL_VERSION_MAJOR 0
-#define TEL_VERSION_MINOR 1
+/* TEL_VERSION_MINOR >= 2: the ABI 1.1 functions exist (tel_client_*, tel_log_ex,
+ * tel_set_delivery_callback, tel_purge); test it with TEL_HAS_ABI_1_1. */
+#define TEL_VERSION_MINOR 2
 #define TEL_VERSION_PATCH 0
+#define TEL_HAS_ABI_1_1 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 2)
 
 
 /**
@@ -35,6 +45,12 @@
 #define TEL_LOG_TRACE 5
 
 /**
+ * An independent client: its own tenant, endpoint, worker, queue, counters and cache file.
+ * Opaque; made by `tel_client_new`, freed by `tel_client_close`.
+ */
+typedef struct tel_client tel_client;
+
+/**
  * A status code (abi.md, "Status codes"); 0 is success.
  */
 typedef int32_t tel_status;
@@ -45,6 +61,15 @@ typedef int32_t tel_status;
  * any thread, the library's worker included, and may itself call `tel_*` functions.
  */
 typedef void (*tel_log_fn)(int32_t level, const char *message, void *user_data);
+
+/**
+ * The delivery callback (ABI 1.1): `report_json` is one NUL-terminated JSON object, valid only
+ * during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
+ * `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
+ * HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
+ * when it was installed.
+ */
+typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);
 
 /**
  * Success; also an event dropped by opt-out or by a kill window.
@@ -99,11 +124,13 @@ extern "C" {
  * Starts the process-wide session from a JSON configuration object (abi.md, "Configuration").
  *
  * `config_json` is borrowed for the call only. Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`
- * (NULL or not UTF-8), `TEL_ERR_INVALID_CONFIG` (the message names the offending key or field)
- * or `TEL_ERR_ALREADY_INITIALIZED`. Does no network I/O; reads small state files (device id,
+ * (NULL or not UTF-8), `TEL_ERR_INVALID_CONFIG` (the message names the offending key or field),
+ * `TEL_ERR_ALREADY_INITIALIZED` or `TEL_ERR_INTERNAL` (the worker thread could not start, or a
+ * caught panic). Does no network I/O; reads small state files (device id,
  * kill window) and starts the worker thread, which replays the on-disk cache in the
  * background. With opt-out (`enabled:false`, `TEL_DISABLE`, `DO_NOT_TRACK=1`) it returns
- * `TEL_OK`, deletes the cache file, and the session does nothing. Thread-safe.
+ * `TEL_OK`, deletes the cache file, and the session does nothing. Thread-safe. A callback may
+ * call it.
  *
  * # Safety
  * `config_json` must be NULL or a NUL-terminated string valid for the duration of the call.
@@ -117,8 +144,9 @@ tel_status tel_init(const char *config_json);
  *
  * Never blocks on I/O: validates, stamps the time, enqueues and returns. Returns `TEL_OK`
  * (also when a kill window or opt-out drops the event), `TEL_ERR_INVALID_ARGUMENT`,
- * `TEL_ERR_INVALID_EVENT`, `TEL_ERR_QUEUE_FULL` (the event was dropped and counted) or
- * `TEL_ERR_NOT_INITIALIZED`. Thread-safe.
+ * `TEL_ERR_INVALID_EVENT`, `TEL_ERR_QUEUE_FULL` (the event was dropped and counted),
+ * `TEL_ERR_NOT_INITIALIZED` or `TEL_ERR_INTERNAL` (a caught panic). Thread-safe. A callback
+ * may call it.
  *
  * # Safety
  * Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
@@ -129,7 +157,9 @@ tel_status tel_log(const char *name, const char *properties_json);
  * Blocks until every event logged before the call, and every cache entry present at
  * `tel_init`, is resolved (accepted, rejected, dropped for a named reason, or persisted back to
  * the cache), or until `timeout_ms` passes: then `TEL_ERR_TIMEOUT`, and what is left stays
- * queued for retry. Returns `TEL_ERR_NOT_INITIALIZED` without a session. Thread-safe.
+ * queued for retry. Returns `TEL_ERR_NOT_INITIALIZED` without a session, `TEL_ERR_INTERNAL`
+ * on a caught panic. Thread-safe. A callback may call it, but one running on the default
+ * session's own worker thread cannot wait for it: `TEL_ERR_TIMEOUT` at once, events kept.
  */
 tel_status tel_flush(uint32_t timeout_ms);
 
@@ -137,9 +167,12 @@ tel_status tel_flush(uint32_t timeout_ms);
  * Ends the session: stops accepting events, tries to deliver what is pending within
  * `timeout_ms`, persists what is left to the cache file and stops the worker. Blocks, and
  * returns within `timeout_ms` plus a small margin even when the collector hangs mid-request.
- * Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the deadline was reached; the rest was persisted) or
- * `TEL_ERR_NOT_INITIALIZED`. The session's stats stay readable until the next `tel_init`.
- * Thread-safe.
+ * `pending` is 0 once it returns. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the deadline was
+ * reached; the rest was persisted), `TEL_ERR_NOT_INITIALIZED` or `TEL_ERR_INTERNAL` (a caught
+ * panic). The session's stats stay readable until the next `tel_init`; its delivery reports
+ * are over when it returns. Thread-safe. A callback may call it; from the session's own worker
+ * thread it returns `TEL_OK` at once and the session ends when the callback returns. A logger
+ * callback that blocks or is slow does not hold it up.
  */
 tel_status tel_shutdown(uint32_t timeout_ms);
 
@@ -147,7 +180,8 @@ tel_status tel_shutdown(uint32_t timeout_ms);
  * Writes the counters as one JSON object into `buf` like `snprintf`: at most `buf_len` bytes
  * including the terminating NUL, nothing when `buf` is NULL or `buf_len` is 0. Returns the
  * length of the whole text, excluding the NUL (call with NULL first to size the buffer).
- * Thread-safe; never blocks on I/O.
+ * Thread-safe; never blocks on I/O; a callback may call it. A caught panic (`TEL_ERR_INTERNAL`
+ * elsewhere) returns 0.
  *
  * # Safety
  * `buf` must be NULL or writable for `buf_len` bytes.
@@ -157,7 +191,8 @@ size_t tel_stats_json(char *buf, size_t buf_len);
 /**
  * Writes the message of the most recent non-OK status returned on this thread into `buf`, as
  * `tel_stats_json` does; an empty string when there is none. Later `TEL_OK` returns do not
- * clear it. Returns the length of the whole message, excluding the NUL.
+ * clear it. Returns the length of the whole message, excluding the NUL (0 on a caught panic).
+ * A callback may call it (it reads the callback thread's own last error).
  *
  * # Safety
  * `buf` must be NULL or writable for `buf_len` bytes.
@@ -165,8 +200,8 @@ size_t tel_stats_json(char *buf, size_t buf_len);
 size_t tel_last_error(char *buf, size_t buf_len);
 
 /**
- * The library's version, e.g. "0.1.0": a static NUL-terminated string owned by the library;
- * never free it.
+ * The library's version, e.g. "0.2.0": a static NUL-terminated string owned by the library;
+ * never free it. Cannot fail; a callback may call it.
  */
 const char *tel_version(void);
 
@@ -175,9 +210,148 @@ const char *tel_version(void);
  * 2 warn, 3 info, 4 debug, 5 trace). `user_data` is passed back untouched. A NULL callback
  * restores the default sink: stderr when the environment variable `TEL_LOG` names a level,
  * silent otherwise. May be called at any time, before `tel_init` too. No lock of the library
- * is held while the callback runs. A level above 5 means 5, below 0 means 0. Returns `TEL_OK`.
+ * is held while the callback runs (lines logged while one is held wait until it is released),
+ * so the callback may call any `tel_*` function (the limits: `tel_flush` from the worker's
+ * thread returns `TEL_ERR_TIMEOUT` at once; a client's `tel_client_close` from its own worker
+ * thread is refused). `user_data` must stay valid until a later `tel_set_logger` replaces the
+ * callback and every call already running has returned (the library does not wait for them).
+ * A level above 5 means 5, below 0 means 0. Returns `TEL_OK`, or `TEL_ERR_INTERNAL` on a caught
+ * panic.
  */
 tel_status tel_set_logger(tel_log_fn callback, int32_t max_level, void *user_data);
+
+/**
+ * `tel_log` with per-event options (ABI 1.1): `options_json` is NULL, `{}` (both: exactly
+ * `tel_log`) or a JSON object of `time` (RFC 3339 UTC ending in `Z`, or integer Unix ms),
+ * `priority` (`"normal"`, `"high"`, `"critical"`) and `ext` (per-event Common Schema fields,
+ * `dt` and `ex` included; `sdk` refused). All strings are borrowed for the call only. Returns
+ * as `tel_log` (`TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`, `TEL_ERR_INVALID_EVENT`,
+ * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
+ * `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
+ * priority takes the place of the oldest lower one in a full queue; a `critical` event is in
+ * the cache folder before this returns and is sent at once. May be called from a callback.
+ *
+ * # Safety
+ * Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
+ */
+tel_status tel_log_ex(const char *name, const char *properties_json, const char *options_json);
+
+/**
+ * Installs `callback` as the default session's delivery callback, for the live session and
+ * every later one (NULL removes it); see `tel_delivery_fn` for the report. It runs on the
+ * library's threads, never while a lock of the library is held, and may call any `tel_*`
+ * function (`tel_flush` from it returns `TEL_ERR_TIMEOUT` at once: it cannot wait for its own
+ * thread). After `tel_shutdown` returns, that session's reports are over. `user_data` is passed
+ * back untouched and must stay valid while the callback is installed and until `tel_shutdown`
+ * of the sessions that used it has returned. May be called at any time, before `tel_init` too.
+ * Returns `TEL_OK` or `TEL_ERR_INTERNAL`.
+ */
+tel_status tel_set_delivery_callback(tel_delivery_fn callback, void *user_data);
+
+/**
+ * Deletes every undelivered event of a configuration (consent revoked): the cache file that
+ * `config_json` names (or the tenant's default one) and the entries sessions claimed from it,
+ * live ones in other processes included. Starts no session and does no network I/O; keeps the
+ * device id and the kill window. `ikey` is required; other keys are validated as by `tel_init`.
+ * Returns `TEL_OK` (also when there was nothing to delete), `TEL_ERR_INVALID_ARGUMENT`,
+ * `TEL_ERR_INVALID_CONFIG` or `TEL_ERR_INTERNAL` (a file could not be deleted, or another
+ * process held the cache lock for 2 s). May be called from a callback.
+ *
+ * # Safety
+ * `config_json` must be NULL or a NUL-terminated string valid for the duration of the call.
+ */
+tel_status tel_purge(const char *config_json);
+
+/**
+ * Starts a new client from a JSON configuration object (the same keys as `tel_init`) and
+ * stores it in `*out` on `TEL_OK` (`*out` is untouched on failure). Any number of clients
+ * live side by side, with or without the default session; two of them (or a client and
+ * another process) may share a `cache_path` and still deliver each entry once.
+ *
+ * Returns `TEL_OK` (also under opt-out, with a client that does nothing but must still be
+ * closed), `TEL_ERR_INVALID_ARGUMENT` (`config_json` or `out` NULL, not UTF-8),
+ * `TEL_ERR_INVALID_CONFIG` (the message names the key) or `TEL_ERR_INTERNAL` (the worker
+ * thread could not start, or a caught panic). No network I/O. May be called from a callback.
+ *
+ * # Safety
+ * `config_json` must be NULL or a NUL-terminated string valid for the call; `out` must be NULL
+ * or writable.
+ */
+tel_status tel_client_new(const char *config_json, tel_client **out);
+
+/**
+ * `tel_log` on `client`. Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (`client` or `name`
+ * NULL, not UTF-8), `TEL_ERR_INVALID_EVENT`, `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`
+ * (during its close) or `TEL_ERR_INTERNAL` (a caught panic). Never blocks on I/O. May be called
+ * from a callback.
+ *
+ * # Safety
+ * `client` must be NULL or a live client; the strings as for `tel_log`.
+ */
+tel_status tel_client_log(tel_client *client, const char *name, const char *properties_json);
+
+/**
+ * `tel_log_ex` on `client`: `options_json` (NULL or `{}`: as `tel_client_log`) sets the event's
+ * `time`, `priority` and per-event `ext` (abi.md, "Per-event options"). Returns as
+ * `tel_client_log` (`TEL_OK`, `TEL_ERR_INVALID_ARGUMENT`, `TEL_ERR_INVALID_EVENT`,
+ * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
+ * `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
+ * event with a cache is appended to the cache folder before the call returns (a small write,
+ * no fsync). May be called from a callback.
+ *
+ * # Safety
+ * `client` must be NULL or a live client; each string NULL or NUL-terminated and valid for the
+ * call.
+ */
+tel_status tel_client_log_ex(tel_client *client, const char *name, const char *properties_json, const char *options_json);
+
+/**
+ * `tel_flush` on `client`. Returns `TEL_OK`, `TEL_ERR_TIMEOUT`, `TEL_ERR_INVALID_ARGUMENT`
+ * (NULL), `TEL_ERR_NOT_INITIALIZED` (during its close) or `TEL_ERR_INTERNAL`. From a callback
+ * running on this client's own worker it cannot wait and returns `TEL_ERR_TIMEOUT` at once.
+ *
+ * # Safety
+ * `client` must be NULL or a live client.
+ */
+tel_status tel_client_flush(tel_client *client, uint32_t timeout_ms);
+
+/**
+ * `tel_stats_json` for `client`, `snprintf`-style. A NULL `client` writes nothing and returns 0,
+ * as does a caught panic. May be called from a callback.
+ *
+ * # Safety
+ * `client` must be NULL or a live client; `buf` NULL or writable for `buf_len` bytes.
+ */
+size_t tel_client_stats_json(tel_client *client, char *buf, size_t buf_len);
+
+/**
+ * `tel_shutdown` for `client`, then frees it: the pointer is invalid after the call, whatever
+ * it returns (except `TEL_ERR_INVALID_ARGUMENT`). After it returns, the client's delivery
+ * callback is never called again. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the rest was
+ * persisted), `TEL_ERR_INVALID_ARGUMENT` (NULL, or called from this client's own delivery
+ * callback or worker thread: the client stays open) or `TEL_ERR_INTERNAL` (a caught panic; the
+ * client is freed all the same). Returns within `timeout_ms` plus 200 ms, except that it waits
+ * for a delivery callback of this client that is running.
+ *
+ * # Safety
+ * `client` must be NULL or a live client, not used by any other thread during or after this call.
+ */
+tel_status tel_client_close(tel_client *client, uint32_t timeout_ms);
+
+/**
+ * Installs `callback` as `client`'s delivery callback (NULL removes it): it receives one JSON
+ * report per resolved group of events (abi.md, "Delivery reports"), on the library's threads,
+ * never while a lock of the library is held. It may call any `tel_*` function except
+ * `tel_client_close` on this client (refused with `TEL_ERR_INVALID_ARGUMENT`); a `tel_*_flush`
+ * of this client from it returns `TEL_ERR_TIMEOUT` at once. `report_json` is valid only during
+ * the call. `user_data` is passed back untouched and must stay valid until `tel_client_close`
+ * returns (or until a later call replaces the callback and any call in progress has returned).
+ * Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (NULL client) or `TEL_ERR_INTERNAL`.
+ *
+ * # Safety
+ * `client` must be NULL or a live client; `callback` must be safe to call from any thread.
+ */
+tel_status tel_client_set_delivery_callback(tel_client *client, tel_delivery_fn callback, void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Hardening checks beyond `cargo test` (which already runs the fault matrix, hostile-input,
-# security and fuzz tests): the C ABI driven from C (tests/sanitize/abi_stress.c) under
-# AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer included) and under valgrind
-# memcheck, and a Rust stress test (`stress_for_valgrind` in tests/hostile.rs) under valgrind
-# memcheck. About a minute on 2 cores after `cargo test`. See docs/reliability.md.
+# security and fuzz tests): the C ABI driven from C (tests/sanitize/abi_stress.c, and
+# tests/hardening/*.c: a logger callback that takes a host mutex held by the thread calling
+# tel_shutdown, and logging racing tel_shutdown over many sessions) under AddressSanitizer +
+# UndefinedBehaviorSanitizer (LeakSanitizer included) and under valgrind memcheck, and a Rust
+# stress test (`stress_for_valgrind` in tests/hostile.rs) under valgrind memcheck. A few
+# minutes on 2 cores after `cargo test`. See docs/reliability.md.
 #
 #   scripts/hardening.sh                  # what CI runs
 #   HARDENING_FUZZ_CASES=100000 scripts/hardening.sh   # also the fuzz targets, that many cases each
@@ -62,6 +64,36 @@ if ! "${vg[@]}" --log-file="$work/abi_stress.valgrind.log" "$work/abi_stress" "$
   cat "$work/abi_stress.valgrind.log"; exit 1
 fi
 summary "$work/abi_stress.valgrind.log"
+
+# The programs of tests/hardening start their own collector (TELCTL) with the C tests' support
+# code, and each bounds its own run: callback_deadlock kills a round that deadlocks. Arguments
+# plain and under valgrind (fewer sessions there: memcheck is some 50 times slower).
+export TELCTL=$target/debug/telctl
+support=$repo/bindings/cpp/tests/support
+declare -A asan_args=([callback_deadlock]="60" [shutdown_race]="300 4")
+declare -A valgrind_args=([callback_deadlock]="120" [shutdown_race]="20 4")
+for program in callback_deadlock shutdown_race; do
+  hflags=(-std=c11 -g -O1 -Wall -Wextra -Werror -I"$repo/include" -I"$support"
+    "$repo/tests/hardening/$program.c" "$support/collector.c" -L"$lib" -ltel -Wl,-rpath,"$lib" -lpthread)
+  read -r -a args <<<"${asan_args[$program]}"
+  step "$program ${args[*]} under AddressSanitizer + UBSan (+ LeakSanitizer)"
+  cc -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+    -o "$work/${program}_asan" "${hflags[@]}"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$work/${program}_asan" "${args[@]}"
+
+  read -r -a args <<<"${valgrind_args[$program]}"
+  step "$program ${args[*]} under valgrind memcheck"
+  cc -o "$work/$program" "${hflags[@]}"
+  rm -f "$work/$program".valgrind.*.log
+  # %p: callback_deadlock runs each round in a forked child, which memcheck follows.
+  if ! "${vg[@]}" --log-file="$work/$program.valgrind.%p.log" "$work/$program" "${args[@]}"; then
+    cat "$work/$program".valgrind.*.log; exit 1
+  fi
+  # One log a process: the program and its forked rounds (the collector's fork before its
+  # exec leaves a log without a summary).
+  for log in $(grep -l "ERROR SUMMARY" "$work/$program".valgrind.*.log); do summary "$log"; done
+done
 
 step "Rust stress test under valgrind memcheck"
 bin=$(cargo test --locked --test hostile --no-run --message-format=json 2>/dev/null |

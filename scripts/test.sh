@@ -10,6 +10,7 @@ step() { printf '\n==== %s ====\n' "$*"; }
 
 step "rustfmt"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
@@ -17,6 +18,11 @@ cargo test --workspace --locked
 
 step "hardening: fuzz corpora, sanitizers, valgrind"
 bash scripts/hardening.sh
+
+step "ThreadSanitizer and AddressSanitizer (scripts/sanitizers.sh)"
+bash scripts/sanitizers.sh
+step "libFuzzer targets, ${FUZZ_SECONDS:=20} s each (scripts/fuzz.sh)"
+FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
 
 for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/windows/run-tests.sh; do
   if [ -x "$part" ]; then

@@ -1,9 +1,9 @@
 //! The batches in hand: events taken from the queue (or the cache) and not yet resolved, with
 //! their request body encoded once.
 
+use crate::codec::{encode, ndjson};
 use crate::config::Compression;
 use crate::queue::Event;
-use crate::transport::{encode, ndjson};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -57,4 +57,7 @@ pub struct Held {
     pub batches: VecDeque<Batch>,
     /// Set by a shutdown that gave up waiting: the worker must not touch anything any more.
     pub abandoned: bool,
+    /// Set by the worker when it starts its end (drain and persist): a shutdown then waits for
+    /// it rather than taking over, so the two never split the events between them.
+    pub finishing: bool,
 }

@@ -12,11 +12,11 @@ mod lines;
 
 use crate::logging::{tel_log, Level};
 use crate::platform;
+use crate::priority::Priority;
 use crate::private_file::{self, Existing};
 #[cfg(unix)]
 pub(crate) use claim::close_claims_in_child;
 use claim::Claim;
-#[allow(unused_imports)] // for the other files a session keeps locked while it lives
 pub(crate) use claim::ClosedInForkedChild;
 use lines::{envelope_ikey, read_capped_line, starts_like_a_cache, ENVELOPE_START};
 use std::collections::HashSet;
@@ -62,7 +62,7 @@ impl CacheFiles {
             .unwrap_or_default()
     }
 
-    fn claim_prefix(&self) -> String {
+    pub(crate) fn claim_prefix(&self) -> String {
         format!("{}.claim-", Self::file_name(&self.cache))
     }
 }
@@ -94,6 +94,43 @@ pub struct Cache {
 struct Entry {
     line: String,
     time_ms: u64,
+    /// From the line's priority mark (see [`mark`]).
+    priority: Priority,
+}
+
+impl Entry {
+    fn new(line: String) -> Entry {
+        Entry {
+            time_ms: crate::envelope::envelope_time_ms(&line).unwrap_or(0),
+            priority: unmark(&line).1,
+            line,
+        }
+    }
+}
+
+/// The line of a cache entry with its priority: `high` adds one trailing space, `critical`
+/// two; `normal` lines are the bare envelope, as 0.1 wrote every line. Trailing whitespace is
+/// still one valid JSON object, so 0.1 readers keep (and send) marked lines as they are.
+pub fn mark(line: &str, priority: Priority) -> String {
+    let mut s = String::with_capacity(line.len() + 2);
+    s.push_str(line);
+    match priority {
+        Priority::Normal => {}
+        Priority::High => s.push(' '),
+        Priority::Critical => s.push_str("  "),
+    }
+    s
+}
+
+/// The envelope of a cache line and the priority its mark says (see [`mark`]).
+pub fn unmark(line: &str) -> (&str, Priority) {
+    let bare = line.trim_end_matches(' ');
+    let priority = match line.len() - bare.len() {
+        0 => Priority::Normal,
+        1 => Priority::High,
+        _ => Priority::Critical,
+    };
+    (bare, priority)
 }
 
 /// What reading the cache file (and dead sessions' claims) found.
@@ -153,7 +190,11 @@ impl Cache {
     }
 
     /// Runs `f` holding the cache lock, waiting for it at most until `deadline`.
-    fn locked<R>(&self, deadline: Instant, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn locked<R>(
+        &self,
+        deadline: Instant,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
         platform::create_private_dir(&self.files.dir)?;
         let lock = private_file::open(
             &self.files.lock,
@@ -257,10 +298,7 @@ impl Cache {
         if ikey != self.tenant_ikey {
             return Class::Foreign(line.to_owned());
         }
-        Class::Ours(Entry {
-            time_ms: crate::envelope::envelope_time_ms(line).unwrap_or(0),
-            line: line.to_owned(),
-        })
+        Class::Ours(Entry::new(line.to_owned()))
     }
 
     /// The checks `tel_log` makes, on a cached line: its size, one line (no CR), valid JSON
@@ -313,14 +351,15 @@ impl Cache {
         })
     }
 
-    /// Drops the oldest entries until the file fits `max_bytes`; returns how many went.
+    /// Drops entries until the file fits `max_bytes`, lower priorities first and oldest first
+    /// within a priority; returns how many went.
     fn enforce_bound(&self, entries: &mut Vec<Entry>) -> usize {
         let mut total: u64 = entries.iter().map(|e| e.line.len() as u64 + 1).sum();
         if total <= self.max_bytes {
             return 0;
         }
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| (entries[i].time_ms, i));
+        order.sort_by_key(|&i| (entries[i].priority, entries[i].time_ms, i));
         let mut drop = vec![false; entries.len()];
         let mut evicted = 0;
         for i in order {
@@ -377,8 +416,8 @@ impl Cache {
         recovered
     }
 
-    /// Appends `lines` (this session's undeliverable events), evicting the oldest entries past
-    /// `max_bytes`. Waits for the lock until `deadline` at most.
+    /// Appends `lines` (this session's undeliverable events, marked by [`mark`]), evicting past
+    /// `max_bytes` (lower priorities first, then the oldest). Waits for the lock until `deadline` at most.
     pub fn persist(&self, lines: &[&str], deadline: Instant) -> io::Result<Change> {
         if lines.is_empty() {
             return Ok(Change::default());
@@ -387,10 +426,15 @@ impl Cache {
             let mut contents = Contents::default();
             self.read_cache(&mut contents)?;
             let mut entries = contents.entries;
-            entries.extend(lines.iter().map(|l| Entry {
-                time_ms: crate::envelope::envelope_time_ms(l).unwrap_or(0),
-                line: (*l).to_owned(),
-            }));
+            // A line already there is not written twice (a shutdown that took over from a
+            // worker writing the same batch).
+            let present: HashSet<&str> = entries.iter().map(|e| e.line.as_str()).collect();
+            let new: Vec<Entry> = lines
+                .iter()
+                .filter(|l| !present.contains(**l))
+                .map(|l| Entry::new((*l).to_owned()))
+                .collect();
+            entries.extend(new);
             let evicted = contents.evicted + self.enforce_bound(&mut entries);
             self.write_cache(&contents.foreign, &entries)?;
             Ok(Change {
@@ -438,6 +482,20 @@ impl Cache {
             let recovered = self.recover_dead_claims(Some(&claim.path), &mut contents);
             let now = crate::clock::now_ms();
             let mut entries = std::mem::take(&mut contents.entries);
+            if !recovered.is_empty() {
+                // A line both in the cache and in a dead claim (written back by a shutdown
+                // that took over from a worker stuck in a request) is one entry, sent once.
+                let mut seen = HashSet::new();
+                let keep: Vec<bool> = entries
+                    .iter()
+                    .map(|e| seen.insert(unmark(&e.line).0))
+                    .collect();
+                let mut i = 0;
+                entries.retain(|_| {
+                    i += 1;
+                    keep[i - 1]
+                });
+            }
             let before = entries.len();
             let oldest_allowed = now.saturating_sub(self.max_age_ms);
             entries.retain(|e| e.time_ms >= oldest_allowed);
@@ -496,8 +554,8 @@ impl Cache {
         }
     }
 
-    /// Deletes every entry of the tenant (a kill window); returns how many there were.
-    pub fn purge(&self) -> io::Result<usize> {
+    /// Deletes every entry of the tenant (a kill window); returns their lines.
+    pub fn purge(&self) -> io::Result<Vec<String>> {
         let deadline = Instant::now() + LOCK_WAIT;
         self.release_claim();
         self.locked(deadline, || {
@@ -509,8 +567,19 @@ impl Cache {
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
-            Ok(contents.entries.len())
+            Ok(contents.entries.into_iter().map(|e| e.line).collect())
         })
+    }
+
+    /// Deletes this tenant's entries of the cache file, keeping other tenants' lines; a file
+    /// that is not a cache is not touched. Called with the cache lock held (`tel_purge`).
+    pub(crate) fn delete_entries_locked(&self) -> io::Result<()> {
+        let mut contents = Contents::default();
+        match self.read_cache(&mut contents) {
+            Ok(()) => self.write_cache(&contents.foreign, &[]),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(()), // not a cache
+            Err(e) => Err(e),
+        }
     }
 
     /// Ends the session's use of the cache: its (empty) claim file goes away. A cache dropped
@@ -525,7 +594,23 @@ impl Cache {
         }
     }
 
-    /// This tenant's sendable entries, without changing anything (for diagnostics).
+    /// After `tel_purge` deleted this session's claim file, the next claim needs a new one:
+    /// entries written to the deleted file would be lost with the process.
+    pub fn forget_purged_claim(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let purged = self
+                .claim
+                .as_ref()
+                .is_some_and(|c| c.file.metadata().is_ok_and(|m| m.nlink() == 0));
+            if purged {
+                self.claim = None;
+            }
+        }
+    }
+
+    /// This tenant's entries, without changing anything (for diagnostics).
     pub fn inspect(&self) -> io::Result<Vec<String>> {
         let mut contents = Contents::default();
         self.read_cache(&mut contents)?;

@@ -1,26 +1,23 @@
-//! A telemetry session: the Rust API the C ABI is a thin layer over.
+//! A telemetry client (abi.md: the default session is one client among others): the Rust API
+//! the C ABI is a thin layer over.
 
 use crate::cache::{self, CacheFiles};
 use crate::config::{CachePath, Config};
+use crate::delivery::{Callback, Delivery, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
 use crate::logging::{self, tel_log, Level};
-use crate::queue::Queue;
+use crate::options::EventOptions;
+use crate::priority::Priority;
+use crate::queue::{Bounds, Pushed, Queue};
 use crate::stats::{Outcome, Snapshot, Stats};
 use crate::status::{Error, Result, Status};
 use crate::sync::Mutex;
-use crate::worker::{self, Held, Progress, Shared, Worker};
+use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How long past its deadline `shutdown` waits for the worker to exit by itself.
-pub const EXIT_GRACE: Duration = Duration::from_millis(40);
-/// Extra time `shutdown` may take past that to persist what a hung request holds (abi.md allows
-/// 200 ms in all).
-pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(120);
+use std::time::Duration;
 
 /// Whether the environment opts the user out: `TEL_DISABLE` set to anything but `0`/empty, or
 /// `DO_NOT_TRACK=1`.
@@ -40,7 +37,7 @@ pub fn cache_files(config: &Config) -> Option<CacheFiles> {
     }
 }
 
-/// One telemetry session: a worker thread, its queue and its counters.
+/// One telemetry client: a worker thread, its queue, its counters and its cache file.
 pub struct Client {
     config: Arc<Config>,
     stats: Arc<Stats>,
@@ -50,15 +47,15 @@ pub struct Client {
 }
 
 struct Live {
-    shared: Arc<Shared>,
+    worker: WorkerHandle,
     template: EnvelopeTemplate,
+    ext: SessionExt,
     seq: AtomicU64,
-    worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Client {
-    /// Starts a session. No network I/O happens here; the worker starts replaying the cache at
-    /// once. With opt-out, the session does nothing and the cache file is deleted.
+    /// Starts a client. No network I/O happens here; the worker starts replaying the cache at
+    /// once. With opt-out, the client does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
         logging::refresh_env();
         let config = Arc::new(config);
@@ -104,25 +101,18 @@ impl Client {
             progress_changed: Default::default(),
             cache_files: files,
             epoch_marker: format!("\"epoch\":\"{epoch}\""),
+            delivery: Delivery::default(),
+            critical: Mutex::default(),
         });
-        let w = Worker::new(shared.clone());
-        let handle = std::thread::Builder::new()
-            .name("tel-worker".into())
-            .spawn(move || w.run())
-            .map_err(|e| {
-                Error::new(
-                    Status::Internal,
-                    format!("cannot start the worker thread: {e}"),
-                )
-            })?;
+        let worker = WorkerHandle::spawn(shared)?;
         Ok(Client {
             config,
             stats,
             live: Some(Live {
-                shared,
+                worker,
                 template,
+                ext,
                 seq: AtomicU64::new(0),
-                worker: Mutex::new(Some(handle)),
             }),
             shut_down: AtomicBool::new(false),
         })
@@ -141,6 +131,18 @@ impl Client {
     /// `properties` must be a JSON object (None: `{}`). Inside a kill window the event is
     /// dropped, counted, and `Ok` is returned. A full queue answers [`Status::QueueFull`].
     pub fn log(&self, name: &str, properties: Option<&str>) -> Result<()> {
+        self.log_ex(name, properties, &EventOptions::default())
+    }
+
+    /// [`Client::log`] with per-event options (abi.md, "Per-event options"): the event's own
+    /// time, its priority (a full queue makes room by evicting a lower one; a `critical` event
+    /// is in the cache file before this returns and is sent at once) and its own `ext` fields.
+    pub fn log_ex(
+        &self,
+        name: &str,
+        properties: Option<&str>,
+        options: &EventOptions,
+    ) -> Result<()> {
         let Some(live) = &self.live else {
             return Ok(());
         };
@@ -161,39 +163,81 @@ impl Client {
         }
         let now_ms = crate::clock::now_ms();
         let stats = &self.stats;
-        if live.shared.kill.until_ms() > now_ms {
+        let shared = live.worker.shared();
+        if shared.kill.until_ms() > now_ms {
             Stats::add(&stats.logged, 1);
             Stats::add(&stats.dropped_killed, 1);
+            shared.delivery.record(|| {
+                Report::new(
+                    Outcome::DroppedKilled,
+                    [name],
+                    0,
+                    "dropped: the collector told this tenant to stop sending for a while (kill window)"
+                        .to_owned(),
+                )
+            });
+            if shared.delivery.installed() {
+                // Reports go out from the worker, which sleeps through a kill window.
+                shared.queue.wake_worker();
+            }
             return Ok(());
         }
-        if stats.pending.fetch_add(1, Ordering::Relaxed) >= cfg.queue_max_events as u64 {
-            stats.pending.fetch_sub(1, Ordering::Relaxed);
-            Stats::add(&stats.dropped_queue_full, 1);
-            return Err(Error::new(
-                Status::QueueFull,
-                format!(
-                    "the in-memory queue holds queue_max_events ({}) events: this event was dropped",
-                    cfg.queue_max_events
-                ),
-            ));
+        let time_ms = options.time_ms.unwrap_or(now_ms);
+        let ext_prefix = (!options.ext.is_empty()).then(|| live.ext.json_prefix_with(&options.ext));
+        // The size is known before the sequence number is taken: a refused event leaves no
+        // gap in `ext.sdk.seq` (the backend would read one as a lost event).
+        let next_seq = live.seq.load(Ordering::Relaxed) + 1;
+        let size = live
+            .template
+            .rendered_len(name, properties, next_seq, ext_prefix.as_deref());
+        if size > cfg.event_max_bytes {
+            return Err(too_large(size, cfg.event_max_bytes));
         }
         let seq = live.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let line = live.template.render(name, properties, now_ms, seq);
-        if line.len() > cfg.event_max_bytes {
-            stats.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(too_large(line.len(), cfg.event_max_bytes));
-        }
-        if !live
-            .shared
+        let line = match &ext_prefix {
+            None => live.template.render(name, properties, time_ms, seq),
+            Some(prefix) => live
+                .template
+                .render_with_ext(name, properties, time_ms, seq, prefix),
+        };
+        let bounds = Bounds {
+            batch_max_events: cfg.batch_max_events,
+            batch_max_bytes: cfg.batch_max_bytes,
+            queue_max_events: cfg.queue_max_events,
+        };
+        let critical = options.priority == Priority::Critical && shared.cache_files.is_some();
+        let pushed = shared
             .queue
-            .push(line, cfg.batch_max_events, cfg.batch_max_bytes)
-        {
-            // Shutdown drained the queue while this call was on its way.
-            stats.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::not_initialized());
+            .push(line, options.priority, bounds, stats, |line| {
+                critical && shared.append_critical(line)
+            });
+        match pushed {
+            Pushed::Queued { evicted } => {
+                if let Some(e) = evicted {
+                    shared.delivery.record(|| {
+                        Report::new(
+                            Outcome::DroppedEvicted,
+                            [e.name()],
+                            0,
+                            format!(
+                                "dropped: the in-memory queue was full (queue_max_events {}) and an event of higher priority took its place",
+                                cfg.queue_max_events
+                            ),
+                        )
+                    });
+                }
+                Ok(())
+            }
+            Pushed::Full => Err(Error::new(
+                Status::QueueFull,
+                format!(
+                    "the in-memory queue holds queue_max_events ({}) events of this priority or higher: this event was dropped",
+                    cfg.queue_max_events
+                ),
+            )),
+            // Shutdown began while this call was on its way.
+            Pushed::Closed => Err(Error::not_initialized()),
         }
-        Stats::add(&stats.logged, 1);
-        Ok(())
     }
 
     /// Waits until every event logged before the call, and every cache entry present at start,
@@ -205,45 +249,12 @@ impl Client {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(Error::not_initialized());
         }
-        let deadline = Instant::now() + timeout;
-        let shared = &live.shared;
-        let target = {
-            let mut q = shared.queue.state.lock();
-            q.flush_upto = q.flush_upto.max(q.next_ordinal);
-            q.flush_gen += 1;
-            q.next_ordinal
-        };
-        shared.queue.wake.notify_one();
-        let mut p = shared.progress.lock();
-        loop {
-            if (p.watermark >= target && p.replay_done) || p.exited {
-                return Ok(());
-            }
-            if worker::on_worker_thread() {
-                return Err(Error::new(
-                    Status::Timeout,
-                    "tel_flush cannot wait from the library's own thread (a logger callback): the events stay queued",
-                ));
-            }
-            if shared
-                .progress_changed
-                .wait_until(&mut p, deadline)
-                .timed_out()
-            {
-                let undelivered = self.stats.pending.load(Ordering::Relaxed);
-                return Err(Error::new(
-                    Status::Timeout,
-                    format!(
-                        "tel_flush timed out after {} ms: {undelivered} events are still pending and stay queued for retry",
-                        timeout.as_millis()
-                    ),
-                ));
-            }
-        }
+        live.worker.flush(timeout)
     }
 
     /// Stops accepting events, delivers what it can within `timeout`, persists the rest and
-    /// stops the worker. Returns within `timeout` plus a small margin even if a request hangs.
+    /// stops the worker. Returns within `timeout` plus a small margin even if a request hangs;
+    /// `pending` is 0 once it returns.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Err(Error::not_initialized());
@@ -251,75 +262,46 @@ impl Client {
         let Some(live) = &self.live else {
             return Ok(());
         };
-        let shared = &live.shared;
-        let deadline = Instant::now() + timeout;
-        shared.queue.state.lock().shutdown_deadline = Some(deadline);
-        shared.queue.wake.notify_all();
-        if worker::on_worker_thread() {
-            // Called from a logger callback on the worker: it finishes when the callback returns.
-            return Ok(());
+        live.worker.shutdown(timeout)
+    }
+
+    /// Installs (or with `None`, removes) the delivery callback (abi.md, "Delivery reports").
+    pub fn set_delivery_callback(&self, callback: Option<Callback>) {
+        if let Some(live) = &self.live {
+            live.worker.shared().delivery.set(callback);
         }
-        // A worker that is not stuck in a request exits at once when the deadline passes; give it
-        // a moment of the margin before taking over.
-        let mut p = shared.progress.lock();
-        while !p.exited {
-            if shared
-                .progress_changed
-                .wait_until(&mut p, deadline + EXIT_GRACE)
-                .timed_out()
-            {
-                break;
-            }
+    }
+
+    /// True while this thread runs this client's own delivery callback.
+    pub fn in_own_callback(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| l.worker.shared().delivery.in_own_callback())
+    }
+
+    /// True on this client's own worker thread (a callback running there).
+    pub fn on_own_worker(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|l| crate::worker::on_worker_of(l.worker.shared()))
+    }
+
+    /// Shutdown, then no callback of this client is ever called again.
+    pub fn close(&self, timeout: Duration) -> Result<()> {
+        let result = match self.shutdown(timeout) {
+            Err(e) if e.status == Status::NotInitialized => Ok(()),
+            r => r,
+        };
+        if let Some(live) = &self.live {
+            live.worker.shared().delivery.close();
         }
-        let (exited, hit_deadline) = (p.exited, p.hit_deadline);
-        drop(p);
-        if exited {
-            if let Some(h) = live.worker.lock().take() {
-                let _ = h.join();
-            }
-            return if hit_deadline {
-                Err(Error::new(
-                    Status::Timeout,
-                    "tel_shutdown reached its deadline: undelivered events were persisted to the cache",
-                ))
-            } else {
-                Ok(())
-            };
-        }
-        // The worker is stuck in a request: take over what it holds and leave it behind; it
-        // touches nothing once it sees `abandoned`.
-        let mut held = shared.held.lock();
-        held.abandoned = true;
-        let batches: Vec<_> = held.batches.drain(..).collect();
-        drop(held);
-        let queued = Queue::take_all(&mut shared.queue.state.lock());
-        let lines: Vec<&str> = batches
-            .iter()
-            .flat_map(|b| b.events.iter())
-            .chain(queued.iter())
-            .map(|e| e.line.as_str())
-            .collect();
-        if shared.kill.active() {
-            self.stats
-                .resolve(Outcome::DroppedKilled, lines.len() as u64);
-        } else {
-            let cache = shared.new_cache();
-            shared.persist_or_drop(cache.as_ref(), &lines, Instant::now() + SHUTDOWN_MARGIN);
-        }
-        drop(live.worker.lock().take()); // detach
-        Err(Error::new(
-            Status::Timeout,
-            format!(
-                "tel_shutdown reached its deadline of {} ms with a request still in flight: pending events were persisted",
-                timeout.as_millis()
-            ),
-        ))
+        result
     }
 
     pub fn stats(&self) -> Snapshot {
         let mut s = self.stats.snapshot();
         if let Some(live) = &self.live {
-            s.killed_until_ms = live.shared.kill.until_ms();
+            s.killed_until_ms = live.worker.shared().kill.until_ms();
         }
         s
     }

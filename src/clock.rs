@@ -81,7 +81,7 @@ fn digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-fn to_unix_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option<u64> {
+pub(crate) fn to_unix_ms(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> Option<u64> {
     let days_in_month = match mo {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,

@@ -110,11 +110,19 @@ impl Config {
 
     pub fn from_map(map: &Map<String, Value>) -> Result<Self> {
         if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(Error::config(format!(
+            let message = format!(
                 "unknown configuration key {:?} (known keys: {})",
                 excerpt(unknown),
                 KEYS.join(", ")
-            )));
+            );
+            // The key's name is the caller's text too: it may hold the instrumentation key.
+            let key = map.get("ikey").and_then(Value::as_str);
+            return Err(Error::config(
+                match key.and_then(|k| InstrumentationKey::parse(k).ok()) {
+                    Some(key) => key.redact_in(&message),
+                    None => message,
+                },
+            ));
         }
         let ikey = match map.get("ikey") {
             Some(Value::String(s)) => s.as_str(),

@@ -139,24 +139,33 @@ pub fn check_properties(props: &str) -> Result<()> {
     let mut de = serde_json::Deserializer::from_str(props);
     de.deserialize_map(ObjectOnly)
         .and_then(|()| de.end())
-        .map_err(|e| Error::event(format!("properties must be a JSON object: {e}")))
+        // serde_json quotes a string value whole ("invalid type: string ..."): excerpt it.
+        .map_err(|e| {
+            Error::event(format!(
+                "properties must be a JSON object: {}",
+                excerpt(&e.to_string())
+            ))
+        })
 }
 
 /// Everything of an envelope that is fixed for a session, split around the per-event parts.
 #[derive(Debug, Clone)]
 pub struct EnvelopeTemplate {
+    /// `","iKey":"o:<tenant>","ext":`
+    ikey_and_ext_key: String,
     /// `","iKey":"o:<tenant>","ext":{...,"sdk":{...,"seq":`
     after_time: String,
 }
 
 impl EnvelopeTemplate {
     pub fn new(ikey: &EnvelopeIkey, ext: &SessionExt) -> Self {
+        let ikey_and_ext_key = format!(
+            "\",\"iKey\":{},\"ext\":",
+            crate::ext::json_string(ikey.as_str())
+        );
         EnvelopeTemplate {
-            after_time: format!(
-                "\",\"iKey\":{},\"ext\":{}",
-                crate::ext::json_string(ikey.as_str()),
-                ext.json_prefix()
-            ),
+            after_time: format!("{ikey_and_ext_key}{}", ext.json_prefix()),
+            ikey_and_ext_key,
         }
     }
 
@@ -166,42 +175,96 @@ impl EnvelopeTemplate {
         22 + 10 + 24 + self.after_time.len() + 20 + 10 + 1
     }
 
+    /// The exact length of the line [`EnvelopeTemplate::render`] (or, with `ext_prefix`,
+    /// [`EnvelopeTemplate::render_with_ext`]) would write: lets a caller refuse an oversized
+    /// event before it takes a sequence number.
+    pub fn rendered_len(
+        &self,
+        name: &str,
+        props: Option<&str>,
+        seq: u64,
+        ext_prefix: Option<&str>,
+    ) -> usize {
+        let after_time = match ext_prefix {
+            Some(p) => self.ikey_and_ext_key.len() + p.len(),
+            None => self.after_time.len(),
+        };
+        let digits = seq.checked_ilog10().unwrap_or(0) as usize + 1;
+        // {"ver":"4.0","name":" + name + ","time":" + 24 + after_time + seq + }},"data": + props + }
+        21 + name.len() + 10 + 24 + after_time + digits + 10 + props.map_or(2, str::len) + 1
+    }
+
     /// One envelope line (no trailing newline). `props` must have passed [`check_properties`].
     pub fn render(&self, name: &str, props: Option<&str>, time_ms: u64, seq: u64) -> String {
-        let props = props.unwrap_or("{}");
-        let mut s = String::with_capacity(self.overhead() + name.len() + props.len());
-        s.push_str("{\"ver\":\"4.0\",\"name\":\"");
-        s.push_str(name);
-        s.push_str("\",\"time\":\"");
-        crate::clock::write_iso8601(&mut s, time_ms);
-        s.push_str(&self.after_time);
-        let mut digits = [0u8; 20];
-        let mut n = seq;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
-        s.push_str("}},\"data\":");
-        // Valid JSON holds raw CR/LF only as whitespace between tokens; replacing them keeps
-        // one envelope per line without re-serialising the properties.
-        if props.bytes().any(|b| b == b'\n' || b == b'\r') {
-            s.extend(
-                props
-                    .chars()
-                    .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
-            );
-        } else {
-            s.push_str(props);
-        }
-        s.push('}');
-        s
+        render(name, props, time_ms, seq, &self.after_time, self.overhead())
     }
+
+    /// As [`EnvelopeTemplate::render`], with an event's own `ext` object prefix (from
+    /// [`SessionExt::json_prefix_with`]) instead of the session's.
+    pub fn render_with_ext(
+        &self,
+        name: &str,
+        props: Option<&str>,
+        time_ms: u64,
+        seq: u64,
+        ext_prefix: &str,
+    ) -> String {
+        let after_time = format!("{}{ext_prefix}", self.ikey_and_ext_key);
+        let overhead = self.overhead() + ext_prefix.len();
+        render(name, props, time_ms, seq, &after_time, overhead)
+    }
+}
+
+fn render(
+    name: &str,
+    props: Option<&str>,
+    time_ms: u64,
+    seq: u64,
+    after_time: &str,
+    overhead: usize,
+) -> String {
+    let props = props.unwrap_or("{}");
+    let mut s = String::with_capacity(overhead + name.len() + props.len());
+    s.push_str("{\"ver\":\"4.0\",\"name\":\"");
+    s.push_str(name);
+    s.push_str("\",\"time\":\"");
+    crate::clock::write_iso8601(&mut s, time_ms);
+    s.push_str(after_time);
+    let mut digits = [0u8; 20];
+    let mut n = seq;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+    s.push_str("}},\"data\":");
+    // Valid JSON holds raw CR/LF only as whitespace between tokens; replacing them keeps
+    // one envelope per line without re-serialising the properties.
+    if props.bytes().any(|b| b == b'\n' || b == b'\r') {
+        s.extend(
+            props
+                .chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+        );
+    } else {
+        s.push_str(props);
+    }
+    s.push('}');
+    s
+}
+
+/// The event name of an envelope line this library wrote (`{"ver":"4.0","name":"<name>",...`);
+/// names never hold a quote, so the first one ends it.
+pub fn envelope_name(line: &str) -> &str {
+    const START: &str = "{\"ver\":\"4.0\",\"name\":\"";
+    line.strip_prefix(START)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
 }
 
 /// Reads an envelope's `time` back (for cache age) without parsing the whole line.
@@ -260,6 +323,16 @@ mod tests {
         assert_eq!(v["ext"]["sdk"]["seq"], 17);
         assert_eq!(v["data"]["a"], 1);
         assert!(line.len() <= t.overhead() + 8 + 8);
+        assert_eq!(
+            line.len(),
+            t.rendered_len("My.Event", Some("{\"a\":\n1}"), 17, None)
+        );
+        let custom = t.render_with_ext("My.Event", None, 0, 1_000, "{\"sdk\":{\"seq\":");
+        assert_eq!(
+            custom.len(),
+            t.rendered_len("My.Event", None, 1_000, Some("{\"sdk\":{\"seq\":"))
+        );
+        assert_eq!(envelope_name(&custom), "My.Event");
         assert_eq!(envelope_time_ms(&line), Some(1_778_123_352_345));
     }
 }

@@ -50,6 +50,21 @@ pub const DOCUMENTED: &[(&str, &[&str])] = &[
     ("sdk", &["ver", "epoch", "seq", "installId"]),
 ];
 
+/// Extensions that only an event can carry, as the OpenTelemetry .NET OneCollector exporter
+/// sends them. Written after the session's extensions and before `sdk`.
+pub const PER_EVENT: &[(&str, &[&str])] = &[
+    ("dt", &["traceId", "spanId", "traceFlags"]),
+    ("ex", &["type", "msg", "stack"]),
+];
+
+/// One per-event `ext` field, its value already serialised as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtField {
+    pub ext: &'static str,
+    pub field: &'static str,
+    pub json: String,
+}
+
 /// Scope prefixes the collector accepts on `device.localId`.
 pub const LOCAL_ID_PREFIXES: &[&str] = &["c:", "r:", "u:", "a:", "s:", "x:", "i:"];
 
@@ -70,7 +85,7 @@ pub fn default_context(
         ("os", "ver", crate::platform::os_version()),
         ("app", "sesId", crate::random::uuid4()),
         ("device", "localId", local_id),
-        ("sdk", "ver", crate::transport::SDK_VERSION.to_owned()),
+        ("sdk", "ver", crate::SDK_VERSION.to_owned()),
         ("sdk", "epoch", epoch),
     ]
 }
@@ -144,6 +159,9 @@ impl ExtOverrides {
 #[derive(Debug, Clone)]
 pub struct SessionExt {
     fields: Vec<(&'static str, &'static str, String)>,
+    /// The same fields with their values already as JSON strings: an event with its own `ext`
+    /// fields is rendered without escaping the session's again.
+    json: Vec<(&'static str, &'static str, String)>,
 }
 
 impl SessionExt {
@@ -160,7 +178,11 @@ impl SessionExt {
                 None => fields.push((ext, field, value.clone())),
             }
         }
-        SessionExt { fields }
+        let json = fields
+            .iter()
+            .map(|(e, f, v)| (*e, *f, json_string(v)))
+            .collect();
+        SessionExt { fields, json }
     }
 
     pub fn get(&self, ext: &str, field: &str) -> Option<&str> {
@@ -173,22 +195,45 @@ impl SessionExt {
     /// The `ext` object up to the point where each event appends its `sdk.seq` value:
     /// `{"app":{..},..,"sdk":{"ver":"..","epoch":"..","seq":`. The event closes it with `N}}`.
     pub fn json_prefix(&self) -> String {
+        self.json_prefix_with(&[])
+    }
+
+    /// As [`SessionExt::json_prefix`], with one event's own fields merged over the session's
+    /// field by field (`per_event` values are already JSON). `dt` and `ex` come before `sdk`.
+    pub fn json_prefix_with(&self, per_event: &[ExtField]) -> String {
         let mut out = String::from("{");
-        for (ext, names) in DOCUMENTED {
+        let order = DOCUMENTED
+            .iter()
+            .filter(|(e, _)| *e != "sdk")
+            .chain(PER_EVENT.iter())
+            .chain(DOCUMENTED.iter().filter(|(e, _)| *e == "sdk"));
+        for (ext, names) in order {
             let mut first = true;
             for name in *names {
-                if let Some((_, _, v)) = self.fields.iter().find(|(e, f, _)| e == ext && f == name)
+                let value: &str = match per_event
+                    .iter()
+                    .rev()
+                    .find(|f| f.ext == *ext && f.field == *name)
                 {
-                    out.push_str(if first { "" } else { "," });
-                    if first {
-                        out.push_str(&json_string(ext));
-                        out.push_str(":{");
-                        first = false;
-                    }
-                    out.push_str(&json_string(name));
-                    out.push(':');
-                    out.push_str(&json_string(v));
+                    Some(f) => &f.json,
+                    None => match self.json.iter().find(|(e, f, _)| e == ext && f == name) {
+                        Some((_, _, v)) => v,
+                        None => continue,
+                    },
+                };
+                // Extension and field names are plain ASCII identifiers: no escaping needed.
+                if first {
+                    out.push('"');
+                    out.push_str(ext);
+                    out.push_str("\":{");
+                    first = false;
+                } else {
+                    out.push(',');
                 }
+                out.push('"');
+                out.push_str(name);
+                out.push_str("\":");
+                out.push_str(value);
             }
             if *ext == "sdk" {
                 if first {

@@ -31,6 +31,7 @@ impl<T> ForkLocal<T> {
     }
 
     /// Installs `fresh`; called only from the child's fork handler.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn renew(&self, fresh: T) {
         self.replaced
             .store(Box::into_raw(Box::new(fresh)), Ordering::Release);

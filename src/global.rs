@@ -3,7 +3,9 @@
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::delivery::Callback;
 use crate::fork::ForkLocal;
+use crate::options::EventOptions;
 use crate::stats::Snapshot;
 use crate::status::{Error, Result, Status};
 use crate::sync::{Mutex, RwLock};
@@ -17,16 +19,21 @@ type LastSlot = Mutex<Option<Arc<Client>>>;
 static SESSION: ForkLocal<SessionSlot> = ForkLocal::new(RwLock::new(None));
 /// The last session, kept after `tel_shutdown` so its figures stay readable.
 static LAST: ForkLocal<LastSlot> = ForkLocal::new(Mutex::new(None));
+/// The delivery callback of the default session, for this one and the later ones.
+static DELIVERY: ForkLocal<Mutex<Option<Callback>>> = ForkLocal::new(Mutex::new(None));
 /// Set in a forked child whose parent had a live session: that session stays the parent's.
 static INHERITED: AtomicBool = AtomicBool::new(false);
 
 /// The child's fork handler: fresh, unlocked slots; the parent's session is left behind.
+#[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
 pub(crate) fn renew_in_child() {
     // A lock a parent thread held for writing at the fork cannot be read: assume a session.
     let had_session = SESSION.get().try_read().is_none_or(|s| s.is_some());
     INHERITED.store(had_session, Ordering::Relaxed);
     SESSION.renew(RwLock::new(None));
     LAST.renew(Mutex::new(None));
+    let callback = DELIVERY.get().try_lock().and_then(|c| c.clone());
+    DELIVERY.renew(Mutex::new(callback));
 }
 
 fn not_initialized() -> Error {
@@ -82,6 +89,7 @@ pub fn init(config_json: &str) -> Result<()> {
         let _ = client.shutdown(Duration::ZERO);
         return Err(already_initialized());
     }
+    client.set_delivery_callback(DELIVERY.get().lock().clone());
     *slot = Some(Arc::new(client));
     drop(slot);
     INHERITED.store(false, Ordering::Relaxed);
@@ -90,9 +98,40 @@ pub fn init(config_json: &str) -> Result<()> {
 }
 
 pub fn log(name: &str, properties: Option<&str>) -> Result<()> {
-    match SESSION.get().read().as_ref() {
+    // A line logged meanwhile waits until the session lock is released: the logger may call
+    // tel_shutdown, which takes it for writing.
+    let _lines = crate::logging::hold();
+    let session = SESSION.get().read();
+    let result = match session.as_ref() {
         Some(client) => client.log(name, properties),
         None => Err(not_initialized()),
+    };
+    drop(session);
+    result
+}
+
+/// `tel_log_ex`: `options_json` None (or `{}`) is `tel_log`.
+pub fn log_ex(name: &str, properties: Option<&str>, options_json: Option<&str>) -> Result<()> {
+    let _lines = crate::logging::hold(); // as in `log`
+    let session = SESSION.get().read();
+    let result = match session.as_ref() {
+        Some(client) => match options_json {
+            None => client.log(name, properties),
+            Some(o) => EventOptions::from_json(o)
+                .and_then(|options| client.log_ex(name, properties, &options)),
+        },
+        None => Err(not_initialized()),
+    };
+    drop(session);
+    result
+}
+
+/// Installs the default session's delivery callback, for the live session and later ones.
+pub fn set_delivery_callback(callback: Option<Callback>) {
+    let session = SESSION.get().read();
+    *DELIVERY.get().lock() = callback.clone();
+    if let Some(client) = session.as_ref() {
+        client.set_delivery_callback(callback);
     }
 }
 
@@ -114,7 +153,7 @@ pub fn shutdown(timeout: Duration) -> Result<()> {
         }
         return Err(not_initialized());
     };
-    let result = client.shutdown(timeout);
+    let result = client.close(timeout);
     *LAST.get().lock() = Some(client);
     result
 }

@@ -132,6 +132,7 @@ fn max_level() -> i32 {
 }
 
 /// The child's fork handler: a fresh, unlocked state that keeps the host's callback and keys.
+#[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
 pub(crate) fn renew_in_child() {
     // Keep the host's callback and keys unless a parent thread was changing them at the fork.
     let copy = STATE
@@ -156,9 +157,104 @@ pub fn enabled(level: Level) -> bool {
     (level as i32) <= max_level()
 }
 
+thread_local! {
+    /// Library locks this thread holds, and the lines it logged meanwhile: a line is never
+    /// handed to the host while a lock that `tel_*` needs is held (the callback may take a host
+    /// lock that another thread holds while it waits in `tel_shutdown`).
+    static DEFERRED: std::cell::RefCell<(usize, Vec<(Level, String)>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// Held while a library lock is: lines logged meanwhile wait until the last one is released.
+pub(crate) struct Hold(());
+
+/// Starts holding this thread's lines (see [`Hold`]).
+pub(crate) fn hold() -> Hold {
+    let _ = DEFERRED.try_with(|d| {
+        if let Ok(mut d) = d.try_borrow_mut() {
+            d.0 += 1;
+        }
+    });
+    Hold(())
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let lines = DEFERRED
+            .try_with(|d| {
+                let Ok(mut d) = d.try_borrow_mut() else {
+                    return Vec::new();
+                };
+                d.0 = d.0.saturating_sub(1);
+                if d.0 == 0 {
+                    std::mem::take(&mut d.1)
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default();
+        for (level, line) in lines {
+            emit(level, &line);
+        }
+    }
+}
+
+impl Hold {
+    /// Ends the hold; when it was the last one, the lines kept meanwhile are written from a
+    /// short-lived thread of their own, so that a slow logger cannot hold up this one.
+    pub(crate) fn emit_elsewhere(self) {
+        let lines = DEFERRED
+            .try_with(|d| {
+                let Ok(mut d) = d.try_borrow_mut() else {
+                    return Vec::new();
+                };
+                d.0 = d.0.saturating_sub(1);
+                if d.0 == 0 {
+                    std::mem::take(&mut d.1)
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default();
+        std::mem::forget(self);
+        if !lines.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("tel-log".into())
+                .spawn(move || {
+                    for (level, line) in lines {
+                        emit(level, &line);
+                    }
+                });
+        }
+    }
+}
+
+/// Keeps the line for later when this thread holds a library lock; true if it did.
+fn deferred(level: Level, message: &str) -> bool {
+    DEFERRED
+        .try_with(|d| match d.try_borrow_mut() {
+            Ok(mut d) if d.0 > 0 => {
+                d.1.push((level, message.to_owned()));
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false)
+}
+
+/// `text` with every registered full instrumentation key replaced by its redacted form.
+pub fn redact(text: &str) -> String {
+    let state = STATE.get().read();
+    let mut text = text.to_owned();
+    for holder in state.secrets.iter().filter_map(Weak::upgrade) {
+        text = holder.redact(&text);
+    }
+    text
+}
+
 /// Emits one line. Newlines are flattened so every message is one line.
 pub fn emit(level: Level, message: &str) {
-    if !enabled(level) {
+    if !enabled(level) || deferred(level, message) {
         return;
     }
     let (callback, stderr_level, mut flat) = {

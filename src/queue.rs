@@ -3,8 +3,11 @@
 //! `tel_log` holds the lock only to push one event; the worker holds it only to take a batch or
 //! to wait. Neither holds it across network or disk I/O.
 
+use crate::priority::Priority;
+use crate::stats::Stats;
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// One serialised envelope waiting to be sent.
@@ -14,10 +17,40 @@ pub struct Event {
     /// Position in the order of `tel_log` calls; `u64::MAX` for entries replayed from the cache.
     pub ordinal: u64,
     pub enqueued: Instant,
+    pub priority: Priority,
+    /// Also written to this session's critical-events file, until it is resolved.
+    pub durable: bool,
 }
 
 impl Event {
     pub(crate) const REPLAYED: u64 = u64::MAX;
+
+    /// The event's name, read back from its envelope.
+    pub fn name(&self) -> &str {
+        crate::envelope::envelope_name(&self.line)
+    }
+}
+
+/// The bounds a push honours.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub batch_max_events: usize,
+    pub batch_max_bytes: usize,
+    /// Events held in memory (queued, in flight, awaiting retry): the `pending` gauge.
+    pub queue_max_events: usize,
+}
+
+/// What became of a push.
+#[derive(Debug)]
+pub enum Pushed {
+    /// Queued; counted in `logged` and `pending`. When the queue was full, `evicted` is the
+    /// lower-priority event it replaced (already counted in `dropped_evicted`).
+    Queued { evicted: Option<Event> },
+    /// The queue is full of events of this priority or higher: dropped, counted in
+    /// `dropped_queue_full`.
+    Full,
+    /// Shutdown has begun: nothing kept, nothing counted.
+    Closed,
 }
 
 #[derive(Debug, Default)]
@@ -43,15 +76,52 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Pushes one event; wakes the worker when the queue was empty (it starts the flush timer)
-    /// or a batch is full.
-    /// Returns false (and keeps nothing) once shutdown has begun.
-    pub fn push(&self, line: String, batch_max_events: usize, batch_max_bytes: usize) -> bool {
+    /// Pushes one event, counting it (`logged`, `pending`) under the queue lock, so that once
+    /// shutdown has drained the queue no push can still move `pending`.
+    ///
+    /// When `pending` is at `queue_max_events`, the event takes the place of the oldest queued
+    /// (not in flight) event of the lowest priority below its own, or is refused. `before_queue`
+    /// runs under the lock once the event is sure to be queued (the critical-event append: a
+    /// refused or closed push must not leave it in the file) and says whether the event is now
+    /// durable. A critical event is due at once.
+    /// Wakes the worker when the queue was empty (it starts the flush timer), a batch is full,
+    /// or the event is critical.
+    pub fn push(
+        &self,
+        line: String,
+        priority: Priority,
+        bounds: Bounds,
+        stats: &Stats,
+        before_queue: impl FnOnce(&str) -> bool,
+    ) -> Pushed {
         let enqueued = Instant::now();
         let mut q = self.state.lock();
         if q.shutdown_deadline.is_some() {
-            return false;
+            return Pushed::Closed;
         }
+        let mut evicted = None;
+        if stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64 {
+            let victim = q
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.priority < priority)
+                .min_by_key(|(i, e)| (e.priority, *i))
+                .map(|(i, _)| i);
+            let Some(i) = victim else {
+                Stats::add(&stats.dropped_queue_full, 1);
+                return Pushed::Full;
+            };
+            let e = q.events.remove(i).expect("index found above");
+            q.bytes -= e.line.len() + 1;
+            // The new event takes its place in `pending`.
+            Stats::add(&stats.dropped_evicted, 1);
+            evicted = Some(e);
+        } else {
+            Stats::add(&stats.pending, 1);
+        }
+        let durable = before_queue(&line);
+        Stats::add(&stats.logged, 1);
         let ordinal = q.next_ordinal;
         q.next_ordinal += 1;
         q.bytes += line.len() + 1;
@@ -59,14 +129,30 @@ impl Queue {
             line,
             ordinal,
             enqueued,
+            priority,
+            durable,
         });
+        let critical = priority == Priority::Critical;
+        if critical {
+            q.flush_upto = q.next_ordinal;
+        }
         let n = q.events.len();
-        let wake = n == 1 || n == batch_max_events || q.bytes >= batch_max_bytes;
+        // A push-out is reported by the worker: wake it for that too.
+        let wake = n == 1
+            || n == bounds.batch_max_events
+            || q.bytes >= bounds.batch_max_bytes
+            || critical
+            || evicted.is_some();
         drop(q);
         if wake {
             self.wake.notify_one();
         }
-        true
+        Pushed::Queued { evicted }
+    }
+
+    /// Wakes the worker without pushing anything (a report recorded by a caller waits for it).
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
     }
 
     /// Takes up to one batch from the front of the queue.

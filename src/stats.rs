@@ -1,7 +1,8 @@
 //! The counters of `tel_stats_json` (abi.md, "Stats").
 //!
 //! Conservation, true at every quiet point:
-//! `logged + replayed == sent + rejected + dropped_killed + dropped_shutdown + persisted + pending`.
+//! `logged + replayed == sent + rejected + dropped_killed + dropped_shutdown + dropped_evicted +
+//! persisted + pending` (`dropped_evicted` stays 0 unless priorities are used).
 //! `pending` is the gauge of events held in memory; each resolution moves one event from
 //! `pending` to exactly one outcome counter.
 
@@ -16,6 +17,7 @@ pub struct Stats {
     pub dropped_queue_full: AtomicU64,
     pub dropped_killed: AtomicU64,
     pub dropped_shutdown: AtomicU64,
+    pub dropped_evicted: AtomicU64,
     pub replayed: AtomicU64,
     pub persisted: AtomicU64,
     pub cache_evicted: AtomicU64,
@@ -33,7 +35,23 @@ pub enum Outcome {
     Rejected,
     DroppedKilled,
     DroppedShutdown,
+    /// Pushed out of a full queue by an event of higher priority.
+    DroppedEvicted,
     Persisted,
+}
+
+impl Outcome {
+    /// The counter's name in `tel_stats_json`, also the report's `outcome`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Rejected => "rejected",
+            Outcome::DroppedKilled => "dropped_killed",
+            Outcome::DroppedShutdown => "dropped_shutdown",
+            Outcome::DroppedEvicted => "dropped_evicted",
+            Outcome::Persisted => "persisted",
+        }
+    }
 }
 
 /// A plain copy of the counters.
@@ -46,6 +64,7 @@ pub struct Snapshot {
     pub dropped_queue_full: u64,
     pub dropped_killed: u64,
     pub dropped_shutdown: u64,
+    pub dropped_evicted: u64,
     pub replayed: u64,
     pub persisted: u64,
     pub cache_evicted: u64,
@@ -64,6 +83,7 @@ impl Snapshot {
                 + self.rejected
                 + self.dropped_killed
                 + self.dropped_shutdown
+                + self.dropped_evicted
                 + self.persisted
                 + self.pending
     }
@@ -71,7 +91,7 @@ impl Snapshot {
     pub fn to_json(&self) -> String {
         format!(
             "{{\"enabled\":{},\"logged\":{},\"sent\":{},\"rejected\":{},\"dropped_queue_full\":{},\
-\"dropped_killed\":{},\"dropped_shutdown\":{},\"replayed\":{},\"persisted\":{},\"cache_evicted\":{},\
+\"dropped_killed\":{},\"dropped_shutdown\":{},\"dropped_evicted\":{},\"replayed\":{},\"persisted\":{},\"cache_evicted\":{},\
 \"pending\":{},\"retries\":{},\"http_requests\":{},\"http_failures\":{},\"killed_until_ms\":{}}}",
             self.enabled,
             self.logged,
@@ -80,6 +100,7 @@ impl Snapshot {
             self.dropped_queue_full,
             self.dropped_killed,
             self.dropped_shutdown,
+            self.dropped_evicted,
             self.replayed,
             self.persisted,
             self.cache_evicted,
@@ -107,6 +128,7 @@ impl Stats {
             Outcome::Rejected => &self.rejected,
             Outcome::DroppedKilled => &self.dropped_killed,
             Outcome::DroppedShutdown => &self.dropped_shutdown,
+            Outcome::DroppedEvicted => &self.dropped_evicted,
             Outcome::Persisted => &self.persisted,
         };
         target.fetch_add(n, Relaxed);
@@ -122,6 +144,7 @@ impl Stats {
             dropped_queue_full: self.dropped_queue_full.load(Relaxed),
             dropped_killed: self.dropped_killed.load(Relaxed),
             dropped_shutdown: self.dropped_shutdown.load(Relaxed),
+            dropped_evicted: self.dropped_evicted.load(Relaxed),
             replayed: self.replayed.load(Relaxed),
             persisted: self.persisted.load(Relaxed),
             cache_evicted: self.cache_evicted.load(Relaxed),

@@ -17,7 +17,12 @@ use std::time::Instant;
 pub struct Mutex<T>(std::sync::Mutex<T>);
 
 /// A held [`Mutex`]. The inner guard is only `None` for the instant a [`Condvar`] waits.
-pub struct MutexGuard<'a, T>(Option<std::sync::MutexGuard<'a, T>>);
+/// While any is held, this thread's log lines wait (see [`crate::logging::hold`]); the fields
+/// drop in order, so the lock is released before they are written.
+pub struct MutexGuard<'a, T>(
+    Option<std::sync::MutexGuard<'a, T>>,
+    #[allow(dead_code)] crate::logging::Hold,
+);
 
 impl<T> Mutex<T> {
     pub const fn new(value: T) -> Self {
@@ -25,14 +30,21 @@ impl<T> Mutex<T> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        MutexGuard(Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)))
+        let hold = crate::logging::hold();
+        MutexGuard(
+            Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)),
+            hold,
+        )
     }
 
     /// The lock if it is free now (fork handlers peek with it).
+    #[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
-            Ok(g) => Some(MutexGuard(Some(g))),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(MutexGuard(Some(p.into_inner()))),
+            Ok(g) => Some(MutexGuard(Some(g), crate::logging::hold())),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                Some(MutexGuard(Some(p.into_inner()), crate::logging::hold()))
+            }
             Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
@@ -79,6 +91,7 @@ impl<T> RwLock<T> {
     }
 
     /// A read if no writer holds the lock now (fork handlers peek with it).
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub fn try_read(&self) -> Option<std::sync::RwLockReadGuard<'_, T>> {
         match self.0.try_read() {
             Ok(g) => Some(g),
@@ -102,10 +115,6 @@ impl WaitTimeout {
 pub struct Condvar(std::sync::Condvar);
 
 impl Condvar {
-    pub const fn new() -> Self {
-        Condvar(std::sync::Condvar::new())
-    }
-
     pub fn notify_one(&self) {
         self.0.notify_one();
     }

@@ -76,6 +76,7 @@ fn buffers_follow_snprintf() {
         "dropped_queue_full",
         "dropped_killed",
         "dropped_shutdown",
+        "dropped_evicted",
         "replayed",
         "persisted",
         "cache_evicted",
@@ -87,7 +88,7 @@ fn buffers_follow_snprintf() {
     ] {
         assert!(s.get(key).is_some(), "stats lack {key}: {s}");
     }
-    assert_eq!(s.as_object().unwrap().len(), 15);
+    assert_eq!(s.as_object().unwrap().len(), 16);
 }
 
 #[test]

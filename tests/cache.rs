@@ -50,20 +50,23 @@ fn child_session() {
     }
 }
 
-fn child_env(config: &Value, events: usize, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+fn child_env(
+    config: &Value,
+    events: usize,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("TEL_TEST_ROLE", "session".to_owned()),
         ("TEL_TEST_CONFIG", config.to_string()),
         ("TEL_TEST_EVENTS", events.to_string()),
     ];
     for (k, v) in extra {
-        let k: &'static str = Box::leak(k.to_string().into_boxed_str());
-        env.push((k, v.to_string()));
+        env.push((*k, v.to_string()));
     }
     env
 }
 
-fn run_session(config: &Value, events: usize, extra: &[(&str, &str)]) -> Value {
+fn run_session(config: &Value, events: usize, extra: &[(&'static str, &str)]) -> Value {
     let out = run_child("child_session", &child_env(config, events, extra));
     parse_stats(&out)
 }

@@ -127,6 +127,25 @@ proptest! {
     }
 }
 
+/// Found by the `config` libFuzzer target: an unknown key is quoted in the message, and one
+/// whose name holds the instrumentation key echoed the key, which the redaction of the other
+/// configuration errors did not cover.
+#[test]
+fn an_unknown_key_holding_the_ikey_does_not_echo_it() {
+    let key = "ddddddddd-ddddddd";
+    for unknown in [format!("x{key}y"), key.to_string(), format!("{key}\"")] {
+        let text = json!({"ikey": key, unknown.as_str(): 1}).to_string();
+        let e = Config::from_json(&text).unwrap_err();
+        assert_eq!(e.status, Status::InvalidConfig);
+        assert!(
+            e.message.contains("unknown configuration key"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains(key), "the key leaked: {}", e.message);
+    }
+}
+
 #[test]
 fn config_corpus() {
     for (path, bytes) in corpus("config") {
@@ -138,6 +157,10 @@ fn config_corpus() {
 }
 
 // ---------- event names ----------
+
+/// A refused name is quoted at most 100 characters, each at most 10 bytes once escaped
+/// (`\u{10ffff}`), so the message stays bounded whatever the name.
+const NAME_MESSAGE_MAX: usize = 1200;
 
 /// The rule of protocol.md, written independently of the library's.
 fn name_is_valid(name: &str) -> bool {
@@ -158,8 +181,30 @@ proptest! {
         prop_assert_eq!(r.is_ok(), name_is_valid(&name), "{:?}", name);
         if let Err(e) = r {
             prop_assert_eq!(e.status, Status::InvalidEvent);
-            prop_assert!(e.message.len() < 600, "{}", e.message.len());
+            prop_assert!(e.message.len() < NAME_MESSAGE_MAX, "{}", e.message.len());
         }
+    }
+}
+
+/// Found by the `properties` libFuzzer target: a name of control characters is quoted
+/// escaped, six bytes a character, past the 600 bytes this file used to allow.
+#[test]
+fn a_name_of_escaped_characters_has_a_bounded_message() {
+    for c in ['\u{18}', '\u{10ffff}', '"', '\\'] {
+        let name: String = std::iter::repeat_n(c, 5000).collect();
+        let e = check_name(&name).unwrap_err();
+        assert!(
+            e.message.len() < NAME_MESSAGE_MAX,
+            "{c:?}: {}",
+            e.message.len()
+        );
+        let name: String = std::iter::repeat_n(c, 100).collect();
+        let e = check_name(&name).unwrap_err();
+        assert!(
+            e.message.len() < NAME_MESSAGE_MAX,
+            "{c:?}: {}",
+            e.message.len()
+        );
     }
 }
 
@@ -233,6 +278,28 @@ proptest! {
         text.push('}');
         let ok = check_properties(&text).is_ok();
         prop_assert_eq!(ok, close_all && n < MAX_DEPTH);
+    }
+}
+
+/// Found by the `properties` libFuzzer target: serde_json's "invalid type" error quotes a
+/// string value whole, so properties that are one long JSON string (up to `event_max_bytes`,
+/// 1 MB by default) came back whole in the message, and in `tel_last_error`.
+#[test]
+fn refused_properties_have_a_bounded_message() {
+    for text in [
+        format!("\"{}\"", "x".repeat(100_000)),
+        format!("\"{}\"", "f\\\"".repeat(10_000)),
+        format!("[\"{}\"]", "y".repeat(100_000)),
+        format!("{{\"a\":1}} \"{}\"", "z".repeat(100_000)),
+    ] {
+        let e = check_properties(&text).unwrap_err();
+        assert_eq!(e.status, Status::InvalidEvent);
+        assert!(
+            e.message.len() < 1024,
+            "{} bytes: {:.200}",
+            e.message.len(),
+            e.message
+        );
     }
 }
 

@@ -52,3 +52,77 @@ fn header_declares_every_abi_function() {
         env!("CARGO_PKG_VERSION")
     )));
 }
+
+#[test]
+fn header_declares_the_abi_1_1_functions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(dir.join("include/tel.h")).unwrap();
+    for decl in [
+        "typedef struct tel_client tel_client;",
+        "tel_status tel_client_new(const char *config_json, tel_client **out);",
+        "tel_status tel_client_log(tel_client *client, const char *name, const char *properties_json);",
+        "tel_status tel_client_log_ex(tel_client *client, const char *name, const char *properties_json, const char *options_json);",
+        "tel_status tel_client_flush(tel_client *client, uint32_t timeout_ms);",
+        "size_t tel_client_stats_json(tel_client *client, char *buf, size_t buf_len);",
+        "tel_status tel_client_close(tel_client *client, uint32_t timeout_ms);",
+        "tel_status tel_log_ex(const char *name, const char *properties_json, const char *options_json);",
+        "typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);",
+        "tel_status tel_set_delivery_callback(tel_delivery_fn callback, void *user_data);",
+        "tel_status tel_client_set_delivery_callback(tel_client *client, tel_delivery_fn callback, void *user_data);",
+        "tel_status tel_purge(const char *config_json);",
+    ] {
+        assert!(header.contains(decl), "tel.h lacks {decl}");
+    }
+    // 0.2: TEL_VERSION_MINOR says the 1.1 functions exist.
+    assert!(header
+        .contains("#define TEL_HAS_ABI_1_1 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 2)"));
+    let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
+    let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
+    assert!(major > 0 || minor >= 2);
+}
+
+/// Every function's comment says what it returns, TEL_ERR_INTERNAL included (or what a caught
+/// panic gives for those returning a size), and whether a callback may call it.
+#[test]
+fn every_function_documents_internal_errors_and_callbacks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(dir.join("include/tel.h")).unwrap();
+    let mut doc = String::new();
+    let mut functions = 0;
+    for line in header.lines() {
+        if line.starts_with("/**") {
+            doc.clear();
+        }
+        if line.starts_with(" *") || line.starts_with("/**") {
+            doc.push_str(line);
+            doc.push('\n');
+            continue;
+        }
+        let Some(name) = ["tel_status ", "size_t ", "const char *"]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+            .and_then(|rest| rest.split('(').next())
+            .filter(|n| n.starts_with("tel_"))
+        else {
+            continue;
+        };
+        functions += 1;
+        let flat = doc.replace("\n *", " ");
+        if line.starts_with("tel_status ") {
+            assert!(
+                flat.contains("TEL_ERR_INTERNAL"),
+                "{name} does not document TEL_ERR_INTERNAL"
+            );
+        } else if name != "tel_version" {
+            assert!(
+                flat.contains("panic"),
+                "{name} does not say what a caught panic gives"
+            );
+        }
+        assert!(
+            flat.contains("callback"),
+            "{name} does not say whether a callback may call it"
+        );
+    }
+    assert_eq!(functions, 18, "every function of abi.md and 1.1");
+}

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Tests the Python binding end to end:
-#   1. builds the library and the emulator (`cargo build -p onecollector-tel -p telctl`);
-#   2. installs the package from source (`pip install bindings/python`, which compiles the
-#      library with setuptools-rust and bundles it) into a virtual environment with the test
-#      dependencies, and runs pytest against `telctl serve` with TEL_LIBRARY unset, so the
-#      bundled library is the one tested;
-#   3. builds the wheel with `python -m build --wheel`, installs it into a fresh virtual
-#      environment with no Rust toolchain on PATH, and runs a smoke test there.
+# Tests the Python binding end to end, on the wheels that are published:
+#   1. builds the emulator (`cargo build -p telctl`);
+#   2. builds both wheels with build-wheels.sh (the manylinux one repaired by auditwheel, the
+#      win_amd64 one with the cross-built tel.dll) and checks them: tags, contents, auditwheel's
+#      verdict, pip's acceptance of the Windows wheel for win_amd64, tel.dll's export table;
+#   3. installs the manylinux wheel into a virtual environment with the test dependencies and
+#      runs pytest against `telctl serve` with TEL_LIBRARY unset, so the bundled library is the
+#      one tested;
+#   4. installs it into a fresh virtual environment with no Rust toolchain on PATH and runs a
+#      smoke test there.
 # Exits non-zero if any step fails. Honours CARGO_TARGET_DIR (default: <repo>/target), where
-# the virtual environments and the wheel are kept too; PYTHON names the interpreter to use.
+# the virtual environments are kept too; PYTHON names the interpreter to use.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,56 +22,66 @@ CARGO_TARGET_DIR="$(cd "$CARGO_TARGET_DIR" && pwd)"
 export TELCTL="${TELCTL:-$CARGO_TARGET_DIR/debug/telctl}"
 VENV="$CARGO_TARGET_DIR/python/venv"
 WHEEL_VENV="$CARGO_TARGET_DIR/python/wheel-venv"
-DIST="$CARGO_TARGET_DIR/python/dist"
+DIST="$HERE/dist"
 unset TEL_LIBRARY
 
 step() { printf '\n== %s\n' "$*"; }
 die() { printf 'run-tests.sh: %s\n' "$*" >&2; exit 1; }
 
-step "cargo build -p onecollector-tel -p telctl"
-(cd "$REPO" && cargo build -p onecollector-tel -p telctl) || die "cargo build failed"
+step "cargo build -p telctl"
+(cd "$REPO" && cargo build --locked -p telctl) || die "cargo build failed"
 
-step "install the package from source into $VENV"
+step "bash build-wheels.sh"
+bash "$HERE/build-wheels.sh" || die "build-wheels.sh failed"
+linux=("$DIST"/onecollector_tel-*-py3-none-manylinux*_x86_64.whl)
+windows=("$DIST"/onecollector_tel-*-py3-none-win_amd64.whl)
+[ "${#linux[@]}" -eq 1 ] && [ -f "${linux[0]}" ] || die "expected one manylinux wheel in $DIST"
+[ "${#windows[@]}" -eq 1 ] && [ -f "${windows[0]}" ] || die "expected one win_amd64 wheel in $DIST"
+
+step "check both wheels"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV" || die "cannot create $VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet "pytest>=7" "opentelemetry-sdk>=1.39" build \
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "opentelemetry-sdk>=1.39" \
     || die "cannot install the test dependencies"
-# --force-reinstall: the version does not change between two builds of the same tree.
-"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$HERE" \
-    || die "pip install $HERE failed"
+"$VENV/bin/python" "$HERE/tests/check_wheels.py" "${linux[0]}" "${windows[0]}" || die "the wheels are not right"
+build_venv="$CARGO_TARGET_DIR/python/build-venv"
+PATH="$build_venv/bin:$PATH" "$build_venv/bin/auditwheel" show "${linux[0]}" >"$CARGO_TARGET_DIR/python/auditwheel-check.txt" \
+    || die "auditwheel cannot read ${linux[0]}"
+tags=$(basename "${linux[0]}" .whl | sed -E 's/^.*-py3-none-//')
+verdict=$(tr '\n' ' ' <"$CARGO_TARGET_DIR/python/auditwheel-check.txt" |
+    grep -oE 'consistent with the following platform tag: "[^"]+"' | sed -E 's/.*"([^"]+)"/\1/')
+case ".$tags." in
+    *".$verdict."*) [ -n "$verdict" ] ;;
+    *) false ;;
+esac || { cat "$CARGO_TARGET_DIR/python/auditwheel-check.txt"; die "auditwheel does not find $(basename "${linux[0]}") consistent with its tags"; }
+echo "auditwheel: $(basename "${linux[0]}") is consistent with $verdict"
+win_target="$CARGO_TARGET_DIR/python/win-install"
+rm -rf "$win_target"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-index --only-binary :all: \
+    --platform win_amd64 --python-version 3.9 --target "$win_target" "${windows[0]}" \
+    || die "pip does not install $(basename "${windows[0]}") for win_amd64"
+[ -f "$win_target/onecollector_tel/tel.dll" ] || die "the win_amd64 install has no onecollector_tel/tel.dll"
+echo "pip installs $(basename "${windows[0]}") for win_amd64 (Python 3.9)"
+if command -v x86_64-w64-mingw32-objdump >/dev/null 2>&1; then
+    exports=$(x86_64-w64-mingw32-objdump -p "$win_target/onecollector_tel/tel.dll" | grep -cE '^\s*\[\s*[0-9]+\] tel_')
+    [ "$exports" -ge 8 ] || die "the bundled tel.dll exports $exports tel_* functions"
+    echo "the bundled tel.dll exports $exports tel_* functions"
+fi
 
-step "pytest (bundled library, telctl serve at $TELCTL)"
+step "pytest (the manylinux wheel, telctl serve at $TELCTL)"
+# --force-reinstall: the version does not change between two builds of the same tree.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "${linux[0]}" \
+    || die "pip install ${linux[0]} failed"
 (cd "$HERE" && "$VENV/bin/python" -m pytest -p no:cacheprovider tests)
 pytest_status=$?
-
-step "python -m build --wheel"
-rm -rf "$DIST"
-"$VENV/bin/python" -m build --wheel --outdir "$DIST" "$HERE" >"$CARGO_TARGET_DIR/python/build-wheel.log" 2>&1 \
-    || { tail -n 40 "$CARGO_TARGET_DIR/python/build-wheel.log"; die "building the wheel failed"; }
-wheels=("$DIST"/*.whl)
-[ "${#wheels[@]}" -eq 1 ] && [ -f "${wheels[0]}" ] || die "expected one wheel in $DIST"
-wheel="${wheels[0]}"
-echo "built $(basename "$wheel")"
-case "$(basename "$wheel")" in
-    *-py3-none-any.whl) die "the wheel is not a platform wheel" ;;
-    *-py3-none-*.whl) ;;
-    *) die "unexpected wheel tag: $(basename "$wheel")" ;;
-esac
-"$VENV/bin/python" - "$wheel" <<'PY' || die "the wheel does not contain the library"
-import sys, zipfile
-names = zipfile.ZipFile(sys.argv[1]).namelist()
-bundled = [n for n in names if n in ("onecollector_tel/libtel.so", "onecollector_tel/libtel.dylib", "onecollector_tel/tel.dll")]
-print("bundled:", ", ".join(bundled))
-sys.exit(0 if bundled else 1)
-PY
 
 step "install the wheel into a fresh $WHEEL_VENV without the Rust toolchain, smoke test"
 rm -rf "$WHEEL_VENV"
 "$PYTHON" -m venv "$WHEEL_VENV" || die "cannot create $WHEEL_VENV"
 no_rust_path="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -e '/\.cargo/' -e '/\.rustup/' | paste -sd: -)"
 PATH="$WHEEL_VENV/bin:$no_rust_path" CARGO=/nonexistent/cargo \
-    "$WHEEL_VENV/bin/python" -m pip install --quiet --only-binary :all: --no-index "$wheel" \
+    "$WHEEL_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary :all: --no-index "${linux[0]}" \
     || die "installing the wheel failed"
 (cd "$CARGO_TARGET_DIR" && PATH="$WHEEL_VENV/bin:$no_rust_path" "$WHEEL_VENV/bin/python" "$HERE/tests/wheel_smoke.py")
 smoke_status=$?

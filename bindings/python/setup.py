@@ -9,6 +9,12 @@ package version is the crate's.
 
 Building needs the repository checkout (the crate lives two levels up), so build wheels, not
 source distributions.
+
+``build-wheels.sh`` builds the published wheels another way: it compiles the library once
+(shared with the other packagings) and sets ``TEL_BUNDLE_LIBRARY`` to that file (``libtel.so``
+or ``tel.dll``), which is bundled as it is, with no compilation here, and
+``TEL_WHEEL_PLATFORM`` to the wheel's platform tag (``win_amd64`` for a cross-built
+``tel.dll``).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
-from setuptools_rust import Binding, RustExtension, build_rust
+import shutil
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
 
 try:
     from setuptools.command.bdist_wheel import bdist_wheel
@@ -32,6 +40,11 @@ else:
 
 HERE = Path(__file__).resolve().parent
 CRATE_MANIFEST = HERE.parent.parent / "Cargo.toml"
+#: A library built beforehand, bundled as it is (see build-wheels.sh).
+BUNDLE = os.environ.get("TEL_BUNDLE_LIBRARY")
+#: The wheel's platform tag, for a library built for another platform.
+PLATFORM = os.environ.get("TEL_WHEEL_PLATFORM")
+LIBRARY_NAMES = ("libtel.so", "libtel.dylib", "tel.dll")
 
 
 def library_filename() -> str:
@@ -56,31 +69,60 @@ def crate_version() -> str:
     return str(version)
 
 
-class build_rust_library(build_rust):
-    """Places the cdylib under the plain name ctypes loads, not a Python extension's name."""
-
-    def get_dylib_ext_path(self, ext: RustExtension, target_fname: str) -> str:
-        extension_path = super().get_dylib_ext_path(ext, target_fname)
-        return os.path.join(os.path.dirname(extension_path), library_filename())
-
-
 class bdist_wheel_any_python(bdist_wheel):
     """A platform wheel for any Python 3: the library is loaded with ctypes, not imported."""
+
+    def finalize_options(self) -> None:
+        if PLATFORM:
+            self.plat_name = PLATFORM
+        super().finalize_options()
+        self.root_is_pure = False
 
     def get_tag(self) -> tuple[str, str, str]:
         _, _, platform = super().get_tag()
         return "py3", "none", platform
 
 
-setup(
-    version=crate_version(),
-    rust_extensions=[
-        RustExtension(
-            "onecollector_tel.libtel",
-            path=str(CRATE_MANIFEST),
-            binding=Binding.NoBinding,
-            py_limited_api=False,
-        )
-    ],
-    cmdclass={"build_rust": build_rust_library, "bdist_wheel": bdist_wheel_any_python},
-)
+if BUNDLE:
+    bundle = Path(BUNDLE).resolve()
+    if bundle.name not in LIBRARY_NAMES or not bundle.is_file():
+        raise SystemExit(f"TEL_BUNDLE_LIBRARY must name a built {' or '.join(LIBRARY_NAMES)}, not {BUNDLE!r}")
+
+    class build_py_with_library(build_py):
+        """Copies the prebuilt library into the package."""
+
+        def run(self) -> None:
+            super().run()
+            shutil.copy2(bundle, Path(self.build_lib) / "onecollector_tel" / bundle.name)
+
+    class BinaryDistribution(Distribution):
+        def has_ext_modules(self) -> bool:
+            return True
+
+    setup(
+        version=crate_version(),
+        distclass=BinaryDistribution,
+        cmdclass={"build_py": build_py_with_library, "bdist_wheel": bdist_wheel_any_python},
+    )
+else:
+    from setuptools_rust import Binding, RustExtension, build_rust
+
+    class build_rust_library(build_rust):
+        """Places the cdylib under the plain name ctypes loads, not a Python extension's name."""
+
+        def get_dylib_ext_path(self, ext: RustExtension, target_fname: str) -> str:
+            extension_path = super().get_dylib_ext_path(ext, target_fname)
+            return os.path.join(os.path.dirname(extension_path), library_filename())
+
+    setup(
+        version=crate_version(),
+        rust_extensions=[
+            RustExtension(
+                "onecollector_tel.libtel",
+                path=str(CRATE_MANIFEST),
+                binding=Binding.NoBinding,
+                py_limited_api=False,
+            )
+        ],
+        cmdclass={"build_rust": build_rust_library, "bdist_wheel": bdist_wheel_any_python},
+    )

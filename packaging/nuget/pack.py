@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Builds OneCollector.Tel.Native.<version>.nupkg: libtel for each platform built so far, tel.h,
-the C++ wrapper (tel/tel.hpp and tel/value.hpp) and the MSBuild targets.
+the C++ wrapper (tel/tel.hpp and the headers it includes: tel/value.hpp, tel/options.hpp,
+tel/client.hpp) and the MSBuild targets.
 
     python3 packaging/nuget/pack.py [--out DIR] [--linux-x64 PATH] [--win-x64 PATH] ...
 

@@ -117,13 +117,19 @@ def main(path):
             t.check(data[:4] == b"\x7fELF" and data[4] == 2 and int.from_bytes(data[16:18], "little") == 3,
                     "libtel.so is a 64-bit ELF shared object")
             for symbol in (b"tel_init", b"tel_log", b"tel_flush", b"tel_shutdown", b"tel_stats_json",
-                           b"tel_last_error", b"tel_version", b"tel_set_logger"):
+                           b"tel_last_error", b"tel_version", b"tel_set_logger",
+                           # ABI 1.1, which the C++ wrapper's tel/client.hpp calls
+                           b"tel_client_new", b"tel_client_log", b"tel_client_log_ex",
+                           b"tel_client_flush", b"tel_client_stats_json", b"tel_client_close",
+                           b"tel_log_ex", b"tel_set_delivery_callback",
+                           b"tel_client_set_delivery_callback", b"tel_purge"):
                 t.check(b"\0" + symbol + b"\0" in data, f"libtel.so names {symbol.decode()}")
         header = "build/native/include/tel.h"
         if t.check(header in names, f"{header} is in the package"):
             t.check(read(header) == (REPO / "include" / "tel.h").read_bytes(), "tel.h is the repository's")
             t.check(f'#define TEL_VERSION "{version}"'.encode() in read(header), "tel.h's TEL_VERSION is the crate's")
-        t.check("build/native/include/tel/tel.hpp" in names, "tel/tel.hpp is in the package")
+        for wrapper in ("tel.hpp", "value.hpp", "options.hpp", "client.hpp"):
+            t.check(f"build/native/include/tel/{wrapper}" in names, f"tel/{wrapper} is in the package")
         for source in sorted((REPO / "bindings/cpp/include/tel").glob("*.hpp")):
             packaged = f"build/native/include/tel/{source.name}"
             t.check(packaged in names and read(packaged) == source.read_bytes(),

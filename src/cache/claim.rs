@@ -57,6 +57,7 @@ impl Claim {
 
 /// A descriptor whose lock says "this session is alive" (a claim file, a critical-events file):
 /// a forked child closes it, for as long as this guard lives.
+#[derive(Debug)]
 pub(crate) struct ClosedInForkedChild(Option<usize>);
 
 impl ClosedInForkedChild {

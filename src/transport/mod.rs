@@ -3,10 +3,9 @@
 
 mod direct;
 
-use crate::config::{Compression, Config};
+use crate::config::Config;
 use crate::endpoint::Scheme;
 use crate::response::{HttpResponse, NetworkError};
-use std::io::Write;
 use std::time::Instant;
 
 /// Most of a response body that is read; the rest is left unread.
@@ -14,7 +13,7 @@ pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 /// Most header bytes accepted before the response is treated as garbage.
 pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
 
-pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));
+pub const SDK_VERSION: &str = crate::SDK_VERSION;
 
 pub struct Transport {
     url: String,
@@ -26,36 +25,8 @@ pub struct Transport {
     http_timeout_ms: u64,
 }
 
-/// The NDJSON body of a batch: one envelope per line, `\n` between lines.
-pub fn ndjson<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            body.push(b'\n');
-        }
-        body.extend_from_slice(line.as_bytes());
-    }
-    body
-}
-
-/// Compresses a body as `Content-Encoding` asks (`deflate` is raw RFC 1951, no zlib wrapper).
-pub fn encode(body: &[u8], compression: Compression) -> (Vec<u8>, Option<&'static str>) {
-    let level = flate2::Compression::fast();
-    match compression {
-        Compression::None => (body.to_vec(), None),
-        Compression::Deflate => {
-            let mut e =
-                flate2::write::DeflateEncoder::new(Vec::with_capacity(body.len() / 4), level);
-            let _ = e.write_all(body);
-            (e.finish().unwrap_or_default(), Some("deflate"))
-        }
-        Compression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
-            let _ = e.write_all(body);
-            (e.finish().unwrap_or_default(), Some("gzip"))
-        }
-    }
-}
+// The body codec lives below the transport; kept reachable here for the tools and tests.
+pub use crate::codec::{encode, ndjson};
 
 impl Transport {
     pub fn new(config: &Config) -> Self {

@@ -1,108 +1,36 @@
 //! The background thread: batches events, replays the cache, posts, applies the response
 //! policy, honours kill windows and backoff, and persists what is left at shutdown.
 
+mod handle;
 mod replay;
+mod shared;
+
+pub use crate::batch::{Batch, Held};
+pub use handle::{budget, WorkerHandle};
+pub use shared::{Progress, Shared};
 
 use crate::backoff;
-pub use crate::batch::{Batch, Encoded, Held};
-use crate::cache::{Cache, CacheFiles, Fingerprints};
-use crate::config::Config;
-use crate::kill::KillSwitch;
+use crate::cache::Cache;
+use crate::cache::Fingerprints;
 use crate::logging::{tel_log, Level};
 use crate::queue::{Event, Queue};
 use crate::random::Jitter;
 use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::stats::{Outcome, Stats};
-use crate::sync::{Condvar, Mutex};
 use crate::transport::Transport;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 thread_local! {
-    static ON_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// The [`Shared`] (its address) of the worker running on this thread, 0 elsewhere.
+    static ON_WORKER: Cell<usize> = const { Cell::new(0) };
 }
 
-/// True on the library's own thread (a logger callback running there must not wait for it).
-pub fn on_worker_thread() -> bool {
-    ON_WORKER.with(Cell::get)
-}
-
-/// What `tel_flush` and `tel_shutdown` wait on.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Every logged event with an ordinal below this is resolved.
-    pub watermark: u64,
-    /// The cache entries present at start are resolved (or persistence is off).
-    pub replay_done: bool,
-    pub exited: bool,
-    /// The worker stopped because the shutdown deadline passed with work left.
-    pub hit_deadline: bool,
-}
-
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub stats: Arc<Stats>,
-    pub kill: Arc<KillSwitch>,
-    pub queue: Queue,
-    pub held: Mutex<Held>,
-    pub progress: Mutex<Progress>,
-    pub progress_changed: Condvar,
-    pub cache_files: Option<CacheFiles>,
-    /// This session's `ext.sdk.epoch` marker; its own persisted entries are not replayed by it.
-    pub epoch_marker: String,
-}
-
-impl Shared {
-    pub fn new_cache(&self) -> Option<Cache> {
-        self.cache_files.as_ref().map(|f| {
-            Cache::new(
-                f.clone(),
-                self.config.ikey.tenant(),
-                self.config.cache_max_bytes,
-                self.config.cache_max_age_s,
-            )
-            .with_event_max_bytes(self.config.event_max_bytes)
-        })
-    }
-
-    /// Resolves `events` that could not be delivered: into the cache if it is usable, else
-    /// counted as `dropped_shutdown`. Used by the worker at its end and by a shutdown that
-    /// stopped waiting for it.
-    pub fn persist_or_drop(&self, cache: Option<&Cache>, lines: &[&str], deadline: Instant) {
-        let n = lines.len() as u64;
-        if n == 0 {
-            return;
-        }
-        let written = cache.map(|c| c.persist(lines, deadline));
-        match written {
-            Some(Ok(change)) => {
-                self.stats.resolve(Outcome::Persisted, n);
-                Stats::add(&self.stats.cache_evicted, change.evicted as u64);
-                tel_log!(
-                    Level::Info,
-                    "{} undelivered: written to the cache file",
-                    count_events(n)
-                );
-            }
-            Some(Err(e)) => {
-                self.stats.resolve(Outcome::DroppedShutdown, n);
-                tel_log!(
-                    Level::Info,
-                    "{} undelivered: dropped, the cache is unusable ({e})",
-                    count_events(n)
-                );
-            }
-            None => {
-                self.stats.resolve(Outcome::DroppedShutdown, n);
-                tel_log!(
-                    Level::Info,
-                    "{} undelivered: dropped, persistence is disabled",
-                    count_events(n)
-                );
-            }
-        }
-    }
+/// True on the worker of `shared` (a logger or delivery callback running there must not wait
+/// for that worker).
+pub fn on_worker_of(shared: &Shared) -> bool {
+    ON_WORKER.with(Cell::get) == shared as *const Shared as usize
 }
 
 /// Whether a full batch waits in the queue behind the one being sent.
@@ -189,7 +117,7 @@ impl Worker {
     }
 
     pub fn run(mut self) {
-        ON_WORKER.with(|w| w.set(true));
+        ON_WORKER.with(|w| w.set(Arc::as_ptr(&self.shared) as usize));
         self.publish_progress();
         loop {
             if self.shared.held.lock().abandoned {
@@ -203,6 +131,8 @@ impl Worker {
                 Step::Exit => break,
             }
             self.publish_progress();
+            // Here no lock of the library is held: the host's callback may do anything.
+            self.shared.delivery.emit();
         }
         self.finish();
     }
@@ -260,9 +190,11 @@ impl Worker {
             }
         }
         // Cache entries take room in memory like logged events; when memory is full of logged
-        // events, those are sent first and the replay waits.
+        // events, those are sent first and the replay waits. A shutdown does not stop the
+        // replay: the entries present at start are this session's work, and a short-lived
+        // process (init, log, shutdown) must drain the cache too.
         let room = self.replay_room();
-        if self.replay_pending && shutdown.is_none() && room > 0 {
+        if self.replay_pending && room > 0 {
             return Step::Replay;
         }
         let Some(front) = q.events.front() else {
@@ -372,13 +304,42 @@ impl Worker {
             return;
         };
         let n = batch.events.len();
+        let status = result.as_ref().map_or(0, |r| r.status);
+        let refusal = |what: String| {
+            let r = result.as_ref().ok();
+            crate::delivery::refusal_reason(
+                &what,
+                r.and_then(|r| r.collector_error()),
+                r.map_or(&[][..], |r| &r.body[..]),
+            )
+        };
         let mut release_claim = 0;
-        let mut to_persist = None;
+        let mut to_persist = false;
         match verdict {
             Verdict::Accepted(refused) => {
                 let rejected = refused.count(n);
-                stats.resolve(Outcome::Sent, (n - rejected) as u64);
-                stats.resolve(Outcome::Rejected, rejected as u64);
+                let is_refused = |i: usize| match &refused {
+                    Refused::None => false,
+                    Refused::All => true,
+                    Refused::Some(v) => v.contains(&i),
+                };
+                let mut good: Vec<&Event> = Vec::with_capacity(n);
+                let mut bad: Vec<&Event> = Vec::new();
+                for (i, e) in batch.events.iter().enumerate() {
+                    if is_refused(i) {
+                        bad.push(e);
+                    } else {
+                        good.push(e);
+                    }
+                }
+                self.shared.resolve(Outcome::Sent, &good, status, || {
+                    format!("accepted by the collector (HTTP {status})")
+                });
+                self.shared.resolve(Outcome::Rejected, &bad, status, || {
+                    refusal(format!(
+                        "the collector accepted the request but refused these events (HTTP {status}); they are not retried"
+                    ))
+                });
                 if rejected > 0 {
                     let what = match &refused {
                         Refused::All => "all".to_owned(),
@@ -402,7 +363,12 @@ impl Worker {
                 }
             }
             Verdict::Rejected if kill_seconds.is_none() => {
-                stats.resolve(Outcome::Rejected, n as u64);
+                let all: Vec<&Event> = batch.events.iter().collect();
+                self.shared.resolve(Outcome::Rejected, &all, status, || {
+                    refusal(format!(
+                        "the collector refused the request with HTTP {status}: not retried, not cached"
+                    ))
+                });
                 let r = result.as_ref().ok();
                 tel_log!(
                     Level::Info,
@@ -430,7 +396,13 @@ impl Worker {
                     held.batches
                         .push_front(Batch::new(batch.events, batch.replayed));
                 } else {
-                    stats.resolve(Outcome::Rejected, 1);
+                    self.shared
+                        .resolve(Outcome::Rejected, &[&batch.events[0]], status, || {
+                            refusal(
+                                "the collector answered 413 (too large) for this single event"
+                                    .to_owned(),
+                            )
+                        });
                     tel_log!(
                         Level::Info,
                         "collector answered 413 for a single event of {} bytes: rejected",
@@ -456,7 +428,10 @@ impl Worker {
                 }
                 self.backoff_until = Some(now + wait);
                 if batch.attempts >= cfg.retry_max_attempts && self.cache.is_some() {
-                    to_persist = Some(batch);
+                    // Stays in hand while it is written: a shutdown taking over meanwhile
+                    // persists it too, and the cache never holds a line twice.
+                    held.batches.push_front(batch);
+                    to_persist = true;
                 } else {
                     Stats::add(&stats.retries, 1);
                     let attempt = if batch.attempts >= cfg.retry_max_attempts {
@@ -484,8 +459,8 @@ impl Worker {
             _ => held.batches.push_front(batch),
         }
         drop(held);
-        if let Some(batch) = to_persist {
-            self.persist_exhausted(batch);
+        if to_persist {
+            self.persist_exhausted();
         }
         if release_claim > 0 {
             self.resolved_claimed(release_claim);
@@ -516,19 +491,30 @@ impl Worker {
         let stats = &self.shared.stats;
         let held: Vec<Batch> = self.shared.held.lock().batches.drain(..).collect();
         let queued = Queue::take_all(&mut self.shared.queue.state.lock());
-        let mut n = queued.len() as u64;
-        for b in &held {
-            n += b.events.len() as u64;
-        }
-        stats.resolve(Outcome::DroppedKilled, n);
+        let events: Vec<&Event> = held
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .chain(queued.iter())
+            .collect();
+        let mut n = events.len() as u64;
+        self.shared
+            .resolve(Outcome::DroppedKilled, &events, 0, kill_reason);
         self.claimed_outstanding = 0;
         if let Some(cache) = &self.cache {
             cache.release_claim();
             if purge_cache {
                 if let Ok(purged) = cache.purge() {
-                    Stats::add(&stats.replayed, purged as u64);
-                    Stats::add(&stats.dropped_killed, purged as u64);
-                    n += purged as u64;
+                    Stats::add(&stats.replayed, purged.len() as u64);
+                    Stats::add(&stats.dropped_killed, purged.len() as u64);
+                    n += purged.len() as u64;
+                    self.shared.delivery.record(|| {
+                        crate::delivery::Report::new(
+                            Outcome::DroppedKilled,
+                            purged.iter().map(|l| crate::envelope::envelope_name(l)),
+                            0,
+                            kill_reason(),
+                        )
+                    });
                 }
             }
         }
@@ -558,8 +544,11 @@ impl Worker {
         self.shared.progress_changed.notify_all();
     }
 
-    /// Shutdown: whatever is still pending goes to the cache (or is counted as dropped).
+    /// Shutdown: whatever is still pending goes to the cache (or is counted as dropped), the
+    /// reports go out, and only then is the end announced. Log lines wait until after that,
+    /// so a slow logger never holds up `tel_shutdown`.
     fn finish(mut self) {
+        let lines = crate::logging::hold();
         let deadline = self
             .shared
             .queue
@@ -568,37 +557,32 @@ impl Worker {
             .shutdown_deadline
             .unwrap_or_else(Instant::now);
         let hit_deadline = Instant::now() >= deadline;
-        let mut held = self.shared.held.lock();
-        if held.abandoned {
-            return;
+        {
+            let mut held = self.shared.held.lock();
+            if held.abandoned {
+                return;
+            }
+            held.finishing = true;
         }
-        let batches: Vec<Batch> = held.batches.drain(..).collect();
-        drop(held);
-        let queued = Queue::take_all(&mut self.shared.queue.state.lock());
-        let lines: Vec<&str> = batches
-            .iter()
-            .flat_map(|b| b.events.iter())
-            .chain(queued.iter())
-            .map(|e| e.line.as_str())
-            .collect();
-        if self.shared.kill.active() {
-            self.shared
-                .stats
-                .resolve(Outcome::DroppedKilled, lines.len() as u64);
-        } else {
-            // Past the deadline, allow the margin abi.md grants for the last write.
-            let write_by = deadline.max(Instant::now()) + Duration::from_millis(150);
-            self.shared
-                .persist_or_drop(self.cache.as_ref(), &lines, write_by);
-        }
+        // Past the deadline, allow the margin abi.md grants for the last write.
+        let write_by = deadline.max(Instant::now()) + budget::LAST_WRITE;
+        let resolved = self.shared.drain_and_persist(self.cache.as_ref(), write_by);
         if let Some(c) = self.cache.as_mut() {
             c.close();
         }
+        self.shared.delivery.emit();
         let mut p = self.shared.progress.lock();
         p.exited = true;
-        p.hit_deadline = hit_deadline && !lines.is_empty();
+        p.hit_deadline = hit_deadline && resolved > 0;
         p.replay_done = true;
         drop(p);
         self.shared.progress_changed.notify_all();
+        drop(lines);
+        self.shared.progress.lock().done = true;
+        self.shared.progress_changed.notify_all();
     }
+}
+
+fn kill_reason() -> String {
+    "dropped: the collector told this tenant to stop sending for a while (kill window)".to_owned()
 }

@@ -28,6 +28,7 @@ impl Worker {
             self.replay_pending = false;
             return;
         };
+        cache.forget_purged_claim();
         let marker = &self.shared.epoch_marker;
         let put_back = &self.put_back;
         let skip = |line: &str| {
@@ -60,23 +61,32 @@ impl Worker {
                     return;
                 }
                 let n = lines.len();
-                Stats::add(&self.shared.stats.replayed, n as u64);
-                Stats::add(&self.shared.stats.pending, n as u64);
-                self.claimed_outstanding += n;
                 let now = Instant::now();
-                let events = lines
-                    .into_iter()
-                    .map(|line| Event {
-                        line,
-                        ordinal: Event::REPLAYED,
-                        enqueued: now,
+                let events: Vec<Event> = lines
+                    .iter()
+                    .map(|line| {
+                        let (bare, priority) = crate::cache::unmark(line);
+                        Event {
+                            line: bare.to_owned(),
+                            ordinal: Event::REPLAYED,
+                            enqueued: now,
+                            priority,
+                            durable: false,
+                        }
                     })
                     .collect();
-                self.shared
-                    .held
-                    .lock()
-                    .batches
-                    .push_back(Batch::new(events, true));
+                {
+                    let mut held = self.shared.held.lock();
+                    if held.abandoned {
+                        // A shutdown took over meanwhile: the claim stays in its file, which the
+                        // next process merges back once this thread has ended.
+                        return;
+                    }
+                    Stats::add(&self.shared.stats.replayed, n as u64);
+                    Stats::add(&self.shared.stats.pending, n as u64);
+                    held.batches.push_back(Batch::new(events, true));
+                }
+                self.claimed_outstanding += n;
                 tel_log!(
                     Level::Debug,
                     "replaying {} from the cache",
@@ -90,31 +100,52 @@ impl Worker {
         }
     }
 
-    /// A batch whose attempts ran out goes to the cache file for a later process.
-    pub(super) fn persist_exhausted(&mut self, batch: Batch) {
-        let n = batch.events.len();
-        let lines: Vec<&str> = batch.events.iter().map(|e| e.line.as_str()).collect();
+    /// The front batch ran out of attempts: it goes to the cache file for a later process. It
+    /// stays in hand while it is written (a shutdown taking over persists it instead).
+    pub(super) fn persist_exhausted(&mut self) {
+        let Some((lines, attempts)) = self.shared.held.lock().batches.front().map(|b| {
+            let lines: Vec<String> = b
+                .events
+                .iter()
+                .map(|e| crate::cache::mark(&e.line, e.priority))
+                .collect();
+            (lines, b.attempts)
+        }) else {
+            return;
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let cache = self.cache.as_ref().expect("checked by caller");
-        match cache.persist(&lines, Instant::now() + Duration::from_secs(2)) {
-            Ok(change) => {
-                self.shared.stats.resolve(Outcome::Persisted, n as u64);
-                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
-                self.put_back
-                    .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
-                tel_log!(
-                    Level::Info,
-                    "{} undeliverable after {} attempts: written to the cache file for a later process",
-                    count_events(n as u64),
-                    batch.attempts
-                );
-                if batch.replayed {
-                    self.resolved_claimed(n);
-                }
+        let Ok(change) = cache.persist(&refs, Instant::now() + Duration::from_secs(2)) else {
+            // Keep it in memory and keep trying at the longest backoff.
+            return;
+        };
+        let batch = {
+            let mut held = self.shared.held.lock();
+            if held.abandoned {
+                return; // the shutdown resolved it
             }
-            Err(_) => {
-                // Keep it in memory and keep trying at the longest backoff.
-                self.shared.held.lock().batches.push_front(batch);
-            }
+            held.batches
+                .pop_front()
+                .expect("the front batch stays in hand")
+        };
+        let n = batch.events.len();
+        let events: Vec<&Event> = batch.events.iter().collect();
+        self.shared.resolve(Outcome::Persisted, &events, 0, || {
+            format!(
+                "undeliverable after {attempts} attempts: written to the cache file for a later process"
+            )
+        });
+        Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+        self.put_back
+            .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
+        tel_log!(
+            Level::Info,
+            "{} undeliverable after {} attempts: written to the cache file for a later process",
+            count_events(n as u64),
+            attempts
+        );
+        if batch.replayed {
+            self.resolved_claimed(n);
         }
     }
 

@@ -101,6 +101,7 @@ pub fn assert_conserved() {
             + g("rejected")
             + g("dropped_killed")
             + g("dropped_shutdown")
+            + g("dropped_evicted")
             + g("persisted")
             + g("pending"),
         "conservation broken: {s}"
@@ -189,4 +190,138 @@ pub fn read_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|s| s.lines().map(str::to_owned).collect())
         .unwrap_or_default()
+}
+
+// ABI 1.1: clients, per-event options, delivery reports.
+
+/// An open `tel_client`, closed (with 5 s) when dropped unless `close` was called.
+pub struct TestClient(pub *mut ffi::tel_client);
+
+unsafe impl Send for TestClient {}
+unsafe impl Sync for TestClient {}
+
+impl TestClient {
+    pub fn new(config: &Value) -> TestClient {
+        let (rc, c) = client_new(config);
+        assert_eq!(rc, 0, "tel_client_new: {}", last_error());
+        c.unwrap()
+    }
+
+    pub fn log(&self, name: &str, props: Option<&str>) -> i32 {
+        self.log_ex(name, props, None)
+    }
+
+    pub fn log_ex(&self, name: &str, props: Option<&str>, options: Option<&str>) -> i32 {
+        let n = CString::new(name).unwrap();
+        let p = props.map(|p| CString::new(p).unwrap());
+        let o = options.map(|o| CString::new(o).unwrap());
+        unsafe {
+            ffi::tel_client_log_ex(
+                self.0,
+                n.as_ptr(),
+                p.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+                o.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
+            )
+        }
+    }
+
+    pub fn flush(&self, ms: u32) -> i32 {
+        unsafe { ffi::tel_client_flush(self.0, ms) }
+    }
+
+    pub fn stats(&self) -> Value {
+        let n = unsafe { ffi::tel_client_stats_json(self.0, std::ptr::null_mut(), 0) };
+        let mut buf = vec![0u8; n + 1];
+        unsafe { ffi::tel_client_stats_json(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        serde_json::from_slice(&buf[..n]).unwrap()
+    }
+
+    pub fn close(mut self, ms: u32) -> i32 {
+        let p = std::mem::replace(&mut self.0, std::ptr::null_mut());
+        unsafe { ffi::tel_client_close(p, ms) }
+    }
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            unsafe { ffi::tel_client_close(self.0, 5000) };
+        }
+    }
+}
+
+pub fn client_new(config: &Value) -> (i32, Option<TestClient>) {
+    let c = CString::new(config.to_string()).unwrap();
+    let mut out: *mut ffi::tel_client = std::ptr::null_mut();
+    let rc = unsafe { ffi::tel_client_new(c.as_ptr(), &mut out) };
+    (rc, (!out.is_null()).then_some(TestClient(out)))
+}
+
+pub fn log_ex(name: &str, props: Option<&str>, options: Option<&str>) -> i32 {
+    let n = CString::new(name).unwrap();
+    let p = props.map(|p| CString::new(p).unwrap());
+    let o = options.map(|o| CString::new(o).unwrap());
+    unsafe {
+        ffi::tel_log_ex(
+            n.as_ptr(),
+            p.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+            o.as_ref().map_or(std::ptr::null(), |o| o.as_ptr()),
+        )
+    }
+}
+
+/// The conservation law of abi.md 1.1 on a stats object.
+pub fn assert_conserved_in(s: &Value) {
+    let g = |k: &str| {
+        s[k].as_u64()
+            .unwrap_or_else(|| panic!("no counter {k} in {s}"))
+    };
+    assert_eq!(
+        g("logged") + g("replayed"),
+        g("sent")
+            + g("rejected")
+            + g("dropped_killed")
+            + g("dropped_shutdown")
+            + g("dropped_evicted")
+            + g("persisted")
+            + g("pending"),
+        "conservation broken: {s}"
+    );
+}
+
+/// A cache line as a process of this tenant would have written it (epoch `epoch`, sequence
+/// `seq`, time now), with `mark` appended (`""`, `" "` high, `"  "` critical).
+pub fn cached_line(name: &str, epoch: &str, seq: u64, mark: &str) -> String {
+    format!(
+        "{{\"ver\":\"4.0\",\"name\":\"{name}\",\"time\":\"{}\",\"iKey\":\"o:{TENANT}\",\"ext\":{{\"sdk\":{{\"ver\":\"t\",\"epoch\":\"{epoch}\",\"seq\":{seq}}}}},\"data\":{{\"seq\":{seq}}}}}{mark}",
+        tel::clock::iso8601(tel::clock::now_ms())
+    )
+}
+
+/// Writes `n` entries named `name` into the cache file `path`.
+pub fn fill_cache(path: &Path, name: &str, n: u64) {
+    let epoch = format!("fill-{}", tel::random::u64());
+    let mut text = String::new();
+    for i in 1..=n {
+        text.push_str(&cached_line(name, &epoch, i, ""));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// How many times each `data.seq` arrived.
+pub fn seq_counts(envelopes: &[Value]) -> std::collections::HashMap<u64, usize> {
+    let mut m = std::collections::HashMap::new();
+    for e in envelopes {
+        *m.entry(e["data"]["seq"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Every envelope as it went over the wire, accepted or not, in order.
+pub fn wire_envelopes(c: &Collector) -> Vec<Value> {
+    c.requests()
+        .iter()
+        .flat_map(|r| r.lines.iter().map(|l| serde_json::from_str(l).unwrap()))
+        .collect()
 }

@@ -4,7 +4,7 @@
 
 #include <tel/tel.hpp>
 
-#include "support/collector.h"
+#include "support/check.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -27,134 +27,7 @@
 #error "TEL_TEST_EXPECTED_VERSION (the crate version, from Cargo.toml) must be defined"
 #endif
 
-using namespace std::chrono_literals;
-
 namespace {
-
-int checks = 0;
-int failures = 0;
-
-void report(bool ok, const std::string& what, int line) {
-    ++checks;
-    if (!ok) {
-        ++failures;
-        std::cerr << "FAIL line " << line << ": " << what << std::endl;
-    }
-}
-
-#define CHECK(cond) report(static_cast<bool>(cond), #cond, __LINE__)
-
-#define CHECK_EQ(a, b)                                                                 \
-    do {                                                                               \
-        const auto& check_a_ = (a);                                                    \
-        const auto& check_b_ = (b);                                                    \
-        std::ostringstream check_text_;                                                \
-        check_text_ << #a << " == " << #b << " (" << printable(check_a_) << " vs "     \
-                    << printable(check_b_) << ")";                                     \
-        report(check_a_ == check_b_, check_text_.str(), __LINE__);                     \
-    } while (0)
-
-// Runs `expr`, which must throw tel::Error with `want`.
-#define CHECK_THROWS(expr, want)                                                       \
-    do {                                                                               \
-        bool check_thrown_ = false;                                                    \
-        try {                                                                          \
-            (void)(expr);                                                              \
-        } catch (const tel::Error& check_e_) {                                         \
-            check_thrown_ = true;                                                      \
-            report(check_e_.status() == (want) && std::strlen(check_e_.what()) > 0,    \
-                   std::string(#expr) + " threw " +                                    \
-                       std::string(tel::to_string(check_e_.status())) + ": " +         \
-                       check_e_.what(),                                                \
-                   __LINE__);                                                          \
-        }                                                                              \
-        if (!check_thrown_) report(false, std::string(#expr) + " did not throw", __LINE__); \
-    } while (0)
-
-template <typename T>
-std::string printable(const T& v) {
-    if constexpr (std::is_same_v<T, tel::Value> || std::is_same_v<T, tel::Object>) {
-        return v.to_json();
-    } else if constexpr (std::is_same_v<T, tel::Status>) {
-        return std::string(tel::to_string(v));
-    } else if constexpr (std::is_same_v<T, std::string_view>) {
-        return std::string(v);
-    } else if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-        std::ostringstream s;
-        s << v;
-        return s.str();
-    } else {
-        return "?";
-    }
-}
-
-constexpr const char* kIkey = "cpptenant-0123456789abcdef";
-
-// A collector for this process, stopped at the end of the scope.
-class Collector {
-public:
-    Collector() {
-        if (tel_test_collector_start(&c_, nullptr) != 0) {
-            std::cerr << "cannot start the collector (set TELCTL)" << std::endl;
-            std::exit(2);
-        }
-    }
-    ~Collector() { tel_test_collector_stop(&c_); }
-    Collector(const Collector&) = delete;
-    Collector& operator=(const Collector&) = delete;
-
-    std::string endpoint() const { return c_.endpoint; }
-
-    bool post(const char* path, const std::string& body) const {
-        return tel_test_post(&c_, path, body.c_str()) == 0;
-    }
-
-    std::string get(const char* path) const {
-        char* text = nullptr;
-        const int status = tel_test_http(&c_, "GET", path, nullptr, &text);
-        std::string out = text ? text : "";
-        std::free(text);
-        if (status != 200) std::cerr << "GET " << path << " answered " << status << std::endl;
-        return out;
-    }
-
-    bool wait(unsigned accepted, unsigned requests, unsigned timeout_ms = 15000) const {
-        return tel_test_wait(&c_, accepted, requests, timeout_ms) == 0;
-    }
-
-    // The accepted envelopes, parsed.
-    tel::Array accepted() const {
-        const tel::Value all = tel::detail::JsonReader(get("/_emulator/accepted")).read_document();
-        const auto* array = all.get_if<tel::Array>();
-        return array ? *array : tel::Array{};
-    }
-
-private:
-    tel_test_collector c_{};
-};
-
-// A configuration that keeps tests fast and writes nothing to disk.
-tel::Config fast_config(const Collector& collector) {
-    return tel::Config(kIkey)
-        .endpoint(collector.endpoint())
-        .disable_cache()
-        .flush_interval_ms(20ms)
-        .retry_initial_ms(20ms)
-        .retry_max_ms(200ms)
-        .http_timeout_ms(5s);
-}
-
-const tel::Object* object_of(const tel::Value* v) { return v ? v->get_if<tel::Object>() : nullptr; }
-
-const tel::Object* find_event(const tel::Array& envelopes, std::string_view name) {
-    for (const auto& envelope : envelopes) {
-        const auto* object = envelope.get_if<tel::Object>();
-        if (!object) continue;
-        const tel::Value* n = object->find("name");
-        if (n && n->get_if<std::string>() && *n->get_if<std::string>() == name) return object;
-    }
-    return nullptr;
-}
 
 std::string all_control_characters() {
     std::string s;
@@ -439,12 +312,19 @@ void case_errors() {
     CHECK_THROWS(session.log(std::string_view("Cpp.N\0ul", 8)), tel::Status::invalid_argument);
     CHECK_THROWS(session.log("Cpp.NotUtf8\xff"), tel::Status::invalid_argument);
 
-    // The queue holds one event (the flush interval keeps it there): the next one is refused.
+    // Memory holds one event: while it is in flight (the collector hangs), the next one is
+    // refused. (A full queue is sent at once, so without the hang the first event could be
+    // delivered before the second call.)
+    CHECK(collector.post("/_emulator/default", R"({"fault":"hang"})"));
     CHECK(session.try_log("Cpp.First").ok());
+    CHECK(collector.wait(0, 1));
     CHECK_THROWS(session.log("Cpp.Second"), tel::Status::queue_full);
     result = session.try_log("Cpp.Third");
     CHECK(result.status == tel::Status::queue_full);
     CHECK_EQ(session.stats().dropped_queue_full, 2u);
+    // The hang ends without an answer: the event is retried, and delivered (below).
+    CHECK(collector.post("/_emulator/default", "null"));
+    CHECK(collector.post("/_emulator/release", "{}"));
 
     // A moved-from session is inactive and does not reach the library.
     tel::Session moved = std::move(session);
@@ -453,10 +333,11 @@ void case_errors() {
     CHECK_THROWS(session.flush(1s), tel::Status::not_initialized);
     CHECK(session.try_shutdown().status == tel::Status::not_initialized);
 
+    moved.flush(20s);  // past the backoff of the failed attempt
     moved.shutdown();
     CHECK(!moved.active());
     CHECK_THROWS(moved.shutdown(), tel::Status::not_initialized);
-    CHECK_EQ(tel::stats().sent, 1u);  // the queued event was delivered at shutdown
+    CHECK_EQ(tel::stats().sent, 1u);  // the first event, after its retry
 
     // Levels outside 0-5 are the library's to clamp.
     CHECK(tel::try_set_logger([](tel::Level, std::string_view) {}, static_cast<tel::Level>(9)).ok());
@@ -688,19 +569,4 @@ const std::map<std::string, std::function<void()>> cases = {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (argc != 2 || cases.count(argv[1]) == 0) {
-        std::cerr << "usage: cpp_test <case>; cases:";
-        for (const auto& entry : cases) std::cerr << ' ' << entry.first;
-        std::cerr << std::endl;
-        return 2;
-    }
-    try {
-        cases.at(argv[1])();
-    } catch (const std::exception& e) {
-        report(false, std::string("uncaught exception: ") + e.what(), 0);
-    }
-    std::cout << "cpp." << argv[1] << ": " << checks << " checks, " << failures << " failed"
-              << std::endl;
-    return failures == 0 ? 0 : 1;
-}
+int main(int argc, char** argv) { return run_case(argc, argv, "cpp", cases); }

@@ -36,6 +36,7 @@ def assert_conserved(stats: Dict[str, Any]) -> None:
         + stats["rejected"]
         + stats["dropped_killed"]
         + stats["dropped_shutdown"]
+        + stats.get("dropped_evicted", 0)  # 0.2.0
         + stats["persisted"]
         + stats["pending"]
     )

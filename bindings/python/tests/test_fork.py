@@ -91,3 +91,25 @@ def test_a_child_that_exits_normally_leaves_the_parent_session_alone(emulator, c
     )
     assert_clean_exit(result)
     assert [e["name"] for e in emulator.accepted()] == ["ParentBefore", "ParentAfter"]
+
+
+@pytest.mark.skipif(not tel._native.has("tel_client_new"), reason="the library predates ABI 1.1 clients")
+def test_a_client_made_in_the_parent_does_nothing_in_the_child(emulator, tmp_path):
+    client = tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "c.cache", flush_interval_ms=600_000)
+    try:
+        client.log("ParentBefore")
+
+        def child() -> None:
+            client.log("ChildEvent")  # dropped, no exception
+            client.log_event("ChildEvent")
+            client.flush(timeout=1)
+            client.close(timeout=1)  # frees nothing of the parent's
+            assert client.closed
+
+        assert _in_child(child) == 0
+        client.log("ParentAfter")
+        client.flush()
+        assert [e["name"] for e in emulator.accepted()] == ["ParentBefore", "ParentAfter"]
+        assert client.stats()["logged"] == 2
+    finally:
+        client.close()

@@ -1,23 +1,33 @@
-"""The OpenTelemetry adapter: the exporter's own behaviours, now through the library."""
+"""The OpenTelemetry adapter: the exporter's own behaviours, its mapping of records, its own
+client, and a burst through the SDK's defaults."""
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
-from support import FAST, IKEY, TENANT
+from support import FAST, IKEY, TENANT, Emulator
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry._logs import LogRecord  # noqa: E402
+from opentelemetry._logs import LogRecord, SeverityNumber  # noqa: E402
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord  # noqa: E402
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult  # noqa: E402
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: E402
+from opentelemetry.trace import TraceFlags  # noqa: E402
 
 import onecollector_tel as tel  # noqa: E402
+from onecollector_tel import _native  # noqa: E402
 from onecollector_tel.otel import OneCollectorLogExporter, resource_to_ext  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not _native.has("tel_client_new"), reason="the exporter needs ABI 1.1 clients (tel_client_new)"
+)
+
+OTHER_IKEY = "def-0123456789abcdef-0123456789abcdef"
 
 #: The Resource the CLI builds, with the two attributes that must never reach the wire.
 CLI_RESOURCE = {
@@ -33,12 +43,19 @@ CLI_RESOURCE = {
 }
 
 
-def _record(body, attrs=None, resource=None) -> ReadableLogRecord:
+def _record(body, attrs=None, resource=None, **fields) -> ReadableLogRecord:
+    fields.setdefault("timestamp", 1_712_678_400_000_000_000)
     return ReadableLogRecord(
-        log_record=LogRecord(timestamp=1_712_678_400_000_000_000, body=body, attributes=attrs or {}),
+        log_record=LogRecord(body=body, attributes=attrs or {}, **fields),
         resource=resource or Resource.get_empty(),
         instrumentation_scope=InstrumentationScope("modelkit"),
     )
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,9 +63,10 @@ def make_exporter(emulator, cache_path):
     made = []
 
     def _make(**options) -> OneCollectorLogExporter:
-        config = dict(FAST, cache_path=cache_path)
+        config = dict(FAST, cache_path=cache_path.with_name(f"exporter{len(made)}.cache"), endpoint=emulator.endpoint)
         config.update(options)
-        exporter = OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, **config)
+        ikey = config.pop("ikey", IKEY)
+        exporter = OneCollectorLogExporter(ikey=ikey, **config)
         made.append(exporter)
         return exporter
 
@@ -107,25 +125,34 @@ def test_resource_attributes_map_to_documented_ext_fields_only(make_exporter, em
         assert "initTs" not in line and "custom.attr" not in line
 
 
-def test_a_resource_given_to_the_constructor_applies_at_once(make_exporter, emulator):
-    make_exporter(resource=Resource.create(CLI_RESOURCE), ext={"app": {"ver": "9.9.9"}})
-    tel.log("DirectEvent")  # the module API shares the exporter's session
-    tel.flush()
-    (envelope,) = emulator.accepted()
-    assert envelope["ext"]["app"] == {"ver": "9.9.9", "sesId": "sesid-xyz"}
-    assert envelope["ext"]["device"]["authId"] == "EXISTING"
+def test_a_resource_given_to_the_constructor_fills_records_without_one(make_exporter, emulator):
+    exporter = make_exporter(resource=Resource.create(CLI_RESOURCE), ext={"app": {"ver": "9.9.9"}})
+    exporter.export([_record("NoResourceOfItsOwn")])
+    exporter.export([_record("WithItsOwn", resource=Resource.create({"os.name": "Linux"}))])
+    assert exporter.force_flush() is True
+    first, second = emulator.accepted()
+    assert first["ext"]["app"] == {"ver": "9.9.9", "sesId": "sesid-xyz"}  # ext= wins over the Resource
+    assert first["ext"]["device"]["authId"] == "EXISTING"
+    assert second["ext"]["os"]["name"] == "Linux" and second["ext"]["os"]["ver"] == "10.0.26200"
 
 
-def test_a_resource_the_library_refuses_is_reported_and_the_events_still_go(make_exporter, emulator, caplog):
+def test_a_refused_resource_field_is_dropped_with_one_warning_and_the_rest_go(make_exporter, emulator, caplog):
     caplog.set_level(logging.WARNING, logger="onecollector_tel")
     exporter = make_exporter()
-    resource = Resource.create({"device_id": "hash-without-scope-prefix", "os.name": "Windows"})
-    assert exporter.export([_record("WinMLCLIHeartbeat", resource=resource)]) == LogRecordExportResult.SUCCESS
-    exporter.force_flush()
+    # The device id without a scope prefix, as the peer's own test Resource has it.
+    resource = Resource.create(dict(CLI_RESOURCE, device_id="hash-abc"))
+    assert exporter.export([_record("FirstHeartbeat", resource=resource)]) == LogRecordExportResult.SUCCESS
+    assert exporter.export([_record("SecondHeartbeat", resource=resource)]) == LogRecordExportResult.SUCCESS
+    assert exporter.force_flush() is True
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("scope prefix" in w for w in warnings), warnings
-    (envelope,) = emulator.accepted()
-    assert envelope["ext"]["device"]["localId"] != "hash-without-scope-prefix"
+    assert len(warnings) == 1, warnings
+    assert "ext.device.localId" in warnings[0] and "scope prefix" in warnings[0]
+    for envelope in emulator.accepted():
+        assert envelope["ext"]["device"]["localId"] != "hash-abc"
+        assert envelope["ext"]["device"]["authId"] == "EXISTING"
+        assert envelope["ext"]["device"]["deviceClass"] == "AMD64"
+        assert envelope["ext"]["os"] == {"name": "Windows", "ver": "10.0.26200"}
+        assert envelope["ext"]["app"] == {"ver": "0.0.1", "sesId": "sesid-xyz"}
 
 
 def test_several_records_serialize_as_several_lines(make_exporter, emulator):
@@ -138,14 +165,13 @@ def test_several_records_serialize_as_several_lines(make_exporter, emulator):
     assert [json.loads(line)["name"] for line in request["lines"]] == ["WinMLCLIHeartbeat", "WinMLCLIAction"]
 
 
-def test_shutdown_blocks_further_exports(make_exporter, emulator):
+def test_shutdown_fails_further_exports(make_exporter, emulator):
     exporter = make_exporter()
     exporter.shutdown()
-    assert exporter.export([_record("WinMLCLIHeartbeat")]) == LogRecordExportResult.SUCCESS
+    assert exporter.export([_record("WinMLCLIHeartbeat")]) == LogRecordExportResult.FAILURE
     assert exporter.force_flush() is False
+    exporter.shutdown()  # a second shutdown does nothing
     assert emulator.requests() == []
-    with pytest.raises(tel.NotInitializedError):
-        tel.log("SessionIsOver")
 
 
 def test_an_empty_batch_sends_nothing(make_exporter, emulator):
@@ -172,7 +198,22 @@ def test_failed_deliveries_are_the_librarys_to_retry(make_exporter, emulator):
     assert exporter.export([_record("WinMLCLIHeartbeat")]) == LogRecordExportResult.SUCCESS
     assert exporter.force_flush() is True
     assert [r["status"] for r in emulator.requests()] == [503, 0, 200]
-    assert tel.stats()["retries"] == 2
+    assert exporter.stats()["retries"] == 2
+
+
+def test_export_succeeds_and_force_flush_is_false_when_records_were_only_cached(make_exporter, emulator):
+    exporter = make_exporter(endpoint=f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/", retry_max_attempts=1)
+    assert exporter.export([_record("OfflineEvent")]) == LogRecordExportResult.SUCCESS
+    assert exporter.force_flush() is False
+    assert exporter.stats()["persisted"] == 1
+    assert exporter.force_flush() is True  # nothing new since
+
+
+def test_export_fails_when_the_queue_drops_a_record(make_exporter, emulator):
+    exporter = make_exporter(queue_max_events=1, flush_interval_ms=600_000)
+    result = exporter.export([_record("FirstEvent"), _record("DroppedEvent")])
+    assert result == LogRecordExportResult.FAILURE
+    assert exporter.stats()["dropped_queue_full"] == 1
 
 
 def test_the_one_line_swap_through_logger_provider_and_batch_processor(emulator, cache_path):
@@ -190,19 +231,149 @@ def test_the_one_line_swap_through_logger_provider_and_batch_processor(emulator,
     assert names == ["WinMLCLIHeartbeat", "WinMLCLIAction"]
     assert emulator.accepted()[1]["ext"]["os"] == {"name": "Windows", "ver": "10.0.26200"}
     provider.shutdown()
-    with pytest.raises(tel.NotInitializedError):
-        tel.log("AfterProviderShutdown")
+    assert exporter.export([_record("AfterProviderShutdown")]) == LogRecordExportResult.FAILURE
 
 
-def test_an_exporter_made_while_a_session_is_live_sends_through_it(start, emulator, cache_path):
-    start()
-    exporter = OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path)
-    exporter.export([_record("ThroughTheLiveSession", resource=Resource.create(CLI_RESOURCE))])
-    exporter.shutdown()  # not its session to end
-    tel.flush()
-    (envelope,) = emulator.accepted()
-    assert envelope["name"] == "ThroughTheLiveSession"
-    assert envelope["ext"]["os"]["name"] != "Windows"  # the live session's ext, not the Resource's
+def test_an_exporter_never_sends_through_the_default_session(start, emulator, cache_path, tmp_path):
+    start()  # the default session: key IKEY, this emulator
+    other = Emulator()
+    try:
+        exporter = OneCollectorLogExporter(
+            ikey=OTHER_IKEY, endpoint=other.endpoint, cache_path=tmp_path / "exporter.cache", **FAST
+        )
+        exporter.export([_record("ThroughItsOwnClient", resource=Resource.create(CLI_RESOURCE))])
+        assert exporter.force_flush() is True
+        exporter.shutdown()
+        tel.log("ThroughTheDefaultSession")
+        tel.flush()  # the default session is still live: the exporter's shutdown ended only its client
+        (envelope,) = other.accepted()
+        assert envelope["name"] == "ThroughItsOwnClient" and envelope["iKey"] == "o:def"
+        assert envelope["ext"]["os"]["name"] == "Windows"
+        assert other.requests()[0]["headers"]["x-apikey"] == OTHER_IKEY
+        assert [e["name"] for e in emulator.accepted()] == ["ThroughTheDefaultSession"]
+    finally:
+        other.close()
+
+
+def test_two_exporters_with_two_keys_reach_their_own_tenants(make_exporter, emulator):
+    first = make_exporter()
+    second = make_exporter(ikey=OTHER_IKEY, cache_path=None)
+    first.export([_record("FirstTenant")])
+    second.export([_record("SecondTenant")])
+    assert first.force_flush() and second.force_flush()
+    by_name = {e["name"]: e["iKey"] for e in emulator.accepted()}
+    assert by_name == {"FirstTenant": f"o:{TENANT}", "SecondTenant": "o:def"}
+    keys = {r["headers"]["x-apikey"] for r in emulator.requests()}
+    assert keys == {IKEY, OTHER_IKEY}
+
+
+def test_the_record_timestamp_is_the_event_time_else_the_observed_one(make_exporter, emulator):
+    exporter = make_exporter()
+    exporter.export(
+        [
+            _record("Stamped", timestamp=1_712_678_400_123_456_789, observed_timestamp=1_800_000_000_000_000_000),
+            _record("ObservedOnly", timestamp=None, observed_timestamp=1_712_678_401_000_000_000),
+        ]
+    )
+    exporter.force_flush()
+    times = {e["name"]: e["time"] for e in emulator.accepted()}
+    assert times == {"Stamped": "2024-04-09T16:00:00.123Z", "ObservedOnly": "2024-04-09T16:00:01.000Z"}
+
+
+def test_severity_goes_to_data(make_exporter, emulator):
+    exporter = make_exporter()
+    exporter.export(
+        [
+            _record("Warned", {"k": 1}, severity_number=SeverityNumber.WARN, severity_text="WARN"),
+            _record("NumberOnly", severity_number=SeverityNumber.ERROR),
+            _record("NoSeverity"),
+        ]
+    )
+    exporter.force_flush()
+    data = {e["name"]: e["data"] for e in emulator.accepted()}
+    assert data["Warned"] == {"k": 1, "severityText": "WARN", "severityNumber": 13}
+    assert data["NumberOnly"] == {"severityText": "ERROR", "severityNumber": 17}
+    assert data["NoSeverity"] == {}
+
+
+def test_trace_context_goes_to_ext_dt(make_exporter, emulator_takes_dt_ex):
+    emulator = emulator_takes_dt_ex
+    exporter = make_exporter()
+    exporter.export(
+        [
+            _record(
+                "Traced",
+                trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+                span_id=0x00F067AA0BA902B7,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            ),
+            _record("Untraced"),
+        ]
+    )
+    exporter.force_flush()
+    ext = {e["name"]: e["ext"] for e in emulator.accepted()}
+    assert ext["Traced"]["dt"] == {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "00f067aa0ba902b7", "traceFlags": 1}
+    assert "dt" not in ext["Untraced"]
+
+
+def test_the_exception_goes_to_ext_ex_from_the_record_or_its_attributes(make_exporter, emulator_takes_dt_ex, cache_path):
+    emulator = emulator_takes_dt_ex
+    provider = LoggerProvider(resource=Resource.create(CLI_RESOURCE), shutdown_on_exit=False)
+    exporter = make_exporter()
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    try:
+        raise ValueError("boom")
+    except ValueError as e:
+        error = e
+    # Through the SDK: it keeps record.exception and adds the exception.* attributes.
+    provider.get_logger("modelkit").emit(LogRecord(body="WithException", attributes={"k": "v"}, exception=error))
+    provider.force_flush()
+    # Attributes alone, as an older SDK or a LoggingHandler leaves them.
+    exporter.export(
+        [
+            _record(
+                "WithAttributes",
+                {"exception.type": "KeyError", "exception.message": "'x'", "exception.stacktrace": "Traceback ...", "k": "w"},
+            )
+        ]
+    )
+    exporter.force_flush()
+    by_name = {e["name"]: e for e in emulator.accepted()}
+    sdk = by_name["WithException"]
+    assert sdk["ext"]["ex"]["type"] == "ValueError" and sdk["ext"]["ex"]["msg"] == "boom"
+    assert "ValueError: boom" in sdk["ext"]["ex"]["stack"] and "raise ValueError" in sdk["ext"]["ex"]["stack"]
+    assert sdk["data"] == {"k": "v"}
+    attrs = by_name["WithAttributes"]
+    assert attrs["ext"]["ex"] == {"type": "KeyError", "msg": "'x'", "stack": "Traceback ..."}
+    assert attrs["data"] == {"k": "w"}
+    provider.shutdown()
+
+
+@pytest.mark.skipif(
+    "debug" in tel.LIBRARY_PATH.parts,
+    reason="a burst measures the hand-over pace: it needs an optimised build of the library, not a debug one",
+)
+def test_a_burst_through_the_sdk_defaults_is_delivered(emulator, cache_path):
+    # 20,000 records emitted at once: BatchLogRecordProcessor's defaults (a queue of 2,048,
+    # batches of 512) drop what its export thread does not take in time, and that thread must
+    # not wait for the GIL at every record it hands over. The library's queue holds the whole
+    # burst, so that what is measured is the hand-over, not how fast the (debug) emulator
+    # judges 20,000 envelopes.
+    records = 20_000
+    provider = LoggerProvider(resource=Resource.create(CLI_RESOURCE), shutdown_on_exit=False)
+    exporter = OneCollectorLogExporter(
+        ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path, queue_max_events=2 * records
+    )
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    logger = provider.get_logger("modelkit")
+    attributes = {"action_name": "build", "device": "npu", "duration_ms": 1234, "success": True}
+    for _ in range(records):
+        logger.emit(LogRecord(body="WinMLCLIAction", attributes=attributes))
+    provider.force_flush()
+    provider.shutdown()
+    result = emulator.wait(accepted=0)
+    delivered = result["accepted"]
+    assert delivered >= 0.99 * records, f"{delivered} of {records} delivered"
 
 
 def test_resource_to_ext_table():
@@ -212,3 +383,28 @@ def test_resource_to_ext_table():
     assert resource_to_ext(Resource.create({"os.name": "Windows", "custom.attr": "x"})) == {"os": {"name": "Windows"}}
     assert resource_to_ext(Resource.create({"os.release": "11", "initTs": 1.0})) == {}
     assert resource_to_ext(Resource.create({"app_version": 3})) == {"app": {"ver": "3"}}
+
+
+def test_checking_the_configuration_leaves_the_cache_alone(emulator, cache_path):
+    # The constructor checks the configuration with an opted-out client, and opting out deletes
+    # the cache file: the check must not name the host's cache. A file left by an earlier run
+    # is still there, and is delivered once the client starts.
+    with tel.Client(IKEY, endpoint=f"http://127.0.0.1:{_closed_port()}/OneCollector/1.0/", cache_path=cache_path,
+                    **dict(FAST, retry_max_attempts=1)) as earlier:  # fmt: skip
+        earlier.log("FromAnEarlierRun")
+        earlier.flush()
+    assert cache_path.is_file()
+    exporter = OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path, **FAST)
+    OneCollectorLogExporter(ikey=IKEY, endpoint=emulator.endpoint, cache_path=cache_path, enabled=True).shutdown()
+    assert cache_path.is_file()
+    exporter.export([_record("ThisRun")])
+    assert exporter.force_flush() is True
+    assert sorted(e["name"] for e in emulator.accepted()) == ["FromAnEarlierRun", "ThisRun"]
+    exporter.shutdown()
+
+
+def test_the_constructor_checks_enabled_and_cache_path_itself(cache_path):
+    with pytest.raises(ValueError, match="enabled"):
+        OneCollectorLogExporter(ikey=IKEY, enabled="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cache_path"):
+        OneCollectorLogExporter(ikey=IKEY, cache_path=3)  # type: ignore[arg-type]

@@ -524,7 +524,7 @@ fn clear_one(target: &Target, contents: &Contents) -> io::Result<usize> {
     // not there.
     if contents.exists || contents.claimed > 0 {
         let cache = Cache::new(target.files.clone(), &contents.tenant, u64::MAX, u64::MAX);
-        deleted = cache.purge()?;
+        deleted = cache.purge()?.len();
     }
     KillSwitch::load(&contents.tenant, Some(target.files.kill.clone())).clear();
     Ok(deleted)

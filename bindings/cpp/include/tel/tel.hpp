@@ -1,18 +1,24 @@
 /*
  * tel/tel.hpp: the C++17 wrapper of onecollector-tel's C ABI (tel.h).
  *
- * Header-only (with tel/value.hpp, the property values and their JSON); needs nothing beyond
- * the standard library and libtel. It adds only what C++
- * users expect around the ABI: a configuration builder, an RAII session, properties written as
- * C++ values and serialised to JSON here, `tel::Error` exceptions with non-throwing `try_`
- * variants, parsed stats, and the logger as a `std::function`. Every rule (validation, limits,
- * retries, opt-out) stays in the library; see docs/abi.md for what each call means.
+ * Header-only (with tel/value.hpp, the property values and their JSON, tel/options.hpp, the
+ * per-event options, and tel/client.hpp, independent clients, delivery reports and purge); needs
+ * nothing beyond the standard library and libtel. It adds only what C++ users expect around the
+ * ABI: a configuration builder, an RAII session and RAII clients, properties written as C++
+ * values and serialised to JSON here, `tel::Error` exceptions with non-throwing `try_`
+ * variants, parsed stats and delivery reports, and the logger and delivery callbacks as
+ * `std::function`s. Every rule (validation, limits, retries, opt-out) stays in the library; see
+ * docs/abi.md for what each call means.
  *
  *     tel::Session session(tel::Config("<tenant>-<rest>").ext("app", "ver", "1.2.3"));
  *     session.log("MyApp.Started", {{"mode", "cli"}, {"threads", 4}, {"fast", true}});
  *
- * Thread safety: as the C ABI, every call may come from any thread; a `const tel::Session&`
- * may be shared between threads (moving or destroying it may not race with its use).
+ *     tel::Client plugin(tel::Config("<other tenant>-<rest>"));   // beside the session
+ *     plugin.log("Plugin.Loaded", {}, tel::LogOptions().priority(tel::Priority::high));
+ *
+ * Thread safety: as the C ABI, every call may come from any thread; a `const tel::Session&` or
+ * `const tel::Client&` may be shared between threads (moving or destroying it may not race
+ * with its use).
  */
 
 #ifndef TEL_TEL_HPP
@@ -24,6 +30,7 @@
 
 #include <tel.h>
 
+#include "options.hpp"
 #include "value.hpp"
 
 #include <algorithm>
@@ -173,18 +180,7 @@ public:
     /// One `ext` field, e.g. `ext("app", "ver", "1.2.3")`: documented Common Schema 4.0 fields
     /// only; they override the library's defaults one by one.
     Config& ext(std::string extension, std::string field, std::string value) {
-        Value* all = entries_.find("ext");
-        if (all == nullptr || all->get_if<Object>() == nullptr) {
-            set("ext", Object{});
-            all = entries_.find("ext");
-        }
-        Object& extensions = *all->get_if<Object>();
-        Value* one = extensions.find(extension);
-        if (one == nullptr || one->get_if<Object>() == nullptr) {
-            extensions.set(extension, Object{});
-            one = extensions.find(extension);
-        }
-        one->get_if<Object>()->set(std::move(field), std::move(value));
+        detail::set_ext_field(entries_, std::move(extension), std::move(field), std::move(value));
         return *this;
     }
     /// `batch_max_events`: events per POST.
@@ -253,6 +249,8 @@ struct Stats {
     std::uint64_t dropped_queue_full = 0;
     std::uint64_t dropped_killed = 0;
     std::uint64_t dropped_shutdown = 0;
+    /// Queued events pushed out of a full queue by an event of higher priority.
+    std::uint64_t dropped_evicted = 0;
     std::uint64_t replayed = 0;
     std::uint64_t persisted = 0;
     std::uint64_t cache_evicted = 0;
@@ -264,10 +262,10 @@ struct Stats {
     std::uint64_t killed_until_ms = 0;
 
     /// abi.md's conservation law, true at every quiet point (after a successful flush, or
-    /// after shutdown).
+    /// after shutdown or close).
     bool conserved() const noexcept {
-        return logged + replayed ==
-               sent + rejected + dropped_killed + dropped_shutdown + persisted + pending;
+        return logged + replayed == sent + rejected + dropped_killed + dropped_shutdown +
+                                        dropped_evicted + persisted + pending;
     }
 
     /// Parses the library's stats JSON; counters this header does not know are ignored.
@@ -288,6 +286,7 @@ struct Stats {
             {"dropped_queue_full", &Stats::dropped_queue_full},
             {"dropped_killed", &Stats::dropped_killed},
             {"dropped_shutdown", &Stats::dropped_shutdown},
+            {"dropped_evicted", &Stats::dropped_evicted},
             {"replayed", &Stats::replayed},
             {"persisted", &Stats::persisted},
             {"cache_evicted", &Stats::cache_evicted},
@@ -311,14 +310,17 @@ struct Stats {
     }
 };
 
-/// The counters as the library writes them (`tel_stats_json`).
-inline std::string stats_json() {
+namespace detail {
+
+/// The text of an `snprintf`-like call of the ABI (`tel_stats_json`, `tel_client_stats_json`).
+template <typename Write>
+std::string snprintf_text(Write write) {
     std::string text;
-    std::size_t needed = tel_stats_json(nullptr, 0);
+    std::size_t needed = write(nullptr, 0);
     // Counters may grow between the sizing call and the copy: retry until the text fits.
     for (;;) {
         text.assign(needed + 1, '\0');
-        const std::size_t length = tel_stats_json(text.data(), text.size());
+        const std::size_t length = write(text.data(), text.size());
         if (length <= needed) {
             text.resize(length);
             return text;
@@ -326,6 +328,11 @@ inline std::string stats_json() {
         needed = length + 16;
     }
 }
+
+}  // namespace detail
+
+/// The counters as the library writes them (`tel_stats_json`).
+inline std::string stats_json() { return detail::snprintf_text(&tel_stats_json); }
 
 /// The counters of the live session, or of the last one after `tel_shutdown`.
 inline Stats stats() { return Stats::from_json(stats_json()); }
@@ -443,6 +450,24 @@ inline std::string_view version() noexcept { return tel_version(); }
 /// program runs with another build of the library than it was compiled against.
 inline constexpr std::string_view header_version = TEL_VERSION;
 
+namespace detail {
+
+/// The C strings of one log call, handed to `call(name, properties, options)`: properties NULL
+/// when empty, options NULL when empty (so that a plain call stays a `tel_log`).
+template <typename Call>
+Result log_event(std::string_view name, const Properties& properties, const LogOptions& options,
+                 Call call) {
+    if (name.find('\0') != std::string_view::npos)
+        return Result{Status::invalid_argument, "the event name contains a NUL byte"};
+    const std::string name_z(name);
+    const std::string properties_json = properties.empty() ? std::string() : properties.to_json();
+    const std::string options_json = options.empty() ? std::string() : options.to_json();
+    return result_of(call(name_z.c_str(), properties.empty() ? nullptr : properties_json.c_str(),
+                          options.empty() ? nullptr : options_json.c_str()));
+}
+
+}  // namespace detail
+
 // ------------------------------------------------------------------------------------------
 // Session
 // ------------------------------------------------------------------------------------------
@@ -452,7 +477,8 @@ inline constexpr std::chrono::milliseconds default_shutdown_deadline{2000};
 
 /// The process-wide telemetry session: `tel_init` in the constructor, `tel_shutdown` with a
 /// deadline in the destructor. One may be active at a time (a second one gets
-/// `Status::already_initialized`); a new one may start after the previous one ended. Movable,
+/// `Status::already_initialized`); a new one may start after the previous one ended. Other
+/// tenants or endpoints in the same process use `tel::Client`s beside it. Movable,
 /// not copyable: moving hands the session over, and move-assigning ends the session the target
 /// held. A default-constructed, moved-from or shut-down Session is inactive, and its calls fail
 /// with `Status::not_initialized` without reaching the library.
@@ -517,13 +543,24 @@ public:
 
     [[nodiscard]] Result try_log(std::string_view name,
                                  const Properties& properties = {}) const noexcept {
+        return try_log(name, properties, LogOptions());
+    }
+
+    /// Logs one event with options (`tel_log_ex`): its time, priority, trace context,
+    /// exception. Throws as `log`; bad options are `Status::invalid_event`, naming the key.
+    void log(std::string_view name, const Properties& properties,
+             const LogOptions& options) const {
+        try_log(name, properties, options).throw_if_error();
+    }
+
+    [[nodiscard]] Result try_log(std::string_view name, const Properties& properties,
+                                 const LogOptions& options) const noexcept {
         return detail::guarded([&]() -> Result {
             if (!active_) return inactive();
-            if (name.find('\0') != std::string_view::npos)
-                return Result{Status::invalid_argument, "the event name contains a NUL byte"};
-            const std::string name_z(name);
-            if (properties.empty()) return detail::result_of(tel_log(name_z.c_str(), nullptr));
-            return detail::result_of(tel_log(name_z.c_str(), properties.to_json().c_str()));
+            return detail::log_event(name, properties, options,
+                                     [](const char* n, const char* p, const char* o) {
+                                         return o ? tel_log_ex(n, p, o) : tel_log(n, p);
+                                     });
         });
     }
 
@@ -573,5 +610,8 @@ private:
 };
 
 }  // namespace tel
+
+// Independent clients, delivery reports and purge (ABI 1.1).
+#include "client.hpp"
 
 #endif  // TEL_TEL_HPP

@@ -123,7 +123,12 @@ int tel_test_collector_start(tel_test_collector *collector, const char *telctl) 
     }
     /* With --quiet nothing else is printed; the collector ignores a closed stdout. */
     close(out_pipe[0]);
-    snprintf(collector->endpoint, sizeof collector->endpoint, "%s", line + strlen(prefix));
+    if (strlen(line + strlen(prefix)) >= sizeof collector->endpoint) {
+        fprintf(stderr, "collector: endpoint too long: %s\n", line);
+        tel_test_collector_stop(collector);
+        return -1;
+    }
+    memcpy(collector->endpoint, line + strlen(prefix), strlen(line + strlen(prefix)) + 1);
     host = strstr(collector->endpoint, "127.0.0.1:");
     if (host == NULL || sscanf(host + strlen("127.0.0.1:"), "%d", &collector->port) != 1) {
         fprintf(stderr, "collector: unexpected endpoint %s\n", collector->endpoint);

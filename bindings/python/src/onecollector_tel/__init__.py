@@ -6,7 +6,8 @@
     tel.log("MyToolAction", action_name="build", success=True, duration_ms=1234)
     tel.shutdown()
 
-One session serves the whole process. The library batches, compresses, retries, honours the
+One default session serves the whole process, and ``Client`` objects are independent ones
+(each with its own key, endpoint, queue and cache file). The library batches, compresses, retries, honours the
 collector's kill directives and keeps what it could not deliver in a cache file for the next
 run; this package is a thin ctypes binding over its C ABI. Its log lines reach the standard
 ``logging`` module under the logger ``onecollector_tel``. See ``onecollector_tel.otel`` for an
@@ -19,16 +20,21 @@ from ._api import (
     ATEXIT_SHUTDOWN_TIMEOUT,
     DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    EventTime,
     Ext,
     Options,
+    Priority,
     flush,
     init,
     log,
+    log_event,
+    purge,
     session,
     shutdown,
     stats,
     version,
 )
+from ._client import Client, DeliveryReport
 from ._errors import (
     AlreadyInitializedError,
     InternalError,
@@ -66,6 +72,9 @@ __all__ = [
     "LIBRARY_PATH",
     "LOGGER_NAME",
     "AlreadyInitializedError",
+    "Client",
+    "DeliveryReport",
+    "EventTime",
     "Ext",
     "InternalError",
     "InvalidArgumentError",
@@ -73,6 +82,7 @@ __all__ = [
     "InvalidEventError",
     "NotInitializedError",
     "Options",
+    "Priority",
     "QueueFullError",
     "TelemetryError",
     "TelemetryTimeoutError",
@@ -80,6 +90,8 @@ __all__ = [
     "flush",
     "init",
     "log",
+    "log_event",
+    "purge",
     "session",
     "shutdown",
     "stats",

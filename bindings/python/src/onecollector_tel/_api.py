@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import json
+import math
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Literal, Mapping, Optional, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Mapping, Optional, TypedDict, Union
 
 from . import _logging, _native
 from ._errors import (
     InvalidConfigError,
     InvalidEventError,
-    NotInitializedError,
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
@@ -27,7 +28,8 @@ from ._errors import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-_lib = _native.lib
+_lib = _native.lib  # releases the GIL: the calls that wait
+_nolock = _native.nolock  # keeps the GIL: the calls that never block
 
 #: Default deadline of :func:`flush`, in seconds.
 DEFAULT_FLUSH_TIMEOUT = 10.0
@@ -38,6 +40,12 @@ ATEXIT_SHUTDOWN_TIMEOUT = 1.0
 
 #: Documented Common Schema 4.0 extension fields, as ``{"app": {"ver": "1.2"}, ...}``.
 Ext = Mapping[str, Mapping[str, str]]
+
+#: The priorities of :func:`log_event` (abi.md, "Per-event options").
+Priority = Literal["normal", "high", "critical"]
+
+#: An event time: an aware ``datetime``, or seconds since the Unix epoch.
+EventTime = Union[datetime.datetime, int, float]
 
 
 class Options(TypedDict, total=False):
@@ -72,15 +80,11 @@ class _State:
         self.lock = threading.RLock()
         #: The configuration of the live session this module started; None when none is.
         self.config: Optional[Dict[str, Any]] = None
-        #: Who started it: None for :func:`init`, else the exporter that did.
-        self.owner: object = None
         #: This process was forked from the one that owns the live session.
         self.inherited = False
         #: This process was forked and has not started a session of its own.
         self.forked_without_init = False
         self.inherited_noted = False
-        #: A restart (shutdown, then init) is under way: calls that miss the session wait.
-        self.restarting = False
 
 
 _state = _State()
@@ -97,7 +101,7 @@ def _config(ikey: str, endpoint: str | None, ext: Ext | None, options: Mapping[s
     return config
 
 
-def _start(config: Dict[str, Any], owner: object = None) -> None:
+def _start(config: Dict[str, Any]) -> None:
     """``tel_init`` with ``config``; records the session as this module's."""
     try:
         text = json.dumps(config, allow_nan=False)
@@ -109,7 +113,6 @@ def _start(config: Dict[str, Any], owner: object = None) -> None:
         if status:
             raise error_for(status)
         _state.config = config
-        _state.owner = owner
         _state.inherited = False
         _state.inherited_noted = False
         _state.forked_without_init = False
@@ -145,19 +148,78 @@ def _note_inherited() -> None:
         )
 
 
-def _missed_session(status: int, call: Callable[..., int], *args: Any) -> int:
+def _missed_session(status: int) -> int:
     """A call answered ``TEL_ERR_NOT_INITIALIZED``: in a forked child that is expected and
-    answered OK; during a restart the call waits for the new session and is tried again."""
+    answered OK."""
     if _state.inherited:
         _note_inherited()
         return _native.TEL_OK
-    if _state.restarting and _state.lock.acquire(timeout=30):
-        try:
-            if _state.config is not None:
-                return int(call(*args))
-        finally:
-            _state.lock.release()
     return status
+
+
+def _payload(name: str, properties: Mapping[str, Any] | None, props: Mapping[str, Any]) -> "tuple[bytes, Optional[bytes]]":
+    """The event's name and properties as the ABI takes them."""
+    if not isinstance(name, str):
+        raise TypeError(f"the event name must be a str, not {type(name).__name__}")
+    raw_name = name.encode("utf-8", "surrogatepass")
+    if properties is None and not props:
+        return raw_name, None
+    try:
+        if props:
+            merged: Any = dict(properties, **props) if properties else props
+        else:
+            merged = properties
+        return raw_name, _encode(merged).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InvalidEventError(f"the properties of event {name!r} are not JSON-serialisable: {e}") from e
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MILLISECOND = datetime.timedelta(milliseconds=1)
+
+
+def _time_ms(value: EventTime) -> int:
+    """An event time as Unix milliseconds: an aware ``datetime``, or epoch seconds."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidEventError(
+                "time must be an aware datetime (e.g. datetime.now(timezone.utc)) or seconds since "
+                f"the Unix epoch; a naive datetime names no moment: {value!r}"
+            )
+        return (value - _EPOCH) // _MILLISECOND
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"time must be an aware datetime or seconds since the Unix epoch, not {type(value).__name__}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEventError(f"time must be a finite number of seconds, not {value!r}")
+    return value * 1000 if isinstance(value, int) else round(value * 1000)
+
+
+def _options(time: EventTime | None, priority: str, ext: Mapping[str, Any] | None) -> Optional[bytes]:
+    """The ``options_json`` of ``tel_log_ex``; None when every option is the default."""
+    options: Dict[str, Any] = {}
+    if time is not None:
+        options["time"] = _time_ms(time)
+    if priority != "normal":
+        options["priority"] = priority
+    if ext:
+        options["ext"] = ext
+    if not options:
+        return None
+    try:
+        return _encode(options).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InvalidEventError(f"the event options are not JSON-serialisable: {e}") from e
+
+
+def _require(function: str, call: str) -> None:
+    """Raises when the loaded library lacks ``function`` (a library older than ABI 1.1)."""
+    if not _native.has(function):
+        raise TelemetryError(
+            f"{call} needs onecollector-tel 0.2.0 or later; the loaded library is {version()} "
+            f"({_native.LIBRARY_PATH})"
+        )
 
 
 def log(name: str, properties: Mapping[str, Any] | None = None, **props: Any) -> None:
@@ -165,34 +227,82 @@ def log(name: str, properties: Mapping[str, Any] | None = None, **props: Any) ->
     a letter or digit) and its properties, any JSON-serialisable values, given as a mapping,
     as keywords, or both (keywords win).
 
-    Never blocks on I/O. Raises :class:`InvalidEventError` for an event the library refuses or
-    properties that are not JSON-serialisable, :class:`NotInitializedError` without a session.
-    Never raises for a full queue (the event is dropped and counted in
-    ``stats()["dropped_queue_full"]``), nor with opt-out or inside a kill window. In a process
-    forked from the one that started the session it does nothing.
+    Never blocks on I/O, and keeps the GIL for the few microseconds it takes. Raises
+    :class:`InvalidEventError` for an event the library refuses or properties that are not
+    JSON-serialisable, :class:`NotInitializedError` without a session. Never raises for a full
+    queue (the event is dropped and counted in ``stats()["dropped_queue_full"]``), nor with
+    opt-out or inside a kill window. In a process forked from the one that started the session
+    it does nothing.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"the event name must be a str, not {type(name).__name__}")
-    raw_name = name.encode("utf-8", "surrogatepass")
-    if properties is None and not props:
-        payload = None
-    else:
-        try:
-            if props:
-                merged: Any = dict(properties, **props) if properties else props
-            else:
-                merged = properties
-            payload = _encode(merged).encode("utf-8", "surrogatepass")
-        except (TypeError, ValueError, RecursionError) as e:
-            raise InvalidEventError(f"the properties of event {name!r} are not JSON-serialisable: {e}") from e
-    status = _lib.tel_log(raw_name, payload)
+    raw_name, payload = _payload(name, properties, props)
+    status = _nolock.tel_log(raw_name, payload)
     if status:
         if status == _native.TEL_ERR_QUEUE_FULL:
             return
         if status == _native.TEL_ERR_NOT_INITIALIZED:
-            status = _missed_session(status, _lib.tel_log, raw_name, payload)
+            status = _missed_session(status)
             if status in (_native.TEL_OK, _native.TEL_ERR_QUEUE_FULL):
                 return
+        raise error_for(status)
+
+
+def log_event(
+    name: str,
+    properties: Mapping[str, Any] | None = None,
+    *,
+    time: EventTime | None = None,
+    priority: Priority = "normal",
+    ext: Mapping[str, Any] | None = None,
+) -> None:
+    """Logs one event on the default session, with per-event options (abi.md, "Per-event
+    options"):
+
+    - ``time``: when the event happened, an aware ``datetime`` or seconds since the Unix epoch
+      (sent with millisecond precision); None: now.
+    - ``priority``: ``"normal"``, ``"high"`` or ``"critical"``. A full queue makes room for a
+      higher priority by dropping the oldest queued event of a lower one (counted in
+      ``dropped_evicted``); a critical event is in the cache file before the call returns and
+      is sent at once (this call then releases the GIL while it writes).
+    - ``ext``: Common Schema extension fields of this event alone, merged over the session's
+      field by field: the documented ones, plus ``dt`` (``traceId``, ``spanId``,
+      ``traceFlags``) and ``ex`` (``type``, ``msg``, ``stack``).
+
+    Raises as :func:`log` does, and :class:`InvalidEventError` naming a refused option.
+    """
+    _require("tel_log_ex", "onecollector_tel.log_event()")
+    raw_name, payload = _payload(name, properties, {})
+    options = _options(time, priority, ext)
+    function = _lib.tel_log_ex if priority == "critical" else _nolock.tel_log_ex
+    status = function(raw_name, payload, options)
+    if status:
+        if status == _native.TEL_ERR_QUEUE_FULL:
+            return
+        if status == _native.TEL_ERR_NOT_INITIALIZED:
+            status = _missed_session(status)
+            if status in (_native.TEL_OK, _native.TEL_ERR_QUEUE_FULL):
+                return
+        raise error_for(status)
+
+
+def purge(ikey: str, *, cache_path: Union[str, "os.PathLike[str]", None] = None) -> None:
+    """Deletes every undelivered event a session with this key (and cache file) would send:
+    call it when the user revokes consent. ``cache_path`` is the cache file given to
+    :func:`init` or :class:`Client`; None means the default one of the key's tenant.
+
+    Starts no session and does no network I/O; safe while other processes use the cache (their
+    undelivered events go too). The device id and a kill window stay. Raises
+    :class:`InvalidConfigError` for a bad key.
+    """
+    _require("tel_purge", "onecollector_tel.purge()")
+    config: Dict[str, Any] = {"ikey": ikey}
+    if cache_path is not None:
+        config["cache_path"] = os.fspath(cache_path)
+    try:
+        text = json.dumps(config)
+    except (TypeError, ValueError) as e:
+        raise InvalidConfigError(f"the purge configuration is not JSON-serialisable: {e}") from e
+    status = _lib.tel_purge(text.encode("utf-8", "surrogatepass"))
+    if status:
         raise error_for(status)
 
 
@@ -207,7 +317,7 @@ def flush(timeout: float | None = DEFAULT_FLUSH_TIMEOUT) -> None:
     ms = _native.timeout_ms(timeout)
     status = _lib.tel_flush(ms)
     if status == _native.TEL_ERR_NOT_INITIALIZED:
-        status = _missed_session(status, _lib.tel_flush, ms)
+        status = _missed_session(status)
     if status:
         raise error_for(status)
 
@@ -225,7 +335,6 @@ def shutdown(timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
     ms = _native.timeout_ms(timeout)
     with _state.lock:
         _state.config = None
-        _state.owner = None
         _state.inherited = False
     status = _lib.tel_shutdown(ms)
     if status and status != _native.TEL_ERR_NOT_INITIALIZED:
@@ -242,7 +351,7 @@ def stats() -> Dict[str, Any]:
 
 def version() -> str:
     """The version of the loaded library, e.g. ``"0.1.0"``."""
-    raw: bytes = _lib.tel_version()
+    raw: bytes = _nolock.tel_version()
     return raw.decode("ascii")
 
 
@@ -271,56 +380,24 @@ def session(
             _logging.logger.warning("telemetry shutdown: %s", e)
 
 
-# --- for the OpenTelemetry adapter -------------------------------------------------------
-
-
-def _owned_by(owner: object) -> bool:
-    return _state.config is not None and _state.owner is owner and not _state.inherited
-
-
-def _restart(owner: object, config: Dict[str, Any], timeout: float) -> Optional[TelemetryError]:
-    """Replaces the session ``owner`` started by one with ``config``.
-
-    Events logged meanwhile on other threads wait for the new session. If the library refuses
-    ``config``, the previous configuration is started again and the refusal returned.
-    """
-    with _state.lock:
-        if not _owned_by(owner):
-            return NotInitializedError("the session is no longer this owner's to restart")
-        previous = _state.config
-        assert previous is not None
-        _state.restarting = True
-        try:
-            status = _lib.tel_shutdown(_native.timeout_ms(timeout))
-            if status not in (_native.TEL_OK, _native.TEL_ERR_TIMEOUT):
-                _state.config = None
-                return error_for(status)
-            try:
-                _start(config, owner)
-                return None
-            except TelemetryError as refused:
-                _state.config = None
-                _start(previous, owner)
-                return refused
-        finally:
-            _state.restarting = False
-
-
-def _stop(owner: object, timeout: float | None) -> None:
-    """Shuts the session down if ``owner`` started it and it is still live."""
-    with _state.lock:
-        if not _owned_by(owner):
-            return
-    shutdown(timeout)
-
-
 # --- process lifetime ----------------------------------------------------------------------
 
 
+#: Run first by the exit hook: :class:`~onecollector_tel.Client` closes the clients left open.
+_exit_hooks: List[Callable[[], None]] = []
+#: How many times this process is a fork away from the one that imported the package.
+_fork_generation = 0
+
+
 def _at_exit() -> None:
-    """Shuts down a session the host left open (short deadline), then detaches the logger
-    before Python starts finalizing (see ``_logging``)."""
+    """Closes the clients and shuts down the session the host left open (short deadline), then
+    detaches the logger before Python starts finalizing (see ``_logging``)."""
     try:
+        for hook in _exit_hooks:
+            try:
+                hook()
+            except Exception as e:  # noqa: BLE001 - the exit must go on
+                _logging.logger.debug("telemetry exit hook: %s", e)
         if _state.config is not None and not _state.inherited:
             try:
                 shutdown(ATEXIT_SHUTDOWN_TIMEOUT)
@@ -332,9 +409,10 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
     # Another thread may have held the lock at fork time; the child has only this thread.
     _state.lock = threading.RLock()
-    _state.restarting = False
     _state.forked_without_init = True
     if _state.config is not None:
         _state.inherited = True

@@ -7,7 +7,54 @@ Each class also derives from the built-in exception a Python caller would expect
 
 from __future__ import annotations
 
+import re
+
 from . import _native
+
+#: The Python call behind each C function, for the messages of the default session's calls.
+_MODULE_CALLS = {
+    "tel_init": "onecollector_tel.init()",
+    "tel_log": "onecollector_tel.log()",
+    "tel_log_ex": "onecollector_tel.log_event()",
+    "tel_flush": "onecollector_tel.flush()",
+    "tel_shutdown": "onecollector_tel.shutdown()",
+    "tel_stats_json": "onecollector_tel.stats()",
+    "tel_version": "onecollector_tel.version()",
+    "tel_purge": "onecollector_tel.purge()",
+    "tel_client_new": "onecollector_tel.Client()",
+    "tel_client_log": "Client.log()",
+    "tel_client_log_ex": "Client.log_event()",
+    "tel_client_flush": "Client.flush()",
+    "tel_client_stats_json": "Client.stats()",
+    "tel_client_close": "Client.close()",
+    "tel_set_delivery_callback": "the on_delivery callback",
+    "tel_client_set_delivery_callback": "the on_delivery callback",
+    "tel_set_logger": "the logging callback",
+}
+
+#: For the calls of a :class:`~onecollector_tel.Client`: the library may name a client's call
+#: by its process-wide twin ("tel_flush timed out").
+_CLIENT_CALLS = dict(
+    _MODULE_CALLS,
+    tel_init="onecollector_tel.Client()",
+    tel_log="Client.log()",
+    tel_log_ex="Client.log_event()",
+    tel_flush="Client.flush()",
+    tel_shutdown="Client.close()",
+    tel_stats_json="Client.stats()",
+)
+
+_C_NAME = re.compile(r"\btel_[a-z_]+\b")
+
+
+def python_names(message: str, client: bool = False) -> str:
+    """``message`` with the C functions it names replaced by the Python calls that make them:
+    "call tel_init first" becomes "call onecollector_tel.init() first". ``client`` says the
+    message answers a call of a ``Client``."""
+    if "tel_" not in message:
+        return message
+    calls = _CLIENT_CALLS if client else _MODULE_CALLS
+    return _C_NAME.sub(lambda m: calls.get(m.group(0), m.group(0)), message)
 
 
 class TelemetryError(Exception):
@@ -96,9 +143,10 @@ _BY_STATUS: dict[int, type[TelemetryError]] = {
 }
 
 
-def error_for(status: int, message: str | None = None) -> TelemetryError:
-    """The exception for a non-OK status; ``message`` defaults to this thread's last error."""
+def error_for(status: int, message: str | None = None, client: bool = False) -> TelemetryError:
+    """The exception for a non-OK status; ``message`` defaults to this thread's last error,
+    with the Python calls in place of the C functions it names (see :func:`python_names`)."""
     if message is None:
-        message = _native.last_error() or f"telemetry call failed with status {status}"
+        message = python_names(_native.last_error(), client) or f"telemetry call failed with status {status}"
     cls = _BY_STATUS.get(status, TelemetryError)
     return cls(message, status)

@@ -14,10 +14,14 @@ turns into a no-op from then on, in case the library had read it just before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
+from typing import Iterator
 
 from . import _native
+from ._errors import python_names
 
 LOGGER_NAME = "onecollector_tel"
 
@@ -35,6 +39,8 @@ _PY_LEVEL = {
 }
 
 _active = True
+# Lines the library logs on a thread inside `quiet()` are dropped.
+_quiet = threading.local()
 #: The level the callback is installed with in the library; None before the first install.
 _installed_level: int | None = None
 
@@ -42,12 +48,12 @@ _installed_level: int | None = None
 def _on_log(level: int, message: bytes | None, _user_data: int | None) -> None:
     # Never let an exception travel back into the library; ctypes would only print it.
     try:
-        if not _active or sys.is_finalizing():
+        if not _active or sys.is_finalizing() or getattr(_quiet, "on", False):
             return
         py_level = _PY_LEVEL.get(level, logging.DEBUG)
         if logger.isEnabledFor(py_level):
             text = message.decode("utf-8", "replace") if message else ""
-            logger.log(py_level, "%s", text)
+            logger.log(py_level, "%s", python_names(text))
     except BaseException:  # noqa: BLE001 - the boundary must swallow everything
         pass
 
@@ -55,6 +61,18 @@ def _on_log(level: int, message: bytes | None, _user_data: int | None) -> None:
 # The C function pointer must outlive every call the library could make to it: it is kept
 # here, at module level, for the whole life of the process and never released.
 _CALLBACK = _native.LOG_FN(_on_log)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Drops the library's lines logged on this thread meanwhile (those of the calls it makes
+    here; not the worker's). For the package's own probes, whose lines would mislead."""
+    previous = getattr(_quiet, "on", False)
+    _quiet.on = True
+    try:
+        yield
+    finally:
+        _quiet.on = previous
 
 
 def install() -> None:

@@ -1,5 +1,18 @@
 """Loads the shared library and declares the C ABI of ``include/tel.h`` for ctypes.
 
+Two handles on the one library decide who holds the GIL during a call:
+
+* :data:`lib` (``ctypes.CDLL``) releases it, for the calls that wait: ``tel_init``,
+  ``tel_flush``, ``tel_shutdown``, ``tel_client_new``, ``tel_client_flush``,
+  ``tel_client_close``, ``tel_purge``, the callback setters, and a ``critical`` event (whose
+  call writes the cache file before it returns). Other Python threads run meanwhile, and the
+  library's threads can take the GIL to run a callback.
+* :data:`nolock` (``ctypes.PyDLL``) keeps it, for the calls that never block: ``tel_log``,
+  ``tel_log_ex`` and their client forms, the stats, the last error and the version. They take
+  a few microseconds; releasing the GIL around each one and taking it back cost more than the
+  call itself, and beside a busy Python thread taking it back can wait a whole switch interval
+  (5 ms) per call.
+
 The library is the one bundled inside this package (``libtel.so``, ``libtel.dylib`` or
 ``tel.dll`` beside this file), unless the environment variable ``TEL_LIBRARY`` names another
 build of it (a file, or a folder holding it). Nothing else is searched: a stray system copy
@@ -11,7 +24,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import CFUNCTYPE, c_char_p, c_int32, c_size_t, c_uint32, c_void_p
+from ctypes import CFUNCTYPE, POINTER, c_char_p, c_int32, c_size_t, c_uint32, c_void_p
 from pathlib import Path
 
 # Status codes (abi.md, "Status codes").
@@ -38,6 +51,8 @@ MAX_TIMEOUT_MS = 2**32 - 1
 
 #: ``typedef void (*tel_log_fn)(int32_t level, const char *message, void *user_data);``
 LOG_FN = CFUNCTYPE(None, c_int32, c_char_p, c_void_p)
+#: ``typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);`` (ABI 1.1)
+DELIVERY_FN = CFUNCTYPE(None, c_char_p, c_void_p)
 
 
 def library_filename() -> str:
@@ -70,33 +85,72 @@ def _locate() -> Path:
     return bundled
 
 
-def _declare(lib: ctypes.CDLL) -> None:
-    lib.tel_init.argtypes = [c_char_p]
-    lib.tel_init.restype = c_int32
-    lib.tel_log.argtypes = [c_char_p, c_char_p]
-    lib.tel_log.restype = c_int32
-    lib.tel_flush.argtypes = [c_uint32]
-    lib.tel_flush.restype = c_int32
-    lib.tel_shutdown.argtypes = [c_uint32]
-    lib.tel_shutdown.restype = c_int32
-    lib.tel_stats_json.argtypes = [c_char_p, c_size_t]
-    lib.tel_stats_json.restype = c_size_t
-    lib.tel_last_error.argtypes = [c_char_p, c_size_t]
-    lib.tel_last_error.restype = c_size_t
-    lib.tel_version.argtypes = []
-    lib.tel_version.restype = c_char_p
-    lib.tel_set_logger.argtypes = [LOG_FN, c_int32, c_void_p]
-    lib.tel_set_logger.restype = c_int32
+# name -> (argument types, result type), for every function of the ABI. The 1.1 functions may
+# be missing from an older build of the library: see `has`.
+_SIGNATURES = {
+    "tel_init": ([c_char_p], c_int32),
+    "tel_log": ([c_char_p, c_char_p], c_int32),
+    "tel_flush": ([c_uint32], c_int32),
+    "tel_shutdown": ([c_uint32], c_int32),
+    "tel_stats_json": ([c_char_p, c_size_t], c_size_t),
+    "tel_last_error": ([c_char_p, c_size_t], c_size_t),
+    "tel_version": ([], c_char_p),
+    "tel_set_logger": ([LOG_FN, c_int32, c_void_p], c_int32),
+    # ABI 1.1
+    "tel_client_new": ([c_char_p, POINTER(c_void_p)], c_int32),
+    "tel_client_log": ([c_void_p, c_char_p, c_char_p], c_int32),
+    "tel_client_log_ex": ([c_void_p, c_char_p, c_char_p, c_char_p], c_int32),
+    "tel_client_flush": ([c_void_p, c_uint32], c_int32),
+    "tel_client_stats_json": ([c_void_p, c_char_p, c_size_t], c_size_t),
+    "tel_client_close": ([c_void_p, c_uint32], c_int32),
+    "tel_log_ex": ([c_char_p, c_char_p, c_char_p], c_int32),
+    "tel_set_delivery_callback": ([DELIVERY_FN, c_void_p], c_int32),
+    "tel_client_set_delivery_callback": ([c_void_p, DELIVERY_FN, c_void_p], c_int32),
+    "tel_purge": ([c_char_p], c_int32),
+}
+
+#: The calls that never block, made through :data:`nolock` with the GIL held.
+NON_BLOCKING = frozenset(
+    {
+        "tel_log",
+        "tel_log_ex",
+        "tel_client_log",
+        "tel_client_log_ex",
+        "tel_stats_json",
+        "tel_client_stats_json",
+        "tel_last_error",
+        "tel_version",
+    }
+)
+
+
+def _declare(handle: ctypes.CDLL) -> None:
+    for name, (argtypes, restype) in _SIGNATURES.items():
+        try:
+            function = getattr(handle, name)
+        except AttributeError:  # a library older than ABI 1.1
+            continue
+        function.argtypes = argtypes
+        function.restype = restype
 
 
 #: Where the loaded library lives.
 LIBRARY_PATH: Path = _locate()
 
-#: The loaded library. ``CDLL`` releases the GIL during every call, so a call that blocks
-#: (``tel_flush``, ``tel_shutdown``) never holds up other Python threads, and the library's
-#: worker thread can take the GIL to run the logger callback meanwhile.
+#: The library, called without the GIL (``CDLL``): for the calls that wait.
 lib = ctypes.CDLL(str(LIBRARY_PATH))
 _declare(lib)
+
+#: The same library, called with the GIL held (``PyDLL``): for the calls that never block
+#: (:data:`NON_BLOCKING`).
+nolock = ctypes.PyDLL(str(LIBRARY_PATH))
+_declare(nolock)
+
+
+def has(name: str) -> bool:
+    """Whether the loaded library exports ``name`` (the functions of ABI 1.1 are missing from
+    libraries older than 0.2.0)."""
+    return hasattr(lib, name)
 
 
 def _read_snprintf(fill) -> str:  # type: ignore[no-untyped-def]
@@ -112,12 +166,12 @@ def _read_snprintf(fill) -> str:  # type: ignore[no-untyped-def]
 
 def last_error() -> str:
     """The message of the most recent non-OK status returned on this thread."""
-    return _read_snprintf(lib.tel_last_error)
+    return _read_snprintf(nolock.tel_last_error)
 
 
 def stats_json() -> str:
     """The session's counters as JSON text."""
-    return _read_snprintf(lib.tel_stats_json)
+    return _read_snprintf(nolock.tel_stats_json)
 
 
 def timeout_ms(seconds: float | None) -> int:

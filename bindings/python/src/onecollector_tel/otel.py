@@ -7,33 +7,40 @@ It replaces a hand-written OneCollector exporter with a one-line change of impor
     provider = LoggerProvider(resource=resource)
     provider.add_log_record_processor(BatchLogRecordProcessor(OneCollectorLogExporter(ikey=ikey, endpoint=endpoint)))
 
-Each log record becomes one event: its body is the event name (or, with no string body, its
-``event_name``), its attributes are the event's ``data``. The Resource's attributes fill the
-session's documented Common Schema 4.0 ``ext`` fields, by the table of :func:`resource_to_ext`;
-any other Resource attribute is ignored, never sent as an undocumented field (those make the
-collector refuse the whole batch). The library stamps each event when ``export`` hands it over,
-so the envelope's time is the export's, at most the processor's schedule delay after the
-record's; severity, trace context and instrumentation scope are not sent.
+Each exporter owns a :class:`onecollector_tel.Client` of its own: its key, endpoint, queue and
+cache file are its own, whatever else the process sends (the default session, other exporters).
+The constructor checks the whole configuration at once (``InvalidConfigError``, a
+``ValueError``); the client starts with the first batch, whose Resource gives it its ``ext``
+fields (or at once, when ``resource=`` is given).
+
+Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector exporter maps it:
+
+- name: the record's body (or, with no string body, its ``event_name``);
+- ``data``: its attributes, plus ``severityText`` and ``severityNumber`` from its severity;
+- ``time``: its timestamp, else its observed timestamp;
+- ``ext.dt``: its trace context (``traceId``, ``spanId``, ``traceFlags``), when it has one;
+- ``ext.ex``: its exception (``record.exception``, else the ``exception.type``,
+  ``exception.message`` and ``exception.stacktrace`` attributes the SDK adds, which then leave
+  ``data``): ``type``, ``msg``, ``stack``;
+- the Resource's attributes fill documented ``ext`` fields by the table of
+  :func:`resource_to_ext`; any other Resource attribute is ignored, never sent as an
+  undocumented field (those make the collector refuse a whole batch). Each field is checked on
+  its own: one the library refuses (a ``device_id`` without a scope prefix, say) is dropped with
+  one warning naming it, and the others go out. They are the client's configuration, not
+  per-event options, so they cost nothing per record.
 
 ``export`` only enqueues: delivery, batching, retries, kill windows and the cache are the
-library's, and happen in its own thread. ``force_flush`` waits for delivery. ``shutdown`` ends
-the session (when this exporter started it) within ``shutdown_timeout`` seconds.
-
-Lifetime: the constructor starts the process-wide session, so it validates the key, the
-endpoint and the options at once (``InvalidConfigError``, a ``ValueError``). The Resource,
-which OpenTelemetry hands over with the records only, is applied before the first event of the
-first batch: the session is started again with the ``ext`` fields it maps to. Pass
-``resource=`` to the constructor to start with them at once. If a session is already live when
-the exporter is made (``onecollector_tel.init`` was called), the exporter sends through it and
-leaves its configuration and its end to whoever started it.
-
-Import this module before the ``LoggerProvider`` is made (the one-line swap does): at
-interpreter exit the provider's own exit hook then flushes its last records through this
-exporter before the package's exit hook ends the session.
+library's, on its own thread. It returns FAILURE when a record was refused (or dropped by a
+full queue) or the exporter is shut down. ``force_flush`` returns True only when everything
+exported before it was resolved (sent, rejected, or dropped for a named reason), and False when
+something is still pending or was only written to the cache. ``shutdown`` closes the client.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import traceback
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
 
 try:
@@ -47,8 +54,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the installed S
             "onecollector_tel.otel needs the OpenTelemetry SDK: pip install 'onecollector-tel[otel]'"
         ) from _missing
 
-from . import _api
-from ._errors import AlreadyInitializedError, TelemetryError, TelemetryTimeoutError
+from . import _api, _native
+from ._client import Client, validate
+from ._errors import InvalidConfigError, NotInitializedError, TelemetryError, TelemetryTimeoutError
 from ._logging import logger
 
 if TYPE_CHECKING:
@@ -69,6 +77,11 @@ RESOURCE_TO_EXT: Mapping[str, Tuple[str, str]] = {
     "app_version": ("app", "ver"),
     "app_instance_id": ("app", "sesId"),
 }
+
+#: The attributes the SDK adds for a record's exception; they go to ``ext.ex``, not ``data``.
+_EXCEPTION_ATTRIBUTES = ("exception.type", "exception.message", "exception.stacktrace")
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def resource_to_ext(resource: Optional["Resource"]) -> Dict[str, Dict[str, str]]:
@@ -103,18 +116,13 @@ def resource_to_ext(resource: Optional["Resource"]) -> Dict[str, Dict[str, str]]
     return ext
 
 
-def _merged_config(base: Dict[str, Any], resource: Optional["Resource"]) -> Dict[str, Any]:
-    """``base`` with the Resource's ``ext`` fields added; fields given explicitly win."""
-    ext = resource_to_ext(resource)
-    explicit = base.get("ext")
-    if isinstance(explicit, Mapping):
-        for extension, fields in explicit.items():
-            if isinstance(fields, Mapping):
-                ext.setdefault(extension, {}).update(fields)
-    config = dict(base)
-    if ext:
-        config["ext"] = ext
-    return config
+def _field_refusal(ikey: str, extension: str, field: str, value: str) -> Optional[str]:
+    """Why the library refuses ``ext.<extension>.<field> = value``, or None when it takes it."""
+    try:
+        validate(ikey, ext={extension: {field: value}})
+    except InvalidConfigError as e:
+        return str(e)
+    return None
 
 
 def _event_name(record: Any) -> Optional[str]:
@@ -127,15 +135,70 @@ def _event_name(record: Any) -> Optional[str]:
     return None if body is None else str(body)
 
 
+def _exception_ext(record: Any, data: Dict[str, Any]) -> Optional[Dict[str, str]]:
+    """``ext.ex`` from the record's exception, else from the SDK's ``exception.*`` attributes
+    (removed from ``data`` either way: they travel in ``ext.ex``)."""
+    exception = getattr(record, "exception", None)
+    mapped = {key: data.pop(key) for key in _EXCEPTION_ATTRIBUTES if key in data}
+    if isinstance(exception, BaseException):
+        cls = type(exception)
+        module = cls.__module__
+        return {
+            "type": f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__,
+            "msg": str(exception),
+            "stack": "".join(traceback.format_exception(cls, exception, exception.__traceback__)),
+        }
+    if not mapped:
+        return None
+    ex: Dict[str, str] = {}
+    for key, name in zip(_EXCEPTION_ATTRIBUTES, ("type", "msg", "stack")):
+        if key in mapped and mapped[key] is not None:
+            ex[name] = str(mapped[key])
+    return ex or None
+
+
+def _severity(record: Any, data: Dict[str, Any]) -> None:
+    """``data.severityText`` / ``data.severityNumber`` from the record's severity."""
+    number = getattr(record, "severity_number", None)
+    text = getattr(record, "severity_text", None)
+    value = getattr(number, "value", number)
+    if isinstance(value, int) and value > 0:
+        data["severityNumber"] = value
+        if not text:
+            text = getattr(number, "name", None)
+    if text:
+        data["severityText"] = str(text)
+
+
+def _trace_ext(record: Any) -> Optional[Dict[str, Any]]:
+    """``ext.dt`` from the record's trace context; None without a valid one."""
+    trace_id = getattr(record, "trace_id", None)
+    span_id = getattr(record, "span_id", None)
+    if not trace_id or not span_id:
+        return None
+    dt: Dict[str, Any] = {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
+    flags = getattr(record, "trace_flags", None)
+    if flags is not None:
+        dt["traceFlags"] = int(flags)
+    return dt
+
+
+def _time_ms(record: Any) -> Optional[int]:
+    """The record's timestamp, else its observed timestamp, in Unix milliseconds."""
+    timestamp = getattr(record, "timestamp", None) or getattr(record, "observed_timestamp", None)
+    return timestamp // 1_000_000 if isinstance(timestamp, int) and timestamp > 0 else None
+
+
 class OneCollectorLogExporter(LogRecordExporter):
-    """An OpenTelemetry ``LogRecordExporter`` whose records go through onecollector-tel.
+    """An OpenTelemetry ``LogRecordExporter`` whose records go through a
+    :class:`onecollector_tel.Client` of its own.
 
     ``ikey`` is the full instrumentation key; ``endpoint`` None means the library's default
-    collector. ``resource``, ``ext`` and the other keywords are those of
-    :func:`onecollector_tel.init` (``ext`` fields win over the Resource's).
-    ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError``
-    (a ``ValueError``) for an empty or malformed key, an empty endpoint, or any option the
-    library refuses.
+    collector. ``ext`` and the other keywords are those of :class:`onecollector_tel.Client`
+    (``ext`` fields win over the Resource's). ``resource`` gives ext fields to every record, under
+    those of the records' own Resource, and starts the client at once; without it the client
+    starts with the first batch. ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError`` (a ``ValueError``) for an
+    empty or malformed key, an empty endpoint, or any option the library refuses.
     """
 
     def __init__(
@@ -149,32 +212,151 @@ class OneCollectorLogExporter(LogRecordExporter):
         **options: "Unpack[Options]",
     ) -> None:
         self._shutdown_timeout = shutdown_timeout
+        self._ikey = ikey
+        self._endpoint = endpoint
+        self._options_given: Dict[str, Any] = dict(options)
+        #: The ``ext=`` fields: the client's own, a Resource does not override them.
+        self._explicit_ext = {extension: dict(fields) for extension, fields in (ext or {}).items()}
+        # The whole configuration is checked now, without starting anything.
+        validate(ikey, endpoint, ext, **options)
+        self._lock = threading.Lock()
         self._shut_down = False
-        self._base_config = _api._config(ikey, endpoint, ext, options)
-        self._resource_applied = resource is not None
-        config = _merged_config(self._base_config, resource) if resource is not None else self._base_config
+        #: Each Resource field checked, by (extension, field, value): whether the library takes it.
+        self._checked: Dict[Tuple[str, str, str], bool] = {}
+        #: The accepted fields of the constructor's ``resource``, under every record's.
+        self._base_ext: Dict[str, Dict[str, str]] = {}
+        #: The client, started with the Resource's fields: at once with ``resource=``, else by
+        #: the first export (the first batch brings the provider's Resource).
+        self._client: Optional[Client] = None
+        self._client_fields: Dict[str, Dict[str, str]] = {}
+        #: The last Resource seen (a provider has one).
+        self._resource: Any = None
+        if resource is not None:
+            self._base_ext = self._accepted_fields(resource, {})
+            self._client_fields = self._base_ext
+            self._client = self._new_client(self._base_ext)
+            self._resource = resource
+        #: The ``persisted`` counter at the last force_flush().
+        self._persisted_seen = 0
+
+    # --- the Resource ------------------------------------------------------------------------
+
+    def _new_client(self, fields: Dict[str, Dict[str, str]]) -> Client:
+        """A client whose ``ext`` is the Resource's accepted ``fields`` under ``ext=``."""
+        ext = {extension: dict(values) for extension, values in fields.items()}
+        for extension, values in self._explicit_ext.items():
+            ext.setdefault(extension, {}).update(values)
+        return Client(self._ikey, endpoint=self._endpoint, ext=ext or None, **self._options_given)
+
+    def _accepted_fields(self, resource: Any, base: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, str]]:
+        """``base`` with the ext fields of ``resource`` the library takes over it; each refused
+        field is dropped with one warning naming it. Fields of ``ext=`` are left out (they win)."""
+        accepted = {extension: dict(fields) for extension, fields in base.items()}
+        for extension, fields in resource_to_ext(resource).items():
+            for field, value in fields.items():
+                if field in self._explicit_ext.get(extension, {}):
+                    continue
+                if self._field_accepted(extension, field, value):
+                    accepted.setdefault(extension, {})[field] = value
+        return accepted
+
+    def _use_resource(self, resource: Any) -> None:
+        """Makes the client's ``ext`` that of ``resource`` (under the constructor's and ``ext=``).
+
+        The fields are the client's configuration, not per-event options, so each record costs
+        the library nothing for them. The first Resource starts the client; another one (a
+        second provider on the same exporter) starts a new client and closes the previous one.
+        Called with ``_lock`` held."""
+        self._resource = resource
+        fields = self._accepted_fields(resource, self._base_ext)
+        if self._client is not None and fields == self._client_fields:
+            return
         try:
-            _api._start(config, owner=self)
-            self._owns_session = True
-        except AlreadyInitializedError:
-            self._owns_session = False
-            logger.info(
-                "a telemetry session is already live in this process: the OpenTelemetry exporter "
-                "sends through it and leaves its configuration and its end to its owner"
+            client = self._new_client(fields)
+        except TelemetryError as e:  # every field passed on its own; not together
+            logger.warning("the OpenTelemetry Resource's ext fields are not sent, the library refuses them: %s", e)
+            fields = self._base_ext
+            client = self._new_client(fields)
+        previous, self._client, self._client_fields = self._client, client, fields
+        self._persisted_seen = 0
+        if previous is not None:
+            try:
+                # What it cannot deliver within the deadline goes to the cache, which the new
+                # client replays.
+                previous.close(min(self._shutdown_timeout, 1.0))
+            except TelemetryError as e:
+                logger.debug("telemetry client of the previous Resource: %s", e)
+
+    def _field_accepted(self, extension: str, field: str, value: str) -> bool:
+        key = (extension, field, value)
+        if key in self._checked:
+            return self._checked[key]
+        reason = _field_refusal(self._ikey, extension, field, value)
+        self._checked[key] = reason is None
+        if reason is not None:
+            logger.warning(
+                "the OpenTelemetry Resource's ext.%s.%s is not sent, the library refuses it: %s",
+                extension,
+                field,
+                reason,
             )
+        return reason is None
+
+    def _options(self, record: Any, data: Dict[str, Any]) -> Optional[bytes]:
+        """The per-event options of one record, as JSON (``data`` loses the exception
+        attributes): its time, trace context and exception. The Resource's fields are the
+        client's (see :meth:`_use_resource`)."""
+        ext = []
+        dt = _trace_ext(record)
+        if dt is not None:
+            ext.append('"dt":' + _encode(dt))
+        ex = _exception_ext(record, data)
+        if ex is not None:
+            ext.append('"ex":' + _encode(ex))
+        members = []
+        time_ms = _time_ms(record)
+        if time_ms is not None:
+            members.append(f'"time":{time_ms}')
+        if ext:
+            members.append('"ext":{' + ",".join(ext) + "}")
+        if not members:
+            return None
+        return ("{" + ",".join(members) + "}").encode("utf-8", "surrogatepass")
+
+    # --- the exporter ------------------------------------------------------------------------
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        """Hands each record to the library; returns FAILURE if any was refused (an invalid
-        name, say: the library's reason is logged at debug level)."""
-        if self._shut_down or not batch:
-            return LogRecordExportResult.SUCCESS
-        if not self._resource_applied:
-            self._resource_applied = True
+        """Hands each record to the library. FAILURE when any was refused (an invalid name,
+        say: the library's reason is logged at debug level) or dropped by a full queue, or
+        when the exporter is shut down."""
+        with self._lock:
+            if self._shut_down:
+                return LogRecordExportResult.FAILURE
+            if not batch:
+                return LogRecordExportResult.SUCCESS
+            # The batch's Resource (one provider, one Resource) decides the client.
+            for item in batch:
+                resource = getattr(item, "resource", None) or getattr(getattr(item, "log_record", item), "resource", None)
+                if resource is not self._resource or self._client is None:
+                    try:
+                        self._use_resource(resource)
+                    except TelemetryError as e:
+                        logger.warning("OpenTelemetry export: the telemetry client could not start: %s", e)
+                        return LogRecordExportResult.FAILURE
+                    break
+            assert self._client is not None
             try:
-                self._apply_resource(getattr(batch[0], "resource", None))
+                with self._client._batch() as log:
+                    refused = self._log_batch(batch, log)
             except TelemetryError as e:
-                logger.warning("the OpenTelemetry Resource could not be applied to the telemetry session: %s", e)
+                logger.debug("OpenTelemetry export: %s", e)
+                return LogRecordExportResult.FAILURE
+        return LogRecordExportResult.FAILURE if refused else LogRecordExportResult.SUCCESS
+
+    def _log_batch(self, batch: Sequence[Any], log: Any) -> int:
+        """Logs each record of ``batch`` through ``log``; returns how many were refused."""
         refused = 0
+        encode = _encode
         for item in batch:
             # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
             record = getattr(item, "log_record", item)
@@ -183,52 +365,74 @@ class OneCollectorLogExporter(LogRecordExporter):
                 refused += 1
                 logger.debug("an OpenTelemetry log record without a body was not sent")
                 continue
-            attributes = getattr(record, "attributes", None)
+            attributes = record.attributes
+            data: Dict[str, Any] = dict(attributes) if attributes else {}
             try:
-                _api.log(name, dict(attributes) if attributes else None)
-            except TelemetryError as e:
+                options = self._options(record, data)
+                _severity(record, data)
+                payload = encode(data).encode("utf-8", "surrogatepass") if data else None
+                status = log(name.encode("utf-8", "surrogatepass"), payload, options)
+            except (TypeError, ValueError, RecursionError) as e:
                 refused += 1
-                logger.debug("OpenTelemetry log record %r not sent: %s", name, e)
-        return LogRecordExportResult.FAILURE if refused else LogRecordExportResult.SUCCESS
-
-    def _apply_resource(self, resource: Optional["Resource"]) -> None:
-        if not resource_to_ext(resource):
-            return
-        if not self._owns_session:
-            logger.debug("the OpenTelemetry Resource is not applied to a session this exporter did not start")
-            return
-        refused = _api._restart(self, _merged_config(self._base_config, resource), self._shutdown_timeout)
-        if refused is not None:
-            logger.warning(
-                "the OpenTelemetry Resource could not be applied to the telemetry session (%s): "
-                "events are sent with the library's default ext fields",
-                refused,
-            )
+                logger.debug("OpenTelemetry log record %r not sent: its attributes are not JSON-serialisable: %s", name, e)
+                continue
+            if status:
+                refused += 1
+                if status == _native.TEL_ERR_QUEUE_FULL:
+                    logger.debug("OpenTelemetry log record %r dropped: the queue is full", name)
+                else:
+                    logger.debug("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
+        return refused
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Waits until every record exported so far is delivered (or resolved otherwise)."""
+        """Waits until every record exported so far is resolved. True only when all of them
+        were sent, rejected or dropped for a named reason since the previous call; False when
+        the deadline passed with records still pending, when some were only written to the
+        cache (the collector could not be reached: a later run sends them), or once shut down."""
+        client = self._client
         if self._shut_down:
             return False
-        try:
-            _api.flush(timeout_millis / 1000)
+        if client is None:  # nothing exported yet
             return True
+        try:
+            client.flush(timeout_millis / 1000)
         except TelemetryError as e:
             logger.debug("telemetry flush: %s", e)
             return False
+        try:
+            stats = client.stats()
+        except TelemetryError:
+            return False
+        persisted = int(stats.get("persisted", 0))
+        only_persisted = persisted - self._persisted_seen
+        self._persisted_seen = persisted
+        if only_persisted > 0:
+            logger.debug("telemetry flush: %d events were written to the cache, not delivered", only_persisted)
+        return only_persisted <= 0
+
+    def stats(self) -> Dict[str, Any]:
+        """The counters of the exporter's client (see :meth:`onecollector_tel.Client.stats`);
+        ``{}`` before the first batch started it. Raises ``NotInitializedError`` once shut down."""
+        client = self._client
+        if client is None:
+            if self._shut_down:
+                raise NotInitializedError("the exporter is shut down")
+            return {}
+        return client.stats()
 
     def shutdown(self, timeout_millis: Optional[float] = None) -> None:
-        """Ends the session if this exporter started it, within ``shutdown_timeout`` seconds
-        (or ``timeout_millis``, when the processor gives a shorter one). Later exports send
-        nothing."""
-        if self._shut_down:
-            return
-        self._shut_down = True
-        if not self._owns_session:
-            return
+        """Closes the client within ``shutdown_timeout`` seconds (or ``timeout_millis``, when
+        the processor gives a shorter one). Later exports send nothing and fail."""
         timeout = self._shutdown_timeout
         if timeout_millis is not None:
             timeout = min(timeout, timeout_millis / 1000)
-        try:
-            _api._stop(self, timeout)
-        except TelemetryTimeoutError as e:
-            logger.warning("telemetry shutdown: %s", e)
+        with self._lock:  # no export is between records, or starts a client of a new Resource
+            if self._shut_down:
+                return
+            self._shut_down = True
+            if self._client is None:
+                return
+            try:
+                self._client.close(timeout)
+            except TelemetryTimeoutError as e:
+                logger.warning("telemetry shutdown: %s", e)

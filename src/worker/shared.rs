@@ -1,0 +1,227 @@
+//! What the worker shares with the callers' threads, and the two things both sides do with it:
+//! resolving events (counters, critical-events file, delivery reports, all in one place) and,
+//! at shutdown, draining and persisting what is left.
+
+use super::count_events;
+use crate::batch::Held;
+use crate::cache::{mark, Cache, CacheFiles};
+use crate::config::Config;
+use crate::critical::CriticalLog;
+use crate::delivery::{Delivery, Report};
+use crate::kill::KillSwitch;
+use crate::logging::{tel_log, Level};
+use crate::priority::Priority;
+use crate::queue::{Event, Queue};
+use crate::stats::{Outcome, Stats};
+use crate::sync::{Condvar, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What `tel_flush` and `tel_shutdown` wait on.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Every logged event with an ordinal below this is resolved.
+    pub watermark: u64,
+    /// The cache entries present at start are resolved (or persistence is off).
+    pub replay_done: bool,
+    /// Everything is resolved and reported; the worker touches nothing any more.
+    pub exited: bool,
+    /// The worker stopped because the shutdown deadline passed with work left.
+    pub hit_deadline: bool,
+    /// The worker thread is about to end (its last log lines are written).
+    pub done: bool,
+}
+
+/// The critical-events file, opened at the first critical event.
+#[derive(Debug, Default)]
+pub struct CriticalSlot {
+    pub log: Option<CriticalLog>,
+}
+
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub stats: Arc<Stats>,
+    pub kill: Arc<KillSwitch>,
+    pub queue: Queue,
+    pub held: Mutex<Held>,
+    pub progress: Mutex<Progress>,
+    pub progress_changed: Condvar,
+    pub cache_files: Option<CacheFiles>,
+    /// This session's `ext.sdk.epoch` marker; its own persisted entries are not replayed by it.
+    pub epoch_marker: String,
+    pub delivery: Delivery,
+    /// Taken after the queue lock when both are needed, never the other way round.
+    pub critical: Mutex<CriticalSlot>,
+}
+
+impl Shared {
+    pub fn new_cache(&self) -> Option<Cache> {
+        self.cache_files.as_ref().map(|f| {
+            Cache::new(
+                f.clone(),
+                self.config.ikey.tenant(),
+                self.config.cache_max_bytes,
+                self.config.cache_max_age_s,
+            )
+            .with_event_max_bytes(self.config.event_max_bytes)
+        })
+    }
+
+    /// The one place events leave `pending`: the counter of `outcome`, the critical-events file
+    /// (a resolved critical event no longer needs it) and the delivery report.
+    pub fn resolve(
+        &self,
+        outcome: Outcome,
+        events: &[&Event],
+        status: u16,
+        reason: impl FnOnce() -> String,
+    ) {
+        if events.is_empty() {
+            return;
+        }
+        self.stats.resolve(outcome, events.len() as u64);
+        let durable = events.iter().filter(|e| e.durable).count();
+        if durable > 0 {
+            if let Some(log) = self.critical.lock().log.as_mut() {
+                log.resolved(durable);
+            }
+        }
+        self.delivery
+            .record(|| Report::new(outcome, events.iter().map(|e| e.name()), status, reason()));
+    }
+
+    /// Appends a critical event to the critical-events file (created at the first one). Called
+    /// under the queue lock, once the event is sure to be queued. False when the file cannot be
+    /// written: the event is then sent like a high-priority one, without the durability.
+    pub fn append_critical(&self, line: &str) -> bool {
+        let mut slot = self.critical.lock();
+        if slot.log.as_ref().is_some_and(|l| !l.usable()) {
+            // Deleted by a purge: the events it held were purged; start a new file.
+            slot.log = None;
+        }
+        if slot.log.is_none() {
+            let Some(cache) = self.new_cache() else {
+                return false;
+            };
+            match CriticalLog::create(&cache) {
+                Ok(log) => slot.log = Some(log),
+                Err(e) => {
+                    tel_log!(
+                        Level::Debug,
+                        "critical event not written to the cache ({e}): it is sent without the durability"
+                    );
+                    return false;
+                }
+            }
+        }
+        let log = slot.log.as_mut().expect("opened above");
+        match log.append(line) {
+            Ok(()) => true,
+            Err(e) => {
+                tel_log!(
+                    Level::Debug,
+                    "critical event not written to the cache ({e}): it is sent without the durability"
+                );
+                false
+            }
+        }
+    }
+
+    /// Shutdown, once, by whoever owns the end (the worker, or a shutdown that stopped waiting
+    /// for a worker stuck in a request): takes every event still held or queued and resolves
+    /// it. Inside a kill window they are dropped (`dropped_killed`); otherwise the critical ones
+    /// stay in the critical-events file for the next process and the rest go to the cache file
+    /// (`persisted`), or are counted in `dropped_shutdown` when that is impossible. `write_by`
+    /// bounds the wait for another process's cache lock. Returns how many were resolved.
+    pub fn drain_and_persist(&self, cache: Option<&Cache>, write_by: Instant) -> usize {
+        let batches: Vec<_> = self.held.lock().batches.drain(..).collect();
+        let queued = Queue::take_all(&mut self.queue.state.lock());
+        let events: Vec<&Event> = batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .chain(queued.iter())
+            .collect();
+        let n = events.len();
+        let critical_log = self.critical.lock().log.take();
+        if self.kill.active() {
+            self.resolve(Outcome::DroppedKilled, &events, 0, || {
+                "dropped: the collector told this tenant to stop sending for a while (kill window)"
+                    .to_owned()
+            });
+            if let Some(log) = critical_log {
+                log.discard();
+            }
+            return n;
+        }
+        let (critical, rest): (Vec<&Event>, Vec<&Event>) = events
+            .iter()
+            .partition(|e| e.priority == Priority::Critical && critical_log.is_some());
+        let mut to_cache = rest;
+        if let Some(log) = critical_log {
+            let lines: Vec<&str> = critical.iter().map(|e| e.line.as_str()).collect();
+            match log.keep_and_release(&lines) {
+                Ok(()) => self.resolve(Outcome::Persisted, &critical, 0, || {
+                    "undelivered at shutdown: kept in the cache for the next process".to_owned()
+                }),
+                Err(_) => to_cache.extend(critical),
+            }
+        }
+        self.persist_or_drop(cache, &to_cache, write_by);
+        n
+    }
+
+    /// Resolves `events` that could not be delivered: into the cache if it is usable, else
+    /// counted as `dropped_shutdown`.
+    pub fn persist_or_drop(&self, cache: Option<&Cache>, events: &[&Event], deadline: Instant) {
+        let n = events.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let lines: Vec<String> = events.iter().map(|e| mark(&e.line, e.priority)).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let written = cache.map(|c| c.persist(&refs, deadline));
+        match written {
+            Some(Ok(change)) => {
+                self.resolve(Outcome::Persisted, events, 0, || {
+                    "undelivered: kept in the cache file for a later process".to_owned()
+                });
+                Stats::add(&self.stats.cache_evicted, change.evicted as u64);
+                tel_log!(
+                    Level::Info,
+                    "{} undelivered: written to the cache file",
+                    count_events(n)
+                );
+            }
+            Some(Err(e)) => {
+                let why =
+                    format!("undelivered at shutdown and dropped: the cache is unusable ({e})");
+                self.resolve(Outcome::DroppedShutdown, events, 0, || why);
+                tel_log!(
+                    Level::Info,
+                    "{} undelivered: dropped, the cache is unusable ({e})",
+                    count_events(n)
+                );
+            }
+            None => {
+                self.resolve(Outcome::DroppedShutdown, events, 0, || {
+                    "undelivered at shutdown and dropped: persistence is disabled (cache_path is null)"
+                        .to_owned()
+                });
+                tel_log!(
+                    Level::Info,
+                    "{} undelivered: dropped, persistence is disabled",
+                    count_events(n)
+                );
+            }
+        }
+    }
+}
+
+/// `Held` is shared between the worker and a shutdown that may take over: who owns the end.
+pub fn take_over(held: &mut Held) -> bool {
+    if held.finishing || held.abandoned {
+        return false;
+    }
+    held.abandoned = true;
+    true
+}

@@ -1,0 +1,373 @@
+//! Delivery reports through the C ABI: one report per resolved group, adding up to the
+//! counters; callbacks that call back into the library; none after close; the default session's
+//! callback for later sessions; no full key in a reason.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// What a callback saw; passed as `user_data`.
+#[derive(Default)]
+struct Sink {
+    reports: parking_lot::Mutex<Vec<Value>>,
+    /// Set once the client is closed: a report after it is a violation.
+    closed: AtomicBool,
+    late: AtomicUsize,
+    /// Slows every call down by this many ms.
+    delay_ms: AtomicUsize,
+    /// A client the callback logs to and closes (its own), when set.
+    own: parking_lot::Mutex<Option<usize>>,
+    other: parking_lot::Mutex<Option<usize>>,
+    codes: parking_lot::Mutex<Vec<(&'static str, i32)>>,
+}
+
+extern "C" fn collect(report: *const c_char, user_data: *mut c_void) {
+    let sink = unsafe { &*(user_data as *const Sink) };
+    if sink.closed.load(Ordering::SeqCst) {
+        sink.late.fetch_add(1, Ordering::SeqCst);
+    }
+    let text = unsafe { CStr::from_ptr(report) }.to_str().unwrap();
+    sink.reports
+        .lock()
+        .push(serde_json::from_str(text).unwrap());
+    let delay = sink.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay as u64));
+    }
+    if let Some(own) = *sink.own.lock() {
+        let own = own as *mut tel::ffi::tel_client;
+        let mut codes = sink.codes.lock();
+        codes.push(("own_close", unsafe { tel::ffi::tel_client_close(own, 0) }));
+        let n = unsafe { tel::ffi::tel_client_stats_json(own, std::ptr::null_mut(), 0) };
+        codes.push(("own_stats", (n > 0) as i32));
+        let name = std::ffi::CString::new("From.Callback").unwrap();
+        codes.push(("own_log", unsafe {
+            tel::ffi::tel_client_log(own, name.as_ptr(), std::ptr::null())
+        }));
+        codes.push(("own_flush", unsafe {
+            tel::ffi::tel_client_flush(own, 1000)
+        }));
+        if let Some(other) = *sink.other.lock() {
+            codes.push(("other_log", unsafe {
+                tel::ffi::tel_client_log(other as *mut _, name.as_ptr(), std::ptr::null())
+            }));
+            codes.push(("other_flush", unsafe {
+                tel::ffi::tel_client_flush(other as *mut _, 5000)
+            }));
+        }
+        codes.push(("global_log", unsafe {
+            tel::ffi::tel_log(name.as_ptr(), std::ptr::null())
+        }));
+    }
+}
+
+fn install(client: &TestClient, sink: &Sink) {
+    let rc = unsafe {
+        tel::ffi::tel_client_set_delivery_callback(
+            client.0,
+            Some(collect),
+            sink as *const Sink as *mut c_void,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// Per outcome: the sum of `events`, and the names with their counts.
+fn totals(reports: &[Value]) -> HashMap<String, (u64, HashMap<String, u64>)> {
+    let mut m: HashMap<String, (u64, HashMap<String, u64>)> = HashMap::new();
+    for r in reports {
+        let entry = m
+            .entry(r["outcome"].as_str().unwrap().to_owned())
+            .or_default();
+        let events = r["events"].as_u64().unwrap();
+        entry.0 += events;
+        let mut named = 0;
+        for (name, n) in r["names"].as_object().unwrap() {
+            *entry.1.entry(name.clone()).or_default() += n.as_u64().unwrap();
+            named += n.as_u64().unwrap();
+        }
+        assert_eq!(named, events, "names add up to events: {r}");
+        assert!(r["status"].is_u64() && r["reason"].is_string(), "{r}");
+    }
+    m
+}
+
+fn assert_reports_match(stats: &Value, reports: &[Value]) {
+    let t = totals(reports);
+    for outcome in [
+        "sent",
+        "rejected",
+        "dropped_killed",
+        "persisted",
+        "dropped_shutdown",
+        "dropped_evicted",
+    ] {
+        let reported = t.get(outcome).map_or(0, |x| x.0);
+        assert_eq!(
+            reported,
+            stats[outcome].as_u64().unwrap(),
+            "{outcome}: {stats} {reports:?}"
+        );
+    }
+}
+
+fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
+}
+
+#[test]
+fn reports_add_up_to_the_counters() {
+    let c = Collector::start().unwrap();
+    let sink = Sink::default();
+    let client = TestClient::new(&config(
+        &c,
+        None,
+        json!({"queue_max_events": 3, "flush_interval_ms": 600_000}),
+    ));
+    install(&client, &sink);
+    for _ in 0..3 {
+        assert_eq!(client.log("Sent.Event", None), 0);
+    }
+    assert_eq!(client.flush(5000), 0);
+    // Refused as a whole, with a reason.
+    c.push(Scripted::status(400).with_header("Collector-Error", "Invalid event format"));
+    assert_eq!(client.log("Rejected.Event", None), 0);
+    assert_eq!(client.log("Rejected.Event", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    // One refused by index.
+    c.push(
+        Scripted::status(200).with_body(r#"{"acc":1,"rej":1,"efi":{"InvalidDeviceLocalId":[1]}}"#),
+    );
+    assert_eq!(client.log("Mixed.Good", None), 0);
+    assert_eq!(client.log("Mixed.Bad", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    // Evicted by a higher priority.
+    for _ in 0..3 {
+        assert_eq!(client.log("Evicted.Event", None), 0);
+    }
+    assert_eq!(
+        client.log_ex("High.Event", None, Some(r#"{"priority":"high"}"#)),
+        0
+    );
+    assert_eq!(client.flush(5000), 0);
+    let final_stats = client.stats();
+    assert_conserved_in(&final_stats);
+    assert_eq!(client.close(5000), 0);
+    let reports = sink.reports.lock().clone();
+    let t = totals(&reports);
+    assert_eq!(t["sent"].0, 3 + 1 + 3);
+    assert_eq!(t["rejected"].0, 3);
+    assert_eq!(t["rejected"].1["Rejected.Event"], 2);
+    assert_eq!(t["rejected"].1["Mixed.Bad"], 1);
+    assert_eq!(t["dropped_evicted"].1["Evicted.Event"], 1);
+    let whole = reports
+        .iter()
+        .find(|r| r["outcome"] == "rejected" && r["events"] == 2)
+        .unwrap();
+    assert_eq!(whole["status"], 400);
+    assert!(
+        whole["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid event format"),
+        "{whole}"
+    );
+    let by_index = reports
+        .iter()
+        .find(|r| r["names"].get("Mixed.Bad").is_some())
+        .unwrap();
+    assert!(
+        by_index["reason"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidDeviceLocalId"),
+        "{by_index}"
+    );
+    let evicted = reports
+        .iter()
+        .find(|r| r["outcome"] == "dropped_evicted")
+        .unwrap();
+    assert_eq!(evicted["status"], 0);
+    assert_reports_match(&final_stats, &reports);
+    assert_eq!(sink.late.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn persisted_and_dropped_at_shutdown_are_reported() {
+    let sink = Sink::default();
+    let dir = temp_dir("reports-persist");
+    let mk = |cache: Value| {
+        json!({"ikey": IKEY, "endpoint": dead_endpoint(), "retry_initial_ms": 10_000,
+               "flush_interval_ms": 600_000, "cache_path": cache})
+    };
+    let a = TestClient::new(&mk(json!(dir.join("events.cache"))));
+    let b = TestClient::new(&mk(Value::Null));
+    install(&a, &sink);
+    for _ in 0..4 {
+        assert_eq!(a.log("Persisted.Event", None), 0);
+    }
+    let b_sink = Sink::default();
+    install(&b, &b_sink);
+    assert_eq!(b.log("Dropped.Event", None), 0);
+    assert_eq!(a.close(200), 0);
+    assert_eq!(b.close(200), 0);
+    let ta = totals(&sink.reports.lock());
+    assert_eq!(ta["persisted"].0, 4, "{ta:?}");
+    let tb = totals(&b_sink.reports.lock());
+    assert_eq!(tb["dropped_shutdown"].0, 1);
+    assert_eq!(tb["dropped_shutdown"].1["Dropped.Event"], 1);
+}
+
+#[test]
+fn a_callback_may_call_the_library_but_not_close_its_own_client() {
+    let _s = serial(); // its callback calls tel_log on the default session: none may be live
+    let c = Collector::start().unwrap();
+    let c2 = Collector::start().unwrap();
+    let sink = Box::leak(Box::<Sink>::default());
+    let other = TestClient::new(&config(&c2, None, json!({})));
+    let client = TestClient::new(&config(&c, None, json!({})));
+    *sink.own.lock() = Some(client.0 as usize);
+    *sink.other.lock() = Some(other.0 as usize);
+    install(&client, sink);
+    assert_eq!(client.log("First.Event", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    assert!(
+        c.wait_for_accepted(2, WAIT),
+        "the event the callback logged went out too"
+    );
+    *sink.own.lock() = None;
+    assert_eq!(client.flush(5000), 0);
+    let codes = sink.codes.lock().clone();
+    let code = |k: &str| codes.iter().find(|(n, _)| *n == k).unwrap().1;
+    assert_eq!(code("own_close"), 1, "TEL_ERR_INVALID_ARGUMENT");
+    assert_eq!(code("own_flush"), 7, "cannot wait for its own thread");
+    assert_eq!(code("own_stats"), 1);
+    assert_eq!(code("own_log"), 0);
+    assert_eq!(code("other_log"), 0);
+    assert_eq!(code("other_flush"), 0, "another client's flush may wait");
+    assert_eq!(code("global_log"), 4, "no default session: as any caller");
+    assert_eq!(
+        client.close(5000),
+        0,
+        "the client was not closed by its callback"
+    );
+    assert_eq!(other.close(5000), 0);
+    assert_eq!(names(&c2.accepted()), ["From.Callback"]);
+}
+
+#[test]
+fn no_callback_after_close_returns() {
+    let c = Collector::start().unwrap();
+    let sink = Sink::default();
+    sink.delay_ms.store(30, Ordering::SeqCst);
+    let client = TestClient::new(&config(&c, None, json!({"batch_max_events": 1})));
+    install(&client, &sink);
+    for _ in 0..10 {
+        assert_eq!(client.log("Slow.Report", None), 0);
+    }
+    assert_eq!(client.close(5000), 0);
+    sink.closed.store(true, Ordering::SeqCst);
+    let seen = sink.reports.lock().len();
+    let sent: u64 = sink
+        .reports
+        .lock()
+        .iter()
+        .map(|r| r["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sent, 10, "every report went out before close returned");
+    // Give a late call every chance to show up.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(sink.reports.lock().len(), seen);
+    assert_eq!(sink.late.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_default_sessions_callback_serves_later_sessions() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let sink = Box::leak(Box::<Sink>::default());
+    let rc = tel::ffi::tel_set_delivery_callback(Some(collect), sink as *const Sink as *mut c_void);
+    assert_eq!(rc, 0);
+    for round in 0..2 {
+        init_ok(&config(&c, None, json!({})));
+        log_ok("Default.Report", None);
+        assert_eq!(shutdown(5000), 0);
+        let t = totals(&sink.reports.lock());
+        assert_eq!(t["sent"].0, round + 1);
+    }
+    assert_eq!(
+        tel::ffi::tel_set_delivery_callback(None, std::ptr::null_mut()),
+        0
+    );
+    init_ok(&config(&c, None, json!({})));
+    log_ok("Default.Unreported", None);
+    assert_eq!(shutdown(5000), 0);
+    assert_eq!(totals(&sink.reports.lock())["sent"].0, 2, "removed");
+}
+
+#[test]
+fn a_reason_never_carries_the_full_key() {
+    let c = Collector::start().unwrap();
+    let sink = Sink::default();
+    let client = TestClient::new(&config(&c, None, json!({})));
+    install(&client, &sink);
+    c.push(
+        Scripted::status(401)
+            .with_header("Collector-Error", format!("Invalid key {IKEY}"))
+            .with_body(format!("{{\"efi\":{{\"{IKEY}\":\"all\"}}}}")),
+    );
+    assert_eq!(client.log("Key.Event", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    assert_eq!(client.close(5000), 0);
+    let reports = sink.reports.lock();
+    let r = reports
+        .iter()
+        .find(|r| r["outcome"] == "rejected")
+        .expect("rejected");
+    assert_eq!(r["status"], 401);
+    let text = r.to_string();
+    assert!(!text.contains(IKEY), "{text}");
+    assert!(!text.contains("0123-4567-89ab"), "{text}");
+}
+
+#[test]
+fn drops_inside_a_kill_window_are_reported_while_it_lasts() {
+    let c = Collector::start().unwrap();
+    let sink = Sink::default();
+    let client = TestClient::new(&config(&c, None, json!({})));
+    install(&client, &sink);
+    c.push(
+        Scripted::accept()
+            .with_header("kill-tokens", format!("o:{TENANT}"))
+            .with_header("kill-duration", "600"),
+    );
+    assert_eq!(client.log("Before.Kill", None), 0);
+    assert_eq!(client.flush(5000), 0);
+    assert!(client.stats()["killed_until_ms"].as_u64().unwrap() > 0);
+    assert_eq!(client.log("Inside.Kill", None), 0);
+    let until = std::time::Instant::now() + WAIT;
+    loop {
+        let t = totals(&sink.reports.lock());
+        if t.get("dropped_killed")
+            .is_some_and(|x| x.1.get("Inside.Kill") == Some(&1))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no report inside the window: {t:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = client.stats();
+    assert_eq!(client.close(1000), 0);
+    assert_reports_match(&s, &sink.reports.lock());
+}
