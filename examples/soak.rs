@@ -229,11 +229,16 @@ fn balance(s: &Value) -> i64 {
 
 fn collector_stat(port: u16, key: &str) -> u64 {
     let url = format!("http://127.0.0.1:{port}/_emulator/stats");
-    minreq::get(url)
-        .with_timeout(10)
-        .send()
+    ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .proxy(None)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
         .ok()
-        .and_then(|r| serde_json::from_slice::<Value>(r.as_bytes()).ok())
+        .and_then(|r| r.into_body().read_to_vec().ok())
+        .and_then(|body| serde_json::from_slice::<Value>(&body).ok())
         .and_then(|v| v[key].as_u64())
         .unwrap_or(u64::MAX)
 }

@@ -51,6 +51,10 @@ pub struct Config {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub retry_max_attempts: u32,
+    /// Rust API only (no `tel_init` key): keep the connection to the collector between
+    /// requests and resume TLS sessions (default). Off, every request opens a new connection
+    /// with a full handshake; benchmarks compare the two.
+    pub connection_reuse: bool,
 }
 
 /// Every key `tel_init` accepts, in abi.md's order.
@@ -95,6 +99,7 @@ impl Config {
             retry_initial_ms: 1000,
             retry_max_ms: 300_000,
             retry_max_attempts: 6,
+            connection_reuse: true,
         })
     }
 
