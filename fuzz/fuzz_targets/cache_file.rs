@@ -74,7 +74,9 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = text.as_ref();
     for line in &read {
         assert!(may_be_ours(line), "{line:?}");
-        let at = rest.find(line.as_str()).expect("a line of the file, in order");
+        let at = rest
+            .find(line.as_str())
+            .expect("a line of the file, in order");
         rest = &rest[at + line.len()..];
     }
 
@@ -83,7 +85,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(claimed.len() + change.rejected, read.len());
     let mut it = read.iter();
     for line in &claimed {
-        assert!(it.any(|r| r == line), "claimed in order, from what was read");
+        assert!(
+            it.any(|r| r == line),
+            "claimed in order, from what was read"
+        );
     }
     assert!(
         cache.inspect().unwrap().is_empty(),
