@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The library's multi-threaded tests and the C stress programs under ThreadSanitizer and
 # AddressSanitizer (LeakSanitizer included), on the stable toolchain: RUSTC_BOOTSTRAP=1 for
-# -Zsanitizer and -Zbuild-std (std rebuilt instrumented; needs `rustup component add
+# -Zsanitizer and, for TSan, -Zbuild-std (std rebuilt instrumented; needs `rustup component add
 # rust-src`). What runs is listed in tests/sanitize/sanitized.list. Any report, in the test
 # process or in a child it starts, fails the run: every process writes its reports to
 # $CARGO_TARGET_DIR/sanitizers/reports/ and the run passes only if that folder stays empty.
@@ -100,12 +100,16 @@ cc_san() { # OUT SANITIZER SHORT SOURCES... [LINK ARGS...]
   local out=$1 san=$2 short=$3 rt arg objs=() link=()
   shift 3
   rt=$(find "$sysroot/lib/rustlib/$triple/lib" -name "librustc-*_rt.$short.a" | head -1)
+  local incs=() # every source's folder, for the headers beside it (e.g. the C tests' support)
+  for arg in "$@"; do
+    case $arg in *.c) incs+=(-I"$(dirname "$arg")") ;; esac
+  done
   [ -f "$rt" ] || { echo "sanitizers.sh: no $short runtime in $sysroot" >&2; exit 1; }
   for arg in "$@"; do
     case $arg in
       *.c)
         cc -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize="$san" -Wall -Wextra -Werror \
-          -I"$repo/include" -c "$arg" -o "$out.$(basename "$arg" .c).o"
+          -I"$repo/include" "${incs[@]}" -c "$arg" -o "$out.$(basename "$arg" .c).o"
         objs+=("$out.$(basename "$arg" .c).o")
         ;;
       *) link+=("$arg") ;;
