@@ -149,15 +149,22 @@ fn reports_add_up_to_the_counters() {
     assert_eq!(client.log("Mixed.Good", None), 0);
     assert_eq!(client.log("Mixed.Bad", None), 0);
     assert_eq!(client.flush(5000), 0);
-    // Evicted by a higher priority.
-    for _ in 0..3 {
+    // Evicted by a higher priority: one event held in flight by a hanging collector keeps the
+    // worker from taking the queued ones (a full queue would otherwise go out at once).
+    c.push(Scripted::fault(Fault::HangBeforeHeaders));
+    let before = c.request_count();
+    assert_eq!(client.log("Stuck.Event", None), 0);
+    assert_eq!(client.flush(0), 7);
+    assert!(c.wait_for_requests(before + 1, WAIT));
+    for _ in 0..2 {
         assert_eq!(client.log("Evicted.Event", None), 0);
     }
     assert_eq!(
         client.log_ex("High.Event", None, Some(r#"{"priority":"high"}"#)),
         0
     );
-    assert_eq!(client.flush(5000), 0);
+    c.release();
+    assert_eq!(client.flush(10_000), 0);
     let final_stats = client.stats();
     assert_conserved_in(&final_stats);
     assert_eq!(client.close(5000), 0);

@@ -24,82 +24,62 @@ fn a_higher_priority_takes_the_place_of_the_oldest_lower_one() {
     let client = TestClient::new(&config(
         &c,
         None,
-        json!({"queue_max_events": 4, "flush_interval_ms": 600_000, "batch_max_events": 100}),
+        json!({"queue_max_events": 5, "flush_interval_ms": 600_000, "batch_max_events": 100}),
     ));
+    // One event in flight, held by a collector that hangs: the worker takes nothing more from
+    // the queue meanwhile (a full queue would otherwise go out at once to make room), and an
+    // event in flight is never pushed out.
+    c.push(Scripted::fault(Fault::HangBeforeHeaders));
+    assert_eq!(client.log("Stuck.Event", Some(r#"{"i":0}"#)), 0);
+    assert_eq!(client.flush(0), 7);
+    assert!(c.wait_for_requests(1, WAIT));
     for i in 0..4 {
-        assert_eq!(
-            client.log("Normal.Event", Some(&format!("{{\"i\":{i}}}"))),
-            0
-        );
+        let props = format!("{{\"i\":{i}}}");
+        assert_eq!(client.log("Normal.Event", Some(&props)), 0);
     }
     assert_eq!(client.log("Normal.Event", Some(r#"{"i":99}"#)), 6, "full");
-    assert_eq!(
-        client.log_ex("High.Event", Some(r#"{"i":0}"#), Some(HIGH)),
-        0
-    );
-    assert_eq!(
-        client.log_ex("High.Event", Some(r#"{"i":1}"#), Some(HIGH)),
-        0
-    );
+    let ex = |name: &str, i: u32, opts: &str| {
+        client.log_ex(name, Some(&format!("{{\"i\":{i}}}")), Some(opts))
+    };
+    assert_eq!(ex("High.Event", 0, HIGH), 0);
+    assert_eq!(ex("High.Event", 1, HIGH), 0);
     assert_eq!(client.stats()["dropped_evicted"], 2);
     // Critical without a cache: the highest priority all the same.
-    assert_eq!(
-        client.log_ex("Crit.Event", Some(r#"{"i":0}"#), Some(CRITICAL)),
-        0
-    );
-    assert_eq!(
-        client.log_ex("High.Event", Some(r#"{"i":2}"#), Some(HIGH)),
-        0
-    );
-    // Only high and critical are left: another high is refused, a critical evicts a high.
-    assert_eq!(
-        client.log_ex("High.Event", Some(r#"{"i":3}"#), Some(HIGH)),
-        6
-    );
-    assert_eq!(
-        client.log_ex("Crit.Event", Some(r#"{"i":1}"#), Some(CRITICAL)),
-        0
-    );
-    assert_eq!(
-        client.log_ex("Crit.Event", Some(r#"{"i":2}"#), Some(CRITICAL)),
-        0
-    );
-    assert_eq!(
-        client.log_ex("Crit.Event", Some(r#"{"i":3}"#), Some(CRITICAL)),
-        0
-    );
-    assert_eq!(
-        client.log_ex("Crit.Event", Some(r#"{"i":4}"#), Some(CRITICAL)),
-        6
-    );
+    assert_eq!(ex("Crit.Event", 0, CRITICAL), 0);
+    assert_eq!(ex("High.Event", 2, HIGH), 0);
+    // Only high and critical are queued: another high is refused, a critical evicts a high.
+    assert_eq!(ex("High.Event", 3, HIGH), 6);
+    assert_eq!(ex("Crit.Event", 1, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 2, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 3, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 4, CRITICAL), 6);
+    c.release();
     assert_eq!(client.flush(10_000), 0);
     let s = client.stats();
     assert_conserved_in(&s);
     assert_eq!(s["dropped_evicted"], 7);
     assert_eq!(s["dropped_queue_full"], 3);
-    assert_eq!(s["logged"], 11);
-    assert_eq!(s["sent"], 4);
-    let got: Vec<(String, u64)> = c
+    assert_eq!(s["logged"], 12);
+    assert_eq!(s["sent"], 5);
+    let mut got: Vec<(String, u64)> = c
         .accepted()
         .iter()
         .map(|e| {
-            (
-                e["name"].as_str().unwrap().to_owned(),
-                e["data"]["i"].as_u64().unwrap(),
-            )
+            let name = e["name"].as_str().unwrap().to_owned();
+            (name, e["data"]["i"].as_u64().unwrap())
         })
         .collect();
-    let mut got_sorted = got.clone();
-    got_sorted.sort();
+    got.sort();
+    let crit = |i| ("Crit.Event".to_owned(), i);
     assert_eq!(
-        got_sorted,
+        got,
         [
-            ("Crit.Event".to_owned(), 0),
-            ("Crit.Event".to_owned(), 1),
-            ("Crit.Event".to_owned(), 2),
-            ("Crit.Event".to_owned(), 3),
-        ],
-        "{got:?}"
+            crit(0),
+            crit(1),
+            crit(2),
+            crit(3),
+            ("Stuck.Event".to_owned(), 0)
+        ]
     );
     assert_eq!(client.close(5000), 0);
 }
