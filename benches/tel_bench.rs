@@ -1,8 +1,8 @@
 //! The benchmarks of docs/performance.md. They print figures; they never fail on a number.
 //!
-//! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME`
-//! runs one of: latency, throughput, memory, lifecycle, cpu, size, clients (ABI 1.1 call
-//! latencies), many_clients (8 clients at once).
+//! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME...`
+//! runs the named groups of: latency, throughput, sink, network, memory, lifecycle, cpu, size,
+//! clients (ABI 1.1 call latencies), many_clients (8 clients at once).
 //! Memory figures come from child processes (this binary re-run with `memory-child`), so that
 //! the collector and the other benchmarks do not pollute them.
 
@@ -10,7 +10,7 @@ use serde_json::json;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 use tel::ffi;
-use tel_emulator::{Collector, Options};
+use tel_emulator::{Collector, Options, Scripted};
 
 const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
 
@@ -144,6 +144,11 @@ fn latency() {
 
 /// Serialising the same envelopes to NDJSON and compressing them, no I/O: the pipeline limit.
 fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
+    pipeline_limit_and_cpu(compression, n).0
+}
+
+/// The pipeline limit in events/s, and the CPU time it took per event (µs).
+fn pipeline_limit_and_cpu(compression: tel::Compression, n: usize) -> (f64, f64) {
     let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
     let ext = tel::ext::SessionExt::new(
         &tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4()),
@@ -151,6 +156,7 @@ fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
     );
     let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
     let props: Vec<String> = (0..1000).map(typical_properties).collect();
+    let cpu0 = cpu_time(libc::RUSAGE_THREAD);
     let start = Instant::now();
     let mut batch = Vec::with_capacity(500);
     let mut bytes = 0usize;
@@ -170,13 +176,17 @@ fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
         }
     }
     std::hint::black_box(bytes);
-    n as f64 / start.elapsed().as_secs_f64()
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let cpu = cpu_time(libc::RUSAGE_THREAD) - cpu0;
+    (rate, 1e6 * cpu / n as f64)
 }
 
-/// Events per second from the first `tel_log` to the last acceptance at the emulator.
-fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) {
+/// Events per second from the first `tel_log` to the last acceptance at the emulator, the
+/// process's CPU time in cores, and the share of the time spent logging (the rest is the flush
+/// of the backlog: the worker, or what it sends to, did not keep up with the logging thread).
+fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64, f64) {
     init(
-        &collector.endpoint(),
+        endpoint,
         json!({"compression": compression, "queue_max_events": 1_000_000}),
     );
     let props: Vec<CString> = (0..1000)
@@ -189,14 +199,14 @@ fn end_to_end(collector: &Collector, compression: &str, n: usize) -> (f64, f64) 
         let rc = unsafe { ffi::tel_log(name.as_ptr(), props[i % props.len()].as_ptr()) };
         assert_eq!(rc, 0);
     }
+    let logging = start.elapsed().as_secs_f64();
     assert_eq!(ffi::tel_flush(120_000), 0);
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_time(libc::RUSAGE_SELF) - cpu0;
     let sent = stats()["sent"].as_u64().unwrap();
     assert_eq!(sent as usize, n);
     let _ = ffi::tel_shutdown(10_000);
-    collector.reset();
-    (n as f64 / secs, cpu / secs)
+    (n as f64 / secs, cpu / secs, logging / secs)
 }
 
 /// One deflated request body of 500 typical envelopes, and its encoding.
@@ -269,7 +279,8 @@ fn throughput() {
         ("none", tel::Compression::None),
     ] {
         let limit = pipeline_limit(compression, n);
-        let (rate, cpu) = end_to_end(&collector, mode, n);
+        let (rate, cpu, _) = end_to_end(&collector.endpoint(), mode, n);
+        collector.reset();
         println!(
             "end-to-end {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   process CPU {:.0} % of a core",
             100.0 * rate / limit,
@@ -284,6 +295,153 @@ fn throughput() {
         "the library's transport alone (same bodies, encoded once): {:.0} events/s",
         transport_alone(&collector, 200)
     );
+}
+
+/// The library's own end-to-end limit: the same run as `throughput`, against a sink that
+/// answers every upload at once without decoding or checking it (`telctl serve --sink` in its
+/// own process, so that the CPU time measured is the library's and its host's alone), next to
+/// the pipeline limit. Interleaved, five times, because the machine's speed drifts; the median
+/// fraction is the figure.
+fn sink() {
+    let in_process;
+    let (mut serve, endpoint) = match start_serve(&["--sink"]) {
+        Some((serve, endpoint)) => (Some(serve), endpoint),
+        None => {
+            println!("sink: telctl not built (cargo build --release -p telctl); the sink runs in this process");
+            in_process = Collector::start_with(Options {
+                sink: true,
+                keep_records: false,
+                ..Options::default()
+            })
+            .unwrap();
+            (None, in_process.endpoint())
+        }
+    };
+    let n = 300_000;
+    let modes = [
+        ("deflate", tel::Compression::Deflate),
+        ("none", tel::Compression::None),
+    ];
+    let mut fractions = vec![Vec::new(); modes.len()];
+    for round in 1..=5 {
+        for (m, (mode, compression)) in modes.iter().enumerate() {
+            let (limit, limit_cpu) = pipeline_limit_and_cpu(*compression, n);
+            let (rate, cpu, logging) = end_to_end(&endpoint, mode, n);
+            fractions[m].push(rate / limit);
+            println!(
+                "run {round}: to a sink, {mode:<8} {rate:>10.0} events/s   pipeline limit {limit:>10.0} events/s   {:>5.1} % of the limit   CPU per event {:.2} us (pipeline alone {limit_cpu:.2} us)   process CPU {:.0} % of a core   logging {:.0} % of the time",
+                100.0 * rate / limit,
+                1e6 * cpu / rate,
+                cpu * 100.0,
+                100.0 * logging
+            );
+        }
+    }
+    for ((mode, _), mut f) in modes.iter().zip(fractions) {
+        f.sort_by(f64::total_cmp);
+        println!(
+            "to a sink, {mode:<8} median {:.1} % of the pipeline limit (runs: {:.1}-{:.1} %)",
+            100.0 * f[f.len() / 2],
+            100.0 * f[0],
+            100.0 * f[f.len() - 1]
+        );
+    }
+    if let Some(serve) = serve.as_mut() {
+        let _ = serve.kill();
+    }
+}
+
+/// One network run: `n` events through the Rust API to `collector`, flushed; what it took.
+struct NetworkRun {
+    events_per_s: f64,
+    requests_per_s: f64,
+    requests: u64,
+    connections: u64,
+    full_handshakes: u64,
+}
+
+fn network_run(collector: &Collector, reuse: bool, n: usize) -> NetworkRun {
+    let config = json!({"ikey": IKEY, "endpoint": collector.endpoint(), "cache_path": null,
+                        "compression": "deflate", "queue_max_events": 1_000_000});
+    let mut config = tel::Config::from_json(&config.to_string()).unwrap();
+    config.connection_reuse = reuse;
+    let client = tel::Client::start(config).unwrap();
+    let props: Vec<String> = (0..1000).map(typical_properties).collect();
+    let before = collector.tls_counts();
+    let start = Instant::now();
+    for i in 0..n {
+        client
+            .log("Bench.TypicalEvent", Some(&props[i % props.len()]))
+            .unwrap();
+    }
+    client.flush(Duration::from_secs(600)).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let stats = client.stats();
+    assert_eq!(stats.sent as usize, n, "{stats:?}");
+    let _ = client.shutdown(Duration::from_secs(10));
+    let after = collector.tls_counts();
+    let requests = collector.request_count() as u64;
+    collector.reset();
+    let handshakes = after.handshakes - before.handshakes;
+    NetworkRun {
+        events_per_s: n as f64 / secs,
+        requests_per_s: requests as f64 / secs,
+        requests,
+        connections: after.connections - before.connections,
+        full_handshakes: handshakes - (after.resumed - before.resumed),
+    }
+}
+
+/// End-to-end against the TLS emulator, near and 50 ms away, with connection reuse on and off:
+/// events/s, requests/s, and connections and full TLS handshakes per 1,000 requests.
+fn network() {
+    // The library verifies certificates with the system's verifier, which reads SSL_CERT_FILE.
+    let ca_file = std::env::temp_dir().join(format!("tel-bench-ca-{}.pem", std::process::id()));
+    // The strict emulator near and far; then a TLS sink near, to see what TLS and the
+    // emulator's judgement each take.
+    for (rtt_ms, sink) in [(0u64, false), (50, false), (0, true)] {
+        let collector = Collector::start_with(Options {
+            tls: true,
+            keep_records: false,
+            rtt: Duration::from_millis(rtt_ms),
+            sink,
+            ..Options::default()
+        })
+        .unwrap();
+        let what = if sink { "TLS sink    " } else { "TLS emulator" };
+        std::fs::write(&ca_file, collector.tls_ca_pem().unwrap()).unwrap();
+        std::env::set_var("SSL_CERT_FILE", &ca_file);
+        // 500-event batches: at 50 ms a request takes one to three round trips.
+        let n = if rtt_ms == 0 { 200_000 } else { 25_000 };
+        // Reuse on and off; then on, with a collector that closes every connection after its
+        // answer (`Connection: close`), so that each request needs a new connection and only
+        // TLS resumption is left to save the full handshake.
+        for (label, reuse, closing) in [
+            ("reuse on ", true, false),
+            ("reuse off", false, false),
+            ("reuse on, collector closes", true, true),
+        ] {
+            if sink && closing {
+                continue; // a sink answers no script
+            }
+            collector.set_default(
+                closing.then(|| Scripted::accept().with_header("Connection", "close")),
+            );
+            let r = network_run(&collector, reuse, n);
+            let per_1000 = |x: u64| 1000.0 * x as f64 / r.requests.max(1) as f64;
+            println!(
+                "{what}, RTT {rtt_ms:>2} ms, {label:<26}: {:>7.0} events/s {:>6.1} requests/s   per 1,000 requests: {:>6.1} connections, {:>6.1} full handshakes ({} requests, {} connections, {} full handshakes)",
+                r.events_per_s,
+                r.requests_per_s,
+                per_1000(r.connections),
+                per_1000(r.full_handshakes),
+                r.requests,
+                r.connections,
+                r.full_handshakes,
+            );
+        }
+    }
+    let _ = std::fs::remove_file(ca_file);
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -344,7 +502,7 @@ fn memory_child(endpoint: &str, up: bool) {
 
 fn memory() {
     let exe = std::env::current_exe().unwrap();
-    let Some((mut serve, endpoint)) = start_serve() else {
+    let Some((mut serve, endpoint)) = start_serve(&[]) else {
         println!("memory: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
@@ -621,7 +779,7 @@ fn proc_threads() -> u64 {
 /// default session logging from 8 threads: events/s, CPU, RSS. In child processes, as `memory`.
 fn many_clients() {
     let exe = std::env::current_exe().unwrap();
-    let Some((mut serve, endpoint)) = start_serve() else {
+    let Some((mut serve, endpoint)) = start_serve(&[]) else {
         println!("many_clients: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
@@ -642,7 +800,7 @@ fn many_clients() {
 /// 1,000 events per second to a collector in another process: the process's CPU time minus the
 /// logging thread's own.
 fn cpu() {
-    let Some((mut serve, endpoint)) = start_serve() else {
+    let Some((mut serve, endpoint)) = start_serve(&[]) else {
         println!("cpu: telctl not built (cargo build --release -p telctl); skipped");
         return;
     };
@@ -674,10 +832,16 @@ fn cpu() {
     );
 }
 
-/// `telctl serve --count-only` in its own process, and its endpoint.
-fn start_serve() -> Option<(std::process::Child, String)> {
+/// `telctl serve --count-only` (or with `extra` options) in its own process, and its endpoint.
+fn start_serve(extra: &[&str]) -> Option<(std::process::Child, String)> {
+    let extra = if extra.is_empty() {
+        &["--count-only"]
+    } else {
+        extra
+    };
     let mut serve = std::process::Command::new(telctl_path())
-        .args(["serve", "--count-only", "--exit-on-stdin-eof"])
+        .args(["serve", "--exit-on-stdin-eof"])
+        .args(extra)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -688,8 +852,12 @@ fn start_serve() -> Option<(std::process::Child, String)> {
         &mut first,
     )
     .ok()?;
-    let endpoint = first.trim().trim_start_matches("listening on ").to_owned();
-    Some((serve, endpoint))
+    // A telctl that does not know the options says so on stderr and prints nothing here.
+    let Some(endpoint) = first.trim().strip_prefix("listening on ") else {
+        let _ = serve.kill();
+        return None;
+    };
+    Some((serve, endpoint.to_owned()))
 }
 
 fn cpu_time(who: i32) -> f64 {
@@ -766,6 +934,12 @@ fn main() {
     }
     if want("throughput") {
         throughput();
+    }
+    if want("sink") {
+        sink();
+    }
+    if want("network") {
+        network();
     }
     if want("cpu") {
         cpu();

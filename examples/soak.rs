@@ -2,12 +2,19 @@
 //! (in a child process, so its threads and sockets are not counted here) that switches at
 //! random between accepting, refusing and breaking HTTP every few hundred milliseconds.
 //!
+//! Two hazards come from the host's side: the logger callback blocks at random (1 line in 200
+//! sleeps 20-300 ms), and the collector's process holds the cache lock at random (50-1500 ms
+//! every 0.2-3 s), as another process of the tenant would. Sessions last `--session` seconds on
+//! average: each ends with `tel_shutdown(1000)`, after which `pending` must be 0, the balance
+//! exact and the deadline kept; the next session starts at once (and replays what the last one
+//! persisted) while the loggers go on.
+//!
 //! Every `--report` seconds it prints this process's RSS, open file descriptors and thread
 //! count, the counters, and the conservation balance (exact at quiet points, and at any other
 //! instant off by at most the events a worker is resolving at that moment). At the end the
-//! collector is made to accept, `tel_flush` and `tel_shutdown` must leave the balance exact,
-//! a second session replays what the first persisted, and the collector's count of accepted
-//! events must equal the library's `sent`.
+//! last session shuts down while the collector still misbehaves, a clean session replays what
+//! was persisted, the collector's count of accepted events must equal the sessions' `sent`, and
+//! every event logged must be accounted for across all sessions.
 //!
 //! ```sh
 //! scripts/soak.sh 600 1000          # 10 minutes at 1000 events/s
@@ -17,7 +24,7 @@
 //! Linux (reads /proc/self). Not part of CI.
 
 use serde_json::{json, Value};
-use std::ffi::{CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,16 +40,18 @@ struct Args {
     rate: u64,
     report: u64,
     threads: u64,
+    session: u64,
 }
 
-fn parse_args() -> (Args, bool) {
+fn parse_args() -> (Args, Option<String>) {
     let mut a = Args {
         seconds: 60,
         rate: 1000,
         report: 5,
         threads: 4,
+        session: 20,
     };
-    let mut collector = false;
+    let mut collector = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut num = || -> u64 {
@@ -55,7 +64,8 @@ fn parse_args() -> (Args, bool) {
             "--rate" => a.rate = num(),
             "--report" => a.report = num().max(1),
             "--threads" => a.threads = num().max(1),
-            "--collector" => collector = true,
+            "--session" => a.session = num().max(1),
+            "--collector" => collector = Some(it.next().expect("--collector needs the lock path")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -64,16 +74,17 @@ fn parse_args() -> (Args, bool) {
 
 fn main() {
     let (args, collector_role) = parse_args();
-    if collector_role {
-        run_collector();
+    if let Some(lock) = collector_role {
+        run_collector(&lock);
         return;
     }
     run_soak(&args);
 }
 
 /// The faulty collector: prints its port, then picks a new behaviour every 100-600 ms until
-/// its standard input closes (the soak ended or died).
-fn run_collector() {
+/// its standard input closes (the soak ended or died). Meanwhile it holds the cache lock `lock`
+/// at random, as another process of the tenant would.
+fn run_collector(lock: &str) {
     let c = Collector::start().expect("collector");
     println!("PORT={}", c.port());
     let stop = Arc::new(AtomicBool::new(false));
@@ -84,6 +95,10 @@ fn run_collector() {
             let _ = std::io::stdin().read_to_end(&mut sink);
             stop.store(true, Ordering::SeqCst);
         });
+    }
+    {
+        let (stop, lock) = (stop.clone(), std::path::PathBuf::from(lock));
+        std::thread::spawn(move || hold_the_cache_lock_at_random(&lock, &stop));
     }
     while !stop.load(Ordering::SeqCst) {
         let r = tel::random::u64() % 100;
@@ -121,6 +136,46 @@ fn run_collector() {
     }
     c.set_default(None);
     c.release();
+}
+
+/// Takes the cache lock for 50-1500 ms every 0.2-3 s until `stop`.
+fn hold_the_cache_lock_at_random(lock: &std::path::Path, stop: &AtomicBool) {
+    let mut held_ms = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200 + tel::random::u64() % 2800));
+        if let Some(dir) = lock.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock)
+        else {
+            continue;
+        };
+        if f.lock().is_ok() {
+            let hold = 50 + tel::random::u64() % 1450;
+            std::thread::sleep(Duration::from_millis(hold));
+            held_ms += hold;
+            let _ = f.unlock();
+        }
+    }
+    eprintln!("lock holder: held the cache lock {held_ms} ms in all");
+}
+
+/// Lines the logger received, and how many of them it blocked on.
+static LOGGED_LINES: AtomicU64 = AtomicU64::new(0);
+static BLOCKED_LINES: AtomicU64 = AtomicU64::new(0);
+
+/// A host logger that blocks at random: 1 line in 200 takes 20-300 ms.
+extern "C" fn blocking_logger(_level: i32, _message: *const c_char, _user_data: *mut c_void) {
+    LOGGED_LINES.fetch_add(1, Ordering::Relaxed);
+    if tel::random::u64().is_multiple_of(200) {
+        BLOCKED_LINES.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(20 + tel::random::u64() % 280));
+    }
 }
 
 fn rss_kb() -> u64 {
@@ -174,11 +229,16 @@ fn balance(s: &Value) -> i64 {
 
 fn collector_stat(port: u16, key: &str) -> u64 {
     let url = format!("http://127.0.0.1:{port}/_emulator/stats");
-    minreq::get(url)
-        .with_timeout(10)
-        .send()
+    ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .proxy(None)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
         .ok()
-        .and_then(|r| serde_json::from_slice::<Value>(r.as_bytes()).ok())
+        .and_then(|r| r.into_body().read_to_vec().ok())
+        .and_then(|body| serde_json::from_slice::<Value>(&body).ok())
         .and_then(|v| v[key].as_u64())
         .unwrap_or(u64::MAX)
 }
@@ -189,10 +249,54 @@ fn init(config: &Value) {
     assert_eq!(rc, 0, "tel_init: {}", last_error());
 }
 
+/// What the sessions of the soak added up to, and what went wrong at their shutdowns.
+#[derive(Default)]
+struct Totals {
+    sessions: u64,
+    logged: i64,
+    sent: i64,
+    resolved: i64,
+    evicted: i64,
+    /// Shutdowns after which `pending` was not 0, the balance not exact, or the deadline missed.
+    failures: Vec<String>,
+    slowest_shutdown_ms: u128,
+}
+
+impl Totals {
+    /// Ends the live session with `tel_shutdown(deadline_ms)` and checks what it promises.
+    fn shut_down(&mut self, deadline_ms: u32) -> Value {
+        let t = Instant::now();
+        let rc = ffi::tel_shutdown(deadline_ms);
+        let ms = t.elapsed().as_millis();
+        let s = stats();
+        let g = |k: &str| s[k].as_u64().unwrap_or(0) as i64;
+        self.sessions += 1;
+        self.logged += g("logged");
+        self.sent += g("sent");
+        self.resolved += g("sent") + g("rejected") + g("dropped_killed") + g("dropped_shutdown");
+        self.evicted += g("cache_evicted");
+        self.slowest_shutdown_ms = self.slowest_shutdown_ms.max(ms);
+        // abi.md: within the deadline plus 200 ms; a loaded machine gets a second more.
+        let late = ms > u128::from(deadline_ms) + 200 + 1000;
+        if g("pending") != 0 || balance(&s) != 0 || late || ![0, 7].contains(&rc) {
+            self.failures.push(format!(
+                "session {}: tel_shutdown({deadline_ms})={rc} in {ms} ms, pending {}, balance {}",
+                self.sessions,
+                g("pending"),
+                balance(&s)
+            ));
+        }
+        s
+    }
+}
+
 fn run_soak(args: &Args) {
+    let dir = std::env::temp_dir().join(format!("tel-soak-{}", std::process::id()));
+    let cache = dir.join("soak.cache");
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
         .arg("--collector")
+        .arg(dir.join("soak.cache.lock"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -205,11 +309,10 @@ fn run_soak(args: &Args) {
         .strip_prefix("PORT=")
         .and_then(|p| p.parse().ok())
         .expect("PORT= line");
-    let dir = std::env::temp_dir().join(format!("tel-soak-{}", std::process::id()));
     let config = json!({
         "ikey": IKEY,
         "endpoint": format!("http://127.0.0.1:{port}/OneCollector/1.0/"),
-        "cache_path": dir.join("soak.cache").to_string_lossy(),
+        "cache_path": cache.to_string_lossy(),
         "flush_interval_ms": 200,
         "http_timeout_ms": 2000,
         "retry_initial_ms": 100,
@@ -217,17 +320,22 @@ fn run_soak(args: &Args) {
         "retry_max_attempts": 4,
         "queue_max_events": 20000,
     });
+    assert_eq!(
+        ffi::tel_set_logger(Some(blocking_logger), 4, std::ptr::null_mut()),
+        0
+    );
     init(&config);
     println!(
-        "soak: {} s at {} events/s over {} threads; collector pid {} on port {port}; cache {}",
+        "soak: {} s at {} events/s over {} threads, sessions of ~{} s; collector pid {} on port {port}; cache {}",
         args.seconds,
         args.rate,
         args.threads,
+        args.session,
         child.id(),
         dir.display()
     );
     println!(
-        "{:>6} {:>9} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7}",
+        "{:>6} {:>9} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7} {:>5}",
         "t_s",
         "rss_kb",
         "fds",
@@ -240,16 +348,18 @@ fn run_soak(args: &Args) {
         "pending",
         "qfull",
         "http_req",
-        "balance"
+        "balance",
+        "sess"
     );
     let start = Instant::now();
     let end = start + Duration::from_secs(args.seconds);
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
+    let between = Arc::new(AtomicU64::new(0));
     let per_thread = (args.rate / args.threads).max(1);
     let loggers: Vec<_> = (0..args.threads)
         .map(|t| {
-            let (stop, refused) = (stop.clone(), refused.clone());
+            let (stop, refused, between) = (stop.clone(), refused.clone(), between.clone());
             std::thread::spawn(move || {
                 let name = CString::new("Soak.Event").unwrap();
                 let t0 = Instant::now();
@@ -262,6 +372,10 @@ fn run_soak(args: &Args) {
                     .unwrap();
                     match unsafe { ffi::tel_log(name.as_ptr(), props.as_ptr()) } {
                         0 | 6 => {}
+                        // Between one session's shutdown and the next one's init.
+                        4 => {
+                            between.fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => {
                             refused.fetch_add(1, Ordering::Relaxed);
                         }
@@ -277,17 +391,35 @@ fn run_soak(args: &Args) {
             })
         })
         .collect();
+    let session_length = |args: &Args| {
+        let base = args.session * 1000;
+        Duration::from_millis(base / 2 + tel::random::u64() % base.max(1))
+    };
+    let mut totals = Totals::default();
     let mut peak_rss = 0;
     let mut peak_fds = 0;
     let mut peak_threads = 0;
     let mut worst_balance = 0i64;
     let mut next = start + Duration::from_secs(args.report);
+    let mut session_end = start + session_length(args);
     loop {
         let now = Instant::now();
         if now >= end {
             break;
         }
-        std::thread::sleep(next.min(end).saturating_duration_since(now));
+        std::thread::sleep(
+            next.min(end)
+                .min(session_end)
+                .saturating_duration_since(now),
+        );
+        if Instant::now() >= session_end && Instant::now() < end {
+            totals.shut_down(1000);
+            init(&config);
+            session_end = Instant::now() + session_length(args);
+        }
+        if Instant::now() < next {
+            continue;
+        }
         next += Duration::from_secs(args.report);
         let s = stats();
         let (rss, fds, thr, bal) = (rss_kb(), open_fds(), threads(), balance(&s));
@@ -296,7 +428,7 @@ fn run_soak(args: &Args) {
         peak_threads = peak_threads.max(thr);
         worst_balance = worst_balance.max(bal.abs());
         println!(
-            "{:>6} {:>9} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7}",
+            "{:>6} {:>9} {:>5} {:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8} {:>7} {:>5}",
             start.elapsed().as_secs(),
             rss,
             fds,
@@ -309,7 +441,8 @@ fn run_soak(args: &Args) {
             s["pending"],
             s["dropped_queue_full"],
             s["http_requests"],
-            bal
+            bal,
+            totals.sessions + 1
         );
     }
     stop.store(true, Ordering::SeqCst);
@@ -317,68 +450,77 @@ fn run_soak(args: &Args) {
         l.join().unwrap();
     }
     // Shut down while the collector still misbehaves: the deadline holds, the rest is persisted.
-    let t = Instant::now();
-    let rc_shutdown = ffi::tel_shutdown(5000);
-    let shutdown_ms = t.elapsed().as_millis();
-    let first = stats();
+    let last = totals.shut_down(5000);
     let faulty_accepted = collector_stat(port, "accepted");
     drop(child.stdin.take());
     let _ = child.wait();
     println!(
-        "first session: tel_shutdown(5000)={rc_shutdown} in {shutdown_ms} ms; balance {}; stats {first}",
-        balance(&first)
+        "{} faulty sessions; slowest tel_shutdown {} ms; last session {last}",
+        totals.sessions, totals.slowest_shutdown_ms
     );
     println!(
-        "faulty collector accepted {faulty_accepted} events; the library counted {} sent",
-        first["sent"]
+        "logger: {} lines, {} of them blocked 20-300 ms",
+        LOGGED_LINES.load(Ordering::Relaxed),
+        BLOCKED_LINES.load(Ordering::Relaxed)
     );
-    let mut ok = balance(&first) == 0
-        && shutdown_ms < 5000 + 2000
-        && faulty_accepted == first["sent"].as_u64().unwrap_or(u64::MAX);
-    // The fault clears: a second session, against a collector that accepts, delivers what
-    // the first persisted.
+    println!(
+        "faulty collector accepted {faulty_accepted} events; the sessions counted {} sent",
+        totals.sent
+    );
+    let mut ok = totals.failures.is_empty() && faulty_accepted == totals.sent as u64;
+    for f in &totals.failures {
+        println!("FAILED CHECK: {f}");
+    }
+    // The faults clear: a clean session delivers what the others persisted.
     let collector = Collector::start().expect("clean collector");
     let mut config2 = config.clone();
     config2["endpoint"] = json!(collector.endpoint());
     init(&config2);
     let rc_flush = ffi::tel_flush(120_000);
     let rc_shutdown2 = ffi::tel_shutdown(5000);
-    let second = stats();
+    let clean = stats();
+    let _ = ffi::tel_set_logger(None, 0, std::ptr::null_mut());
     println!(
-        "second session: tel_flush={rc_flush} tel_shutdown={rc_shutdown2} balance {}; stats {second}",
-        balance(&second)
+        "clean session: tel_flush={rc_flush} tel_shutdown={rc_shutdown2} balance {}; stats {clean}",
+        balance(&clean)
     );
     println!(
-        "clean collector accepted {} events; second session sent {}",
+        "clean collector accepted {} events; clean session sent {}",
         collector.accepted_count(),
-        second["sent"]
+        clean["sent"]
     );
-    ok &= balance(&second) == 0
+    ok &= balance(&clean) == 0
         && rc_flush == 0
-        && collector.accepted_count() as u64 == second["sent"].as_u64().unwrap_or(u64::MAX);
+        && clean["pending"] == 0
+        && collector.accepted_count() as u64 == clean["sent"].as_u64().unwrap_or(u64::MAX);
     let g = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0) as i64;
-    // Every event logged in the first session ends up sent, rejected or evicted from the
-    // bounded cache in one of the two sessions (the second logs nothing).
-    let unaccounted = g(&first, "logged")
-        - (g(&first, "sent")
-            + g(&first, "rejected")
-            + g(&first, "dropped_killed")
-            + g(&first, "dropped_shutdown"))
-        - (g(&second, "sent")
-            + g(&second, "rejected")
-            + g(&second, "dropped_killed")
-            + g(&second, "dropped_shutdown")
-            + g(&second, "persisted"))
-        - (g(&first, "cache_evicted") + g(&second, "cache_evicted"));
+    // Every event logged in the faulty sessions ends up sent, rejected, dropped for a named
+    // reason or evicted from the bounded cache, in one session or another (the clean one logs
+    // nothing and leaves nothing in the cache).
+    let left_in_cache = std::fs::read_to_string(&cache)
+        .map(|t| t.lines().filter(|l| !l.is_empty()).count() as i64)
+        .unwrap_or(0);
+    let unaccounted = totals.logged
+        - totals.resolved
+        - totals.evicted
+        - (g(&clean, "sent")
+            + g(&clean, "rejected")
+            + g(&clean, "dropped_killed")
+            + g(&clean, "dropped_shutdown")
+            + g(&clean, "cache_evicted"))
+        - left_in_cache;
     ok &= unaccounted == 0;
     println!(
-        "summary: {} s, peak rss {} kB, peak fds {}, peak threads {}, largest instantaneous balance {}, tel_log refusals other than queue-full {}, events unaccounted across both sessions {}",
+        "summary: {} s, {} sessions, peak rss {} kB, peak fds {}, peak threads {}, largest instantaneous balance {}, tel_log refusals other than queue-full {}, calls between sessions {}, left in the cache {}, events unaccounted across all sessions {}",
         start.elapsed().as_secs(),
+        totals.sessions + 1,
         peak_rss,
         peak_fds,
         peak_threads,
         worst_balance,
         refused.load(Ordering::Relaxed),
+        between.load(Ordering::Relaxed),
+        left_in_cache,
         unaccounted
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,20 +7,30 @@
 //! the session keeps locked while it lives, so a dead session's claims are recognised (their
 //! lock is free) and merged back by the next one.
 
+mod claim;
+mod lines;
+
 use crate::logging::{tel_log, Level};
 use crate::platform;
 use crate::priority::Priority;
+use crate::private_file::{self, Existing};
+#[cfg(unix)]
+pub(crate) use claim::close_claims_in_child;
+use claim::Claim;
+pub(crate) use claim::ClosedInForkedChild;
+use lines::{envelope_ikey, read_capped_line, starts_like_a_cache, ENVELOPE_START};
 use std::collections::HashSet;
-use std::fs::{File, TryLockError};
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::fs::TryLockError;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long the worker waits for another process's lock before giving up this round.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
-/// Longest line read back; anything longer is skipped as garbage.
-const MAX_LINE: usize = 64 * 1024 * 1024;
+/// Lines of other tenants held while a file is rewritten: at most this, or `cache_max_bytes` if
+/// larger; past it the file is left alone as unusable.
+const MIN_FOREIGN_BUDGET: u64 = 4 << 20;
 
 /// Files beside a cache file.
 #[derive(Debug, Clone)]
@@ -38,26 +48,22 @@ impl CacheFiles {
             s.push(suffix);
             PathBuf::from(s)
         };
-        let dir = match cache.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         CacheFiles {
             lock: sibling(".lock"),
             kill: sibling(".kill"),
-            dir,
+            dir: private_file::folder_of(&cache),
             cache,
         }
     }
 
+    fn file_name(path: &Path) -> String {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn claim_prefix(&self) -> String {
-        format!(
-            "{}.claim-",
-            self.cache
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        )
+        format!("{}.claim-", Self::file_name(&self.cache))
     }
 }
 
@@ -66,6 +72,9 @@ impl CacheFiles {
 pub struct Change {
     pub written: usize,
     pub evicted: usize,
+    /// Entries of this tenant that fail the checks `tel_log` makes (size, name, JSON, numbers,
+    /// a CR): taken out of the cache without being sent, and counted as replayed and rejected.
+    pub rejected: usize,
 }
 
 /// A session's handle on its tenant's cache file.
@@ -74,7 +83,9 @@ pub struct Cache {
     tenant_ikey: String,
     max_bytes: u64,
     max_age_ms: u64,
-    claim: Option<(PathBuf, File)>,
+    /// Longest line read back: `event_max_bytes`, as for `tel_log`.
+    max_line: usize,
+    claim: Option<Claim>,
     /// Logged once: the first failure of each kind is worth a debug line, not every retry.
     warned: AtomicBool,
 }
@@ -122,16 +133,45 @@ pub fn unmark(line: &str) -> (&str, Priority) {
     (bare, priority)
 }
 
+/// What reading the cache file (and dead sessions' claims) found.
+#[derive(Default)]
+struct Contents {
+    entries: Vec<Entry>,
+    /// Bytes of `entries`, lines and newlines.
+    entry_bytes: u64,
+    /// Other tenants' lines, written back as they are.
+    foreign: Vec<String>,
+    foreign_bytes: u64,
+    /// Entries evicted while reading, to keep memory within twice `cache_max_bytes`.
+    evicted: usize,
+    /// Lines dropped as unreadable (garbage, torn, overlong): no event is lost with them.
+    skipped: usize,
+}
+
+/// What a line of a cache file is.
+enum Class {
+    Ours(Entry),
+    Foreign(String),
+    Garbage,
+}
+
 impl Cache {
     pub fn new(files: CacheFiles, tenant: &str, max_bytes: u64, max_age_s: u64) -> Self {
         Cache {
             files,
-            tenant_ikey: format!("\"iKey\":\"o:{tenant}\""),
+            tenant_ikey: format!("o:{tenant}"),
             max_bytes,
             max_age_ms: max_age_s.saturating_mul(1000),
+            max_line: 1_000_000,
             claim: None,
             warned: AtomicBool::new(false),
         }
+    }
+
+    /// Sets the longest line read back (the session's `event_max_bytes`; 1,000,000 unless set).
+    pub fn with_event_max_bytes(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
     }
 
     pub fn files(&self) -> &CacheFiles {
@@ -156,12 +196,14 @@ impl Cache {
         f: impl FnOnce() -> io::Result<R>,
     ) -> io::Result<R> {
         platform::create_private_dir(&self.files.dir)?;
-        let lock = platform::private_open_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.files.lock)?;
+        let lock = private_file::open(
+            &self.files.lock,
+            private_file::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
@@ -182,88 +224,131 @@ impl Cache {
         r
     }
 
-    /// Reads the usable entries of a file. Torn lines, garbage, invalid UTF-8 and envelopes of
-    /// another tenant are skipped; a missing file is empty; a directory in its place is an error.
-    fn read_entries(&self, path: &Path) -> io::Result<(Vec<Entry>, usize)> {
-        let f = match platform::private_open_options().read(true).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(e) => return Err(e),
+    /// Reads the cache file into `into`. A missing file is empty. A file that is not a regular
+    /// file, or whose first line is not an envelope (a `cache_path` naming some other file), is
+    /// an error and is left untouched: it is not ours to rewrite or delete.
+    fn read_cache(&self, into: &mut Contents) -> io::Result<()> {
+        let Some(f) = private_file::open_read(&self.files.cache)? else {
+            return Ok(());
         };
-        if !f.metadata()?.is_file() {
-            return Err(io::Error::other("not a regular file"));
+        let mut reader = BufReader::with_capacity(64 * 1024, f);
+        if !starts_like_a_cache(&mut reader)? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "is not a cache file (its first line is not a Common Schema 4.0 envelope); left untouched",
+            ));
         }
-        let mut reader = BufReader::new(f);
-        let mut entries = Vec::new();
-        let mut skipped = 0;
+        self.read_lines(reader, into)
+    }
+
+    /// Reads lines one at a time, holding at most one line (of at most `max_line` bytes) besides
+    /// what it keeps; this tenant's entries past twice `max_bytes` are evicted as they come.
+    fn read_lines(&self, mut reader: impl BufRead, into: &mut Contents) -> io::Result<()> {
+        let foreign_budget = self.max_bytes.max(MIN_FOREIGN_BUDGET);
         let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader
-                .by_ref()
-                .take(MAX_LINE as u64 + 1)
-                .read_until(b'\n', &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            let complete = buf.last() == Some(&b'\n');
-            if complete {
-                buf.pop();
-            } else if n > MAX_LINE {
-                // Skip the rest of an overlong line.
-                let mut sink = Vec::new();
-                reader.read_until(b'\n', &mut sink)?;
-                skipped += 1;
+        while let Some(fits) = read_capped_line(&mut reader, self.max_line, &mut buf)? {
+            if !fits {
+                into.skipped += 1; // longer than any event may be
                 continue;
             }
-            match self.usable(&buf) {
-                Some(entry) => entries.push(entry),
-                None if buf.is_empty() => {}
-                None => skipped += 1,
+            if buf.is_empty() {
+                continue;
+            }
+            match self.classify(&buf) {
+                Class::Ours(entry) => {
+                    into.entry_bytes += entry.line.len() as u64 + 1;
+                    into.entries.push(entry);
+                    if into.entry_bytes > self.max_bytes.saturating_mul(2) {
+                        into.evicted += self.enforce_bound(&mut into.entries);
+                        into.entry_bytes = bytes_of(&into.entries);
+                    }
+                }
+                Class::Foreign(line) => {
+                    into.foreign_bytes += line.len() as u64 + 1;
+                    if into.foreign_bytes > foreign_budget {
+                        return Err(io::Error::other(
+                            "holds more lines of other tenants than the cache may hold; left as it is",
+                        ));
+                    }
+                    into.foreign.push(line);
+                }
+                Class::Garbage => into.skipped += 1,
             }
         }
-        Ok((entries, skipped))
+        Ok(())
     }
 
-    fn usable(&self, bytes: &[u8]) -> Option<Entry> {
-        let line = std::str::from_utf8(bytes).ok()?;
-        if !line.starts_with("{\"ver\":\"4.0\"") || !line.contains(&self.tenant_ikey) {
-            return None;
+    /// Sorts a line: this tenant's entry, another tenant's, or garbage. The tenant is read from
+    /// the envelope's `iKey` by a real parse (data that merely contains the text
+    /// `"iKey":"o:<tenant>"` does not make a line this tenant's). Whether an entry may be sent
+    /// is checked when it is claimed ([`Cache::check_entry`]).
+    fn classify(&self, bytes: &[u8]) -> Class {
+        // Every line this library writes begins so (which keeps the first line of every file
+        // it writes recognisable); anything else is not an entry of any tenant.
+        if !bytes.starts_with(ENVELOPE_START) {
+            return Class::Garbage;
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(line).ok()?;
-        Some(Entry::new(line.to_owned()))
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            return Class::Garbage;
+        };
+        let Some(ikey) = envelope_ikey(line) else {
+            // Not a JSON object with a string iKey (an unterminated last line: a torn write).
+            return Class::Garbage;
+        };
+        if ikey != self.tenant_ikey {
+            return Class::Foreign(line.to_owned());
+        }
+        Class::Ours(Entry::new(line.to_owned()))
     }
 
-    /// Writes `entries` as the new content of `path` through a temporary file and a rename.
-    fn write_entries(&self, path: &Path, entries: &[Entry]) -> io::Result<()> {
-        if entries.is_empty() {
-            return match std::fs::remove_file(path) {
+    /// The checks `tel_log` makes, on a cached line: its size, one line (no CR), valid JSON
+    /// whose numbers a double can hold, version 4.0, a valid name, a readable time, an object
+    /// as `data`. A line that fails them was never written by `tel_log`: sent, it would get the
+    /// whole batch refused.
+    fn check_entry(&self, line: &str) -> Result<(), String> {
+        if line.len() > self.max_line {
+            return Err(format!("longer than event_max_bytes ({})", self.max_line));
+        }
+        if line.contains('\r') {
+            return Err("holds a carriage return".into());
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+        if v.get("ver").and_then(|v| v.as_str()) != Some("4.0") {
+            return Err("not a Common Schema 4.0 envelope".into());
+        }
+        let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        crate::envelope::check_name(name).map_err(|e| e.message)?;
+        if !v.get("data").is_some_and(|d| d.is_object()) {
+            return Err("its data is not a JSON object".into());
+        }
+        let time = v.get("time").and_then(|t| t.as_str()).unwrap_or("");
+        crate::clock::parse_iso8601(time)
+            .map(|_| ())
+            .ok_or_else(|| "its time is unreadable".to_owned())
+    }
+
+    /// Writes the new content of the cache file: other tenants' lines as they were, then
+    /// `entries`. Nothing left: the file goes away.
+    fn write_cache(&self, foreign: &[String], entries: &[Entry]) -> io::Result<()> {
+        let lines: Vec<&str> = foreign
+            .iter()
+            .map(String::as_str)
+            .chain(entries.iter().map(|e| e.line.as_str()))
+            .collect();
+        if lines.is_empty() {
+            return match std::fs::remove_file(&self.files.cache) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };
         }
-        let mut tmp = path.to_path_buf().into_os_string();
-        tmp.push(format!(".{}.tmp", crate::random::u64()));
-        let tmp = PathBuf::from(tmp);
-        let result = (|| {
-            let mut f = platform::private_open_options()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            let mut out = Vec::with_capacity(entries.iter().map(|e| e.line.len() + 1).sum());
-            for e in entries {
-                out.extend_from_slice(e.line.as_bytes());
-                out.push(b'\n');
+        private_file::write(&self.files.cache, Existing::Replace, |out| {
+            for l in &lines {
+                out.write_all(l.as_bytes())?;
+                out.write_all(b"\n")?;
             }
-            f.write_all(&out)?;
-            f.sync_all()?;
-            drop(f);
-            platform::replace_file(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+            Ok(())
+        })
     }
 
     /// Drops entries until the file fits `max_bytes`, lower priorities first and oldest first
@@ -295,10 +380,9 @@ impl Cache {
     }
 
     /// Merges the claims of sessions that died (their claim file's lock is free) back into
-    /// `entries`; returns the claim files to delete once the cache is written.
-    fn recover_dead_claims(&self, entries: &mut Vec<Entry>) -> Vec<PathBuf> {
+    /// `into`; returns the claim files to delete once the cache is written.
+    fn recover_dead_claims(&self, own: Option<&Path>, into: &mut Contents) -> Vec<PathBuf> {
         let prefix = self.files.claim_prefix();
-        let ours = self.claim.as_ref().map(|(p, _)| p.clone());
         let mut recovered = Vec::new();
         let Ok(dir) = std::fs::read_dir(&self.files.dir) else {
             return recovered;
@@ -310,10 +394,11 @@ impl Cache {
                 continue;
             }
             let path = item.path();
-            if Some(&path) == ours.as_ref() {
+            if Some(path.as_path()) == own {
                 continue;
             }
-            let Ok(f) = platform::private_open_options().read(true).open(&path) else {
+            // Never a FIFO or a device: such a "claim" is left alone.
+            let Ok(Some(f)) = private_file::open_read(&path) else {
                 continue;
             };
             if f.try_lock().is_err() {
@@ -322,10 +407,9 @@ impl Cache {
             // Release before reading: Windows enforces the lock against the read through the
             // other handle. The cache lock held here keeps every other process out meanwhile.
             let _ = f.unlock();
-            drop(f);
             // Only a claim that was read goes away; one that cannot be read stays for later.
-            if let Ok((mut lines, _)) = self.read_entries(&path) {
-                entries.append(&mut lines);
+            let reader = BufReader::with_capacity(64 * 1024, f);
+            if self.read_lines(reader, into).is_ok() {
                 recovered.push(path);
             }
         }
@@ -339,7 +423,9 @@ impl Cache {
             return Ok(Change::default());
         }
         let r = self.locked(deadline, || {
-            let (mut entries, _) = self.read_entries(&self.files.cache)?;
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let mut entries = contents.entries;
             // A line already there is not written twice (a shutdown that took over from a
             // worker writing the same batch).
             let present: HashSet<&str> = entries.iter().map(|e| e.line.as_str()).collect();
@@ -349,11 +435,12 @@ impl Cache {
                 .map(|l| Entry::new((*l).to_owned()))
                 .collect();
             entries.extend(new);
-            let evicted = self.enforce_bound(&mut entries);
-            self.write_entries(&self.files.cache, &entries)?;
+            let evicted = contents.evicted + self.enforce_bound(&mut entries);
+            self.write_cache(&contents.foreign, &entries)?;
             Ok(Change {
                 written: lines.len(),
                 evicted,
+                rejected: 0,
             })
         });
         if let Err(e) = &r {
@@ -365,18 +452,36 @@ impl Cache {
     /// Moves up to `max_events` entries (and `max_bytes` bytes) that `skip` does not exclude
     /// from the cache into this session's claim file, after merging dead sessions' claims back
     /// and dropping expired entries. Returns the claimed lines and how many entries expired or
-    /// were evicted.
+    /// were evicted, and how many were set aside as unsendable (see [`Change::rejected`]).
     pub fn claim(
         &mut self,
         max_events: usize,
         max_bytes: usize,
         skip: &dyn Fn(&str) -> bool,
     ) -> io::Result<(Vec<String>, Change)> {
-        self.ensure_claim_file()?;
         let deadline = Instant::now() + LOCK_WAIT;
+        // The claim file is created and locked under the cache lock: no other process can see
+        // it unlocked, take it for a dead session's and delete it.
+        // Out of `self` while the lock is held, and put back whatever happens.
+        let mut held = self.claim.take();
         let r = self.locked(deadline, || {
-            let (mut entries, skipped) = self.read_entries(&self.files.cache)?;
-            let recovered = self.recover_dead_claims(&mut entries);
+            if held.is_none() {
+                held = Some(Claim::create(&self.files)?);
+            }
+            let claim = held.as_ref().expect("created above");
+            private_file::remove_orphaned_temps(
+                &self.files.dir,
+                &CacheFiles::file_name(&self.files.cache),
+                &[
+                    &CacheFiles::file_name(&self.files.kill),
+                    crate::device::FILE_NAME,
+                ],
+            );
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let recovered = self.recover_dead_claims(Some(&claim.path), &mut contents);
+            let now = crate::clock::now_ms();
+            let mut entries = std::mem::take(&mut contents.entries);
             if !recovered.is_empty() {
                 // A line both in the cache and in a dead claim (written back by a shutdown
                 // that took over from a worker stuck in a request) is one entry, sent once.
@@ -391,13 +496,13 @@ impl Cache {
                     keep[i - 1]
                 });
             }
-            let now = crate::clock::now_ms();
             let before = entries.len();
             let oldest_allowed = now.saturating_sub(self.max_age_ms);
             entries.retain(|e| e.time_ms >= oldest_allowed);
             let mut change = Change {
                 written: 0,
-                evicted: before - entries.len(),
+                evicted: contents.evicted + before - entries.len(),
+                rejected: 0,
             };
             change.evicted += self.enforce_bound(&mut entries);
             let mut taken = Vec::new();
@@ -407,71 +512,45 @@ impl Cache {
                 let fits = taken.len() < max_events
                     && (taken.is_empty() || bytes + e.line.len() < max_bytes);
                 if fits && !skip(&e.line) {
+                    if self.check_entry(&e.line).is_err() {
+                        change.rejected += 1; // set aside: out of the cache, never sent
+                        continue;
+                    }
                     bytes += e.line.len() + 1;
                     taken.push(e);
                 } else {
                     rest.push(e);
                 }
             }
-            let changed =
-                !taken.is_empty() || change.evicted > 0 || skipped > 0 || !recovered.is_empty();
+            let changed = !taken.is_empty()
+                || change.evicted > 0
+                || change.rejected > 0
+                || contents.skipped > 0
+                || !recovered.is_empty();
             if !taken.is_empty() {
                 // Claim first, then remove from the cache: a crash in between duplicates
                 // entries, never loses them.
-                let (path, _) = self.claim.as_ref().expect("claim file opened above");
-                self.write_claim(path, &taken)?;
+                claim.write(&taken)?;
             }
             if changed {
-                self.write_entries(&self.files.cache, &rest)?;
+                self.write_cache(&contents.foreign, &rest)?;
             }
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
             Ok((taken.into_iter().map(|e| e.line).collect(), change))
         });
+        self.claim = held;
         if let Err(e) = &r {
             self.note_failure("not replayed", e);
         }
         r
     }
 
-    fn ensure_claim_file(&mut self) -> io::Result<()> {
-        if self.claim.is_some() {
-            return Ok(());
-        }
-        platform::create_private_dir(&self.files.dir)?;
-        let mut name = self.files.cache.clone().into_os_string();
-        name.push(format!(".claim-{:016x}", crate::random::u64()));
-        let path = PathBuf::from(name);
-        let f = platform::private_open_options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        // Held for the session's lifetime: a free lock means its owner is gone.
-        f.lock()?;
-        self.claim = Some((path, f));
-        Ok(())
-    }
-
-    fn write_claim(&self, _path: &Path, entries: &[Entry]) -> io::Result<()> {
-        let (_, f) = self.claim.as_ref().expect("claim file open");
-        let mut f = f;
-        f.set_len(0)?;
-        f.rewind()?;
-        let mut out = Vec::new();
-        for e in entries {
-            out.extend_from_slice(e.line.as_bytes());
-            out.push(b'\n');
-        }
-        f.write_all(&out)?;
-        f.sync_data()
-    }
-
     /// The claimed entries are resolved (delivered, rejected, dropped or persisted back).
     pub fn release_claim(&self) {
-        if let Some((_, f)) = &self.claim {
-            let _ = f.set_len(0);
+        if let Some(c) = &self.claim {
+            let _ = c.file.set_len(0);
         }
     }
 
@@ -480,23 +559,37 @@ impl Cache {
         let deadline = Instant::now() + LOCK_WAIT;
         self.release_claim();
         self.locked(deadline, || {
-            let (mut entries, _) = self.read_entries(&self.files.cache)?;
-            let recovered = self.recover_dead_claims(&mut entries);
-            self.write_entries(&self.files.cache, &[])?;
+            let mut contents = Contents::default();
+            self.read_cache(&mut contents)?;
+            let own = self.claim.as_ref().map(|c| c.path.as_path());
+            let recovered = self.recover_dead_claims(own, &mut contents);
+            self.write_cache(&contents.foreign, &[])?;
             for path in recovered {
                 let _ = std::fs::remove_file(path);
             }
-            Ok(entries.into_iter().map(|e| e.line).collect())
+            Ok(contents.entries.into_iter().map(|e| e.line).collect())
         })
+    }
+
+    /// Deletes this tenant's entries of the cache file, keeping other tenants' lines; a file
+    /// that is not a cache is not touched. Called with the cache lock held (`tel_purge`).
+    pub(crate) fn delete_entries_locked(&self) -> io::Result<()> {
+        let mut contents = Contents::default();
+        match self.read_cache(&mut contents) {
+            Ok(()) => self.write_cache(&contents.foreign, &[]),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(()), // not a cache
+            Err(e) => Err(e),
+        }
     }
 
     /// Ends the session's use of the cache: its (empty) claim file goes away. A cache dropped
     /// without `close` leaves its claim file for the next process to merge back (a worker that
     /// a timed-out shutdown left behind does that: at worst its batch is delivered twice).
     pub fn close(&mut self) {
-        if let Some((path, f)) = self.claim.take() {
-            let _ = f.set_len(0);
-            drop(f);
+        if let Some(c) = self.claim.take() {
+            let _ = c.file.set_len(0);
+            let path = c.path.clone();
+            drop(c);
             let _ = std::fs::remove_file(path);
         }
     }
@@ -510,22 +603,23 @@ impl Cache {
             let purged = self
                 .claim
                 .as_ref()
-                .is_some_and(|(_, f)| f.metadata().is_ok_and(|m| m.nlink() == 0));
+                .is_some_and(|c| c.file.metadata().is_ok_and(|m| m.nlink() == 0));
             if purged {
                 self.claim = None;
             }
         }
     }
 
-    /// Counts entries and bytes without changing anything (for diagnostics).
+    /// This tenant's entries, without changing anything (for diagnostics).
     pub fn inspect(&self) -> io::Result<Vec<String>> {
-        Ok(self
-            .read_entries(&self.files.cache)?
-            .0
-            .into_iter()
-            .map(|e| e.line)
-            .collect())
+        let mut contents = Contents::default();
+        self.read_cache(&mut contents)?;
+        Ok(contents.entries.into_iter().map(|e| e.line).collect())
     }
+}
+
+fn bytes_of(entries: &[Entry]) -> u64 {
+    entries.iter().map(|e| e.line.len() as u64 + 1).sum()
 }
 
 /// A cheap fingerprint of a line, to recognise entries this session put back.
@@ -538,7 +632,18 @@ pub fn fingerprint(line: &str) -> u64 {
 
 pub type Fingerprints = HashSet<u64>;
 
-/// Deletes a tenant's cache file (opt-out).
-pub fn delete(files: &CacheFiles) {
-    let _ = std::fs::remove_file(&files.cache);
+/// Deletes a tenant's cache file (opt-out), writing nothing else. A file that is not a cache is
+/// not touched; one that also holds other tenants' lines keeps them (rewritten under the lock).
+pub fn delete(files: &CacheFiles, tenant: &str) {
+    let cache = Cache::new(files.clone(), tenant, u64::MAX, u64::MAX);
+    let mut contents = Contents::default();
+    match cache.read_cache(&mut contents) {
+        Ok(()) if !contents.foreign.is_empty() => {
+            let _ = cache.purge();
+        }
+        Ok(()) => {
+            let _ = std::fs::remove_file(&files.cache);
+        }
+        Err(_) => {}
+    }
 }

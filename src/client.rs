@@ -58,13 +58,13 @@ impl Client {
     /// once. With opt-out, the client does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
         logging::refresh_env();
-        logging::add_secret(config.ikey.header_value(), &config.ikey.redacted());
         let config = Arc::new(config);
+        logging::add_secret(Arc::downgrade(&config) as std::sync::Weak<dyn logging::Redact>);
         let stats = Arc::new(Stats::default());
         let files = cache_files(&config);
         if !config.enabled || opted_out_by_environment() {
             if let Some(f) = &files {
-                cache::delete(f);
+                cache::delete(f, config.ikey.tenant());
             }
             tel_log!(
                 Level::Info,

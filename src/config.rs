@@ -1,6 +1,7 @@
 //! The session configuration: `tel_init`'s JSON object, its defaults and its validation
 //! (abi.md, "Configuration").
 
+pub use crate::endpoint::{is_loopback_host, Endpoint, Scheme};
 use crate::ext::ExtOverrides;
 use crate::ikey::InstrumentationKey;
 use crate::status::{excerpt, Error, Result};
@@ -17,98 +18,6 @@ pub enum Compression {
     Gzip,
     /// No `Content-Encoding` header at all.
     None,
-}
-
-/// A validated collector URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub url: String,
-    pub host: String,
-    pub loopback: bool,
-}
-
-impl Endpoint {
-    /// `https://` anywhere; `http://` only to a loopback host, so that events and the key never
-    /// cross a network in clear text.
-    pub fn parse(url: &str) -> Result<Self> {
-        if url.is_empty() {
-            return Err(Error::config("endpoint is empty"));
-        }
-        if url
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(Error::config(
-                "endpoint contains whitespace or control characters",
-            ));
-        }
-        let (https, rest) = if let Some(r) = strip_prefix_ci(url, "https://") {
-            (true, r)
-        } else if let Some(r) = strip_prefix_ci(url, "http://") {
-            (false, r)
-        } else {
-            return Err(Error::config(format!(
-                "endpoint {:?} must start with https:// (or http:// for a loopback host)",
-                excerpt(url)
-            )));
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.contains('@') {
-            return Err(Error::config("endpoint must not carry user credentials"));
-        }
-        let host = if let Some(v6) = authority.strip_prefix('[') {
-            let Some(end) = v6.find(']') else {
-                return Err(Error::config(format!(
-                    "endpoint {:?} has a malformed host",
-                    excerpt(url)
-                )));
-            };
-            v6[..end].to_owned()
-        } else {
-            authority.split(':').next().unwrap_or("").to_owned()
-        };
-        if host.is_empty() {
-            return Err(Error::config(format!(
-                "endpoint {:?} has no host",
-                excerpt(url)
-            )));
-        }
-        if let Some(port) = authority.rsplit_once(':').map(|(_, p)| p) {
-            if !authority.ends_with(']') && port.parse::<u16>().map_or(true, |p| p == 0) {
-                return Err(Error::config(format!(
-                    "endpoint {:?} has an invalid port",
-                    excerpt(url)
-                )));
-            }
-        }
-        let loopback = is_loopback_host(&host);
-        if !https && !loopback {
-            return Err(Error::config(format!(
-                "endpoint {:?}: http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://"
-            , excerpt(url))));
-        }
-        Ok(Endpoint {
-            url: url.to_owned(),
-            host,
-            loopback,
-        })
-    }
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
-}
-
-pub fn is_loopback_host(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => false,
-    }
 }
 
 /// Where the cache file (and beside it the kill state and device id) lives.
@@ -142,6 +51,10 @@ pub struct Config {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub retry_max_attempts: u32,
+    /// Rust API only (no `tel_init` key): keep the connection to the collector between
+    /// requests and resume TLS sessions (default). Off, every request opens a new connection
+    /// with a full handshake; benchmarks compare the two.
+    pub connection_reuse: bool,
 }
 
 /// Every key `tel_init` accepts, in abi.md's order.
@@ -186,6 +99,7 @@ impl Config {
             retry_initial_ms: 1000,
             retry_max_ms: 300_000,
             retry_max_attempts: 6,
+            connection_reuse: true,
         })
     }
 
@@ -306,6 +220,13 @@ impl Config {
     }
 }
 
+/// Log lines never carry the session's key.
+impl crate::logging::Redact for Config {
+    fn redact(&self, text: &str) -> String {
+        self.ikey.redact_in(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,27 +279,6 @@ mod tests {
             let e = cfg(json).unwrap_err();
             assert_eq!(e.status, crate::Status::InvalidConfig);
             assert!(e.message.contains(word), "{json}: {}", e.message);
-        }
-    }
-
-    #[test]
-    fn http_only_for_loopback() {
-        for ok in [
-            "http://127.0.0.1:8080/OneCollector/1.0/",
-            "http://127.5.0.1/",
-            "http://localhost:1/",
-            "http://[::1]:9/x",
-            "https://example.com/",
-        ] {
-            Endpoint::parse(ok).unwrap();
-        }
-        for bad in [
-            "http://10.0.0.1/",
-            "http://[::2]/",
-            "https:///",
-            "http://127.0.0.1:0/",
-        ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
 }

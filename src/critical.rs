@@ -8,7 +8,7 @@
 //! rewritten with exactly the critical events still unresolved and left for the next process
 //! (that is how they are persisted: never also written to the cache file, so never twice).
 
-use crate::cache::{mark, Cache};
+use crate::cache::{mark, Cache, ClosedInForkedChild};
 use crate::platform;
 use crate::priority::Priority;
 use std::fs::File;
@@ -21,6 +21,9 @@ const CREATE_LOCK_WAIT: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 pub struct CriticalLog {
+    /// A forked child closes the file: it must not keep this session looking alive. (First,
+    /// so that it is dropped before the file is closed.)
+    _fork: ClosedInForkedChild,
     path: PathBuf,
     file: File,
     /// Events appended and not yet resolved.
@@ -43,6 +46,7 @@ impl CriticalLog {
             // Held for the session's lifetime: a free lock means its owner is gone.
             file.lock()?;
             Ok(CriticalLog {
+                _fork: ClosedInForkedChild::new(&file),
                 path,
                 file,
                 outstanding: 0,

@@ -3,17 +3,14 @@
 //! collector with "InvalidDeviceLocalId").
 
 use crate::logging::{tel_log, Level};
-use crate::platform;
-use std::io::{Read, Write};
+use crate::private_file::{self, Existing};
+use std::io::Read;
 use std::path::Path;
 
-const FILE_NAME: &str = "device-id";
+pub(crate) const FILE_NAME: &str = "device-id";
 
 fn read_id(path: &Path) -> Option<String> {
-    let mut f = platform::private_open_options()
-        .read(true)
-        .open(path)
-        .ok()?;
+    let mut f = private_file::open_read(path).ok()??;
     let mut s = String::new();
     Read::by_ref(&mut f).take(256).read_to_string(&mut s).ok()?;
     let id = s.trim();
@@ -31,24 +28,8 @@ pub fn local_id(dir: Option<&Path>) -> String {
         return id;
     }
     let id = format!("r:{}", crate::random::uuid4());
-    let written = (|| -> std::io::Result<()> {
-        platform::create_private_dir(dir)?;
-        let tmp = dir.join(format!("{FILE_NAME}.{}.tmp", crate::random::u64()));
-        let mut f = platform::private_open_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(id.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        // A hard link never replaces: when two processes race, the first id wins and both use it.
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(()),
-        }
-    })();
+    // A hard link never replaces: when two processes race, the first id wins and both use it.
+    let written = private_file::write(&path, Existing::Keep, |out| out.write_all(id.as_bytes()));
     match written {
         Ok(()) => read_id(&path).unwrap_or(id),
         Err(e) => {

@@ -43,6 +43,7 @@ impl<T> ForkLocal<T> {
 pub fn watch() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     extern "C" fn child() {
+        crate::cache::close_claims_in_child();
         crate::logging::renew_in_child();
         crate::global::renew_in_child();
     }

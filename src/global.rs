@@ -54,7 +54,29 @@ fn already_initialized() -> Error {
     )
 }
 
+thread_local! {
+    /// Set while this thread is inside `init`: a logger callback that calls `tel_init` again
+    /// (the opt-out line is logged during `init`) would otherwise recurse without end.
+    static INITIALIZING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Clears [`INITIALIZING`] however `init` ends.
+struct InitGuard;
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        INITIALIZING.with(|i| i.set(false));
+    }
+}
+
 pub fn init(config_json: &str) -> Result<()> {
+    if INITIALIZING.with(|i| i.replace(true)) {
+        return Err(Error::new(
+            Status::AlreadyInitialized,
+            "tel_init was called while tel_init runs on this thread (from the logger callback): refused",
+        ));
+    }
+    let _guard = InitGuard;
     if SESSION.get().read().is_some() {
         return Err(already_initialized());
     }

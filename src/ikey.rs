@@ -68,16 +68,72 @@ impl InstrumentationKey {
         format!("{}-***", self.tenant())
     }
 
-    /// Replaces every occurrence of the full key in `text` by its redacted form. Used on
-    /// anything that leaves the library as text (log lines, error messages).
+    /// The part after the tenant token and its `-`: what must never leave the library.
+    fn secret(&self) -> &str {
+        &self.full[self.tenant_len + 1..]
+    }
+
+    /// Replaces every occurrence of the key in `text` by its redacted form. Used on anything
+    /// that leaves the library as text (log lines, error messages).
+    ///
+    /// A key cut short counts as the key: `<tenant>-` followed by any start of the secret part
+    /// is redacted, and so is a run of [`SECRET_PREFIX_MIN`] or more of the secret's first
+    /// characters on its own. So an excerpt that truncated the key (the 200-byte body excerpt,
+    /// the 64-character quote of a configuration value) shows none of the secret, whichever
+    /// was done first.
     pub fn redact_in(&self, text: &str) -> String {
-        if text.contains(&self.full) {
-            text.replace(&self.full, &self.redacted())
-        } else {
-            text.to_owned()
+        let secret = self.secret().as_bytes();
+        let anchor = &self.full.as_bytes()[..self.tenant_len + 1];
+        let standalone = secret.len() >= SECRET_PREFIX_MIN;
+        let bytes = text.as_bytes();
+        let shared = |at: usize| {
+            bytes[at..]
+                .iter()
+                .zip(secret)
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let (start, end) = if bytes[i..].starts_with(anchor) {
+                let m = shared(i + anchor.len());
+                if m > 0 {
+                    (i, i + anchor.len() + m)
+                } else {
+                    (i, i)
+                }
+            } else if standalone && bytes[i] == secret[0] {
+                let m = shared(i);
+                if m >= SECRET_PREFIX_MIN {
+                    (i, i + m)
+                } else {
+                    (i, i)
+                }
+            } else {
+                (i, i)
+            };
+            if end > start {
+                out.push_str(&text[copied..start]);
+                if start + anchor.len() <= end && bytes[start..].starts_with(anchor) {
+                    out.push_str(&self.redacted());
+                } else {
+                    out.push_str("***");
+                }
+                copied = end;
+                i = end;
+            } else {
+                i += 1;
+            }
         }
+        out.push_str(&text[copied..]);
+        out
     }
 }
+
+/// How many of the secret part's first characters, standing alone, count as the key.
+const SECRET_PREFIX_MIN: usize = 6;
 
 impl fmt::Debug for InstrumentationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,6 +166,25 @@ mod tests {
             k.redact_in("key abc123-def-456 here"),
             "key abc123-*** here"
         );
+    }
+
+    #[test]
+    fn a_key_cut_short_is_redacted() {
+        let k = InstrumentationKey::parse("tenant01-0123-4567-89ab-cdef").unwrap();
+        assert_eq!(k.redact_in("x tenant01-0123-45"), "x tenant01-***");
+        assert_eq!(k.redact_in("tenant01-0"), "tenant01-***");
+        assert_eq!(k.redact_in("tenant01-zz"), "tenant01-zz");
+        assert_eq!(k.redact_in("[0123-4567-89]"), "[***]");
+        assert_eq!(
+            k.redact_in("0123-"),
+            "0123-",
+            "too short to be the key alone"
+        );
+        assert_eq!(
+            k.redact_in("é tenant01-0123-4567-89ab-cdef é"),
+            "é tenant01-*** é"
+        );
+        assert_eq!(k.redact_in(""), "");
     }
 
     #[test]

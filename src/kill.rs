@@ -5,8 +5,8 @@
 //! the tenant reads it before sending.
 
 use crate::logging::{tel_log, Level};
-use crate::platform;
-use std::io::{Read, Write};
+use crate::private_file::{self, Existing};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,9 +33,20 @@ impl KillDirective {
 /// Entries are `o:<tenant>[:<scope>]`, comma-separated, whitespace-tolerant. Entries without
 /// `o:`, with an empty tenant, longer than 256 bytes or holding control characters are ignored.
 /// Every scope counts as a kill of the whole tenant. A duration that is absent, empty, zero,
-/// negative or not an integer means no kill at all.
+/// negative or not an integer means no kill at all; one too large for any integer type is the
+/// longest window, like any duration past [`MAX_KILL_SECONDS`].
 pub fn parse_directive(tokens: Option<&str>, duration: Option<&str>) -> Option<KillDirective> {
-    let seconds: u64 = duration?.trim().parse().ok().filter(|s| *s > 0)?;
+    let duration = duration?.trim();
+    if duration.is_empty() || !duration.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = duration
+        .parse::<u64>()
+        .unwrap_or(MAX_KILL_SECONDS)
+        .min(MAX_KILL_SECONDS);
+    if seconds == 0 {
+        return None;
+    }
     let tenants: Vec<String> = tokens?
         .split(',')
         .map(str::trim)
@@ -122,10 +133,7 @@ impl KillSwitch {
 }
 
 fn read_state(path: &Path, tenant: &str) -> Option<u64> {
-    let mut f = platform::private_open_options()
-        .read(true)
-        .open(path)
-        .ok()?;
+    let mut f = private_file::open_read(path).ok()??;
     let mut text = String::new();
     Read::by_ref(&mut f)
         .take(4096)
@@ -142,24 +150,10 @@ fn read_state(path: &Path, tenant: &str) -> Option<u64> {
 }
 
 fn write_state(path: &Path, tenant: &str, until_ms: u64) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    platform::create_private_dir(dir)?;
-    let tmp = path.with_extension(format!("kill.{}.tmp", crate::random::u64()));
     let body = serde_json::json!({"tenant": tenant, "until_ms": until_ms}).to_string();
-    let result = (|| {
-        let mut f = platform::private_open_options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        platform::replace_file(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    private_file::write(path, Existing::Replace, |out| {
+        out.write_all(body.as_bytes())
+    })
 }
 
 #[cfg(test)]
@@ -193,12 +187,13 @@ mod tests {
         ] {
             assert_eq!(parse_directive(tokens, Some("10")), None, "{tokens:?}");
         }
-        assert_eq!(
-            parse_directive(Some("o:abc"), Some("99999999999"))
-                .unwrap()
-                .seconds,
-            MAX_KILL_SECONDS
-        );
+        for huge in ["99999999999", "18446744073709551616", &"9".repeat(300)] {
+            assert_eq!(
+                parse_directive(Some("o:abc"), Some(huge)).unwrap().seconds,
+                MAX_KILL_SECONDS,
+                "{huge}"
+            );
+        }
     }
 
     #[test]

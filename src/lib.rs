@@ -27,6 +27,7 @@ pub(crate) mod critical;
 pub(crate) mod delivery;
 #[doc(hidden)]
 pub mod device;
+pub(crate) mod endpoint;
 #[doc(hidden)]
 pub mod envelope;
 #[doc(hidden)]
@@ -45,6 +46,7 @@ pub mod options;
 #[doc(hidden)]
 pub mod platform;
 pub(crate) mod priority;
+pub(crate) mod private_file;
 pub(crate) mod purge;
 pub(crate) mod queue;
 #[doc(hidden)]

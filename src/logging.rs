@@ -6,6 +6,7 @@ use crate::fork::ForkLocal;
 use crate::sync::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Weak;
 
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,18 +42,38 @@ struct Callback {
     user_data: usize,
 }
 
+/// What holds a secret no log line may carry (a session's configuration: its key).
+pub trait Redact: Send + Sync {
+    fn redact(&self, text: &str) -> String;
+}
+
 /// Everything a log line needs besides its text.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct LogState {
     callback: Option<Callback>,
-    /// Full instrumentation keys of the sessions: replaced by their redacted form in every line,
-    /// whatever the line repeats (a collector's body or Collector-Error included).
-    secrets: Vec<(String, String)>,
+    /// The stderr sink's level (`TEL_LOG`), -1 until read. Kept with the callback, so that a
+    /// line that finds no callback is held to this level, never to the callback's.
+    stderr_level: i32,
+    /// The sessions whose keys are redacted from every line, whatever the line repeats (a
+    /// collector's body or Collector-Error included). Held weakly: a session's entry goes once
+    /// its configuration is gone, so the list does not grow with every key ever used.
+    secrets: Vec<Weak<dyn Redact>>,
+}
+
+impl Default for LogState {
+    fn default() -> Self {
+        LogState {
+            callback: None,
+            stderr_level: -1,
+            secrets: Vec::new(),
+        }
+    }
 }
 
 type StateSlot = RwLock<LogState>;
 static STATE: ForkLocal<StateSlot> = ForkLocal::new(RwLock::new(LogState {
     callback: None,
+    stderr_level: -1,
     secrets: Vec::new(),
 }));
 /// The highest level any sink wants; lets `enabled` answer without a lock.
@@ -76,27 +97,27 @@ fn env_level() -> i32 {
 /// Installs (or with `None`, removes) the host callback. Without a callback the stderr sink
 /// is used at the level `TEL_LOG` names, read now.
 pub fn set_callback(f: Option<LogFn>, max_level: i32, user_data: *mut c_void) {
+    let env = env_level();
     let mut state = STATE.get().write();
     state.callback = f.map(|f| Callback {
         f,
         max_level: max_level.clamp(0, 5),
         user_data: user_data as usize,
     });
+    state.stderr_level = env;
     let level = match state.callback {
         Some(cb) => cb.max_level,
-        None => env_level(),
+        None => env,
     };
     MAX_LEVEL.store(level, Ordering::Release);
 }
 
-/// Registers a full instrumentation key: from now on no log line carries it.
-pub fn add_secret(full_key: &str, redacted: &str) {
+/// Registers what holds a session's key: from now on, and while it lives, no log line carries
+/// the key. Entries whose holder is gone are dropped here.
+pub fn add_secret(holder: Weak<dyn Redact>) {
     let mut state = STATE.get().write();
-    if !state.secrets.iter().any(|(k, _)| k == full_key) {
-        state
-            .secrets
-            .push((full_key.to_owned(), redacted.to_owned()));
-    }
+    state.secrets.retain(|w| w.strong_count() > 0);
+    state.secrets.push(holder);
 }
 
 fn max_level() -> i32 {
@@ -124,8 +145,11 @@ pub(crate) fn renew_in_child() {
 
 /// Re-reads `TEL_LOG` when no callback is installed (called by `tel_init`).
 pub fn refresh_env() {
-    if STATE.get().read().callback.is_none() {
-        MAX_LEVEL.store(env_level(), Ordering::Release);
+    let env = env_level();
+    let mut state = STATE.get().write();
+    state.stderr_level = env;
+    if state.callback.is_none() {
+        MAX_LEVEL.store(env, Ordering::Release);
     }
 }
 
@@ -222,10 +246,8 @@ fn deferred(level: Level, message: &str) -> bool {
 pub fn redact(text: &str) -> String {
     let state = STATE.get().read();
     let mut text = text.to_owned();
-    for (key, redacted) in &state.secrets {
-        if text.contains(key.as_str()) {
-            text = text.replace(key.as_str(), redacted);
-        }
+    for holder in state.secrets.iter().filter_map(Weak::upgrade) {
+        text = holder.redact(&text);
     }
     text
 }
@@ -235,15 +257,13 @@ pub fn emit(level: Level, message: &str) {
     if !enabled(level) || deferred(level, message) {
         return;
     }
-    let (callback, mut flat) = {
+    let (callback, stderr_level, mut flat) = {
         let state = STATE.get().read();
         let mut text = message.to_owned();
-        for (key, redacted) in &state.secrets {
-            if text.contains(key.as_str()) {
-                text = text.replace(key.as_str(), redacted);
-            }
+        for holder in state.secrets.iter().filter_map(Weak::upgrade) {
+            text = holder.redact(&text);
         }
-        (state.callback, text)
+        (state.callback, state.stderr_level, text)
     };
     if flat.contains(['\n', '\r', '\0']) {
         flat = flat
@@ -264,8 +284,16 @@ pub fn emit(level: Level, message: &str) {
             }
         }
         None => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "tel [{}] {}", level.name(), flat);
+            // `enabled` may have read the level of a callback being removed just now.
+            let stderr_level = if stderr_level < 0 {
+                env_level()
+            } else {
+                stderr_level
+            };
+            if (level as i32) <= stderr_level {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "tel [{}] {}", level.name(), flat);
+            }
         }
     }
 }

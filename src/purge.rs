@@ -23,7 +23,9 @@ pub fn purge(config: &Config) -> Result<()> {
     let cache = Cache::new(files.clone(), config.ikey.tenant(), 0, 0);
     let prefix = files.claim_prefix();
     let result = cache.locked(Instant::now() + LOCK_WAIT, || {
-        remove(&files.cache)?;
+        // This tenant's entries; other tenants' lines stay, and a file that is not a cache
+        // (a cache_path naming some other file) is not touched.
+        cache.delete_entries_locked()?;
         for item in std::fs::read_dir(&files.dir)?.flatten() {
             if item.file_name().to_string_lossy().starts_with(&prefix) {
                 let path = item.path();

@@ -132,11 +132,13 @@ pub fn refused_events(body: &[u8]) -> Refused {
     }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP-date, capped at [`MAX_RETRY_AFTER`].
+/// `Retry-After` as delta-seconds or an HTTP-date, capped at [`MAX_RETRY_AFTER`] (a number of
+/// seconds too large for any integer type is capped too, not ignored).
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
+    let d = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        v.parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
         let at = crate::clock::parse_http_date(v)?;
         Duration::from_millis(at.saturating_sub(crate::clock::now_ms()))
@@ -234,6 +236,11 @@ mod tests {
     fn retry_after_forms() {
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("18446744073709551616"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after(&"9".repeat(400)), Some(MAX_RETRY_AFTER));
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(Duration::ZERO)

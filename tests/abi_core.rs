@@ -339,7 +339,10 @@ fn opt_out_sends_and_writes_nothing() {
     let c = Collector::start().unwrap();
     let dir = temp_dir("optout");
     let cache = dir.join("events.cache");
-    std::fs::write(&cache, "old entry\n").unwrap();
+    let old = format!(
+        r#"{{"ver":"4.0","name":"Old.Entry","time":"2026-01-01T00:00:00.000Z","iKey":"o:{TENANT}","data":{{}}}}"#
+    );
+    std::fs::write(&cache, old + "\n").unwrap();
     init_ok(&config(&c, Some(&dir), json!({"enabled": false})));
     for _ in 0..10 {
         log_ok("OptOut.Event", None);

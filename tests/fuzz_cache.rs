@@ -1,7 +1,8 @@
 //! Property-based fuzzing of the cache file reader: files of arbitrary lines (garbage, torn
 //! writes, invalid UTF-8, other tenants' envelopes, CR/LF, NUL) mixed with valid envelopes go
 //! through `Cache::inspect`, `Cache::claim` and `Cache::persist`. Valid entries come back
-//! exactly, in order; garbage is skipped without an error; nothing panics.
+//! exactly, in order; garbage is skipped without an error; nothing panics. A file whose first
+//! line does not begin as an envelope is not a cache: every call refuses it and leaves it as it is.
 //!
 //! `PROPTEST_CASES` random cases (128 by default: each touches the disk), the checked-in corpus
 //! `tests/fuzz-corpus/cache/` replayed every run (each file is a cache file), failures persisted
@@ -107,7 +108,21 @@ fn check_file(lines: &[Line], torn: bool) {
         bytes.extend_from_slice(br#"{"ver":"4.0","name":"Torn.Line","time":"#);
     }
     std::fs::write(t.path(), &bytes).unwrap();
-    check_cache(t, expected);
+    let first = bytes.split(|b| *b == b'\n').find(|l| !l.is_empty());
+    if first.is_some_and(|l| !l.starts_with(&br#"{"ver":"4.0""#[..l.len().min(12)])) {
+        check_not_a_cache(t, &bytes);
+    } else {
+        check_cache(t, expected);
+    }
+}
+
+fn check_not_a_cache(mut t: TempCache, bytes: &[u8]) {
+    assert!(t.cache.inspect().is_err(), "inspect");
+    let extra = valid(1_000_000);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    assert!(t.cache.persist(&[extra.as_str()], deadline).is_err());
+    assert!(t.cache.claim(10_000, 64 << 20, &|_| false).is_err());
+    assert_eq!(std::fs::read(t.path()).unwrap(), bytes, "left untouched");
 }
 
 fn check_cache(mut t: TempCache, expected: Vec<String>) {
@@ -152,7 +167,8 @@ fn cache_corpus() {
         // Corpus files hold no valid entry of this tenant (their times are old or their
         // tenant is another): every line must be skipped quietly.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let seen = t.cache.inspect().expect("readable");
+            // A file that does not begin as a cache is refused as a whole.
+            let Ok(seen) = t.cache.inspect() else { return };
             assert!(
                 seen.iter().all(|l| l.contains(TENANT)),
                 "{}: {seen:?}",

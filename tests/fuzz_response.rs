@@ -107,7 +107,10 @@ proptest! {
         let d = parse_directive(tokens.as_deref(), duration.as_deref());
         if let Some(k) = d {
             prop_assert!((1..=MAX_KILL_SECONDS).contains(&k.seconds));
-            let secs: u64 = duration.unwrap().trim().parse().unwrap();
+            // Digits only; a number past u64 is the longest window, not ignored.
+            let digits = duration.unwrap().trim().to_owned();
+            prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+            let secs: u64 = digits.parse().unwrap_or(u64::MAX);
             prop_assert_eq!(k.seconds, secs.min(MAX_KILL_SECONDS));
             prop_assert!(tokens.unwrap().contains("o:"));
         }
@@ -118,7 +121,9 @@ proptest! {
         if let Some(d) = parse_retry_after(&v) {
             prop_assert!(d <= MAX_RETRY_AFTER);
         }
-        if let Ok(n) = v.trim().parse::<u64>() {
+        let t = v.trim();
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            let n = t.parse::<u64>().unwrap_or(u64::MAX);
             prop_assert_eq!(parse_retry_after(&v), Some(Duration::from_secs(n).min(MAX_RETRY_AFTER)));
         }
     }

@@ -452,6 +452,8 @@ fn shutdown_zero_with_a_busy_worker_leaves_nothing_pending() {
 /// `log` accepted must be resolved by the shutdown, not left in a queue nobody drains.
 #[test]
 fn rust_api_log_racing_shutdown_leaves_nothing_pending() {
+    // Serial: its 200 KB properties would otherwise land in many_sessions_leak_nothing's RSS.
+    let _s = serial();
     let c = Collector::start().unwrap();
     // Large properties widen the window between `log`'s shut-down check and its enqueue.
     let props = format!("{{\"pad\":\"{}\"}}", "p".repeat(200_000));

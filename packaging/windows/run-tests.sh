@@ -11,7 +11,10 @@
 #   4. each runs under Wine, in a Wine prefix made afresh for the run, against its own
 #      `telctl serve` (the Linux build) on 127.0.0.1; the cache left in the prefix's
 #      %LOCALAPPDATA%\tel is then checked from Linux;
-#   5. the NuGet package is built with both the Linux and the Windows libraries and its Windows
+#   5. system_proxy.c: the current user's Internet Settings, written into the prefix's registry
+#      with `wine reg add`, send a non-loopback https:// request through a loopback
+#      `telctl proxy` (which must see the CONNECT), unless ProxyOverride names the host;
+#   6. the NuGet package is built with both the Linux and the Windows libraries and its Windows
 #      half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
 # With TEL_WINDOWS_RUST_TESTS=1 the library's own Rust tests also run under Wine (slower).
 #
@@ -161,6 +164,8 @@ cflags=(-std=c11 -Wall -Wextra -Werror -pedantic -O1 -static-libgcc -I"$repo/inc
 support=(-I"$repo/bindings/cpp/tests/support" "$here/tests/support/collector_win.c")
 x86_64-w64-mingw32-gcc "${cflags[@]}" -o "$bin/windows_test.exe" "$here/tests/windows_test.c" \
     "${support[@]}" "$release/tel.lib" -lws2_32
+x86_64-w64-mingw32-gcc "${cflags[@]}" -o "$bin/system_proxy.exe" "$here/tests/system_proxy.c" \
+    "$release/libtel.dll.a"
 
 cpp_tests=$repo/bindings/cpp/tests
 if [ -f "$cpp_tests/c11_test.c" ]; then
@@ -247,6 +252,44 @@ fi
 
 step "Windows scenarios (tests/windows_test.c): processes, cache, kill window, %LOCALAPPDATA%"
 run_wine windows_test --default-cache windows_test.exe
+
+step "the Windows proxy settings (Internet Settings in the registry) under Wine"
+# proxy_run NAME OVERRIDE EXPECT: Internet Settings name a fresh `telctl proxy`, with
+# ProxyOverride=OVERRIDE; EXPECT is 1 when the proxy must see the CONNECT, 0 when it must not.
+proxy_run() {
+    local name=$1 override=$2 expect=$3 status=0 fifo=$work/proxy.in out=$work/proxy.out line= seen=0
+    last=$(date +%s)
+    rm -f "$fifo" "$out"
+    mkfifo "$fifo"
+    "$telctl" proxy --exit-on-stdin-eof <"$fifo" >"$out" 2>&1 &
+    local proxy_pid=$! proxy_fd
+    exec {proxy_fd}>"$fifo"
+    for _ in $(seq 200); do
+        line=$(head -n 1 "$out" 2>/dev/null || true)
+        case $line in "listening on "*) break ;; esac
+        sleep 0.05
+    done
+    local address=${line#listening on http://}
+    local key='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
+    "$wine" reg add "$key" /v ProxyEnable /t REG_DWORD /d 1 /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$key" /v ProxyServer /t REG_SZ /d "$address" /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$key" /v ProxyOverride /t REG_SZ /d "$override" /f >/dev/null 2>&1 || status=1
+    (cd "$bin" && env -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY \
+        timeout 120 "$wine" system_proxy.exe "https://collector.test/OneCollector/1.0/") || status=$?
+    # The program is done: the proxy prints its final counts as it exits.
+    exec {proxy_fd}>&-
+    wait "$proxy_pid" 2>/dev/null || true
+    grep -q 'last_target=collector.test:443' "$out" 2>/dev/null && seen=1
+    "$wine" reg add "$key" /v ProxyEnable /t REG_DWORD /d 0 /f >/dev/null 2>&1 || true
+    if [ "$seen" != "$expect" ]; then
+        echo "$name: the proxy saw the CONNECT: $seen, expected $expect; its output:" >&2
+        cat "$out" >&2
+        status=1
+    fi
+    result "$name" "$status"
+}
+proxy_run "system proxy: the CONNECT goes to the ProxyServer of Internet Settings" "<local>;*.example.com" 1
+proxy_run "system proxy: ProxyOverride sends the host direct" "<local>;*.test" 0
 
 step "from outside: the cache is in the prefix's %LOCALAPPDATA%\\tel"
 last=$(date +%s)

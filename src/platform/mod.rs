@@ -12,7 +12,10 @@ mod windows;
 #[cfg(windows)]
 use windows as imp;
 
-pub use imp::{create_private_dir, os_name, os_version, private_open_options, replace_file};
+pub use imp::{
+    create_private_dir, make_blocking, os_name, os_version, private_open_options, process_alive,
+    replace_file,
+};
 
 /// The folder that holds cache files when `cache_path` is not given: `TEL_CACHE_DIR` if set,
 /// else the platform's per-user cache folder + `tel`.

@@ -54,6 +54,16 @@ pub fn private_open_options() -> OpenOptions {
     o
 }
 
+/// Nothing to undo: Windows files are not opened non-blocking.
+pub fn make_blocking(_f: &std::fs::File) -> io::Result<()> {
+    Ok(())
+}
+
+/// Not checked on Windows: a temporary file is taken as orphaned by its age alone.
+pub fn process_alive(_pid: u32) -> bool {
+    true
+}
+
 /// Atomically replaces `dest` with `tmp` (same folder). std's rename uses POSIX semantics where
 /// the file system has them (Windows 10 1809+, NTFS), which replace a file that is open;
 /// elsewhere (`MoveFileExW`, older systems, Wine, FAT) an open destination refuses with

@@ -1,25 +1,61 @@
-//! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, a deadline on
-//! the whole exchange and caps on what is read back.
+//! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, the route
+//! ([`route::route`]), a deadline on the whole exchange, caps on what is read back, and
+//! connections kept for the next request.
+//!
+//! The HTTP client is ureq: HTTP/1.1 with keep-alive, CONNECT tunnels, rustls (ring) and the
+//! operating system's certificate verifier (`rustls-platform-verifier`: the Windows and macOS
+//! verifiers; on Linux the system store, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`).
+//! Certificate checks are never switched off.
 
-mod direct;
+mod failure;
+pub mod route;
+mod system_proxy;
 
 use crate::config::Config;
+use crate::endpoint::Endpoint;
+use crate::logging::{tel_log, Level};
 use crate::response::{HttpResponse, NetworkError};
-use std::time::Instant;
+use route::Route;
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-/// Most of a response body that is read; the rest is left unread.
+/// Most of a response body that is read; the rest is left unread (and the connection closed).
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 /// Most header bytes accepted before the response is treated as garbage.
 pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
+/// How long an idle connection is kept for the next request: below the 30 s or more that
+/// collectors and proxies commonly keep one, so the client lets go first. A connection the
+/// server closed sooner is seen closed before it is used (a non-blocking read finds its end)
+/// and replaced at once, which costs neither an event nor an attempt.
+pub const IDLE_CONNECTION_AGE: Duration = Duration::from_secs(20);
 
 pub const SDK_VERSION: &str = crate::SDK_VERSION;
 
+/// Distinct failure causes remembered for the once-per-cause warning.
+const MAX_WARNED_CAUSES: usize = 32;
+
 pub struct Transport {
-    url: String,
-    /// A plain-http endpoint (loopback by validation): it must never go through a proxy.
-    plain_http: bool,
+    endpoint: Endpoint,
     api_key: String,
     http_timeout_ms: u64,
+    route: Route,
+    /// The client whose pool keeps the connection and whose TLS configuration keeps the
+    /// sessions to resume. `None` with `Config::connection_reuse` off: every request then gets
+    /// a client of its own (a new connection and a full handshake).
+    agent: Option<ureq::Agent>,
+    warned: Mutex<Vec<String>>,
+    /// Registered with the logging module's redaction for as long as the transport lives.
+    _proxy_credentials: Option<Arc<ProxyCredentials>>,
+}
+
+/// `user:password` of the proxy, masked in every log line.
+struct ProxyCredentials(String);
+
+impl crate::logging::Redact for ProxyCredentials {
+    fn redact(&self, text: &str) -> String {
+        text.replace(&self.0, "***")
+    }
 }
 
 // The body codec lives below the transport; kept reachable here for the tools and tests.
@@ -27,12 +63,41 @@ pub use crate::codec::{encode, ndjson};
 
 impl Transport {
     pub fn new(config: &Config) -> Self {
+        Self::with_route(config, route::route_from_system(&config.endpoint))
+    }
+
+    /// A transport that takes `route` instead of reading the environment.
+    pub fn with_route(config: &Config, route: Route) -> Self {
+        // Our own lines never carry the proxy's credentials; this keeps them out of any other
+        // while the transport lives.
+        let proxy_credentials = match &route {
+            Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
+                let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
+                crate::logging::add_secret(
+                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
+                );
+                secret
+            }),
+            _ => None,
+        };
+        tel_log!(Level::Debug, "route to the collector: {route}");
+        let agent = config
+            .connection_reuse
+            .then(|| agent(&route, config.http_timeout_ms, true));
         Transport {
-            url: config.endpoint.url.clone(),
-            plain_http: !config.endpoint.url[..8].eq_ignore_ascii_case("https://"),
+            endpoint: config.endpoint.clone(),
             api_key: config.ikey.header_value().to_owned(),
             http_timeout_ms: config.http_timeout_ms,
+            route,
+            agent,
+            warned: Mutex::new(Vec::new()),
+            _proxy_credentials: proxy_credentials,
         }
+    }
+
+    /// The way requests go, for `telctl probe` and the logs.
+    pub fn route(&self) -> &Route {
+        &self.route
     }
 
     /// The request headers of protocol.md.
@@ -69,73 +134,159 @@ impl Transport {
         time_delta_ms: Option<i64>,
         deadline: Option<Instant>,
     ) -> Result<HttpResponse, NetworkError> {
-        let now = Instant::now();
+        let headers = self.headers(encoding, time_delta_ms);
+        self.send(&headers, payload, deadline)
+    }
+
+    /// POSTs `payload` with exactly `headers` (`telctl probe` varies them). Failures come back
+    /// as a sentence a user can act on, and each distinct one is logged once at warn level.
+    pub fn send(
+        &self,
+        headers: &[(&str, String)],
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<HttpResponse, NetworkError> {
+        let result = self.exchange(headers, payload, deadline);
+        if let Err(e) = &result {
+            self.warn_once(&e.0);
+        }
+        result
+    }
+
+    fn exchange(
+        &self,
+        headers: &[(&str, String)],
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<HttpResponse, NetworkError> {
+        if let Route::Unusable(why) = &self.route {
+            return Err(NetworkError(why.clone()));
+        }
         let mut budget_ms = self.http_timeout_ms;
         if let Some(d) = deadline {
-            budget_ms = budget_ms.min(d.saturating_duration_since(now).as_millis() as u64);
+            budget_ms =
+                budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
         }
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));
         }
-        let headers = self.headers(encoding, time_delta_ms);
-        if self.plain_http && direct::http_proxy_is_set() {
-            let deadline = now + std::time::Duration::from_millis(budget_ms);
-            return direct::post(&self.url, &headers, payload, deadline);
-        }
-        let mut req = minreq::post(self.url.as_str())
-            // minreq counts whole seconds; round up so a short budget is not zero.
-            .with_timeout(budget_ms.div_ceil(1000))
-            .with_follow_redirects(false)
-            .with_max_headers_size(MAX_RESPONSE_HEADERS)
-            .with_max_status_line_length(1024)
-            .with_body(payload.to_vec());
+        let own;
+        let agent = match &self.agent {
+            Some(agent) => agent,
+            None => {
+                own = agent(&self.route, self.http_timeout_ms, false);
+                &own
+            }
+        };
+        let mut request = agent.post(self.endpoint.url.as_str());
         for (name, value) in headers {
-            req = req.with_header(name, value);
+            request = request.header(*name, value.as_str());
         }
-        let lazy = req.send_lazy().map_err(|e| NetworkError(describe(&e)))?;
-        read_response(lazy)
+        // The client's own timeout is `http_timeout_ms`; a shorter budget (a shutdown deadline)
+        // is set on this request alone, so the common request keeps the client's TLS
+        // configuration and with it the sessions to resume.
+        let request = if budget_ms < self.http_timeout_ms {
+            request
+                .config()
+                .timeout_global(Some(Duration::from_millis(budget_ms)))
+                .build()
+        } else {
+            request
+        };
+        match request.send(payload) {
+            Ok(response) => Ok(read_response(response)),
+            Err(e) => Err(NetworkError(failure::describe(
+                &e,
+                &self.route,
+                &self.endpoint,
+                budget_ms,
+            ))),
+        }
     }
+
+    fn warn_once(&self, cause: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.iter().any(|c| c == cause) {
+            return;
+        }
+        if warned.len() >= MAX_WARNED_CAUSES {
+            warned.remove(0);
+        }
+        warned.push(cause.to_owned());
+        drop(warned);
+        tel_log!(Level::Warn, "cannot reach the collector: {cause}");
+    }
+}
+
+/// The HTTP client for `route`: no redirects followed (the key never goes elsewhere), every
+/// status returned as a response, the header cap, `http_timeout_ms` on the whole exchange, and
+/// with `reuse` one connection kept per collector for [`IDLE_CONNECTION_AGE`].
+fn agent(route: &Route, http_timeout_ms: u64, reuse: bool) -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::PlatformVerifier)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .build();
+    let proxy = match route {
+        Route::Proxy(url, _) => proxy(url),
+        _ => None,
+    };
+    let idle = if reuse { 1 } else { 0 };
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(SDK_VERSION)
+        .max_response_header_size(MAX_RESPONSE_HEADERS)
+        .timeout_global(Some(Duration::from_millis(http_timeout_ms.max(1))))
+        .max_idle_connections(idle)
+        .max_idle_connections_per_host(idle)
+        .max_idle_age(IDLE_CONNECTION_AGE)
+        // The route decided already: ureq's own reading of the environment stays out.
+        .proxy(proxy)
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
+/// ureq's form of a proxy of the route (credentials as they were decoded, re-encoded once).
+fn proxy(url: &route::ProxyUrl) -> Option<ureq::Proxy> {
+    let protocol = match url.scheme {
+        "https" => ureq::ProxyProtocol::Https,
+        _ => ureq::ProxyProtocol::Http,
+    };
+    let mut builder = ureq::Proxy::builder(protocol)
+        .host(&url.host)
+        .port(url.port);
+    if let Some((user, password)) = url.credentials() {
+        builder = builder.username(user).password(password);
+    }
+    builder.build().ok()
 }
 
 /// Reads a response within the caps: headers lowercased, at most [`MAX_RESPONSE_BODY`] bytes of
-/// body (the rest is left unread). Shared with `telctl probe`, which builds its own requests.
-pub fn read_response(lazy: minreq::ResponseLazy) -> Result<HttpResponse, NetworkError> {
-    // minreq reports a missing or unreadable status line as a made-up 503.
-    if lazy.reason_phrase == "Server did not provide a status line" {
-        return Err(NetworkError(
-            "the collector sent no HTTP status line (connection closed or garbage)".into(),
-        ));
-    }
-    let status = lazy.status_code;
-    let status = u16::try_from(status)
-        .ok()
-        .filter(|s| (100..=999).contains(s))
-        .ok_or_else(|| NetworkError(format!("invalid HTTP status {status}")))?;
-    let headers: Vec<(String, String)> = lazy
-        .headers
+/// body (a body cut short keeps what was read).
+fn read_response(response: ureq::http::Response<ureq::Body>) -> HttpResponse {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
-    for byte in lazy {
-        match byte {
-            Ok((b, _)) if body.len() < MAX_RESPONSE_BODY => body.push(b),
-            // Past the cap, or a body cut short: keep what was read.
-            _ => break,
-        }
-    }
-    Ok(HttpResponse {
+    let _ = response
+        .into_body()
+        .into_reader()
+        .take(MAX_RESPONSE_BODY as u64)
+        .read_to_end(&mut body);
+    HttpResponse {
         status,
         headers,
         body,
-    })
-}
-
-fn describe(e: &minreq::Error) -> String {
-    let text = e.to_string();
-    if text.is_empty() {
-        format!("{e:?}")
-    } else {
-        text
     }
 }

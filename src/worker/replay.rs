@@ -37,6 +37,18 @@ impl Worker {
         match cache.claim(room, cfg.batch_max_bytes, &skip) {
             Ok((lines, change)) => {
                 Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+                if change.rejected > 0 {
+                    // Taken up like every entry, and resolved at once: never sent.
+                    let n = change.rejected as u64;
+                    Stats::add(&self.shared.stats.replayed, n);
+                    Stats::add(&self.shared.stats.pending, n);
+                    self.shared.stats.resolve(Outcome::Rejected, n);
+                    tel_log!(
+                        Level::Info,
+                        "{} in the cache fail the checks tel_log makes (size, name, JSON, numbers, a CR): rejected, not sent",
+                        count_events(n)
+                    );
+                }
                 if change.evicted > 0 {
                     tel_log!(
                         Level::Info,

@@ -63,6 +63,7 @@ impl Shared {
                 self.config.cache_max_bytes,
                 self.config.cache_max_age_s,
             )
+            .with_event_max_bytes(self.config.event_max_bytes)
         })
     }
 

@@ -7,6 +7,7 @@ mod cache;
 mod demo;
 mod live;
 mod probe;
+mod proxy;
 mod send;
 mod serve;
 mod term;
@@ -32,6 +33,9 @@ enum Command {
     /// Run a local OneCollector emulator that validates uploads as the real service does, and
     /// show every request and event it receives.
     Serve(serve::ServeArgs),
+    /// Run a CONNECT proxy on loopback that counts its tunnels and can require credentials,
+    /// for trying the library's proxy route.
+    Proxy(proxy::ProxyArgs),
     /// Run the library against a local emulator and show what the collector receives:
     /// delivery, a retry, a cache replay and a kill window.
     Demo(demo::DemoArgs),
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Proxy(args) => proxy::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Send(args) => send::run(args),

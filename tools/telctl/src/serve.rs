@@ -36,9 +36,29 @@ pub struct ServeArgs {
     /// `requests` stay empty): for benchmarks and long runs. Implies `--quiet`.
     #[arg(long)]
     count_only: bool,
+    /// A sink, not a collector: answer every upload 200 `{}` without decoding or checking
+    /// it, counting requests only (for measuring a client's own limit). Implies `--count-only`.
+    #[arg(long)]
+    sink: bool,
+    /// Play a far collector: a round-trip time of N ms for each new connection, each TLS
+    /// handshake flight and each answer to an upload.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rtt_ms: u64,
     /// Exit when standard input reaches end of file (when the harness that started us dies).
     #[arg(long)]
     exit_on_stdin_eof: bool,
+    /// Serve HTTPS with a server certificate for 127.0.0.1 and localhost signed by a CA made
+    /// at start; the second stdout line is `ca file: PATH`, the CA as PEM (for SSL_CERT_FILE).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: another name the certificate is valid for (repeatable), e.g. the host name
+    /// a client reaches the emulator by through a proxy.
+    #[arg(long = "tls-name", value_name = "HOST", requires = "tls")]
+    tls_names: Vec<String>,
+    /// With --tls: where to write the CA (default: a file in the temporary folder, named after
+    /// the process id).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -48,10 +68,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_body_bytes: args.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         port: args.port,
         record: args.record,
-        keep_records: !args.count_only,
+        keep_records: !(args.count_only || args.sink),
+        sink: args.sink,
+        rtt: std::time::Duration::from_millis(args.rtt_ms),
+        tls: args.tls,
+        tls_names: args.tls_names,
         ..defaults
     };
-    let quiet = args.quiet || args.count_only;
+    let quiet = args.quiet || args.count_only || args.sink;
     let collector = match Collector::start_with(options) {
         Ok(collector) => collector,
         Err(e) => {
@@ -66,9 +90,30 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let _ = on_request.send(Seen::Request(Box::new(request.clone())));
         });
     }
+    let ca_file = match collector.tls_ca_pem() {
+        Some(pem) => {
+            let path = args.ca_file.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("telctl-serve-{}-ca.pem", std::process::id()))
+            });
+            if let Err(e) = std::fs::write(&path, pem) {
+                eprintln!(
+                    "telctl serve: cannot write the CA to {}: {e}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            Some(path)
+        }
+        None => None,
+    };
     {
         let mut out = io::stdout().lock();
-        if writeln!(out, "listening on {}", collector.endpoint())
+        let mut head = format!("listening on {}\n", collector.endpoint());
+        if let Some(path) = &ca_file {
+            head.push_str(&format!("ca file: {}\n", path.display()));
+        }
+        if out
+            .write_all(head.as_bytes())
             .and_then(|()| out.flush())
             .is_err()
         {
@@ -102,7 +147,8 @@ enum Seen {
     StdinClosed,
 }
 
-/// One line about a request: status, counts, masked key, Collector-Error, accepted names.
+/// One line about a request: status, counts, masked key, Collector-Error, the optional headers
+/// it lacks, accepted names.
 pub fn request_line(request: &RecordedRequest) -> String {
     let mut line = match &request.fault {
         Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
@@ -122,6 +168,11 @@ pub fn request_line(request: &RecordedRequest) -> String {
     }
     if let Some(error) = &request.collector_error {
         line.push_str(&format!(" error={error:?}"));
+    }
+    // Accepted without them, as the service does; worth knowing when comparing clients.
+    let missing = tel_emulator::missing_optional_headers(&request.headers);
+    if request.method == "POST" && !missing.is_empty() {
+        line.push_str(&format!(" lacks=[{}]", missing.join(", ")));
     }
     if request.full_key_in_body {
         line.push_str(" FULL-KEY-IN-BODY");

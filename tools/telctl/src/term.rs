@@ -107,14 +107,15 @@ impl Out {
 /// `text` with every occurrence of the full key masked, also in its JSON-escaped form (a key may
 /// hold `"` or `\`, which JSON output escapes).
 pub fn redact(key: &InstrumentationKey, text: &str) -> String {
-    let text = key.redact_in(text);
+    // The JSON-escaped form first: masking a start of the key would leave the rest of it.
     let escaped = serde_json::to_string(key.header_value()).unwrap_or_default();
     let escaped = escaped.trim_matches('"');
-    if !escaped.is_empty() && text.contains(escaped) {
+    let text = if !escaped.is_empty() && text.contains(escaped) {
         text.replace(escaped, &key.redacted())
     } else {
-        text
-    }
+        text.to_owned()
+    };
+    key.redact_in(&text)
 }
 
 /// A message on standard error for `telctl <command>`, key masked when one is known.

@@ -92,6 +92,19 @@ fn every_row_gets_the_verdict_the_emulator_answered() {
     assert_eq!(table.code, 0, "{table:?}");
     assert!(table.stdout.contains("real events"), "{}", table.stdout);
     assert!(table.stdout.contains(&format!("key {TENANT}-***")));
+    // The route it took and what came of TLS.
+    assert!(
+        table
+            .stdout
+            .contains("Route: direct (loopback endpoint, never proxied)."),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("TLS: not used (plain http"),
+        "{}",
+        table.stdout
+    );
     for row in &rows {
         let id = row["row"].as_str().unwrap();
         let line = table
@@ -279,4 +292,91 @@ fn usage_errors_exit_2_before_anything_is_sent() {
             "matrix in --help"
         );
     }
+}
+
+/// In a network namespace: the probe goes where the library goes (here through a CONNECT proxy
+/// with credentials, named by `HTTPS_PROXY`, to a TLS collector known only to the proxy), and
+/// says so: the route, without the credentials, and the TLS verdict; then, with a CA that did
+/// not sign the collector's certificate, why no TLS session was made.
+#[test]
+fn probe_prints_its_route_and_tls_verdict() {
+    use tel_emulator::{netns, ConnectProxy, Options, ProxyOptions};
+    netns::inside("probe_prints_its_route_and_tls_verdict", "", || {
+        let collector = Collector::start_with(Options {
+            tls: true,
+            tls_names: vec!["collector.test".into()],
+            ..Options::default()
+        })
+        .unwrap();
+        let proxy = ConnectProxy::start(ProxyOptions {
+            credentials: Some(("probe".into(), "s3cr:t".into())),
+            hosts: vec![(
+                "collector.test".into(),
+                ([127, 0, 0, 1], collector.port()).into(),
+            )],
+            ..ProxyOptions::default()
+        })
+        .unwrap();
+        let cache = TempDir::new("probe-route");
+        let ca = cache.path().join("ca.pem");
+        std::fs::write(&ca, collector.tls_ca_pem().unwrap()).unwrap();
+        let endpoint = format!(
+            "https://collector.test:{}/OneCollector/1.0/",
+            collector.port()
+        );
+        let proxy_url = format!("http://probe:s3cr%3At@127.0.0.1:{}", proxy.port());
+        let ca_path = ca.to_str().unwrap().to_owned();
+        let env = |ca: &str| {
+            vec![
+                ("HTTPS_PROXY", proxy_url.clone()),
+                ("https_proxy", String::new()),
+                ("NO_PROXY", String::new()),
+                ("no_proxy", String::new()),
+                ("SSL_CERT_FILE", ca.to_owned()),
+            ]
+        };
+        let run = |env: Vec<(&'static str, String)>| {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let args = ["probe", "--ikey", KEY, "--endpoint", &endpoint];
+            telctl(cache.path(), &args, &env)
+        };
+        let trusted = run(env(&ca_path));
+        assert_eq!(trusted.code, 0, "{trusted:?}");
+        let route = format!(
+            "Route: through the proxy http://127.0.0.1:{} (with credentials) from HTTPS_PROXY.",
+            proxy.port()
+        );
+        assert!(trusted.stdout.contains(&route), "{}", trusted.stdout);
+        assert!(
+            trusted
+                .stdout
+                .contains("TLS: the collector's certificate is trusted"),
+            "{}",
+            trusted.stdout
+        );
+        assert!(!format!("{trusted:?}").contains("s3cr"));
+        assert_eq!(proxy.counts().tunnels, 1, "one tunnel for every row");
+
+        let other = Collector::start_with(Options {
+            tls: true,
+            ..Options::default()
+        })
+        .unwrap();
+        let other_ca = cache.path().join("other-ca.pem");
+        std::fs::write(&other_ca, other.tls_ca_pem().unwrap()).unwrap();
+        let refused = run(env(other_ca.to_str().unwrap()));
+        assert_eq!(refused.code, 4, "{refused:?}");
+        assert!(
+            refused.stdout.contains(
+                "TLS: no session was made: the collector's certificate is not trusted (unknown issuer)"
+            ),
+            "{}",
+            refused.stdout
+        );
+        assert!(
+            refused.stdout.contains("SSL_CERT_FILE"),
+            "{}",
+            refused.stdout
+        );
+    });
 }

@@ -304,3 +304,155 @@ fn serve_records_exactly_the_accepted_envelopes() {
     assert_eq!(from_file, accepted);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_accepts_a_request_with_only_content_type_and_key_and_says_what_it_lacks() {
+    let serve = Serve::start(&[]);
+    let port = port_of(&serve.next_line());
+    let good = event("Minimal.Event", r#"{"ok":true}"#, "r:1");
+    let body = format!("{good}\n");
+    let minimal = [
+        ("Content-Type", "application/x-json-stream; charset=utf-8"),
+        ("x-apikey", KEY),
+    ];
+    let (status, answer) = request(port, "POST", "/OneCollector/1.0/", &minimal, &body);
+    assert_eq!((status, answer.as_str()), (200, r#"{"acc":1}"#));
+    let (head, events, _) = request_block(&serve, 1);
+    assert!(
+        head.contains(" 200 ") && head.contains("lacks=[Client-Id, sdk-version, Upload-Time]"),
+        "{head}"
+    );
+    assert!(events[0].starts_with("  + Minimal.Event"), "{events:?}");
+
+    // The library's full set of headers: nothing noted.
+    assert_eq!(upload_lines(port, &[&good]).0, 200);
+    let (head, _, _) = request_block(&serve, 1);
+    assert!(!head.contains("lacks="), "{head}");
+
+    // Present but malformed: refused, naming the header.
+    let malformed = [
+        ("Content-Type", "application/x-json-stream"),
+        ("x-apikey", KEY),
+        ("Upload-Time", "1778123352"),
+    ];
+    let (status, _) = request(port, "POST", "/OneCollector/1.0/", &malformed, &body);
+    assert_eq!(status, 400);
+    let (head, _, _) = request_block(&serve, 1);
+    assert!(
+        head.contains("Invalid Upload-Time header")
+            && head.contains("lacks=[Client-Id, sdk-version]"),
+        "{head}"
+    );
+}
+
+#[test]
+fn serve_judges_trace_context_and_exception_extensions() {
+    let serve = Serve::start(&[]);
+    let port = port_of(&serve.next_line());
+    let with_ext = |name: &str, ext: &str| {
+        format!(
+            r#"{{"ver":"4.0","name":"{name}","time":"2026-05-07T03:09:12.345Z","iKey":"o:abc123","ext":{ext},"data":{{}}}}"#
+        )
+    };
+    let traced = with_ext(
+        "Traced.Event",
+        r#"{"dt":{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","traceFlags":1}}"#,
+    );
+    let failed = with_ext(
+        "Failed.Event",
+        r#"{"ex":{"type":"IOException","msg":"disk full","stack":"at A.B()"}}"#,
+    );
+    assert_eq!(
+        upload_lines(port, &[&traced, &failed]),
+        (200, r#"{"acc":2}"#.to_string())
+    );
+    request_block(&serve, 2);
+
+    let bad_span = with_ext("Bad.Span", r#"{"dt":{"spanId":"B7AD6B7169203331"}}"#);
+    let (status, answer) = upload_lines(port, &[&traced, &bad_span]);
+    assert_eq!(
+        (status, answer.as_str()),
+        (400, r#"{"acc":0,"efi":{"InvalidEventFormat":"all"}}"#)
+    );
+    let (head, events, _) = request_block(&serve, 2);
+    assert!(
+        head.contains("ext.dt.spanId must be 16 lowercase hex digits"),
+        "{head}"
+    );
+    assert!(events.iter().all(|e| e.starts_with("  x ")), "{events:?}");
+
+    let bad_stack = with_ext("Bad.Stack", r#"{"ex":{"stack":["at A.B()"]}}"#);
+    assert_eq!(upload_lines(port, &[&bad_stack]).0, 400);
+    let (head, _, _) = request_block(&serve, 1);
+    assert!(head.contains("ext.ex.stack must be a string"), "{head}");
+}
+
+#[test]
+fn serve_plays_a_far_collector_with_rtt_ms() {
+    // A lower bound only: the delay is added on purpose, so it cannot come out shorter.
+    let serve = Serve::start(&["--rtt-ms", "200", "--quiet"]);
+    let port = port_of(&serve.next_line());
+    let start = std::time::Instant::now();
+    let good = event("Far.Event", "{}", "r:1");
+    assert_eq!(upload_lines(port, &[&good]).0, 200);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(400),
+        "connect + answer: {took:?}"
+    );
+}
+
+/// `--tls`: the second line names the CA file; the library trusts the emulator through
+/// `SSL_CERT_FILE` pointing at it (here `telctl send`, over HTTPS to 127.0.0.1), and refuses it
+/// without.
+#[test]
+fn serve_tls_prints_its_ca_file_which_makes_the_library_trust_it() {
+    let dir = std::env::temp_dir().join(format!("telctl-serve-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let serve = Serve::start(&[
+        "--tls",
+        "--tls-name",
+        "collector.test",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    let first = serve.next_line();
+    let endpoint = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    assert_eq!(serve.next_line(), format!("ca file: {}", ca.display()));
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    let send = |ssl_cert_file: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_telctl"));
+        command
+            .args(["send", "--ikey", KEY, "--endpoint", &endpoint, "--no-cache"])
+            .args(["--attempts", "1", "--timeout", "5", "Serve.TlsEvent"])
+            .env_remove("SSL_CERT_DIR")
+            .env_remove("TEL_LOG")
+            .stdin(Stdio::null());
+        match ssl_cert_file {
+            Some(file) => command.env("SSL_CERT_FILE", file),
+            // A file without the emulator's CA: the system store alone never has it.
+            None => command.env("SSL_CERT_FILE", dir.join("none.pem")),
+        };
+        command.output().unwrap()
+    };
+    std::fs::write(dir.join("none.pem"), "").unwrap();
+    let trusted = send(Some(&ca));
+    assert!(
+        trusted.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&trusted.stdout),
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let (line, _, _) = request_block(&serve, 1);
+    assert!(line.contains(" 200 ") && line.contains("acc=1"), "{line}");
+    let refused = send(None);
+    assert!(!refused.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,12 +28,27 @@ pub struct Options {
     pub port: u16,
     /// A file to which accepted envelopes are appended, one JSON line each.
     pub record: Option<PathBuf>,
-    /// Serve HTTPS with a self-signed certificate made at start (feature `tls`): no client
-    /// trusts it unless given [`Collector::tls_certificate_der`]. The endpoint is `https://`.
+    /// Serve HTTPS with a certificate signed by a CA made at start (feature `tls`): no client
+    /// trusts it unless given the CA ([`Collector::tls_certificate_der`],
+    /// [`Collector::tls_ca_pem`]). The endpoint is `https://`.
     pub tls: bool,
+    /// With `tls`: host names (or addresses) the server certificate names besides `localhost`
+    /// and `127.0.0.1`, for clients that reach it under another name (through a proxy, or a
+    /// hosts file in a network namespace).
+    pub tls_names: Vec<String>,
     /// Keep every request and accepted envelope for inspection (the default). Off, only the
     /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
     pub keep_records: bool,
+    /// A round-trip time to play, as if the collector were far away (zero: none). Each new
+    /// connection waits it once (the TCP handshake), each handshake flight of the TLS server
+    /// once more (one for TLS 1.3, two for a full TLS 1.2 handshake), and each answer on the
+    /// collector path once. Connections wait in parallel: it adds latency, not load.
+    pub rtt: Duration,
+    /// A sink, not a collector: every POST to the collector path is answered 200 `{}` without
+    /// being decoded, parsed or checked, and only counted (in [`Collector::request_count`]);
+    /// scripts do not apply and nothing is accepted or recorded. For measuring a client's own
+    /// limit, which a strict collector would hide. Off by default.
+    pub sink: bool,
 }
 
 impl Default for Options {
@@ -45,7 +60,10 @@ impl Default for Options {
             port: 0,
             record: None,
             tls: false,
+            tls_names: Vec::new(),
             keep_records: true,
+            rtt: Duration::ZERO,
+            sink: false,
         }
     }
 }
@@ -87,7 +105,12 @@ impl Collector {
         let address = listener.local_addr()?;
         #[cfg(feature = "tls")]
         let tls = match options.tls {
-            true => Some(crate::tls::TlsFront::start(options.port, address)?),
+            true => Some(crate::tls::TlsFront::start(
+                options.port,
+                address,
+                &options.tls_names,
+                options.rtt,
+            )?),
             false => None,
         };
         let shared = Arc::new(Shared {
@@ -132,11 +155,17 @@ impl Collector {
         format!("{scheme}://127.0.0.1:{}/OneCollector/1.0/", self.port())
     }
 
-    /// With [`Options::tls`]: the self-signed server certificate (DER), for a client that
-    /// should trust it.
+    /// With [`Options::tls`]: the CA certificate (DER) that signed the server's, for a client
+    /// that should trust it.
     #[cfg(feature = "tls")]
     pub fn tls_certificate_der(&self) -> Option<Vec<u8>> {
-        self.tls.as_ref().map(|t| t.certificate_der().to_vec())
+        self.tls.as_ref().map(|t| t.ca_der().to_vec())
+    }
+
+    /// With [`Options::tls`]: the CA certificate as PEM (for `SSL_CERT_FILE`).
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.ca_pem().to_owned())
     }
 
     /// With [`Options::tls`]: connections, completed handshakes and failed ones so far.
@@ -165,6 +194,12 @@ impl Collector {
         self.shared.lock().requests.clone()
     }
 
+    /// TCP connections the collector accepted since it started (over TLS, each TLS connection
+    /// is relayed on one of these).
+    pub fn connection_count(&self) -> u64 {
+        self.shared.lock().next_connection
+    }
+
     pub fn request_count(&self) -> usize {
         self.shared.lock().requests_total
     }
@@ -186,6 +221,16 @@ impl Collector {
     /// Waits until at least `n` requests were recorded; false on timeout.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
         self.shared.wait_until(timeout, |s| s.requests_total >= n)
+    }
+
+    /// Closes every open connection, as a collector does with idle ones after its keep-alive
+    /// timeout, and waits (up to 2 s) until their threads are gone; whether they all are.
+    /// Over TLS the front then closes each client's side with a close_notify.
+    pub fn drop_connections(&self) -> bool {
+        for connection in self.shared.lock().connections.values() {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
+        self.shared.wait(DROP_GRACE, |s| s.connections.is_empty())
     }
 
     /// Clears the records, the script and the default answer.
@@ -290,6 +335,7 @@ pub(crate) struct State {
     pub stopping: bool,
     /// Open connections, to shut them down when stopping.
     pub connections: HashMap<u64, TcpStream>,
+    /// The last connection's id: the number of connections accepted since the start.
     next_connection: u64,
 }
 
@@ -364,6 +410,12 @@ impl Shared {
             }
         }
         generation
+    }
+
+    /// Counts a request taken by [`Options::sink`].
+    pub fn sunk(&self) {
+        self.lock().requests_total += 1;
+        self.changed.notify_all();
     }
 
     pub fn release(&self) {

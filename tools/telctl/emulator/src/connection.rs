@@ -49,6 +49,10 @@ impl Route {
 
 /// Serves requests on `stream` until either side closes it.
 pub(crate) fn serve(shared: &Shared, stream: TcpStream) {
+    // The TCP handshake of a far collector (behind TLS, the TLS front plays it).
+    if !shared.options.tls && !shared.options.rtt.is_zero() && !shared.pause(shared.options.rtt) {
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let Ok(read_half) = stream.try_clone() else {
@@ -133,8 +137,12 @@ fn send(mut stream: &TcpStream, mut response: Response, keep_alive: bool) -> Flo
     if !keep_alive {
         response.set_header("Connection", "close");
     }
+    // A scripted `Connection: close` is kept as a server keeps its word: it closes.
+    let closing = response
+        .header("connection")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("close"));
     match response.write_to(&mut stream) {
-        Ok(()) if keep_alive => Flow::KeepOpen,
+        Ok(()) if keep_alive && !closing => Flow::KeepOpen,
         _ => Flow::Close,
     }
 }
@@ -170,6 +178,14 @@ fn exchange(
         response.set_header("Allow", "POST");
         shared.record(record_of(head, raw_body, &response), Vec::new());
         return send(stream, response, keep_alive);
+    }
+    // The request's way there and the answer's way back.
+    if !shared.options.rtt.is_zero() && !shared.pause(shared.options.rtt) {
+        return Flow::Close;
+    }
+    if shared.options.sink {
+        shared.sunk();
+        return send(stream, Response::json(200, "{}"), keep_alive);
     }
     let scripted = shared.next_answer();
     if let Some(delay) = scripted.as_ref().map(|s| s.delay).filter(|d| !d.is_zero()) {

@@ -65,7 +65,8 @@ pub fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&
 /// decoded body (413 beyond it).
 ///
 /// Order of the checks, the first failure answering: Content-Type (415); `x-apikey` (401);
-/// `Client-Id`, `sdk-version`, `Upload-Time` (400); `Content-Encoding` and decoding (400, or
+/// `Client-Id`, `sdk-version`, `Upload-Time` when present and malformed (400; they may be
+/// absent); `Content-Encoding` and decoding (400, or
 /// 413 when too large); the body's framing (400); every envelope's `iKey` (401 `Invalid
 /// Tenant Token`); the full key anywhere in the body (401); undocumented `ext` fields and
 /// unparsable lines (400, `InvalidEventFormat: all`); then per event: the events that pass are
@@ -112,7 +113,7 @@ fn judge(
     if api_keys.is_some_and(|known| !known.iter().any(|k| k == key)) {
         return Judgement::refuse(401, "Invalid Tenant Token", REFUSED_BODY);
     }
-    if let Err(why) = check_required_headers(headers) {
+    if let Err(why) = check_optional_headers(headers) {
         return Judgement::refuse(400, why, REFUSED_BODY);
     }
     let body = match decoded {
@@ -148,29 +149,42 @@ fn check_content_type(value: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn check_required_headers(headers: &[(String, String)]) -> Result<(), String> {
+/// `Client-Id`, `sdk-version` and `Upload-Time` are optional, as at the service (clients that
+/// send only `Content-Type` and `x-apikey` are accepted); when present, they must be well formed:
+/// a malformed one is a client bug the collector names.
+fn check_optional_headers(headers: &[(String, String)]) -> Result<(), String> {
     match header_value(headers, "client-id").map(str::trim) {
-        Some("NO_AUTH") => {}
+        None | Some("NO_AUTH") => {}
         Some(other) => {
             return Err(format!(
                 "Invalid Client-Id header: {other}; expected NO_AUTH"
             ))
         }
-        None => return Err("Missing Client-Id header".to_string()),
     }
-    match header_value(headers, "sdk-version").map(str::trim) {
-        Some(v) if !v.is_empty() => {}
-        Some(_) => return Err("Invalid sdk-version header: empty".to_string()),
-        None => return Err("Missing sdk-version header".to_string()),
+    if header_value(headers, "sdk-version").is_some_and(|v| v.trim().is_empty()) {
+        return Err("Invalid sdk-version header: empty".to_string());
     }
     match header_value(headers, "upload-time").map(str::trim) {
-        None => Err("Missing Upload-Time header".to_string()),
+        None => Ok(()),
         Some(v) if is_unix_ms(v) => Ok(()),
         Some(v) => Err(format!(
             "Invalid Upload-Time header: {v}; expected Unix time in milliseconds"
         )),
     }
 }
+
+/// The headers of protocol.md that clients may leave out (the service accepts requests without
+/// them) and that `headers` lacks, in the order protocol.md lists them.
+pub fn missing_optional_headers(headers: &[(String, String)]) -> Vec<&'static str> {
+    OPTIONAL_HEADERS
+        .iter()
+        .copied()
+        .filter(|name| header_value(headers, name).is_none())
+        .collect()
+}
+
+/// Sent by 1DS, the JS SDK and this project's library, but not required by the service.
+pub const OPTIONAL_HEADERS: &[&str] = &["Client-Id", "sdk-version", "Upload-Time"];
 
 /// Digits only, and large enough to be milliseconds rather than seconds (after 2001-09-09).
 fn is_unix_ms(value: &str) -> bool {

@@ -19,7 +19,7 @@
 //! Layout: [`validate`] (one envelope) and [`judge`] (one request) hold the protocol's rules
 //! as pure functions; [`decode`] undoes Content-Encoding; `http` reads requests and writes
 //! responses; [`script`] describes scripted answers and faults; `collector`, `connection` and
-//! `fault` run them.
+//! `fault` run them. [`proxy`] is a CONNECT proxy for the tests of a client's proxy route.
 
 mod collector;
 mod connection;
@@ -28,6 +28,8 @@ pub mod decode;
 mod fault;
 mod http;
 pub mod judge;
+pub mod netns;
+pub mod proxy;
 mod record;
 pub mod script;
 #[cfg(feature = "tls")]
@@ -35,14 +37,16 @@ mod tls;
 pub mod validate;
 
 pub use collector::{Collector, Options};
-pub use judge::{judge_request, Judgement};
+pub use judge::{judge_request, missing_optional_headers, Judgement, OPTIONAL_HEADERS};
+pub use proxy::{ConnectProxy, ProxyCounts, ProxyOptions};
 pub use record::RecordedRequest;
 pub use script::{Fault, Scripted};
 #[cfg(feature = "tls")]
 pub use tls::TlsCounts;
 pub use validate::{
-    check_ext, envelope_ikey, is_valid_event_name, is_valid_local_id, is_valid_time, tenant_of,
-    validate_envelope, EnvelopeError, Reach, Rejection, DOCUMENTED_EXT, LOCAL_ID_PREFIXES,
+    check_ext, check_ext_value, envelope_ikey, is_valid_event_name, is_valid_local_id,
+    is_valid_time, tenant_of, validate_envelope, EnvelopeError, Reach, Rejection, DOCUMENTED_EXT,
+    LOCAL_ID_PREFIXES,
 };
 
 /// The path uploads go to (`/OneCollector/1.0` without the slash is accepted too).

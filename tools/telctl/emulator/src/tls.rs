@@ -1,10 +1,11 @@
-//! `Options::tls`: the collector behind HTTPS, with a self-signed certificate made at start.
+//! `Options::tls`: the collector behind HTTPS, with a CA and a server certificate made at start.
 //!
 //! TLS is terminated in front of the plain collector: each TLS connection is relayed, once its
 //! handshake is done, to a plain connection of the collector on loopback, so every scripted
 //! answer and fault works over HTTPS unchanged. No client trusts the certificate unless it is
-//! given [`TlsFront::certificate_der`]: that is the point, a client that verifies certificates
-//! must refuse this server, and the counters tell whether it even finished a handshake.
+//! given the CA ([`TlsFront::ca_der`], [`TlsFront::ca_pem`]): that is the point, a client that
+//! verifies certificates must refuse this server, and the counters tell whether it even
+//! finished a handshake, and whether it resumed a session.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -14,13 +15,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
 /// What a TLS front saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TlsCounts {
     /// TCP connections accepted on the HTTPS port.
     pub connections: u64,
-    /// Handshakes completed (the client accepted the certificate).
+    /// Handshakes completed (the client accepted the certificate), resumed ones included.
     pub handshakes: u64,
+    /// Of `handshakes`, those that resumed an earlier session (no certificate sent, no
+    /// signature made): `handshakes - resumed` is the number of full handshakes.
+    pub resumed: u64,
     /// Connections that failed before or during the handshake (e.g. the client's
     /// `unknown_ca` alert, or plain HTTP sent to the HTTPS port).
     pub handshake_failures: u64,
@@ -30,6 +36,7 @@ pub struct TlsCounts {
 struct Counters {
     connections: AtomicU64,
     handshakes: AtomicU64,
+    resumed: AtomicU64,
     handshake_failures: AtomicU64,
 }
 
@@ -39,35 +46,104 @@ struct FrontShared {
     /// Open client sockets, shut down when the front stops.
     open: Mutex<HashMap<u64, TcpStream>>,
     next: AtomicU64,
+    /// The round-trip time played (`Options::rtt`).
+    rtt: Duration,
+}
+
+/// A private CA and a server certificate it signed, made fresh for one front.
+pub struct TlsMaterial {
+    pub ca_der: Vec<u8>,
+    pub ca_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TlsMaterial {
+    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`, `127.0.0.1`
+    /// and `names` (host names or IP addresses).
+    pub fn generate(names: &[String]) -> io::Result<TlsMaterial> {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new());
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // A name of its own: two CAs of two emulators are told apart by name, as unrelated
+        // CAs are (a client given the other one finds no issuer, not a bad signature).
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("tel-emulator test CA {}-{unique}", std::process::id()),
+        );
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = rcgen::Certificate::from_params(ca_params).map_err(io::Error::other)?;
+        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        for name in names {
+            if !sans.contains(name) {
+                sans.push(name.clone());
+            }
+        }
+        let mut params = rcgen::CertificateParams::new(Vec::new());
+        params.subject_alt_names = sans
+            .iter()
+            .map(|n| match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::SanType::IpAddress(ip),
+                Err(_) => rcgen::SanType::DnsName(n.clone()),
+            })
+            .collect();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tel-emulator");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = rcgen::Certificate::from_params(params).map_err(io::Error::other)?;
+        Ok(TlsMaterial {
+            ca_der: ca.serialize_der().map_err(io::Error::other)?,
+            ca_pem: ca.serialize_pem().map_err(io::Error::other)?,
+            cert_der: cert
+                .serialize_der_with_signer(&ca)
+                .map_err(io::Error::other)?,
+            key_der: cert.serialize_private_key_der(),
+        })
+    }
+
+    /// A server configuration presenting the certificate (with ring, TLS 1.2 and 1.3, and
+    /// the default in-memory session cache, so that clients can resume).
+    fn server_config(&self) -> io::Result<rustls::ServerConfig> {
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(self.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+        )
+        .map_err(io::Error::other)
+    }
 }
 
 /// The HTTPS listener in front of a plain collector.
 pub(crate) struct TlsFront {
     address: SocketAddr,
-    certificate: Vec<u8>,
+    material: TlsMaterial,
     shared: Arc<FrontShared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl TlsFront {
-    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`.
-    pub fn start(port: u16, backend: SocketAddr) -> io::Result<TlsFront> {
-        let cert = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .map_err(io::Error::other)?;
-        let der = cert.serialize_der().map_err(io::Error::other)?;
-        let key = cert.serialize_private_key_der();
-        let config = rustls::ServerConfig::builder()
-            .with_safe_defaults()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![rustls::Certificate(der.clone())],
-                rustls::PrivateKey(key),
-            )
-            .map_err(io::Error::other)?;
-        let config = Arc::new(config);
+    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`; the server
+    /// certificate names `localhost`, `127.0.0.1` and `names`. Plays a round-trip time of `rtt`
+    /// for the TCP handshake and each handshake flight the client waits for.
+    pub fn start(
+        port: u16,
+        backend: SocketAddr,
+        names: &[String],
+        rtt: Duration,
+    ) -> io::Result<TlsFront> {
+        let material = TlsMaterial::generate(names)?;
+        let config = Arc::new(material.server_config()?);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(FrontShared {
@@ -75,6 +151,7 @@ impl TlsFront {
             counters: Counters::default(),
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
+            rtt,
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -84,7 +161,7 @@ impl TlsFront {
         };
         Ok(TlsFront {
             address,
-            certificate: der,
+            material,
             shared,
             thread: Some(thread),
         })
@@ -94,9 +171,14 @@ impl TlsFront {
         self.address.port()
     }
 
-    /// The server certificate (DER), for a client that should trust it.
-    pub fn certificate_der(&self) -> &[u8] {
-        &self.certificate
+    /// The CA certificate (DER) that signed the server's, for a client that should trust it.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.material.ca_der
+    }
+
+    /// The CA certificate as PEM, for `SSL_CERT_FILE`.
+    pub fn ca_pem(&self) -> &str {
+        &self.material.ca_pem
     }
 
     pub fn counts(&self) -> TlsCounts {
@@ -104,6 +186,7 @@ impl TlsFront {
         TlsCounts {
             connections: c.connections.load(Ordering::SeqCst),
             handshakes: c.handshakes.load(Ordering::SeqCst),
+            resumed: c.resumed.load(Ordering::SeqCst),
             handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
         }
     }
@@ -173,6 +256,13 @@ fn relay(
     let Ok(tls) = rustls::ServerConnection::new(config) else {
         return;
     };
+    // Records and relayed answers go out as they come: with Nagle's algorithm, a small write
+    // behind an unacknowledged one would wait for the peer's delayed ACK (40 ms on Linux).
+    let _ = client.set_nodelay(true);
+    // The TCP handshake of a far collector.
+    if !shared.rtt.is_zero() {
+        std::thread::sleep(shared.rtt);
+    }
     let tls = Arc::new(Mutex::new(tls));
     let mut client_read = match client.try_clone() {
         Ok(c) => c,
@@ -190,11 +280,17 @@ fn relay(
         let mut conn = lock(&tls);
         let mut input = &buf[..n];
         let mut failed = false;
+        let was_handshaking = conn.is_handshaking();
         while !input.is_empty() {
             if conn.read_tls(&mut input).is_err() || conn.process_new_packets().is_err() {
                 failed = true;
                 break;
             }
+        }
+        let far = !shared.rtt.is_zero();
+        if far && !failed && was_handshaking && conn.wants_write() && waits_for_flight(&conn) {
+            // A far collector's handshake flight reaches the client one round trip later.
+            std::thread::sleep(shared.rtt);
         }
         // Handshake replies, or the alert explaining a failure.
         while conn.wants_write() {
@@ -209,6 +305,9 @@ fn relay(
         if !handshaken && !conn.is_handshaking() {
             handshaken = true;
             shared.counters.handshakes.fetch_add(1, Ordering::SeqCst);
+            if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                shared.counters.resumed.fetch_add(1, Ordering::SeqCst);
+            }
         }
         let mut clear = Vec::new();
         match conn.reader().read_to_end(&mut clear) {
@@ -224,6 +323,7 @@ fn relay(
             let Ok(p) = TcpStream::connect(backend) else {
                 break;
             };
+            let _ = p.set_nodelay(true);
             let (tls2, client2) = (Arc::clone(&tls), client.try_clone());
             let (Ok(back_read), Ok(client2)) = (p.try_clone(), client2) else {
                 break;
@@ -256,6 +356,13 @@ fn relay(
     if let Some(t) = pump {
         let _ = t.join();
     }
+}
+
+/// Whether the client waits for what the server is about to write in the handshake: every
+/// flight but TLS 1.3's session tickets, which follow the server's Finished and are not waited
+/// for (TLS 1.2's last flight, ChangeCipherSpec and Finished, is).
+fn waits_for_flight(conn: &rustls::ServerConnection) -> bool {
+    conn.is_handshaking() || conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
 }
 
 /// The collector's answer, encrypted back to the client; its end closes the TLS session.

@@ -45,6 +45,8 @@ pub const DOCUMENTED_EXT: &[(&str, &[&str])] = &[
             "role",
         ],
     ),
+    ("dt", &["traceId", "spanId", "traceFlags"]),
+    ("ex", &["type", "msg", "stack"]),
 ];
 
 /// Scope prefixes that `ext.device.localId` must start with.
@@ -132,7 +134,8 @@ pub fn is_valid_local_id(local_id: &str) -> bool {
         .any(|prefix| local_id.len() > prefix.len() && local_id.starts_with(prefix))
 }
 
-/// Checks `ext` against [`DOCUMENTED_EXT`]; the error names the first offending field, e.g.
+/// Checks `ext` against [`DOCUMENTED_EXT`], and the values of the per-event extensions `dt` and
+/// `ex` (see [`check_ext_value`]); the error names the first offending field, e.g.
 /// `ext.os.release is not a documented Common Schema 4.0 field`.
 pub fn check_ext(ext: &Value) -> Result<(), String> {
     let Some(extensions) = ext.as_object() else {
@@ -153,8 +156,41 @@ pub fn check_ext(ext: &Value) -> Result<(), String> {
                 "ext.{extension}.{field} is not a documented Common Schema 4.0 field"
             ));
         }
+        for (field, value) in fields {
+            check_ext_value(extension, field, value)?;
+        }
     }
     Ok(())
+}
+
+/// The value rules of the per-event extensions, as the OpenTelemetry .NET OneCollector exporter
+/// sends them: `dt.traceId` 32 and `dt.spanId` 16 lowercase hex digits, `dt.traceFlags` an
+/// integer 0-255; `ex.type`, `ex.msg`, `ex.stack` strings. The values of the other extensions are
+/// not checked here (`device.localId` is a per-event rule of [`validate_envelope`]).
+pub fn check_ext_value(extension: &str, field: &str, value: &Value) -> Result<(), String> {
+    let ok = match (extension, field) {
+        ("dt", "traceId") => value.as_str().is_some_and(|v| is_lower_hex(v, 32)),
+        ("dt", "spanId") => value.as_str().is_some_and(|v| is_lower_hex(v, 16)),
+        ("dt", "traceFlags") => value.as_u64().is_some_and(|v| v <= 255),
+        ("ex", _) => value.is_string(),
+        _ => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match (extension, field) {
+        ("dt", "traceId") => "32 lowercase hex digits",
+        ("dt", "spanId") => "16 lowercase hex digits",
+        ("dt", _) => "an integer from 0 to 255",
+        _ => "a string",
+    };
+    Err(format!(
+        "ext.{extension}.{field} must be {want}, not {value}"
+    ))
+}
+
+fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Why an envelope was refused. The reasons that reject one event only are the keys of the
@@ -164,8 +200,8 @@ pub enum Rejection {
     /// `iKey` is not `o:` + the tenant token of the request's `x-apikey`: the whole request is
     /// answered 401 `Invalid Tenant Token`.
     InvalidTenantToken,
-    /// Not a JSON object, or an undocumented `ext` extension or field: the whole batch is
-    /// answered 400 `{"acc":0,"efi":{"InvalidEventFormat":"all"}}`.
+    /// Not a JSON object, an undocumented `ext` extension or field, or a malformed `ext.dt` /
+    /// `ext.ex` value: the whole batch is answered 400 `{"acc":0,"efi":{"InvalidEventFormat":"all"}}`.
     InvalidEventFormat,
     /// `ver` is not `"4.0"`.
     InvalidVersion,
@@ -459,6 +495,54 @@ mod tests {
         );
         let err = check_ext(&json!({"foo":{}})).unwrap_err();
         assert!(err.starts_with("ext.foo "), "{err}");
+    }
+
+    #[test]
+    fn trace_context_and_exception_values() {
+        let dt = |v: Value| check_ext(&json!({ "dt": v }));
+        let good = json!({"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","traceFlags":1});
+        assert_eq!(dt(good.clone()), Ok(()));
+        assert_eq!(dt(json!({"traceFlags":255})), Ok(()));
+        assert_eq!(dt(json!({"traceFlags":0})), Ok(()));
+        let bad = [
+            ("traceId", json!("0AF7651916CD43DD8448EB211C80319C")),
+            ("traceId", json!("0af7651916cd43dd8448eb211c80319")),
+            ("traceId", json!("0af7651916cd43dd8448eb211c80319cc")),
+            ("traceId", json!("0af7651916cd43dd8448eb211c80319g")),
+            ("traceId", json!(7)),
+            ("spanId", json!("b7ad6b716920333")),
+            ("spanId", json!("B7AD6B7169203331")),
+            ("spanId", json!(null)),
+            ("traceFlags", json!(256)),
+            ("traceFlags", json!(-1)),
+            ("traceFlags", json!(1.0)),
+            ("traceFlags", json!("1")),
+        ];
+        for (field, value) in bad {
+            let mut dt_value = good.clone();
+            dt_value[field] = value.clone();
+            let err = dt(dt_value).unwrap_err();
+            assert!(
+                err.starts_with(&format!("ext.dt.{field} must be")),
+                "{field}={value}: {err}"
+            );
+        }
+        let ex =
+            json!({"type":"System.IO.IOException","msg":"disk full","stack":"at A.B()\nat C.D()"});
+        assert_eq!(check_ext(&json!({ "ex": ex })), Ok(()));
+        for field in ["type", "msg", "stack"] {
+            let mut bad = ex.clone();
+            bad[field] = json!(1);
+            let err = check_ext(&json!({ "ex": bad })).unwrap_err();
+            assert_eq!(err, format!("ext.ex.{field} must be a string, not 1"));
+        }
+        let err = check_ext(&json!({"dt":{"traceState":"x"}})).unwrap_err();
+        assert_eq!(
+            err,
+            "ext.dt.traceState is not a documented Common Schema 4.0 field"
+        );
+        let err = check_ext(&json!({"ex":{"id":"x"}})).unwrap_err();
+        assert_eq!(err, "ext.ex.id is not a documented Common Schema 4.0 field");
     }
 
     #[test]

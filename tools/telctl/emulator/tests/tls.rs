@@ -1,5 +1,5 @@
-//! `Options::tls`: the collector behind HTTPS with a certificate made at start. A client given
-//! that certificate as its root completes the handshake and is served like over plain HTTP
+//! `Options::tls`: the collector behind HTTPS with a CA and certificate made at start. A client
+//! given that CA as its root completes the handshake and is served like over plain HTTP
 //! (so a client that refuses the server refuses it for the certificate alone); a client with
 //! the public roots is refused, and the collector sees no request.
 #![cfg(feature = "tls")]
@@ -25,15 +25,18 @@ fn request(body: &[u8]) -> Vec<u8> {
 
 fn client(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     Arc::new(
-        rustls::ClientConfig::builder()
-            .with_safe_defaults()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
     )
 }
 
 fn exchange(port: u16, config: Arc<rustls::ClientConfig>, host: &str) -> std::io::Result<String> {
-    let name = rustls::ServerName::try_from(host).unwrap();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
     let conn = rustls::ClientConnection::new(config, name).unwrap();
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
     tcp.set_read_timeout(Some(READ_TIMEOUT))?;
@@ -58,21 +61,45 @@ fn a_client_trusting_the_certificate_is_served_over_https() {
     .unwrap();
     assert!(c.endpoint().starts_with("https://127.0.0.1:"));
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(&rustls::Certificate(c.tls_certificate_der().unwrap()))
-        .unwrap();
+    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
     let config = client(roots);
-    for host in ["localhost", "127.0.0.1"] {
+    for host in ["localhost", "127.0.0.1", "localhost"] {
         let reply = exchange(c.port(), config.clone(), host).unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{host}: {reply}");
     }
-    assert_eq!(c.accepted_count(), 2);
+    assert_eq!(c.accepted_count(), 3);
     let counts = c.tls_counts();
     assert_eq!(
         (counts.connections, counts.handshakes),
-        (2, 2),
+        (3, 3),
         "{counts:?}"
     );
+    // The second visit to "localhost" resumed the session of the first.
+    assert_eq!(counts.resumed, 1, "{counts:?}");
+    assert_eq!(
+        c.connection_count(),
+        3,
+        "each relayed on its own connection"
+    );
+}
+
+#[test]
+fn the_certificate_names_the_extra_host_names() {
+    let c = Collector::start_with(Options {
+        tls: true,
+        tls_names: vec!["collector.test".into()],
+        ..Options::default()
+    })
+    .unwrap();
+    let pem = c.tls_ca_pem().unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
+    let config = client(roots);
+    let reply = exchange(c.port(), config.clone(), "collector.test").unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let err = exchange(c.port(), config, "other.test").expect_err("a name not in it");
+    assert!(err.to_string().contains("certificate"), "{err}");
 }
 
 #[test]

@@ -280,17 +280,58 @@ fn the_api_key_must_be_present_well_formed_and_known() {
 }
 
 #[test]
-fn missing_or_invalid_required_headers_are_named() {
+fn a_request_with_only_content_type_and_key_is_accepted() {
+    // What a minimal exporter sends (protocol.md): the service takes it, so the emulator does.
+    let collector = Collector::start().unwrap();
+    let headers: Vec<(String, String)> = [
+        ("Content-Type", "application/x-json-stream; charset=utf-8"),
+        ("x-apikey", KEY),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let reply = request(
+        collector.port(),
+        "POST",
+        "/OneCollector/1.0/",
+        &headers,
+        &two_events(),
+    );
+    assert_eq!(reply.status, 200, "{:?}", reply.collector_error());
+    assert_eq!(reply.text(), r#"{"acc":2}"#);
+    for name in ["Client-Id", "sdk-version", "Upload-Time"] {
+        let reply = request(
+            collector.port(),
+            "POST",
+            "/OneCollector/1.0/",
+            &headers_with(name, None),
+            &two_events(),
+        );
+        assert_eq!(
+            reply.status,
+            200,
+            "without {name}: {:?}",
+            reply.collector_error()
+        );
+    }
+    assert_eq!(collector.accepted_count(), 8);
+    let missing = tel_emulator::missing_optional_headers(&collector.requests()[0].headers);
+    assert_eq!(missing, ["Client-Id", "sdk-version", "Upload-Time"]);
+    let missing = tel_emulator::missing_optional_headers(&collector.requests()[2].headers);
+    assert_eq!(missing, ["sdk-version"]);
+}
+
+#[test]
+fn optional_headers_present_but_malformed_are_named() {
     let collector = Collector::start().unwrap();
     let port = collector.port();
     let path = "/OneCollector/1.0/";
     let cases = [
-        (headers_with("Client-Id", None), "Client-Id"),
         (headers_with("Client-Id", Some("AUTH")), "Client-Id"),
-        (headers_with("sdk-version", None), "sdk-version"),
         (headers_with("sdk-version", Some("")), "sdk-version"),
-        (headers_with("Upload-Time", None), "Upload-Time"),
+        (headers_with("sdk-version", Some("  ")), "sdk-version"),
         (headers_with("Upload-Time", Some("soon")), "Upload-Time"),
+        (headers_with("Upload-Time", Some("")), "Upload-Time"),
         (
             headers_with("Upload-Time", Some("1778123352")),
             "Upload-Time",
@@ -303,6 +344,70 @@ fn missing_or_invalid_required_headers_are_named() {
         assert!(error.contains(name), "{error:?} should name {name}");
     }
     assert_eq!(collector.accepted_count(), 0);
+}
+
+#[test]
+fn trace_context_and_exception_extensions_are_accepted_when_well_formed() {
+    let collector = Collector::start().unwrap();
+    let dt = json!({"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","traceFlags":1});
+    let ex = json!({"type":"System.InvalidOperationException","msg":"no","stack":"at A.B()"});
+    let body = ndjson(&[
+        envelope_with("Traced.Event", "/ext/dt", dt.clone()),
+        envelope_with("Failed.Event", "/ext/ex", ex.clone()),
+    ]);
+    let reply = upload(collector.port(), &body);
+    assert_eq!(reply.status, 200, "{:?}", reply.collector_error());
+    assert_eq!(reply.text(), r#"{"acc":2}"#);
+    let accepted = collector.accepted();
+    assert_eq!(accepted[0]["ext"]["dt"], dt);
+    assert_eq!(accepted[1]["ext"]["ex"], ex);
+
+    // A malformed value takes the whole batch down, named like an undocumented field.
+    let cases = [
+        (
+            "/ext/dt",
+            json!({"traceId":"0AF7651916CD43DD8448EB211C80319C"}),
+            "ext.dt.traceId",
+        ),
+        (
+            "/ext/dt",
+            json!({"spanId":"b7ad6b716920333"}),
+            "ext.dt.spanId",
+        ),
+        ("/ext/dt", json!({"traceFlags":256}), "ext.dt.traceFlags"),
+        ("/ext/dt", json!({"traceFlags":"1"}), "ext.dt.traceFlags"),
+        (
+            "/ext/dt",
+            json!({"parentId":"b7ad6b7169203331"}),
+            "ext.dt.parentId",
+        ),
+        ("/ext/ex", json!({"msg":{"text":"no"}}), "ext.ex.msg"),
+        ("/ext/ex", json!({"stack":["at A.B()"]}), "ext.ex.stack"),
+        ("/ext/ex", json!({"code":"E1"}), "ext.ex.code"),
+        (
+            "/ext/dt",
+            json!("0af7651916cd43dd8448eb211c80319c"),
+            "ext.dt",
+        ),
+    ];
+    for (pointer, value, field) in cases {
+        let body = ndjson(&[
+            envelope("Good.Event"),
+            envelope_with("Bad.Event", pointer, value.clone()),
+        ]);
+        let reply = upload(collector.port(), &body);
+        assert_eq!(reply.status, 400, "{value}");
+        assert_eq!(
+            reply.text(),
+            r#"{"acc":0,"efi":{"InvalidEventFormat":"all"}}"#
+        );
+        let error = reply.collector_error().unwrap();
+        assert!(
+            error.starts_with(&format!("{field} ")),
+            "{error:?} should name {field}"
+        );
+    }
+    assert_eq!(collector.accepted_count(), 2);
 }
 
 #[test]

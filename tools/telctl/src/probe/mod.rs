@@ -18,7 +18,7 @@ use tel::config::{Endpoint, DEFAULT_ENDPOINT};
 use tel::ikey::InstrumentationKey;
 use tel::kill::KillSwitch;
 use tel::response::{classify, directives, HttpResponse, NetworkError, Verdict};
-use tel::transport::{MAX_RESPONSE_HEADERS, SDK_VERSION};
+use tel::transport::{Transport, SDK_VERSION};
 
 pub use matrix::help as matrix_help;
 
@@ -167,6 +167,13 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         term::error("probe", Some(&key), "--timeout must be at least 1 second");
         return ExitCode::from(EXIT_USAGE);
     }
+    let transport = match transport(&key, &endpoint, args.timeout) {
+        Ok(transport) => transport,
+        Err(e) => {
+            term::error("probe", Some(&key), &e.message);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let out = Out::stdout().redacting(&key);
     let kill_file = kill_file(&key, args.cache_path);
     let kill = KillSwitch::load(key.tenant(), kill_file.clone());
@@ -212,9 +219,10 @@ pub fn run(args: ProbeArgs) -> ExitCode {
             endpoint.url
         ));
         out.line(&format!(
-            "They are named TelctlProbe.* and carry data.probe_run = \"{}\".\n",
+            "They are named TelctlProbe.* and carry data.probe_run = \"{}\".",
             run.run_id
         ));
+        out.line(&format!("Route: {}.\n", transport.route()));
         out.line(&format!(
             "{:<22}{:<8}{:<8}{:<24}{}",
             "ROW", "EXPECT", "STATUS", "VERDICT", "COLLECTOR-ERROR | EFI | BODY"
@@ -229,7 +237,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
             out.partial(&format!("{:<22}sending {}/{total}…", row.id, index + 1));
         }
         let request = row.request(&run);
-        let answer = post(&endpoint.url, &key, &request, args.timeout);
+        let answer = post(&transport, &key, &request);
         let kill_directive = answer
             .as_ref()
             .ok()
@@ -269,11 +277,14 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         None if unexpected > 0 => EXIT_UNEXPECTED,
         None => 0,
     };
+    let tls = tls_verdict(&endpoint, &results);
     if args.json {
         out.json(&json!({
             "tenant": format!("o:{}", key.tenant()),
             "key": key.redacted(),
             "endpoint": endpoint.url,
+            "route": transport.route().to_string(),
+            "tls": tls,
             "run": run.run_id,
             "rows": results.iter().map(RowResult::to_json).collect::<Vec<_>>(),
             "stopped": match &stop {
@@ -290,9 +301,38 @@ pub fn run(args: ProbeArgs) -> ExitCode {
             "exit_code": code,
         }));
     } else {
+        out.line(&format!("\nTLS: {tls}."));
         summary(&out, &results, total, &stop, kill_file.as_deref());
     }
     ExitCode::from(code)
+}
+
+/// The library's transport for the probe: its route (proxy variables, NO_PROXY, the Windows
+/// settings), its trust store, and `timeout_s` per request.
+fn transport(
+    key: &InstrumentationKey,
+    endpoint: &Endpoint,
+    timeout_s: u64,
+) -> tel::status::Result<Transport> {
+    let mut config = tel::Config::new(key.header_value())?;
+    config.endpoint = endpoint.clone();
+    config.http_timeout_ms = timeout_s.saturating_mul(1000);
+    Ok(Transport::new(&config))
+}
+
+/// What came of TLS: not used (plain http to loopback), a session the operating system's
+/// verifier accepted (some row was answered), or the reason none was made.
+fn tls_verdict(endpoint: &Endpoint, results: &[RowResult]) -> String {
+    if !endpoint.url.to_ascii_lowercase().starts_with("https://") {
+        return "not used (plain http to a loopback host)".into();
+    }
+    if results.iter().any(|r| r.status.is_some()) {
+        return "the collector's certificate is trusted (verified by the operating system's trust store)".into();
+    }
+    match results.iter().find_map(|r| r.network_error.as_deref()) {
+        Some(error) => format!("no session was made: {error}"),
+        None => "no request was sent".into(),
+    }
 }
 
 /// Where the library keeps the tenant's kill state (None: persistence unusable).
@@ -367,34 +407,28 @@ fn summary(
     }
 }
 
-/// One POST with the library's headers, except for what the row varies. Redirects are not
-/// followed (the key must not go elsewhere) and the answer's size is bounded, as the library's
-/// transport does.
+/// One POST with the library's headers, except for what the row varies, through the
+/// library's transport: its route, no redirects (the key must not go elsewhere), the caps on
+/// what is read back.
 fn post(
-    url: &str,
+    transport: &Transport,
     key: &InstrumentationKey,
     request: &matrix::Request,
-    timeout_s: u64,
 ) -> Result<HttpResponse, NetworkError> {
     let (payload, encoding) = tel::transport::encode(&request.body, request.compression);
-    let mut http = minreq::post(url)
-        .with_header("Content-Type", request.content_type)
-        .with_header("x-apikey", key.header_value())
-        .with_header("Client-Id", "NO_AUTH")
-        .with_header("sdk-version", SDK_VERSION)
-        .with_header("Upload-Time", tel::clock::now_ms().to_string())
-        .with_timeout(timeout_s)
-        .with_follow_redirects(false)
-        .with_max_headers_size(MAX_RESPONSE_HEADERS)
-        .with_max_status_line_length(1024)
-        .with_body(payload);
+    let mut headers = vec![
+        ("Content-Type", request.content_type.to_string()),
+        ("x-apikey", key.header_value().to_string()),
+        ("Client-Id", "NO_AUTH".to_string()),
+        ("sdk-version", SDK_VERSION.to_string()),
+        ("Upload-Time", tel::clock::now_ms().to_string()),
+    ];
     if let Some(encoding) = encoding {
-        http = http.with_header("Content-Encoding", encoding);
+        headers.push(("Content-Encoding", encoding.to_string()));
     }
-    let lazy = http
-        .send_lazy()
-        .map_err(|e| NetworkError(key.redact_in(&e.to_string())))?;
-    tel::transport::read_response(lazy)
+    transport
+        .send(&headers, &payload, None)
+        .map_err(|e| NetworkError(key.redact_in(&e.0)))
 }
 
 /// The row's outcome by the library's own response policy ([`classify`]); a 2xx whose `efi`
