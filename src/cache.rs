@@ -204,6 +204,8 @@ impl Cache {
                 .create(true)
                 .truncate(false),
         )?;
+        // A child forked while the lock is held must not keep it after this process is gone.
+        let _fork = ClosedInForkedChild::new(&lock);
         loop {
             match lock.try_lock() {
                 Ok(()) => break,

@@ -966,3 +966,129 @@ fn init_shutdown_cycles_with_new_keys_keep_memory_flat() {
     // 40,000 keys at ~140 bytes each would be ~5,500 kB.
     assert!(growth < 1024, "RSS grew by {growth} kB over 40,000 keys");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 1.1 additions: a purge and a critical-events file follow the same rules.
+
+/// `tel_purge` on a `cache_path` naming a file that is not a cache leaves it, and on a file
+/// shared with another tenant deletes this tenant's entries only.
+#[test]
+fn a_purge_deletes_this_tenants_entries_only() {
+    let _s = serial();
+    let dir = temp_dir("purge-not-ours");
+    let notes = dir.join("notes.txt");
+    let text = "my notes, not a cache\n";
+    std::fs::write(&notes, text).unwrap();
+    let purge = |cfg: &Value| {
+        let c = std::ffi::CString::new(cfg.to_string()).unwrap();
+        // SAFETY: a NUL-terminated string.
+        unsafe { ffi::tel_purge(c.as_ptr()) }
+    };
+    assert_eq!(
+        purge(&json!({"ikey": IKEY, "cache_path": notes})),
+        0,
+        "{}",
+        last_error()
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), text);
+
+    let cache = dir.join("shared.cache");
+    cache_through_outage(OTHER_IKEY, &cache, 3, "Other.Tenant");
+    cache_through_outage(IKEY, &cache, 2, "This.Tenant");
+    assert_eq!(read_lines(&cache).len(), 5);
+    assert_eq!(
+        purge(&json!({"ikey": IKEY, "cache_path": cache})),
+        0,
+        "{}",
+        last_error()
+    );
+    let left = read_lines(&cache);
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|l| l.contains(&format!("o:{OTHER_TENANT}"))));
+}
+
+/// The child side: logs critical events (each in the critical-events file before the call
+/// returns; requests hang), forks a grandchild that lives on, and waits to be killed.
+#[test]
+fn child_forking_with_critical_events() {
+    if child_role().as_deref() != Some("fork-critical") {
+        return;
+    }
+    let config: Value = serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap();
+    init_ok(&config);
+    for i in 0..3 {
+        assert_eq!(
+            log_ex(
+                "Fork.Critical",
+                Some(&format!("{{\"i\":{i}}}")),
+                Some(r#"{"priority":"critical"}"#)
+            ),
+            0,
+            "{}",
+            last_error()
+        );
+    }
+    // SAFETY: the grandchild only pauses until it is killed.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        loop {
+            // SAFETY: async-signal-safe.
+            unsafe { libc::pause() };
+        }
+    }
+    println!("GRANDCHILD={pid}");
+    println!("READY");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A forked child does not keep a dead session's critical-events file locked: the next
+/// session delivers the critical events while the child lives.
+#[test]
+fn a_forked_child_does_not_keep_a_dead_sessions_critical_events_locked() {
+    if child_role().is_some() {
+        return;
+    }
+    let _s = serial();
+    let cache = temp_dir("fork-critical").join("events.cache");
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    let config = fast(
+        &hang.endpoint(),
+        Some(&cache),
+        json!({"http_timeout_ms": 60_000}),
+    );
+    let mut parent = spawn_child(
+        "child_forking_with_critical_events",
+        &role_env("fork-critical", &[("TEL_TEST_CONFIG", config.to_string())]),
+    );
+    let mut grandchild = 0;
+    for line in BufReader::new(parent.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(pid) = line.split("GRANDCHILD=").nth(1) {
+            grandchild = pid.trim().parse().unwrap();
+        }
+        if line.ends_with("READY") {
+            break;
+        }
+    }
+    assert!(grandchild > 0, "the child forked");
+    let _ = parent.kill();
+    let _ = parent.wait();
+    let c = Collector::start().unwrap();
+    init_ok(&fast(&c.endpoint(), Some(&cache), json!({})));
+    let flushed = flush(10_000);
+    let delivered = data_i(&c.accepted());
+    // SAFETY: a process this test's child started.
+    unsafe { libc::kill(grandchild, libc::SIGKILL) };
+    assert_eq!(flushed, 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    assert_eq!(
+        delivered,
+        vec![0, 1, 2],
+        "the dead session's critical events were recovered while its forked child lives"
+    );
+}
