@@ -39,7 +39,10 @@ extern "C" fn collect(report: *const c_char, user_data: *mut c_void) {
     if delay > 0 {
         std::thread::sleep(Duration::from_millis(delay as u64));
     }
-    if let Some(own) = *sink.own.lock() {
+    // Once: the event the callback logs gets a report of its own, and acting on that one too
+    // would log to the other client a second time, depending on thread timing.
+    let own = sink.own.lock().take();
+    if let Some(own) = own {
         let own = own as *mut tel::ffi::tel_client;
         let mut codes = sink.codes.lock();
         codes.push(("own_close", unsafe { tel::ffi::tel_client_close(own, 0) }));
