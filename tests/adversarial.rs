@@ -131,12 +131,10 @@ fn run_child_within(test: &str, env: &[(&str, String)], limit: Duration) -> (Out
     (output, in_time)
 }
 
-fn role_env(role: &str, extra: &[(&str, String)]) -> Vec<(&'static str, String)> {
+/// The environment of a child in `role`, with `extra` variables.
+fn role_env<'a>(role: &str, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     let mut env = vec![("TEL_TEST_ROLE", role.to_owned())];
-    for (k, v) in extra {
-        let k: &'static str = Box::leak(k.to_string().into_boxed_str());
-        env.push((k, v.clone()));
-    }
+    env.extend_from_slice(extra);
     env
 }
 
