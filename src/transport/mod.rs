@@ -368,3 +368,34 @@ fn read_response(response: ureq::http::Response<ureq::Body>) -> HttpResponse {
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use route::{Automatic, DirectReason};
+
+    #[test]
+    fn the_automatic_configuration_waits_for_first_use() {
+        let mut config = Config::new("autopx-0000-0000-0000-000000000000-0000").unwrap();
+        config.endpoint = Endpoint::parse("https://collector.test/OneCollector/1.0/").unwrap();
+        let fallback = Route::Direct(DirectReason::NoProxyConfigured);
+        let transport = Transport::with_route(
+            &config,
+            Route::Automatic(Automatic {
+                auto_detect: true,
+                pac_url: Some("http://127.0.0.1:9/proxy.pac".into()),
+                fallback: Box::new(fallback.clone()),
+            }),
+        );
+        assert!(transport.ready.get().is_none(), "evaluated at init");
+        // Off Windows the evaluation fails at once: the static settings are taken.
+        assert_eq!(transport.route(), &fallback);
+        assert!(transport.ready.get().is_some());
+
+        let transport = Transport::with_route(&config, fallback.clone());
+        assert!(
+            transport.ready.get().is_some(),
+            "a static route is final at init"
+        );
+    }
+}
