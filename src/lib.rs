@@ -38,6 +38,8 @@ pub(crate) mod global;
 #[doc(hidden)]
 pub mod ikey;
 #[doc(hidden)]
+pub mod internals;
+#[doc(hidden)]
 pub mod kill;
 #[doc(hidden)]
 pub mod logging;

@@ -12,7 +12,7 @@ mod fuzz_support;
 use fuzz_support::corpus;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use tel::envelope::{check_name, check_properties, MAX_DEPTH};
+use tel::internals::envelope::{check_name, check_properties, MAX_DEPTH};
 use tel::{Config, Status};
 
 fn settings() -> ProptestConfig {

@@ -12,10 +12,10 @@ mod fuzz_support;
 use fuzz_support::corpus;
 use proptest::prelude::*;
 use std::time::Duration;
-use tel::backoff::MAX_RETRY_AFTER;
-use tel::clock::{iso8601, parse_http_date, parse_iso8601};
-use tel::kill::{parse_directive, MAX_KILL_SECONDS};
-use tel::response::{
+use tel::internals::backoff::MAX_RETRY_AFTER;
+use tel::internals::clock::{iso8601, parse_http_date, parse_iso8601};
+use tel::internals::kill::{parse_directive, MAX_KILL_SECONDS};
+use tel::internals::response::{
     classify, directives, parse_retry_after, refused_events, HttpResponse, Refused, Verdict,
 };
 

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tel::cache::{Cache, CacheFiles};
+use tel::internals::cache::{Cache, CacheFiles};
 
 const TENANT: &str = "fuzztenant";
 const START: &str = "{\"ver\":\"4.0\"";

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tel::ikey::InstrumentationKey;
+use tel::internals::ikey::InstrumentationKey;
 use tel::{Config, Status};
 
 fuzz_target!(|data: &[u8]| {

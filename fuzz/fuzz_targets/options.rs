@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tel::clock::{iso8601, parse_iso8601};
+use tel::internals::clock::{iso8601, parse_iso8601};
 use tel::{EventOptions, Status};
 
 fuzz_target!(|data: &[u8]| {

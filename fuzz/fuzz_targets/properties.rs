@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tel::envelope::{check_name, check_properties, MAX_DEPTH};
+use tel::internals::envelope::{check_name, check_properties, MAX_DEPTH};
 use tel::Status;
 
 /// The rule of protocol.md, written independently of the library's.

@@ -6,10 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tel::backoff::MAX_RETRY_AFTER;
-use tel::clock::{iso8601, parse_http_date, parse_iso8601};
-use tel::kill::MAX_KILL_SECONDS;
-use tel::response::{
+use tel::internals::backoff::MAX_RETRY_AFTER;
+use tel::internals::clock::{iso8601, parse_http_date, parse_iso8601};
+use tel::internals::kill::MAX_KILL_SECONDS;
+use tel::internals::response::{
     classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError, Refused,
     Verdict,
 };
