@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -59,8 +59,8 @@ pub struct TlsMaterial {
 }
 
 impl TlsMaterial {
-    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`, `127.0.0.1`
-    /// and `names` (host names or IP addresses).
+    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`,
+    /// `127.0.0.1`, `::1` and `names` (host names or IP addresses).
     pub fn generate(names: &[String]) -> io::Result<TlsMaterial> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::new());
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -78,7 +78,11 @@ impl TlsMaterial {
             rcgen::KeyUsagePurpose::CrlSign,
         ];
         let ca = rcgen::Certificate::from_params(ca_params).map_err(io::Error::other)?;
-        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let mut sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
         for name in names {
             if !sans.contains(name) {
                 sans.push(name.clone());
@@ -133,10 +137,11 @@ pub(crate) struct TlsFront {
 }
 
 impl TlsFront {
-    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`; the server
-    /// certificate names `localhost`, `127.0.0.1` and `names`. Plays a round-trip time of `rtt`
+    /// Listens on `ip:port` (a loopback address; port 0: any free port) and relays to
+    /// `backend`; the server certificate names `localhost`, `127.0.0.1`, `::1` and `names`. Plays a round-trip time of `rtt`
     /// for the TCP handshake and each handshake flight the client waits for.
     pub fn start(
+        ip: IpAddr,
         port: u16,
         backend: SocketAddr,
         names: &[String],
@@ -144,7 +149,7 @@ impl TlsFront {
     ) -> io::Result<TlsFront> {
         let material = TlsMaterial::generate(names)?;
         let config = Arc::new(material.server_config()?);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        let listener = TcpListener::bind((ip, port))?;
         let address = listener.local_addr()?;
         let shared = Arc::new(FrontShared {
             stopping: AtomicBool::new(false),
