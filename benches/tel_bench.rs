@@ -149,12 +149,15 @@ fn pipeline_limit(compression: tel::Compression, n: usize) -> f64 {
 
 /// The pipeline limit in events/s, and the CPU time it took per event (µs).
 fn pipeline_limit_and_cpu(compression: tel::Compression, n: usize) -> (f64, f64) {
-    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
-    let ext = tel::ext::SessionExt::new(
-        &tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4()),
+    let key = tel::internals::ikey::InstrumentationKey::parse(IKEY).unwrap();
+    let ext = tel::internals::ext::SessionExt::new(
+        &tel::internals::ext::default_context(
+            tel::internals::device::local_id(None),
+            tel::internals::random::uuid4(),
+        ),
         &Default::default(),
     );
-    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+    let template = tel::internals::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
     let props: Vec<String> = (0..1000).map(typical_properties).collect();
     let cpu0 = cpu_time(libc::RUSAGE_THREAD);
     let start = Instant::now();
@@ -162,16 +165,18 @@ fn pipeline_limit_and_cpu(compression: tel::Compression, n: usize) -> (f64, f64)
     let mut bytes = 0usize;
     for i in 0..n {
         let p = &props[i % props.len()];
-        tel::envelope::check_properties(p).unwrap();
+        tel::internals::envelope::check_properties(p).unwrap();
         batch.push(template.render(
             "Bench.TypicalEvent",
             Some(p),
-            tel::clock::now_ms(),
+            tel::internals::clock::now_ms(),
             i as u64,
         ));
         if batch.len() == 500 {
-            let body = tel::transport::ndjson(batch.iter().map(|s| s.as_str()));
-            bytes += tel::transport::encode(&body, compression).0.len();
+            let body = tel::internals::transport::ndjson(batch.iter().map(|s| s.as_str()));
+            bytes += tel::internals::transport::encode(&body, compression)
+                .0
+                .len();
             batch.clear();
         }
     }
@@ -211,21 +216,22 @@ fn end_to_end(endpoint: &str, compression: &str, n: usize) -> (f64, f64, f64) {
 
 /// One deflated request body of 500 typical envelopes, and its encoding.
 fn sample_body() -> (Vec<u8>, Option<&'static str>) {
-    let key = tel::ikey::InstrumentationKey::parse(IKEY).unwrap();
-    let ext = tel::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
-    let template = tel::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
+    let key = tel::internals::ikey::InstrumentationKey::parse(IKEY).unwrap();
+    let ext =
+        tel::internals::ext::SessionExt::new(&[("sdk", "ver", "x".into())], &Default::default());
+    let template = tel::internals::envelope::EnvelopeTemplate::new(&key.envelope_ikey(), &ext);
     let lines: Vec<String> = (0..500)
         .map(|i| {
             template.render(
                 "Bench.TypicalEvent",
                 Some(&typical_properties(i)),
-                tel::clock::now_ms(),
+                tel::internals::clock::now_ms(),
                 i,
             )
         })
         .collect();
-    let body = tel::transport::ndjson(lines.iter().map(|s| s.as_str()));
-    tel::transport::encode(&body, tel::Compression::Deflate)
+    let body = tel::internals::transport::ndjson(lines.iter().map(|s| s.as_str()));
+    tel::internals::transport::encode(&body, tel::Compression::Deflate)
 }
 
 /// How fast the emulator alone takes the same bodies: whether it is the bottleneck.
@@ -234,7 +240,7 @@ fn emulator_capacity(collector: &Collector, n_batches: usize) -> f64 {
     let (payload, _) = sample_body();
     let head = format!(
         "POST /OneCollector/1.0/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-json-stream; charset=utf-8\r\nx-apikey: {IKEY}\r\nClient-Id: NO_AUTH\r\nsdk-version: bench\r\nUpload-Time: {}\r\nContent-Encoding: deflate\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        tel::clock::now_ms(),
+        tel::internals::clock::now_ms(),
         payload.len()
     );
     let start = Instant::now();
@@ -262,7 +268,7 @@ fn transport_alone(collector: &Collector, n_batches: usize) -> f64 {
         &json!({"ikey": IKEY, "endpoint": collector.endpoint()}).to_string(),
     )
     .unwrap();
-    let transport = tel::transport::Transport::new(&config);
+    let transport = tel::internals::transport::Transport::new(&config);
     let start = Instant::now();
     for _ in 0..n_batches {
         let r = transport.post(&payload, encoding, None, None).unwrap();

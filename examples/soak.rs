@@ -101,7 +101,7 @@ fn run_collector(lock: &str) {
         std::thread::spawn(move || hold_the_cache_lock_at_random(&lock, &stop));
     }
     while !stop.load(Ordering::SeqCst) {
-        let r = tel::random::u64() % 100;
+        let r = tel::internals::random::u64() % 100;
         // Broken answers carry a 503 status line: a client that reads a 2xx status counts
         // the batch as delivered, while the emulator accepts nothing from a faulted answer,
         // and the closing check compares the two counts.
@@ -130,7 +130,7 @@ fn run_collector(lock: &str) {
             _ => None,
         };
         c.set_default(behaviour);
-        let pause = 100 + tel::random::u64() % 500;
+        let pause = 100 + tel::internals::random::u64() % 500;
         std::thread::sleep(Duration::from_millis(pause));
         c.release(); // hangs end with the behaviour that made them
     }
@@ -142,7 +142,9 @@ fn run_collector(lock: &str) {
 fn hold_the_cache_lock_at_random(lock: &std::path::Path, stop: &AtomicBool) {
     let mut held_ms = 0u64;
     while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(200 + tel::random::u64() % 2800));
+        std::thread::sleep(Duration::from_millis(
+            200 + tel::internals::random::u64() % 2800,
+        ));
         if let Some(dir) = lock.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -156,7 +158,7 @@ fn hold_the_cache_lock_at_random(lock: &std::path::Path, stop: &AtomicBool) {
             continue;
         };
         if f.lock().is_ok() {
-            let hold = 50 + tel::random::u64() % 1450;
+            let hold = 50 + tel::internals::random::u64() % 1450;
             std::thread::sleep(Duration::from_millis(hold));
             held_ms += hold;
             let _ = f.unlock();
@@ -172,9 +174,11 @@ static BLOCKED_LINES: AtomicU64 = AtomicU64::new(0);
 /// A host logger that blocks at random: 1 line in 200 takes 20-300 ms.
 extern "C" fn blocking_logger(_level: i32, _message: *const c_char, _user_data: *mut c_void) {
     LOGGED_LINES.fetch_add(1, Ordering::Relaxed);
-    if tel::random::u64().is_multiple_of(200) {
+    if tel::internals::random::u64().is_multiple_of(200) {
         BLOCKED_LINES.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(20 + tel::random::u64() % 280));
+        std::thread::sleep(Duration::from_millis(
+            20 + tel::internals::random::u64() % 280,
+        ));
     }
 }
 
@@ -393,7 +397,7 @@ fn run_soak(args: &Args) {
         .collect();
     let session_length = |args: &Args| {
         let base = args.session * 1000;
-        Duration::from_millis(base / 2 + tel::random::u64() % base.max(1))
+        Duration::from_millis(base / 2 + tel::internals::random::u64() % base.max(1))
     };
     let mut totals = Totals::default();
     let mut peak_rss = 0;

@@ -2,62 +2,51 @@
 //!
 //! The pipeline, one module each: [`ffi`] (the C ABI) -> `global` (the process-wide default
 //! session) -> [`client`] (the Rust API; `options` parses per-event options) -> `queue` ->
-//! `worker` (with its handle, the one owner of flush and shutdown) -> [`envelope`] ->
-//! `codec` -> [`transport`] -> [`response`] (the policy) -> [`kill`] / [`backoff`] /
-//! [`cache`] (with `critical`, the durable critical events, and `purge`). `batch` holds the
-//! batches in hand; `delivery` hands reports to the host; `sync` and `fork` keep the locks
-//! safe across `fork`.
+//! `worker` (with its handle, the one owner of flush and shutdown) -> `envelope` -> `codec` ->
+//! `transport` -> `response` (the policy) -> `kill` / `backoff` / `cache` (with `critical`,
+//! the durable critical events, and `purge`). `batch` holds the batches in hand; `delivery`
+//! hands reports to the host; `sync` and `fork` keep the locks safe across `fork`.
 //!
-//! The public surface is the Rust API ([`Client`], [`Config`], [`EventOptions`], [`Snapshot`],
-//! [`Status`], [`Report`]) and the C ABI ([`ffi`]). The other `pub` modules are internals the
-//! project's own tools (`telctl`), benches and tests reach into; they are hidden from the docs
-//! and may change in any release.
+//! The public surface is the Rust API (the modules [`client`], [`config`], [`stats`] and
+//! [`status`]; at the root [`Client`], [`Config`], [`EventOptions`], [`Snapshot`], [`Status`],
+//! [`Report`]) and the C ABI ([`ffi`]). Every other module is private to the crate, save
+//! `internals`: it re-exports the few internal items the project's own tools (`telctl`),
+//! benches, examples, tests and fuzz targets use, is hidden from the docs, is not part of the API and
+//! may change in any release.
 
-#[doc(hidden)]
-pub mod backoff;
+pub(crate) mod backoff;
 pub(crate) mod batch;
-#[doc(hidden)]
-pub mod cache;
+pub(crate) mod cache;
 pub mod client;
-#[doc(hidden)]
-pub mod clock;
+pub(crate) mod clock;
 pub(crate) mod codec;
 pub mod config;
 pub(crate) mod critical;
 pub(crate) mod delivery;
-#[doc(hidden)]
-pub mod device;
+pub(crate) mod device;
 pub(crate) mod endpoint;
-#[doc(hidden)]
-pub mod envelope;
-#[doc(hidden)]
-pub mod ext;
+pub(crate) mod envelope;
+pub(crate) mod ext;
 pub mod ffi;
 pub(crate) mod fork;
 pub(crate) mod global;
+pub(crate) mod ikey;
 #[doc(hidden)]
-pub mod ikey;
-#[doc(hidden)]
-pub mod kill;
-#[doc(hidden)]
-pub mod logging;
-#[doc(hidden)]
-pub mod options;
-#[doc(hidden)]
-pub mod platform;
+pub mod internals;
+pub(crate) mod kill;
+pub(crate) mod logging;
+pub(crate) mod options;
+pub(crate) mod platform;
 pub(crate) mod priority;
 pub(crate) mod private_file;
 pub(crate) mod purge;
 pub(crate) mod queue;
-#[doc(hidden)]
-pub mod random;
-#[doc(hidden)]
-pub mod response;
+pub(crate) mod random;
+pub(crate) mod response;
 pub mod stats;
 pub mod status;
 pub(crate) mod sync;
-#[doc(hidden)]
-pub mod transport;
+pub(crate) mod transport;
 pub(crate) mod worker;
 
 pub use client::Client;

@@ -8,24 +8,22 @@ use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Weak;
 
+/// The levels the library writes at; the scale (abi.md) also has 1 error and 5 trace, which a
+/// host or `TEL_LOG` may set as the most it wants, but no line is written at either.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
-    Error = 1,
     Warn = 2,
     Info = 3,
     Debug = 4,
-    Trace = 5,
 }
 
 impl Level {
     pub fn name(self) -> &'static str {
         match self {
-            Level::Error => "error",
             Level::Warn => "warn",
             Level::Info => "info",
             Level::Debug => "debug",
-            Level::Trace => "trace",
         }
     }
 }

@@ -16,8 +16,9 @@ pub struct EventOptions {
     /// The envelope's `time` in Unix ms, instead of the moment of the call.
     pub time_ms: Option<u64>,
     pub priority: Priority,
-    /// Merged over the session's `ext` field by field.
-    pub ext: Vec<ExtField>,
+    /// Merged over the session's `ext` field by field. Set only by [`EventOptions::from_json`],
+    /// which validates each field against protocol.md.
+    pub(crate) ext: Vec<ExtField>,
 }
 
 /// The last instant an envelope `time` can show (9999-12-31T23:59:59.999Z).
@@ -53,6 +54,12 @@ impl EventOptions {
             }
         }
         Ok(options)
+    }
+
+    /// Each accepted per-event `ext` field as (extension, field, JSON value), e.g.
+    /// `("dt", "traceId", "\"4bf9…\"")`.
+    pub fn ext_fields(&self) -> impl Iterator<Item = (&'static str, &'static str, &str)> {
+        self.ext.iter().map(|f| (f.ext, f.field, f.json.as_str()))
     }
 
     /// True when the options change nothing of `tel_log`'s behaviour.

@@ -24,7 +24,7 @@ fn events_arrive_in_common_schema_4_form_with_the_protocol_headers() {
     let e = &acc[0];
     assert_eq!(e["ver"], "4.0");
     assert_eq!(e["iKey"], format!("o:{TENANT}"));
-    assert!(tel::clock::parse_iso8601(e["time"].as_str().unwrap()).is_some());
+    assert!(tel::internals::clock::parse_iso8601(e["time"].as_str().unwrap()).is_some());
     assert_eq!(
         e["data"],
         json!({"action":"build","ok":true,"n":[1,{"x":null}]})

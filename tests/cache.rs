@@ -377,10 +377,10 @@ fn expired_entries_are_not_sent() {
         .enumerate()
         .map(|(i, l)| {
             if i < 3 {
-                let t = tel::envelope::envelope_time_ms(&l).unwrap();
+                let t = tel::internals::envelope::envelope_time_ms(&l).unwrap();
                 l.replace(
-                    &tel::clock::iso8601(t),
-                    &tel::clock::iso8601(t - 2 * 86_400_000),
+                    &tel::internals::clock::iso8601(t),
+                    &tel::internals::clock::iso8601(t - 2 * 86_400_000),
                 )
             } else {
                 l

@@ -13,7 +13,7 @@ mod fuzz_support;
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tel::cache::{Cache, CacheFiles};
+use tel::internals::cache::{Cache, CacheFiles};
 
 const TENANT: &str = "fuzztenant";
 
@@ -24,7 +24,7 @@ fn settings() -> ProptestConfig {
 fn valid(i: usize) -> String {
     format!(
         r#"{{"ver":"4.0","name":"Fuzz.Event","time":"{}","iKey":"o:{TENANT}","data":{{"i":{i},"s":"a\"b\\c"}}}}"#,
-        tel::clock::iso8601(tel::clock::now_ms())
+        tel::internals::clock::iso8601(tel::internals::clock::now_ms())
     )
 }
 
@@ -68,7 +68,7 @@ impl TempCache {
         let dir = std::env::temp_dir().join(format!(
             "tel-fuzz-cache-{}-{}",
             std::process::id(),
-            tel::random::u64()
+            tel::internals::random::u64()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let files = CacheFiles::new(dir.join("f.cache"));

@@ -13,7 +13,7 @@ use fuzz_support::corpus;
 use fuzz_support::oracle::{check_config, check_event_name, name_is_valid, NAME_MESSAGE_MAX};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use tel::envelope::{check_name, check_properties, MAX_DEPTH};
+use tel::internals::envelope::{check_name, check_properties, MAX_DEPTH};
 use tel::{Config, Status};
 
 fn settings() -> ProptestConfig {

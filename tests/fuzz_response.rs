@@ -13,10 +13,10 @@ use fuzz_support::corpus;
 use fuzz_support::oracle::{check_refused, check_response};
 use proptest::prelude::*;
 use std::time::Duration;
-use tel::backoff::MAX_RETRY_AFTER;
-use tel::clock::{iso8601, parse_http_date, parse_iso8601};
-use tel::kill::{parse_directive, MAX_KILL_SECONDS};
-use tel::response::{directives, parse_retry_after, HttpResponse, Refused};
+use tel::internals::backoff::MAX_RETRY_AFTER;
+use tel::internals::clock::{iso8601, parse_http_date, parse_iso8601};
+use tel::internals::kill::{parse_directive, MAX_KILL_SECONDS};
+use tel::internals::response::{directives, parse_retry_after, HttpResponse, Refused};
 
 fn settings() -> ProptestConfig {
     fuzz_support::settings("fuzz_response", 256)

@@ -1,4 +1,5 @@
-//! The checked-in `include/tel.h` must be exactly what cbindgen generates from the source.
+//! The checked-in `include/tel.h` must be exactly what cbindgen generates from the source, and
+//! no internal module is `pub`.
 
 include!("../tools/header.rs");
 
@@ -125,4 +126,35 @@ fn every_function_documents_internal_errors_and_callbacks() {
         );
     }
     assert_eq!(functions, 18, "every function of abi.md and 1.1");
+}
+
+/// Only the Rust API (`client`, `config`, `stats`, `status`), the C ABI (`ffi`) and the hidden
+/// `internals` re-exports are `pub` modules of the crate: an internal module made `pub` again
+/// would put its items in the API (and in reach of the header's generation) by accident.
+#[test]
+fn only_the_api_modules_are_public() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    let tokens: Vec<&str> = lib
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == ';' || c == '{'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut public: Vec<&str> = tokens
+        .windows(3)
+        .filter(|w| w[0] == "pub" && w[1] == "mod")
+        .map(|w| w[2])
+        .collect();
+    public.sort_unstable();
+    assert_eq!(
+        public,
+        ["client", "config", "ffi", "internals", "stats", "status"],
+        "src/lib.rs: a module outside the API is `pub`; make it `pub(crate)` and re-export what \
+         the project's tools need from `internals`"
+    );
+    assert!(
+        lib.contains("#[doc(hidden)]\npub mod internals;"),
+        "`internals` stays hidden from the docs"
+    );
 }

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tel::config::Endpoint;
-use tel::response::{HttpResponse, NetworkError};
-use tel::transport::Transport;
+use tel::internals::response::{HttpResponse, NetworkError};
+use tel::internals::transport::Transport;
 use tel::Config;
 
 const KEY: &str = "rawsrv-0000-0000-0000-000000000000-0000";

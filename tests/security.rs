@@ -375,7 +375,7 @@ fn response_bodies_and_headers_are_read_up_to_fixed_caps() {
     let _s = serial();
     let c = Collector::start().unwrap();
     let body = |pad: usize| format!(r#"{{"pad":"{}","efi":{{"X":"all"}}}}"#, "p".repeat(pad));
-    assert_eq!(tel::transport::MAX_RESPONSE_BODY, 64 * 1024);
+    assert_eq!(tel::internals::transport::MAX_RESPONSE_BODY, 64 * 1024);
     c.push(Scripted::status(200).with_body(body(60 * 1024)));
     c.push(Scripted::status(200).with_body(body(70 * 1024)));
     init_ok(&config(

@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use onecollector_tel_fuzz::scratch_file;
 use std::time::{Duration, Instant};
-use tel::cache::{Cache, CacheFiles};
+use tel::internals::cache::{Cache, CacheFiles};
 
 const TENANT: &str = "fuzztenant";
 const START: &str = "{\"ver\":\"4.0\"";

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use onecollector_tel_fuzz::scratch_file;
-use tel::kill::{KillSwitch, MAX_KILL_SECONDS};
+use tel::internals::kill::{KillSwitch, MAX_KILL_SECONDS};
 
 const TENANT: &str = "fuzztenant";
 
@@ -21,10 +21,10 @@ fn expected(data: &[u8], now: u64) -> Option<u64> {
 fuzz_target!(|data: &[u8]| {
     let path = scratch_file("f.cache.kill");
     std::fs::write(&path, data).unwrap();
-    let before = tel::clock::now_ms();
+    let before = tel::internals::clock::now_ms();
     let k = KillSwitch::load(TENANT, Some(path));
     let until = k.until_ms();
-    let after = tel::clock::now_ms();
+    let after = tel::internals::clock::now_ms();
     if until != 0 {
         assert!(until > before && until <= after + (MAX_KILL_SECONDS + 60) * 1000);
     }

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tel::clock::{iso8601, parse_iso8601};
+use tel::internals::clock::{iso8601, parse_iso8601};
 use tel::{EventOptions, Status};
 
 fuzz_target!(|data: &[u8]| {
@@ -33,9 +33,9 @@ fuzz_target!(|data: &[u8]| {
             } else {
                 assert!(!map.contains_key("time"));
             }
-            for f in &o.ext {
-                serde_json::from_str::<Value>(&f.json)
-                    .unwrap_or_else(|e| panic!("ext.{}.{} = {} ({e})", f.ext, f.field, f.json));
+            for (ext, field, json) in o.ext_fields() {
+                serde_json::from_str::<Value>(json)
+                    .unwrap_or_else(|e| panic!("ext.{ext}.{field} = {json} ({e})"));
             }
         }
         Err(e) => {

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use onecollector_tel_fuzz::oracle::check_event_name;
 use serde_json::Value;
-use tel::envelope::{check_properties, MAX_DEPTH};
+use tel::internals::envelope::{check_properties, MAX_DEPTH};
 use tel::Status;
 
 /// Nesting of the text as written, strings skipped: duplicate keys count (serde_json's `Value`

@@ -7,9 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use onecollector_tel_fuzz::oracle::check_response;
-use tel::backoff::MAX_RETRY_AFTER;
-use tel::clock::{iso8601, parse_http_date, parse_iso8601};
-use tel::response::{classify, parse_retry_after, HttpResponse, NetworkError, Verdict};
+use tel::internals::backoff::MAX_RETRY_AFTER;
+use tel::internals::clock::{iso8601, parse_http_date, parse_iso8601};
+use tel::internals::response::{classify, parse_retry_after, HttpResponse, NetworkError, Verdict};
 
 /// `HTTP/1.1 503 Reason` -> 503; anything else is no status (a network error).
 fn status(line: &str) -> Option<u16> {

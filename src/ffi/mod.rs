@@ -1,4 +1,5 @@
-//! The C ABI of abi.md: each function is a thin shell around [`crate::global`].
+//! The C ABI of abi.md: each function is a thin shell around the default session (the crate's
+//! `global` module) or a [`Client`](crate::Client).
 
 mod boundary;
 mod client;

@@ -328,6 +328,7 @@ fn static_system_route(system: &SystemProxy, host: &str) -> Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AutoError {
     /// Automatic detection found no PAC script (the common case on a network without WPAD).
+    #[cfg_attr(not(windows), allow(dead_code))] // WinHTTP's answer: made on Windows only
     NoScript,
     /// The script could not be fetched or run, or WinHTTP failed; the sentence says which.
     Failed(String),

@@ -101,7 +101,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "tel-test-{tag}-{}-{}",
         std::process::id(),
-        tel::random::u64()
+        tel::internals::random::u64()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -296,13 +296,13 @@ pub fn snapshot_of(s: &Value) -> tel::Snapshot {
 pub fn cached_line(name: &str, epoch: &str, seq: u64, mark: &str) -> String {
     format!(
         "{{\"ver\":\"4.0\",\"name\":\"{name}\",\"time\":\"{}\",\"iKey\":\"o:{TENANT}\",\"ext\":{{\"sdk\":{{\"ver\":\"t\",\"epoch\":\"{epoch}\",\"seq\":{seq}}}}},\"data\":{{\"seq\":{seq}}}}}{mark}",
-        tel::clock::iso8601(tel::clock::now_ms())
+        tel::internals::clock::iso8601(tel::internals::clock::now_ms())
     )
 }
 
 /// Writes `n` entries named `name` into the cache file `path`.
 pub fn fill_cache(path: &Path, name: &str, n: u64) {
-    let epoch = format!("fill-{}", tel::random::u64());
+    let epoch = format!("fill-{}", tel::internals::random::u64());
     let mut text = String::new();
     for i in 1..=n {
         text.push_str(&cached_line(name, &epoch, i, ""));

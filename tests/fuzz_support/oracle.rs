@@ -2,11 +2,13 @@
 //! the property tests (tests/fuzz_*.rs) and the libFuzzer targets (fuzz/, which include this
 //! file), so that both kinds of fuzzing check the same contract.
 
-use tel::backoff::MAX_RETRY_AFTER;
-use tel::envelope::check_name;
-use tel::ikey::InstrumentationKey;
-use tel::kill::MAX_KILL_SECONDS;
-use tel::response::{classify, directives, refused_events, HttpResponse, Refused, Verdict};
+use tel::internals::backoff::MAX_RETRY_AFTER;
+use tel::internals::envelope::check_name;
+use tel::internals::ikey::InstrumentationKey;
+use tel::internals::kill::MAX_KILL_SECONDS;
+use tel::internals::response::{
+    classify, directives, refused_events, HttpResponse, Refused, Verdict,
+};
 use tel::{Config, Status};
 
 // ---------- configuration ----------

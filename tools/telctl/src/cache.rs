@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tel::cache::{Cache, CacheFiles};
-use tel::ikey::InstrumentationKey;
-use tel::kill::KillSwitch;
+use tel::internals::cache::{Cache, CacheFiles};
+use tel::internals::ikey::InstrumentationKey;
+use tel::internals::kill::KillSwitch;
 
 pub const SHOW_EXIT_HELP: &str =
     "Exit status: 0 shown (also when there is no cache file); 1 a cache file could not be read; 2 usage error.";
@@ -116,7 +116,7 @@ fn select(which: &Which) -> Result<Selection, String> {
             folder: None,
         });
     }
-    let dir = tel::platform::default_cache_dir().ok_or(no_folder)?;
+    let dir = tel::internals::platform::default_cache_dir().ok_or(no_folder)?;
     let names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .flatten()
@@ -264,7 +264,7 @@ fn summarize(entries: &[String]) -> (Vec<(String, usize)>, Option<u64>, Option<u
             .and_then(|v| v["name"].as_str().map(str::to_string))
             .unwrap_or_else(|| "?".to_string());
         *names.entry(name).or_default() += 1;
-        if let Some(t) = tel::envelope::envelope_time_ms(line) {
+        if let Some(t) = tel::internals::envelope::envelope_time_ms(line) {
             oldest = Some(oldest.map_or(t, |o| o.min(t)));
             newest = Some(newest.map_or(t, |n| n.max(t)));
         }
@@ -283,15 +283,15 @@ fn contents_json(target: &Target, c: &Contents) -> Value {
         "entries": c.entries.len(),
         "bytes": c.file_bytes,
         "oldest_ms": oldest,
-        "oldest": oldest.map(tel::clock::iso8601),
+        "oldest": oldest.map(tel::internals::clock::iso8601),
         "newest_ms": newest,
-        "newest": newest.map(tel::clock::iso8601),
+        "newest": newest.map(tel::internals::clock::iso8601),
         "names": names.iter().map(|(n, count)| json!({"name": n, "count": count})).collect::<Vec<_>>(),
         "skipped_lines": c.skipped,
         "claimed_by_sessions": c.claimed,
         "kill": (c.killed_until_ms > 0).then(|| json!({
             "until_ms": c.killed_until_ms,
-            "until": tel::clock::iso8601(c.killed_until_ms),
+            "until": tel::internals::clock::iso8601(c.killed_until_ms),
             "state_file": target.files.kill,
         })),
     })
@@ -500,7 +500,10 @@ fn confirm(out: &Out, key: Option<&InstrumentationKey>, planned: &[(&Target, Con
             target.files.cache.display(),
             term::plural(contents.entries.len() as u64, "entry", "entries"),
             if contents.killed_until_ms > 0 {
-                format!("until {}", tel::clock::iso8601(contents.killed_until_ms))
+                format!(
+                    "until {}",
+                    tel::internals::clock::iso8601(contents.killed_until_ms)
+                )
             } else {
                 "none".to_string()
             }

@@ -84,7 +84,7 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         "A local OneCollector emulator listens on {} (loopback only).",
         collector.endpoint()
     );
-    let key = tel::ikey::InstrumentationKey::parse(DEMO_KEY)?;
+    let key = tel::internals::ikey::InstrumentationKey::parse(DEMO_KEY)?;
     println!(
         "Instrumentation key {}: the full key goes only into the x-apikey header; envelopes carry {}.\n",
         key.redacted(),
@@ -163,7 +163,7 @@ fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     show_counters(&c);
     println!(
         "   killed until {} (persisted beside the cache file, so the next process waits too)",
-        tel::clock::iso8601(c.stats().killed_until_ms)
+        tel::internals::clock::iso8601(c.stats().killed_until_ms)
     );
     let _ = c.shutdown(Duration::from_secs(2));
     println!(

@@ -184,10 +184,10 @@ pub fn run(args: SendArgs) -> ExitCode {
     config.retry_max_attempts = args.attempts;
     // The library checks these again in `log`; checking first spares a session (and a cache
     // replay) for a command line that cannot succeed.
-    let checked = tel::envelope::check_name(&args.name).and_then(|()| {
+    let checked = tel::internals::envelope::check_name(&args.name).and_then(|()| {
         args.properties
             .as_deref()
-            .map_or(Ok(()), tel::envelope::check_properties)
+            .map_or(Ok(()), tel::internals::envelope::check_properties)
     });
     if let Err(e) = checked {
         return usage(&e.message);
@@ -208,9 +208,9 @@ pub fn run(args: SendArgs) -> ExitCode {
         lines: Vec::new(),
         live: (!args.json).then(|| Out::stdout().redacting(&key)),
     });
-    tel::logging::set_callback(Some(capture), 4, std::ptr::null_mut());
+    tel::internals::logging::set_callback(Some(capture), 4, std::ptr::null_mut());
     let delivered = deliver(config, &args);
-    tel::logging::set_callback(None, 0, std::ptr::null_mut());
+    tel::internals::logging::set_callback(None, 0, std::ptr::null_mut());
     let lines = CAPTURE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -241,7 +241,7 @@ pub fn run(args: SendArgs) -> ExitCode {
             "exit_code": outcome.exit_code(),
             "reason": reason,
             "killed_until_ms": stats.killed_until_ms,
-            "killed_until": (stats.killed_until_ms > 0).then(|| tel::clock::iso8601(stats.killed_until_ms)),
+            "killed_until": (stats.killed_until_ms > 0).then(|| tel::internals::clock::iso8601(stats.killed_until_ms)),
             "stats": serde_json::from_str::<Value>(&stats.to_json()).unwrap_or_default(),
             "log": lines.iter().map(|(level, message)| json!({"level": level_name(*level), "message": message})).collect::<Vec<_>>(),
         }));

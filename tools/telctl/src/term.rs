@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::io::{self, IsTerminal, Write};
-use tel::ikey::InstrumentationKey;
+use tel::internals::ikey::InstrumentationKey;
 
 /// Colours used by the subcommands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,13 +138,13 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// A Unix-ms instant as the envelope writes time, with how far it is from now.
 pub fn instant(unix_ms: u64) -> String {
-    let now = tel::clock::now_ms();
+    let now = tel::internals::clock::now_ms();
     let relative = if unix_ms >= now {
         format!("in {}", duration((unix_ms - now) / 1000))
     } else {
         format!("{} ago", duration((now - unix_ms) / 1000))
     };
-    format!("{} ({relative})", tel::clock::iso8601(unix_ms))
+    format!("{} ({relative})", tel::internals::clock::iso8601(unix_ms))
 }
 
 /// `42 s`, `7 min`, `3 h 5 min`, `2 d 4 h`.

@@ -69,7 +69,7 @@ fn show_reads_what_real_processes_left_in_the_cache() {
     let times: Vec<u64> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
-        .map(|l| tel::envelope::envelope_time_ms(l).unwrap())
+        .map(|l| tel::internals::envelope::envelope_time_ms(l).unwrap())
         .collect();
     assert_eq!(Some(&oldest), times.iter().min());
     assert_eq!(Some(&newest), times.iter().max());
@@ -83,7 +83,9 @@ fn show_reads_what_real_processes_left_in_the_cache() {
         "{}",
         text.stdout
     );
-    assert!(text.stdout.contains(&tel::clock::iso8601(oldest)));
+    assert!(text
+        .stdout
+        .contains(&tel::internals::clock::iso8601(oldest)));
     assert!(text
         .stdout
         .lines()
@@ -179,7 +181,10 @@ fn show_reports_an_active_kill_window_and_clear_forgets_it() {
         .lines()
         .find(|l| l.contains("kill window"))
         .unwrap();
-    assert!(line.contains(&tel::clock::iso8601(until)), "{line}");
+    assert!(
+        line.contains(&tel::internals::clock::iso8601(until)),
+        "{line}"
+    );
 
     let kill_file = dir.path().join(format!("{TENANT}.cache.kill"));
     assert!(kill_file.is_file());

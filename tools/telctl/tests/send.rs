@@ -143,7 +143,7 @@ fn a_kill_says_until_when_and_holds_for_the_next_process() {
             .with_header("kill-duration", "600"),
     );
     let cache = TempDir::new("send-killed");
-    let before = tel::clock::now_ms();
+    let before = tel::internals::clock::now_ms();
     let run = send(
         &cache,
         &collector.endpoint(),
@@ -155,13 +155,16 @@ fn a_kill_says_until_when_and_holds_for_the_next_process() {
     assert_eq!(report["outcome"], "killed");
     let until = report["killed_until_ms"].as_u64().unwrap();
     assert!(until >= before + 600_000, "{report}");
-    assert_eq!(report["killed_until"], tel::clock::iso8601(until));
+    assert_eq!(
+        report["killed_until"],
+        tel::internals::clock::iso8601(until)
+    );
 
     // The next process drops its event without a request.
     let next = send(&cache, &collector.endpoint(), &["App.StillKilled"], &[]);
     assert_eq!(next.code, 3, "{next:?}");
     assert!(
-        next.stdout.contains(&tel::clock::iso8601(until)),
+        next.stdout.contains(&tel::internals::clock::iso8601(until)),
         "{}",
         next.stdout
     );

@@ -6,8 +6,8 @@
 //! the one thing the row varies. The `--help` text is generated from this table.
 
 use serde_json::{json, Map, Value};
-use tel::ext::{ExtOverrides, SessionExt, DOCUMENTED};
-use tel::ikey::InstrumentationKey;
+use tel::internals::ext::{ExtOverrides, SessionExt, DOCUMENTED};
+use tel::internals::ikey::InstrumentationKey;
 use tel::Compression;
 
 /// The body's media type the library sends.
@@ -81,17 +81,17 @@ fn sample(extension: &str, field: &str) -> Option<Value> {
     let value = match (extension, field) {
         ("app", "ver") => json!(env!("CARGO_PKG_VERSION")),
         ("app", "name") => json!("telctl-probe"),
-        ("app", "sesId") => json!(tel::random::uuid4()),
-        ("os", "name") => json!(tel::platform::os_name()),
-        ("os", "ver") => json!(tel::platform::os_version()),
-        ("device", "localId") => json!(format!("r:{}", tel::random::uuid4())),
+        ("app", "sesId") => json!(tel::internals::random::uuid4()),
+        ("os", "name") => json!(tel::internals::platform::os_name()),
+        ("os", "ver") => json!(tel::internals::platform::os_version()),
+        ("device", "localId") => json!(format!("r:{}", tel::internals::random::uuid4())),
         ("device", "deviceClass") => json!(std::env::consts::ARCH),
         ("user", "locale") => json!("en-US"),
         ("loc", "timezone") => json!("+00:00"),
         ("net", "type") => json!("Unknown"),
         ("cloud", "role") => json!("telctl-probe"),
-        ("sdk", "ver") => json!(tel::transport::SDK_VERSION),
-        ("sdk", "epoch") => json!(tel::random::uuid4()),
+        ("sdk", "ver") => json!(tel::SDK_VERSION),
+        ("sdk", "epoch") => json!(tel::internals::random::uuid4()),
         ("sdk", "seq") => json!(1),
         _ => return None,
     };
@@ -220,7 +220,7 @@ fn envelope(name: &str, time_ms: u64, ikey: &str, ext: Option<&Value>, data: &Va
     let mut line = format!(
         "{{\"ver\":\"4.0\",\"name\":{},\"time\":\"{}\",\"iKey\":{}",
         Value::from(name),
-        tel::clock::iso8601(time_ms),
+        tel::internals::clock::iso8601(time_ms),
         Value::from(ikey)
     );
     if let Some(ext) = ext {
@@ -244,9 +244,12 @@ fn extension(name: &str) -> Value {
 /// The default context exactly as `tel::Client::start` assembles it (a session-only device id:
 /// the probe writes no device-id file).
 fn default_context_line(run: &Run, name: &str, data: &Value) -> String {
-    let defaults = tel::ext::default_context(tel::device::local_id(None), tel::random::uuid4());
+    let defaults = tel::internals::ext::default_context(
+        tel::internals::device::local_id(None),
+        tel::internals::random::uuid4(),
+    );
     let ext = SessionExt::new(&defaults, &ExtOverrides::default());
-    let template = tel::envelope::EnvelopeTemplate::new(&run.key.envelope_ikey(), &ext);
+    let template = tel::internals::envelope::EnvelopeTemplate::new(&run.key.envelope_ikey(), &ext);
     template.render(name, Some(&data.to_string()), run.now_ms, 1)
 }
 
@@ -279,7 +282,7 @@ impl Row {
                 Change::Compression(compression) => compression,
                 _ => Compression::Deflate,
             },
-            body: tel::transport::ndjson(std::iter::once(line.as_str())),
+            body: tel::internals::transport::ndjson(std::iter::once(line.as_str())),
         }
     }
 }
@@ -351,12 +354,13 @@ mod tests {
     fn the_emulator_agrees_with_every_expected_verdict() {
         let key = InstrumentationKey::parse("abc123-secret-part").unwrap();
         let run = Run {
-            now_ms: tel::clock::now_ms(),
+            now_ms: tel::internals::clock::now_ms(),
             ..run(&key)
         };
         for row in rows() {
             let request = row.request(&run);
-            let (body, encoding) = tel::transport::encode(&request.body, request.compression);
+            let (body, encoding) =
+                tel::internals::transport::encode(&request.body, request.compression);
             let mut headers = vec![
                 ("content-type".to_string(), request.content_type.to_string()),
                 ("x-apikey".to_string(), key.header_value().to_string()),

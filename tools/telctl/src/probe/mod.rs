@@ -15,10 +15,11 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tel::config::{Endpoint, DEFAULT_ENDPOINT};
-use tel::ikey::InstrumentationKey;
-use tel::kill::KillSwitch;
-use tel::response::{classify, directives, HttpResponse, NetworkError, Verdict};
-use tel::transport::{Transport, SDK_VERSION};
+use tel::internals::ikey::InstrumentationKey;
+use tel::internals::kill::KillSwitch;
+use tel::internals::response::{classify, directives, HttpResponse, NetworkError, Verdict};
+use tel::internals::transport::Transport;
+use tel::SDK_VERSION;
 
 pub use matrix::help as matrix_help;
 
@@ -194,7 +195,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
                 "key": key.redacted(),
                 "endpoint": endpoint.url,
                 "rows": [],
-                "stopped": {"reason": "killed", "until_ms": until, "until": tel::clock::iso8601(until), "before_start": true},
+                "stopped": {"reason": "killed", "until_ms": until, "until": tel::internals::clock::iso8601(until), "before_start": true},
                 "exit_code": EXIT_KILLED,
             }));
         } else {
@@ -206,8 +207,8 @@ pub fn run(args: ProbeArgs) -> ExitCode {
     let rows = matrix::rows();
     let run = Run {
         key: &key,
-        run_id: tel::random::uuid4(),
-        now_ms: tel::clock::now_ms(),
+        run_id: tel::internals::random::uuid4(),
+        now_ms: tel::internals::clock::now_ms(),
     };
     let table = !args.json;
     if table {
@@ -293,7 +294,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
                     "reason": "killed",
                     "seconds": seconds,
                     "until_ms": until_ms,
-                    "until": tel::clock::iso8601(*until_ms),
+                    "until": tel::internals::clock::iso8601(*until_ms),
                     "kill_state": kill_file,
                 }),
                 Some(Stop::Network) => json!({"reason": "network"}),
@@ -338,7 +339,7 @@ fn tls_verdict(endpoint: &Endpoint, results: &[RowResult]) -> String {
 /// Where the library keeps the tenant's kill state (None: persistence unusable).
 fn kill_file(key: &InstrumentationKey, cache_path: Option<PathBuf>) -> Option<PathBuf> {
     match cache_path {
-        Some(path) => Some(tel::cache::CacheFiles::new(path).kill),
+        Some(path) => Some(tel::internals::cache::CacheFiles::new(path).kill),
         None => {
             let config = tel::Config::new(key.header_value()).ok()?;
             tel::client::cache_files(&config).map(|files| files.kill)
@@ -415,13 +416,13 @@ fn post(
     key: &InstrumentationKey,
     request: &matrix::Request,
 ) -> Result<HttpResponse, NetworkError> {
-    let (payload, encoding) = tel::transport::encode(&request.body, request.compression);
+    let (payload, encoding) = tel::internals::transport::encode(&request.body, request.compression);
     let mut headers = vec![
         ("Content-Type", request.content_type.to_string()),
         ("x-apikey", key.header_value().to_string()),
         ("Client-Id", "NO_AUTH".to_string()),
         ("sdk-version", SDK_VERSION.to_string()),
-        ("Upload-Time", tel::clock::now_ms().to_string()),
+        ("Upload-Time", tel::internals::clock::now_ms().to_string()),
     ];
     if let Some(encoding) = encoding {
         headers.push(("Content-Encoding", encoding.to_string()));

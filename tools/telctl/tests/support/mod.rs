@@ -46,7 +46,7 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!(
             "telctl-test-{tag}-{}-{:016x}",
             std::process::id(),
-            tel::random::u64()
+            tel::internals::random::u64()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
