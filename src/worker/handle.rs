@@ -1,7 +1,6 @@
 //! The one owner of the protocol between a client and its worker: start it, wait for a flush,
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
-use super::shared::take_over;
 use super::{on_worker_of, Shared, Worker};
 use crate::status::{Error, Result, Status};
 use crate::sync::Mutex;
@@ -129,15 +128,12 @@ impl WorkerHandle {
                 break;
             }
             drop(p);
-            let mut held = shared.held.lock();
-            if take_over(&mut held) {
-                drop(held);
+            if shared.take_over() {
                 took_over = true;
                 break;
             }
-            // The worker is writing the rest to disk: wait for it to finish.
-            drop(held);
-            wait_until = Instant::now() + Duration::from_millis(50);
+            // The worker is writing to disk (the rest, or the cache): wait for it.
+            wait_until = Instant::now() + Duration::from_millis(10);
         }
         if took_over {
             // The worker is stuck in a request: take what it holds and leave it behind; it
@@ -146,6 +142,7 @@ impl WorkerHandle {
             let lines = crate::logging::hold();
             let cache = shared.new_cache();
             shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);
+            shared.empty_claim();
             shared.delivery.emit();
             lines.emit_elsewhere();
             drop(self.thread.lock().take()); // detach
