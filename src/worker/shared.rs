@@ -241,22 +241,33 @@ impl Shared {
 impl Shared {
     /// Who owns the end: a shutdown takes over from a worker stuck past the deadline, unless the
     /// worker is writing to disk (its end, or the cache), which the shutdown waits for instead.
-    pub fn take_over(&self) -> bool {
+    pub fn take_over(&self) -> Option<TakenOver> {
         let mut held = self.held.lock();
         if held.finishing || held.abandoned || held.committing {
-            return false;
+            return None;
         }
         held.abandoned = true;
         self.taken_over.store(true, Ordering::Release);
-        true
+        // Taken while the worker cannot have ended (it ends only once it sees `abandoned`), so
+        // its claim stays open and locked until the shutdown has resolved what it lists.
+        Some(TakenOver {
+            claim: self.claim_file.lock().upgrade(),
+        })
     }
+}
 
-    /// After a shutdown took over and resolved every event: the worker's claim file lists only
-    /// entries that are resolved now (each was in hand: persisted, or counted as dropped), so
-    /// it is emptied. Merged back by a later process they would be taken up a second time.
-    pub fn empty_claim(&self) {
-        let claim = self.claim_file.lock().upgrade();
-        if let Some(f) = claim {
+/// What a shutdown took over from a stuck worker besides the events: its claim file.
+pub struct TakenOver {
+    claim: Option<Arc<File>>,
+}
+
+impl TakenOver {
+    /// Once every event in hand is resolved: the worker's claim file lists only entries that
+    /// were in hand (now persisted, or counted as dropped), so it is emptied. Merged back by a
+    /// later process they would be taken up a second time (when the cache copy is gone by
+    /// then, evicted or claimed, nothing tells the two apart).
+    pub fn empty_claim(self) {
+        if let Some(f) = self.claim {
             if f.set_len(0).is_ok() {
                 let _ = f.sync_data();
             }
