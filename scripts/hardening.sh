@@ -10,8 +10,10 @@
 #   scripts/hardening.sh                  # what CI runs
 #   HARDENING_FUZZ_CASES=100000 scripts/hardening.sh   # also the fuzz targets, that many cases each
 #
-# ThreadSanitizer is not run: the Rust side needs a nightly toolchain (-Zsanitizer) and a TSan
-# build of only the C side reports the uninstrumented library's atomics as races.
+# ThreadSanitizer is not run here but in scripts/sanitizers.sh, on the stable toolchain
+# (RUSTC_BOOTSTRAP=1 for -Zsanitizer, std rebuilt instrumented with -Zbuild-std from the
+# rust-src component): a TSan build of only the C side reports the uninstrumented library's
+# atomics as races.
 # Needs gcc (with libasan/libubsan) and valgrind (Debian: apt-get install -y gcc valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."

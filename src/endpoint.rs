@@ -136,12 +136,6 @@ impl Endpoint {
                 "is refused: http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://",
             ));
         }
-        if scheme == Scheme::Https && ipv6 {
-            // The HTTPS client cannot reach an IPv6 literal; refuse rather than never deliver.
-            return Err(bad(
-                "is refused: https:// to an IPv6 address literal is not supported; use a host name",
-            ));
-        }
         let path = if path.starts_with('/') {
             path.to_owned()
         } else {
@@ -229,6 +223,8 @@ mod tests {
             "http://[::1]/x",
             "https://example.com/",
             "HTTPS://example.com/",
+            "https://[2001:db8::1]/",
+            "https://[::1]:8443/x",
         ] {
             Endpoint::parse(ok).unwrap();
         }
@@ -247,7 +243,6 @@ mod tests {
             "http://[::1/",
             "http://[::1]x/",
             "http://[zz]/",
-            "https://[2001:db8::1]/",
             "http://localhost.example.com/",
             "http://127.0.0.1.example.com/",
             "http://héllo/",

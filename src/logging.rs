@@ -178,21 +178,26 @@ pub(crate) fn hold() -> Hold {
     Hold(())
 }
 
+/// Ends one hold of this thread; when it was the last, returns the lines kept meanwhile.
+fn release() -> Vec<(Level, String)> {
+    DEFERRED
+        .try_with(|d| {
+            let Ok(mut d) = d.try_borrow_mut() else {
+                return Vec::new();
+            };
+            d.0 = d.0.saturating_sub(1);
+            if d.0 == 0 {
+                std::mem::take(&mut d.1)
+            } else {
+                Vec::new()
+            }
+        })
+        .unwrap_or_default()
+}
+
 impl Drop for Hold {
     fn drop(&mut self) {
-        let lines = DEFERRED
-            .try_with(|d| {
-                let Ok(mut d) = d.try_borrow_mut() else {
-                    return Vec::new();
-                };
-                d.0 = d.0.saturating_sub(1);
-                if d.0 == 0 {
-                    std::mem::take(&mut d.1)
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
+        let lines = release();
         for (level, line) in lines {
             emit(level, &line);
         }
@@ -203,19 +208,7 @@ impl Hold {
     /// Ends the hold; when it was the last one, the lines kept meanwhile are written from a
     /// short-lived thread of their own, so that a slow logger cannot hold up this one.
     pub(crate) fn emit_elsewhere(self) {
-        let lines = DEFERRED
-            .try_with(|d| {
-                let Ok(mut d) = d.try_borrow_mut() else {
-                    return Vec::new();
-                };
-                d.0 = d.0.saturating_sub(1);
-                if d.0 == 0 {
-                    std::mem::take(&mut d.1)
-                } else {
-                    Vec::new()
-                }
-            })
-            .unwrap_or_default();
+        let lines = release();
         std::mem::forget(self);
         if !lines.is_empty() {
             let _ = std::thread::Builder::new()

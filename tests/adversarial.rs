@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::ffi::{c_char, c_void, CStr};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 use tel::ffi;
@@ -131,12 +131,10 @@ fn run_child_within(test: &str, env: &[(&str, String)], limit: Duration) -> (Out
     (output, in_time)
 }
 
-fn role_env(role: &str, extra: &[(&str, String)]) -> Vec<(&'static str, String)> {
+/// The environment of a child in `role`, with `extra` variables.
+fn role_env<'a>(role: &str, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     let mut env = vec![("TEL_TEST_ROLE", role.to_owned())];
-    for (k, v) in extra {
-        let k: &'static str = Box::leak(k.to_string().into_boxed_str());
-        env.push((k, v.clone()));
-    }
+    env.extend_from_slice(extra);
     env
 }
 
@@ -156,6 +154,75 @@ fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Runs this binary's test `test` as a child process in `role` (see [`role_env`]) and returns
+/// its output once it has succeeded within `limit`.
+fn run_role_ok(test: &str, role: &str, extra: &[(&str, String)], limit: Duration) -> Output {
+    let (out, in_time) = run_child_within(test, &role_env(role, extra), limit);
+    assert!(in_time && out.status.success(), "{}", describe(&out));
+    out
+}
+
+/// The configuration a child was handed in `TEL_TEST_CONFIG`.
+fn child_config() -> Value {
+    serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap()
+}
+
+/// Starts this binary's test `test` as a child process with `env` and waits until it prints
+/// `READY`; returns the child and the lines it printed up to then.
+fn spawn_until_ready(test: &str, env: &[(&str, String)]) -> (Child, Vec<String>) {
+    let mut child = spawn_child(test, env);
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // (It may follow the harness's "test NAME ... " on the same line.)
+        let ready = line.ends_with("READY");
+        printed.push(line);
+        if ready {
+            return (child, printed);
+        }
+    }
+    let _ = child.wait();
+    panic!("{test} ended without READY: {printed:?}");
+}
+
+/// The child side's end: prints `READY` and waits to be killed.
+fn ready_until_killed() -> ! {
+    println!("READY");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The child side's end in the fork tests: forks a grandchild that lives on (it pauses until
+/// it is killed), prints its pid as `GRANDCHILD`, then `READY`, and waits to be killed.
+fn fork_until_killed() -> ! {
+    // SAFETY: the grandchild only pauses until it is killed.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        loop {
+            // SAFETY: async-signal-safe.
+            unsafe { libc::pause() };
+        }
+    }
+    println!("GRANDCHILD={pid}");
+    ready_until_killed()
+}
+
+/// Starts the child `test` (one that ends in [`fork_until_killed`]) in `role` with `config`;
+/// returns it, ready, and the pid of the grandchild it forked.
+fn spawn_forking_child(test: &str, role: &str, config: &Value) -> (Child, i32) {
+    let (child, printed) = spawn_until_ready(
+        test,
+        &role_env(role, &[("TEL_TEST_CONFIG", config.to_string())]),
+    );
+    let grandchild = printed
+        .iter()
+        .find_map(|l| l.split("GRANDCHILD=").nth(1))
+        .map_or(0, |pid| pid.trim().parse().unwrap());
+    assert!(grandchild > 0, "the child forked");
+    (child, grandchild)
 }
 
 /// Lines the library logged through the capturing callback.
@@ -363,10 +430,7 @@ fn child_holding_the_cache_lock() {
         .open(lock)
         .unwrap();
     f.lock().unwrap();
-    println!("READY");
-    loop {
-        std::thread::park();
-    }
+    ready_until_killed()
 }
 
 /// While another process holds the cache lock, no claim file appears: one that did could be
@@ -381,16 +445,13 @@ fn no_claim_file_appears_while_another_process_holds_the_cache_lock() {
     let dir = temp_dir("claim-race");
     let cache = dir.join("events.cache");
     cache_through_outage(IKEY, &cache, 3, "Claim.Race");
-    let mut holder = spawn_child(
+    let (mut holder, _) = spawn_until_ready(
         "child_holding_the_cache_lock",
         &role_env(
             "hold-lock",
             &[("TEL_TEST_LOCK", format!("{}.lock", cache.display()))],
         ),
     );
-    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
-    // (It may follow the harness's "test NAME ... " on the same line.)
-    assert!(lines.any(|l| l.unwrap().ends_with("READY")));
 
     let c = Collector::start().unwrap();
     capture_lines();
@@ -429,22 +490,10 @@ fn child_forking_with_a_claim() {
     if child_role().as_deref() != Some("fork-claim") {
         return;
     }
-    let config: Value = serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap();
+    let config = child_config();
     init_ok(&config);
     assert!(eventually(Duration::from_secs(20), || stat("replayed") == 5));
-    // SAFETY: the grandchild only pauses until it is killed.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        loop {
-            // SAFETY: async-signal-safe.
-            unsafe { libc::pause() };
-        }
-    }
-    println!("GRANDCHILD={pid}");
-    println!("READY");
-    loop {
-        std::thread::park();
-    }
+    fork_until_killed()
 }
 
 #[test]
@@ -462,22 +511,8 @@ fn a_forked_child_does_not_keep_a_dead_sessions_claim_locked() {
         Some(&cache),
         json!({"http_timeout_ms": 60_000}),
     );
-    let mut parent = spawn_child(
-        "child_forking_with_a_claim",
-        &role_env("fork-claim", &[("TEL_TEST_CONFIG", config.to_string())]),
-    );
-    let mut grandchild = 0;
-    for line in BufReader::new(parent.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        // (The first line may follow the harness's "test NAME ... ".)
-        if let Some(pid) = line.split("GRANDCHILD=").nth(1) {
-            grandchild = pid.trim().parse().unwrap();
-        }
-        if line.ends_with("READY") {
-            break;
-        }
-    }
-    assert!(grandchild > 0, "the child forked");
+    let (mut parent, grandchild) =
+        spawn_forking_child("child_forking_with_a_claim", "fork-claim", &config);
     // The session dies; its forked child lives on.
     let _ = parent.kill();
     let _ = parent.wait();
@@ -545,7 +580,7 @@ fn child_reading_a_big_cache() {
     if child_role().as_deref() != Some("big-cache") {
         return;
     }
-    let config: Value = serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap();
+    let config = child_config();
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let before = vm_kb("VmHWM:");
     init_ok(&config);
@@ -577,12 +612,12 @@ fn an_overlong_line_is_read_past_in_bounded_memory() {
     }
     let c = Collector::start().unwrap();
     let config = fast(&c.endpoint(), Some(&cache), json!({}));
-    let (out, in_time) = run_child_within(
+    let out = run_role_ok(
         "child_reading_a_big_cache",
-        &role_env("big-cache", &[("TEL_TEST_CONFIG", config.to_string())]),
+        "big-cache",
+        &[("TEL_TEST_CONFIG", config.to_string())],
         Duration::from_secs(120),
     );
-    assert!(in_time && out.status.success(), "{}", describe(&out));
     let growth: u64 = printed(&out, "HWM_GROWTH_KB").unwrap().parse().unwrap();
     assert!(
         growth < 48 * 1024,
@@ -820,12 +855,12 @@ fn tel_init_from_the_logger_callback_under_opt_out_is_refused() {
     if child_role().is_some() {
         return;
     }
-    let (out, in_time) = run_child_within(
+    let out = run_role_ok(
         "child_initialising_from_the_logger",
-        &role_env("reentrant-init", &[]),
+        "reentrant-init",
+        &[],
         Duration::from_secs(60),
     );
-    assert!(in_time && out.status.success(), "{}", describe(&out));
     assert_eq!(printed(&out, "OUTER").as_deref(), Some("0"));
     // TEL_ERR_ALREADY_INITIALIZED: a session is being started on this thread.
     assert_eq!(
@@ -872,12 +907,12 @@ fn no_line_reaches_stderr_while_the_logger_is_unset() {
     if child_role().is_some() {
         return;
     }
-    let (out, in_time) = run_child_within(
+    let out = run_role_ok(
         "child_unsetting_the_logger_while_lines_are_logged",
-        &role_env("stderr-race", &[]),
+        "stderr-race",
+        &[],
         Duration::from_secs(120),
     );
-    assert!(in_time && out.status.success(), "{}", describe(&out));
     assert_eq!(printed(&out, "DONE").as_deref(), Some("1"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("tel ["), "stray stderr lines:\n{stderr}");
@@ -956,12 +991,12 @@ fn init_shutdown_cycles_with_new_keys_keep_memory_flat() {
     if child_role().is_some() {
         return;
     }
-    let (out, in_time) = run_child_within(
+    let out = run_role_ok(
         "child_cycling_keys",
-        &role_env("key-cycles", &[]),
+        "key-cycles",
+        &[],
         Duration::from_secs(300),
     );
-    assert!(in_time && out.status.success(), "{}", describe(&out));
     let growth: u64 = printed(&out, "RSS_GROWTH_KB").unwrap().parse().unwrap();
     // 40,000 keys at ~140 bytes each would be ~5,500 kB.
     assert!(growth < 1024, "RSS grew by {growth} kB over 40,000 keys");
@@ -1016,7 +1051,7 @@ fn child_forking_with_critical_events() {
     if child_role().as_deref() != Some("fork-critical") {
         return;
     }
-    let config: Value = serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap();
+    let config = child_config();
     init_ok(&config);
     for i in 0..3 {
         assert_eq!(
@@ -1030,19 +1065,7 @@ fn child_forking_with_critical_events() {
             last_error()
         );
     }
-    // SAFETY: the grandchild only pauses until it is killed.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        loop {
-            // SAFETY: async-signal-safe.
-            unsafe { libc::pause() };
-        }
-    }
-    println!("GRANDCHILD={pid}");
-    println!("READY");
-    loop {
-        std::thread::park();
-    }
+    fork_until_killed()
 }
 
 /// A forked child does not keep a dead session's critical-events file locked: the next
@@ -1061,21 +1084,11 @@ fn a_forked_child_does_not_keep_a_dead_sessions_critical_events_locked() {
         Some(&cache),
         json!({"http_timeout_ms": 60_000}),
     );
-    let mut parent = spawn_child(
+    let (mut parent, grandchild) = spawn_forking_child(
         "child_forking_with_critical_events",
-        &role_env("fork-critical", &[("TEL_TEST_CONFIG", config.to_string())]),
+        "fork-critical",
+        &config,
     );
-    let mut grandchild = 0;
-    for line in BufReader::new(parent.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(pid) = line.split("GRANDCHILD=").nth(1) {
-            grandchild = pid.trim().parse().unwrap();
-        }
-        if line.ends_with("READY") {
-            break;
-        }
-    }
-    assert!(grandchild > 0, "the child forked");
     let _ = parent.kill();
     let _ = parent.wait();
     let c = Collector::start().unwrap();

@@ -10,6 +10,7 @@
 mod fuzz_support;
 
 use fuzz_support::corpus;
+use fuzz_support::oracle::{check_config, check_event_name, name_is_valid, NAME_MESSAGE_MAX};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tel::envelope::{check_name, check_properties, MAX_DEPTH};
@@ -20,33 +21,6 @@ fn settings() -> ProptestConfig {
 }
 
 // ---------- configuration ----------
-
-/// What must hold of any configuration text: no panic; a refusal is INVALID_CONFIG with a
-/// message that never carries the full key; an acceptance is a configuration the contract
-/// allows.
-fn check_config(text: &str, full_key: Option<&str>) {
-    match Config::from_json(text) {
-        Ok(c) => {
-            let url = c.endpoint.url.to_ascii_lowercase();
-            assert!(
-                url.starts_with("https://") || (url.starts_with("http://") && c.endpoint.loopback),
-                "clear text off loopback: {}",
-                c.endpoint.url
-            );
-            assert!(!c.ikey.tenant().is_empty());
-            assert!(c.batch_max_events >= 1 && c.queue_max_events >= 1);
-            assert!(c.retry_max_ms >= c.retry_initial_ms && c.retry_initial_ms >= 1);
-            assert!(c.http_timeout_ms >= 1 && c.retry_max_attempts >= 1);
-        }
-        Err(e) => {
-            assert_eq!(e.status, Status::InvalidConfig, "{}", e.message);
-            assert!(!e.message.is_empty());
-            if let Some(k) = full_key {
-                assert!(!e.message.contains(k), "the key leaked: {}", e.message);
-            }
-        }
-    }
-}
 
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -158,31 +132,12 @@ fn config_corpus() {
 
 // ---------- event names ----------
 
-/// A refused name is quoted at most 100 characters, each at most 10 bytes once escaped
-/// (`\u{10ffff}`), so the message stays bounded whatever the name.
-const NAME_MESSAGE_MAX: usize = 1200;
-
-/// The rule of protocol.md, written independently of the library's.
-fn name_is_valid(name: &str) -> bool {
-    let b = name.as_bytes();
-    (4..=100).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
 proptest! {
     #![proptest_config(settings())]
 
     #[test]
     fn names_follow_the_rule(name in prop_oneof![".{0,120}", "[A-Za-z0-9_.]{0,110}"]) {
-        let r = check_name(&name);
-        prop_assert_eq!(r.is_ok(), name_is_valid(&name), "{:?}", name);
-        if let Err(e) = r {
-            prop_assert_eq!(e.status, Status::InvalidEvent);
-            prop_assert!(e.message.len() < NAME_MESSAGE_MAX, "{}", e.message.len());
-        }
+        check_event_name(&name);
     }
 }
 

@@ -10,14 +10,13 @@
 mod fuzz_support;
 
 use fuzz_support::corpus;
+use fuzz_support::oracle::{check_refused, check_response};
 use proptest::prelude::*;
 use std::time::Duration;
 use tel::backoff::MAX_RETRY_AFTER;
 use tel::clock::{iso8601, parse_http_date, parse_iso8601};
 use tel::kill::{parse_directive, MAX_KILL_SECONDS};
-use tel::response::{
-    classify, directives, parse_retry_after, refused_events, HttpResponse, Refused, Verdict,
-};
+use tel::response::{directives, parse_retry_after, HttpResponse, Refused};
 
 fn settings() -> ProptestConfig {
     fuzz_support::settings("fuzz_response", 256)
@@ -65,33 +64,6 @@ fn response() -> impl Strategy<Value = HttpResponse> {
             headers,
             body,
         })
-}
-
-/// What must hold of any response: no panic, and every decision within the documented bounds.
-fn check_response(r: &HttpResponse) {
-    let d = directives(r);
-    if let Some(k) = &d.kill {
-        assert!((1..=MAX_KILL_SECONDS).contains(&k.seconds), "{k:?}");
-        assert!(!k.tenants.is_empty());
-        for t in &k.tenants {
-            assert!(!t.is_empty() && t.len() <= 256, "{t:?}");
-            assert!(!t.contains(':') && !t.contains(',') && !t.chars().any(char::is_control));
-        }
-    }
-    let verdict = classify(&Ok(r.clone()));
-    match r.status {
-        200..=299 => assert!(matches!(verdict, Verdict::Accepted(_)), "{verdict:?}"),
-        413 => assert_eq!(verdict, Verdict::Split),
-        408 | 429 | 500..=599 | 100..=199 | 300..=399 => {
-            let Verdict::Retry { retry_after } = verdict else {
-                panic!("{} gave {verdict:?}", r.status)
-            };
-            assert!(retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER));
-        }
-        _ => assert_eq!(verdict, Verdict::Rejected, "{}", r.status),
-    }
-    let _ = r.body_excerpt();
-    assert!(r.body_excerpt().chars().all(|c| c != '\n' && c != '\r'));
 }
 
 proptest! {
@@ -170,19 +142,6 @@ proptest! {
         }
         let _ = parse_http_date(&s);
     }
-}
-
-/// `efi` indices come back sorted, deduplicated; counting them never exceeds the batch.
-fn check_refused(body: &[u8]) -> Refused {
-    let r = refused_events(body);
-    if let Refused::Some(v) = &r {
-        assert!(!v.is_empty());
-        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
-    }
-    for n in [0usize, 1, 7, 500] {
-        assert!(r.count(n) <= n);
-    }
-    r
 }
 
 #[test]

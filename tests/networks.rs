@@ -317,6 +317,34 @@ fn loopback_is_never_proxied() {
     });
 }
 
+/// `https://[::1]:port/`: an IPv6 literal over TLS is delivered, checked against the address
+/// the certificate names, and (being loopback) never proxied.
+#[test]
+fn https_to_an_ipv6_literal_is_delivered() {
+    netns::inside("https_to_an_ipv6_literal_is_delivered", HOSTS, || {
+        let collector = Collector::start_with(Options {
+            tls: true,
+            ipv6: true,
+            ..Options::default()
+        })
+        .unwrap();
+        let ca = std::env::temp_dir().join(format!("tel-networks-ca6-{}.pem", std::process::id()));
+        std::fs::write(&ca, collector.tls_ca_pem().unwrap()).unwrap();
+        let proxy = proxy_to(&collector, None);
+        assert!(collector.endpoint().starts_with("https://[::1]:"));
+        let run = client(
+            &collector.endpoint(),
+            &[
+                ("HTTPS_PROXY", &proxy.url()),
+                ("SSL_CERT_FILE", ca.to_str().unwrap()),
+            ],
+        );
+        delivered(&run, 1);
+        assert_eq!(collector.accepted_count(), 1);
+        assert_eq!(proxy.counts().connections, 0);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Credentials, trust and the reasons given.
 

@@ -7,29 +7,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use onecollector_tel_fuzz::scratch_file;
 use std::time::{Duration, Instant};
 use tel::cache::{Cache, CacheFiles};
 
 const TENANT: &str = "fuzztenant";
 const START: &str = "{\"ver\":\"4.0\"";
-
-/// One folder per process, on tmpfs when there is one.
-fn dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = ["/dev/shm"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
-        let d = base.join(format!("tel-fuzz-cache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
 
 /// docs/cache.md, read independently: the first line that is not empty decides whether the
 /// file is a cache at all.
@@ -55,7 +38,7 @@ fn may_be_ours(line: &str) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = dir().join("f.cache");
+    let path = scratch_file("f.cache");
     std::fs::write(&path, data).unwrap();
     // No age limit and no size bound: this target is about reading, not eviction.
     let mut cache = Cache::new(

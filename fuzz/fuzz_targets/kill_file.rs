@@ -5,26 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use onecollector_tel_fuzz::scratch_file;
 use tel::kill::{KillSwitch, MAX_KILL_SECONDS};
 
 const TENANT: &str = "fuzztenant";
-
-fn dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = ["/dev/shm"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
-        let d = base.join(format!("tel-fuzz-kill-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
 
 /// The window an independent reading of the file gives, if any.
 fn expected(data: &[u8], now: u64) -> Option<u64> {
@@ -35,7 +19,7 @@ fn expected(data: &[u8], now: u64) -> Option<u64> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = dir().join("f.cache.kill");
+    let path = scratch_file("f.cache.kill");
     std::fs::write(&path, data).unwrap();
     let before = tel::clock::now_ms();
     let k = KillSwitch::load(TENANT, Some(path));

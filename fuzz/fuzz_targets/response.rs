@@ -6,13 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use onecollector_tel_fuzz::oracle::check_response;
 use tel::backoff::MAX_RETRY_AFTER;
 use tel::clock::{iso8601, parse_http_date, parse_iso8601};
-use tel::kill::MAX_KILL_SECONDS;
-use tel::response::{
-    classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError, Refused,
-    Verdict,
-};
+use tel::response::{classify, parse_retry_after, HttpResponse, NetworkError, Verdict};
 
 /// `HTTP/1.1 503 Reason` -> 503; anything else is no status (a network error).
 fn status(line: &str) -> Option<u16> {
@@ -47,47 +44,7 @@ fn check(result: &Result<HttpResponse, NetworkError>) {
         assert_eq!(verdict, Verdict::Retry { retry_after: None });
         return;
     };
-    match r.status {
-        200..=299 => {
-            let Verdict::Accepted(refused) = &verdict else {
-                panic!("{} gave {verdict:?}", r.status)
-            };
-            assert_eq!(refused, &refused_events(&r.body));
-        }
-        413 => assert_eq!(verdict, Verdict::Split),
-        408 | 429 | 500..=599 | 100..=199 | 300..=399 => {
-            let Verdict::Retry { retry_after } = verdict else {
-                panic!("{} gave {verdict:?}", r.status)
-            };
-            assert!(retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER));
-        }
-        _ => assert_eq!(verdict, Verdict::Rejected, "{}", r.status),
-    }
-
-    let d = directives(r);
-    if let Some(k) = &d.kill {
-        assert!((1..=MAX_KILL_SECONDS).contains(&k.seconds), "{k:?}");
-        assert!(!k.tenants.is_empty());
-        for t in &k.tenants {
-            assert!(!t.is_empty() && t.len() <= 256, "{t:?}");
-            assert!(!t.contains(':') && !t.contains(',') && !t.chars().any(char::is_control));
-        }
-    }
-    if let Some(v) = r.header("time-delta-millis") {
-        assert_eq!(d.time_delta_ms, v.trim().parse::<i64>().ok());
-    }
-
-    let refused = refused_events(&r.body);
-    if let Refused::Some(v) = &refused {
-        assert!(!v.is_empty());
-        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
-    }
-    for n in [0usize, 1, 7, 500] {
-        assert!(refused.count(n) <= n);
-    }
-
-    let excerpt = r.body_excerpt();
-    assert!(excerpt.chars().all(|c| c != '\n' && c != '\r'));
+    check_response(r);
     let _ = r.collector_error();
 
     for (_, v) in &r.headers {

@@ -13,7 +13,10 @@
 #      %LOCALAPPDATA%\tel is then checked from Linux;
 #   5. system_proxy.c: the current user's Internet Settings, written into the prefix's registry
 #      with `wine reg add`, send a non-loopback https:// request through a loopback
-#      `telctl proxy` (which must see the CONNECT), unless ProxyOverride names the host;
+#      `telctl proxy` (which must see the CONNECT), unless ProxyOverride names the host; a PAC
+#      script (AutoConfigURL, or the URL in DefaultConnectionSettings) served on loopback by
+#      Python's http.server names the proxy, or answers DIRECT over a static proxy; an
+#      unreachable PAC URL falls back to the static proxy;
 #   6. the NuGet package is built with both the Linux and the Windows libraries and its Windows
 #      half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
 # With TEL_WINDOWS_RUST_TESTS=1 the library's own Rust tests also run under Wine (slower).
@@ -77,8 +80,10 @@ result() { # name, status
 
 collector_pid=
 collector_fd=
+pac_pid=
 cleanup() {
     stop_collector
+    if [ -n "$pac_pid" ]; then kill "$pac_pid" 2>/dev/null || true; fi
     "$wineserver" -k >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -254,10 +259,44 @@ step "Windows scenarios (tests/windows_test.c): processes, cache, kill window, %
 run_wine windows_test --default-cache windows_test.exe
 
 step "the Windows proxy settings (Internet Settings in the registry) under Wine"
-# proxy_run NAME OVERRIDE EXPECT: Internet Settings name a fresh `telctl proxy`, with
-# ProxyOverride=OVERRIDE; EXPECT is 1 when the proxy must see the CONNECT, 0 when it must not.
+# PAC scripts are served from $work/pac by a loopback HTTP server (Python's http.server).
+mkdir -p "$work/pac"
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/pac" >"$work/pac.log" 2>&1 &
+pac_pid=$!
+pac_port=
+for _ in $(seq 200); do
+    pac_port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\).*/\1/p' "$work/pac.log" 2>/dev/null | head -n 1)
+    [ -n "$pac_port" ] && break
+    sleep 0.05
+done
+# A loopback port nothing listens on: a PAC URL that cannot be fetched.
+closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+settings_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
+# DefaultConnectionSettings, the binary value WinHttpGetIEProxyConfigForCurrentUser reads (and
+# the only one Wine's reads): version 0x46, a counter, flags (1 direct, 2 static proxy, 4 setup
+# script, 8 automatic detection), then proxy, bypass list and script URL, each as a length and
+# its bytes. Without it Wine reports automatic detection on, so every case writes it.
+connection_settings() { # flags proxy bypass url -> hex
+    python3 -c 'import struct, sys
+flags, *texts = sys.argv[1:]
+blob = struct.pack("<III", 0x46, 1, int(flags))
+for t in texts:
+    blob += struct.pack("<I", len(t.encode())) + t.encode()
+print((blob + bytes(32)).hex())' "$@"
+}
+# proxy_run NAME EXPECT ROUTE [SETTING...]: the Internet Settings name what SETTINGs say around a
+# fresh `telctl proxy`; system_proxy.exe then sends to https://collector.test. EXPECT is 1 when
+# the proxy must see the CONNECT, 0 when it must not; ROUTE is an extended regular expression
+# a `route to the collector` line of the library's debug log must match. SETTINGs:
+#   static              ProxyEnable=1, ProxyServer=the proxy
+#   override=LIST       ProxyOverride=LIST
+#   pac=ANSWER          AutoConfigURL names a script whose FindProxyForURL answers ANSWER for
+#                       collector.test (PROXY=the proxy stands for "PROXY 127.0.0.1:<its port>")
+#   pac-api=ANSWER      the same, with the URL in DefaultConnectionSettings instead
+#   pac=unreachable     AutoConfigURL names a loopback port nothing listens on
 proxy_run() {
-    local name=$1 override=$2 expect=$3 status=0 fifo=$work/proxy.in out=$work/proxy.out line= seen=0
+    local name=$1 expect=$2 want_route=$3 status=0 fifo=$work/proxy.in out=$work/proxy.out line= seen=0
+    shift 3
     last=$(date +%s)
     rm -f "$fifo" "$out"
     mkfifo "$fifo"
@@ -270,26 +309,69 @@ proxy_run() {
         sleep 0.05
     done
     local address=${line#listening on http://}
-    local key='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
-    "$wine" reg add "$key" /v ProxyEnable /t REG_DWORD /d 1 /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$key" /v ProxyServer /t REG_SZ /d "$address" /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$key" /v ProxyOverride /t REG_SZ /d "$override" /f >/dev/null 2>&1 || status=1
+    local enable=0 server= override= url= api_url= setting answer script
+    for setting in "$@"; do
+        case $setting in
+        static) enable=1 server=$address ;;
+        override=*) override=${setting#override=} ;;
+        pac=unreachable) url="http://127.0.0.1:$closed_port/proxy.pac" ;;
+        pac=* | pac-api=*)
+            answer=${setting#*=}
+            answer=${answer//PROXY=the proxy/PROXY $address}
+            script=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_').pac
+            printf 'function FindProxyForURL(url, host) {\n    if (host == "collector.test") return "%s";\n    return "DIRECT";\n}\n' \
+                "$answer" >"$work/pac/$script"
+            case $setting in
+            pac=*) url="http://127.0.0.1:$pac_port/$script" ;;
+            *) api_url="http://127.0.0.1:$pac_port/$script" ;;
+            esac
+            ;;
+        esac
+    done
+    local flags=1
+    [ -n "$api_url" ] && flags=5
+    "$wine" reg add "$settings_key\\Connections" /v DefaultConnectionSettings /t REG_BINARY \
+        /d "$(connection_settings "$flags" "" "" "$api_url")" /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$settings_key" /v ProxyEnable /t REG_DWORD /d "$enable" /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$settings_key" /v ProxyServer /t REG_SZ /d "$server" /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$settings_key" /v ProxyOverride /t REG_SZ /d "$override" /f >/dev/null 2>&1 || status=1
+    "$wine" reg add "$settings_key" /v AutoConfigURL /t REG_SZ /d "$url" /f >/dev/null 2>&1 || status=1
     (cd "$bin" && env -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY \
-        timeout 120 "$wine" system_proxy.exe "https://collector.test/OneCollector/1.0/") || status=$?
+        TEL_LOG=debug timeout 120 "$wine" system_proxy.exe "https://collector.test/OneCollector/1.0/") \
+        2>"$work/system_proxy.log" || status=$?
     # The program is done: the proxy prints its final counts as it exits.
     exec {proxy_fd}>&-
     wait "$proxy_pid" 2>/dev/null || true
     grep -q 'last_target=collector.test:443' "$out" 2>/dev/null && seen=1
-    "$wine" reg add "$key" /v ProxyEnable /t REG_DWORD /d 0 /f >/dev/null 2>&1 || true
     if [ "$seen" != "$expect" ]; then
         echo "$name: the proxy saw the CONNECT: $seen, expected $expect; its output:" >&2
         cat "$out" >&2
         status=1
     fi
+    if ! grep -F 'route to the collector' "$work/system_proxy.log" | grep -qE "$want_route"; then
+        echo "$name: no route line with \"$want_route\" in the library's log:" >&2
+        cat "$work/system_proxy.log" >&2
+        status=1
+    fi
     result "$name" "$status"
 }
-proxy_run "system proxy: the CONNECT goes to the ProxyServer of Internet Settings" "<local>;*.example.com" 1
-proxy_run "system proxy: ProxyOverride sends the host direct" "<local>;*.test" 0
+proxy_run "system proxy: the CONNECT goes to the ProxyServer of Internet Settings" 1 \
+    "from the Windows proxy settings" static "override=<local>;*.example.com"
+proxy_run "system proxy: ProxyOverride sends the host direct" 0 \
+    'bypass list entry "\*\.test"' static "override=<local>;*.test"
+proxy_run "system proxy: the PAC script of AutoConfigURL names the proxy" 1 \
+    "from the PAC script at http://127\.0\.0\.1:$pac_port/" "pac=PROXY=the proxy"
+proxy_run "system proxy: a PAC script answering DIRECT wins over the static proxy" 0 \
+    "answered DIRECT" static "pac=DIRECT"
+proxy_run "system proxy: the PAC URL of DefaultConnectionSettings (WinHTTP's reading)" 1 \
+    "from the PAC script at http://127\.0\.0\.1:$pac_port/" "pac-api=PROXY=the proxy"
+proxy_run "system proxy: an unreachable PAC URL falls back to the static proxy" 1 \
+    "configuration: through the proxy .* from the Windows proxy settings" static pac=unreachable
+kill "$pac_pid" 2>/dev/null || true
+wait "$pac_pid" 2>/dev/null || true
+pac_pid=
+"$wine" reg add "$settings_key" /v ProxyEnable /t REG_DWORD /d 0 /f >/dev/null 2>&1 || true
+"$wine" reg add "$settings_key" /v AutoConfigURL /t REG_SZ /d "" /f >/dev/null 2>&1 || true
 
 step "from outside: the cache is in the prefix's %LOCALAPPDATA%\\tel"
 last=$(date +%s)

@@ -57,6 +57,9 @@ fn describe_error(
             Route::Direct(DirectReason::SystemBypass(entry)) => format!(
                 "{host} cannot be resolved; it goes direct because the Windows proxy bypass list has {entry:?}"
             ),
+            Route::Direct(DirectReason::PacDirect(source)) => format!(
+                "{host} cannot be resolved; it goes direct because {source} answered DIRECT"
+            ),
             _ => format!(
                 "{host} cannot be resolved and no proxy is configured (set HTTPS_PROXY if this network needs one)"
             ),

@@ -17,7 +17,7 @@ use crate::logging::{tel_log, Level};
 use crate::response::{HttpResponse, NetworkError};
 use route::Route;
 use std::io::Read;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Most of a response body that is read; the rest is left unread (and the connection closed).
@@ -35,18 +35,54 @@ pub const SDK_VERSION: &str = crate::SDK_VERSION;
 /// Distinct failure causes remembered for the once-per-cause warning.
 const MAX_WARNED_CAUSES: usize = 32;
 
+/// The most each of WinHTTP's timeouts may be while it evaluates the automatic proxy
+/// configuration (fetching a PAC script, detecting one); below that, `http_timeout_ms`.
+pub const AUTOMATIC_PROXY_TIMEOUT_MS: u64 = 10_000;
+
 pub struct Transport {
     endpoint: Endpoint,
     api_key: String,
     http_timeout_ms: u64,
+    reuse: bool,
+    /// The Windows automatic proxy configuration when it is still to be evaluated: on the first
+    /// request (on the worker thread, not in `tel_init`), which fills `ready`.
+    automatic: Option<route::Automatic>,
+    ready: OnceLock<Ready>,
+    warned: Mutex<Vec<String>>,
+}
+
+/// The decided route and the client built for it.
+struct Ready {
     route: Route,
     /// The client whose pool keeps the connection and whose TLS configuration keeps the
     /// sessions to resume. `None` with `Config::connection_reuse` off: every request then gets
     /// a client of its own (a new connection and a full handshake).
     agent: Option<ureq::Agent>,
-    warned: Mutex<Vec<String>>,
     /// Registered with the logging module's redaction for as long as the transport lives.
     _proxy_credentials: Option<Arc<ProxyCredentials>>,
+}
+
+impl Ready {
+    fn new(route: Route, http_timeout_ms: u64, reuse: bool) -> Ready {
+        // Our own lines never carry the proxy's credentials; this keeps them out of any other
+        // while the transport lives.
+        let proxy_credentials = match &route {
+            Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
+                let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
+                crate::logging::add_secret(
+                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
+                );
+                secret
+            }),
+            _ => None,
+        };
+        let agent = reuse.then(|| agent(&route, http_timeout_ms, true));
+        Ready {
+            route,
+            agent,
+            _proxy_credentials: proxy_credentials,
+        }
+    }
 }
 
 /// `user:password` of the proxy, masked in every log line.
@@ -66,38 +102,67 @@ impl Transport {
         Self::with_route(config, route::route_from_system(&config.endpoint))
     }
 
-    /// A transport that takes `route` instead of reading the environment.
+    /// A transport that takes `route` instead of reading the environment. A
+    /// [`Route::Automatic`] is evaluated on the first request (or the first call of
+    /// [`Transport::route`]); any other is final at once.
     pub fn with_route(config: &Config, route: Route) -> Self {
-        // Our own lines never carry the proxy's credentials; this keeps them out of any other
-        // while the transport lives.
-        let proxy_credentials = match &route {
-            Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
-                let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
-                crate::logging::add_secret(
-                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
-                );
-                secret
-            }),
-            _ => None,
-        };
         tel_log!(Level::Debug, "route to the collector: {route}");
-        let agent = config
-            .connection_reuse
-            .then(|| agent(&route, config.http_timeout_ms, true));
+        let ready = OnceLock::new();
+        let automatic = match route {
+            Route::Automatic(auto) => Some(auto),
+            route => {
+                let _ = ready.set(Ready::new(
+                    route,
+                    config.http_timeout_ms,
+                    config.connection_reuse,
+                ));
+                None
+            }
+        };
         Transport {
             endpoint: config.endpoint.clone(),
             api_key: config.ikey.header_value().to_owned(),
             http_timeout_ms: config.http_timeout_ms,
-            route,
-            agent,
+            reuse: config.connection_reuse,
+            automatic,
+            ready,
             warned: Mutex::new(Vec::new()),
-            _proxy_credentials: proxy_credentials,
         }
     }
 
-    /// The way requests go, for `telctl probe` and the logs.
+    /// The way requests go, for `telctl probe` and the logs. When the route is the Windows
+    /// automatic proxy configuration and no request has evaluated it yet, this evaluates it,
+    /// blocking for as long as WinHTTP takes.
     pub fn route(&self) -> &Route {
-        &self.route
+        &self.ready().route
+    }
+
+    /// The route and its client, evaluating the automatic proxy configuration the first time.
+    fn ready(&self) -> &Ready {
+        self.ready.get_or_init(|| {
+            let auto = self
+                .automatic
+                .as_ref()
+                .expect("a transport without a route has an automatic configuration");
+            let timeout_ms = self.http_timeout_ms.clamp(1, AUTOMATIC_PROXY_TIMEOUT_MS);
+            let url = self.endpoint.url.as_str();
+            let resolved = route::resolve_automatic(auto, &mut |source| {
+                system_proxy::evaluate(source, url, timeout_ms)
+            });
+            if let Some(why) = &resolved.failure {
+                tel_log!(
+                    Level::Warn,
+                    "the Windows automatic proxy configuration gave no usable answer ({why}); requests go {} instead",
+                    resolved.route
+                );
+            }
+            tel_log!(
+                Level::Debug,
+                "route to the collector, from the automatic proxy configuration: {}",
+                resolved.route
+            );
+            Ready::new(resolved.route, self.http_timeout_ms, self.reuse)
+        })
     }
 
     /// The request headers of protocol.md.
@@ -159,22 +224,35 @@ impl Transport {
         payload: &[u8],
         deadline: Option<Instant>,
     ) -> Result<HttpResponse, NetworkError> {
-        if let Route::Unusable(why) = &self.route {
+        let remaining = || {
+            let mut budget_ms = self.http_timeout_ms;
+            if let Some(d) = deadline {
+                budget_ms =
+                    budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
+            }
+            budget_ms
+        };
+        let ready = match self.ready.get() {
+            Some(ready) => ready,
+            // The automatic proxy configuration is evaluated only with time left for it.
+            None if remaining() == 0 => {
+                return Err(NetworkError("no time left for the request".into()))
+            }
+            None => self.ready(),
+        };
+        if let Route::Unusable(why) = &ready.route {
             return Err(NetworkError(why.clone()));
         }
-        let mut budget_ms = self.http_timeout_ms;
-        if let Some(d) = deadline {
-            budget_ms =
-                budget_ms.min(d.saturating_duration_since(Instant::now()).as_millis() as u64);
-        }
+        // Evaluating the automatic proxy configuration may have taken some of it.
+        let budget_ms = remaining();
         if budget_ms == 0 {
             return Err(NetworkError("no time left for the request".into()));
         }
         let own;
-        let agent = match &self.agent {
+        let agent = match &ready.agent {
             Some(agent) => agent,
             None => {
-                own = agent(&self.route, self.http_timeout_ms, false);
+                own = agent(&ready.route, self.http_timeout_ms, false);
                 &own
             }
         };
@@ -197,7 +275,7 @@ impl Transport {
             Ok(response) => Ok(read_response(response)),
             Err(e) => Err(NetworkError(failure::describe(
                 &e,
-                &self.route,
+                &ready.route,
                 &self.endpoint,
                 budget_ms,
             ))),
@@ -288,5 +366,37 @@ fn read_response(response: ureq::http::Response<ureq::Body>) -> HttpResponse {
         status,
         headers,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use route::{Automatic, DirectReason};
+
+    #[test]
+    fn the_automatic_configuration_waits_for_first_use() {
+        let mut config = Config::new("autopx-0000-0000-0000-000000000000-0000").unwrap();
+        config.endpoint = Endpoint::parse("https://collector.test/OneCollector/1.0/").unwrap();
+        let fallback = Route::Direct(DirectReason::NoProxyConfigured);
+        let transport = Transport::with_route(
+            &config,
+            Route::Automatic(Automatic {
+                auto_detect: false,
+                pac_url: Some("http://127.0.0.1:9/proxy.pac".into()),
+                fallback: Box::new(fallback.clone()),
+            }),
+        );
+        assert!(transport.ready.get().is_none(), "evaluated at init");
+        // Off Windows the evaluation fails at once, on Windows the script cannot be fetched
+        // (nothing serves it): the static settings are taken.
+        assert_eq!(transport.route(), &fallback);
+        assert!(transport.ready.get().is_some());
+
+        let transport = Transport::with_route(&config, fallback.clone());
+        assert!(
+            transport.ready.get().is_some(),
+            "a static route is final at init"
+        );
     }
 }

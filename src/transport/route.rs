@@ -14,6 +14,28 @@ pub enum ProxySource {
     Env(&'static str),
     /// The Windows Internet Settings of the current user (`ProxyServer`).
     System,
+    /// The PAC script of the Windows automatic proxy configuration, as WinHTTP evaluated it.
+    Automatic(AutoSource),
+}
+
+/// Which part of the Windows automatic proxy configuration gave the PAC script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoSource {
+    /// "Automatically detect settings": the script WPAD found (DHCP, then DNS).
+    Detected,
+    /// "Use setup script": the script at this URL.
+    Url(String),
+}
+
+impl fmt::Display for AutoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AutoSource::Detected => {
+                f.write_str("the PAC script found by automatic proxy detection (WPAD)")
+            }
+            AutoSource::Url(url) => write!(f, "the PAC script at {url}"),
+        }
+    }
 }
 
 impl fmt::Display for ProxySource {
@@ -21,6 +43,7 @@ impl fmt::Display for ProxySource {
         match self {
             ProxySource::Env(name) => write!(f, "{name}"),
             ProxySource::System => f.write_str("the Windows proxy settings"),
+            ProxySource::Automatic(source) => write!(f, "{source}"),
         }
     }
 }
@@ -125,6 +148,8 @@ pub enum DirectReason {
     NoProxy(&'static str, String),
     /// The Windows bypass list (`ProxyOverride`) names the host.
     SystemBypass(String),
+    /// The PAC script of the Windows automatic proxy configuration answered `DIRECT`.
+    PacDirect(AutoSource),
     /// No proxy is configured.
     NoProxyConfigured,
 }
@@ -137,6 +162,21 @@ pub enum Route {
     /// A proxy is configured but cannot be used; requests fail with this sentence rather than
     /// go around a proxy the user asked for.
     Unusable(String),
+    /// The Windows automatic proxy configuration, not evaluated yet: [`resolve_automatic`]
+    /// turns it into one of the routes above, on the first request (the PAC script may take
+    /// seconds to fetch, which `tel_init` must not wait for).
+    Automatic(Automatic),
+}
+
+/// The automatic part of the Windows proxy settings, with the route to take when it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Automatic {
+    /// "Automatically detect settings" (WPAD).
+    pub auto_detect: bool,
+    /// "Use setup script": the PAC script's URL.
+    pub pac_url: Option<String>,
+    /// The route of the static settings (proxy and bypass list, else direct).
+    pub fallback: Box<Route>,
 }
 
 impl fmt::Display for Route {
@@ -152,11 +192,30 @@ impl fmt::Display for Route {
                 f,
                 "direct (the Windows proxy bypass list entry {entry:?} names the host)"
             ),
+            Route::Direct(DirectReason::PacDirect(source)) => {
+                write!(f, "direct ({source} answered DIRECT)")
+            }
             Route::Direct(DirectReason::NoProxyConfigured) => {
                 f.write_str("direct (no proxy configured)")
             }
             Route::Proxy(url, source) => write!(f, "through the proxy {url} from {source}"),
             Route::Unusable(why) => f.write_str(why),
+            Route::Automatic(auto) => {
+                f.write_str("the Windows automatic proxy configuration (")?;
+                match (auto.auto_detect, &auto.pac_url) {
+                    (true, Some(url)) => {
+                        write!(f, "automatic detection, then the PAC script at {url}")?
+                    }
+                    (true, None) => f.write_str("automatic detection")?,
+                    (false, Some(url)) => write!(f, "the PAC script at {url}")?,
+                    (false, None) => f.write_str("nothing to evaluate")?,
+                }
+                write!(
+                    f,
+                    "; when it fails: {}), evaluated on the first request",
+                    auto.fallback
+                )
+            }
         }
     }
 }
@@ -164,7 +223,12 @@ impl fmt::Display for Route {
 /// The Windows proxy settings of the current user, as [`route`] reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SystemProxy {
-    /// `ProxyServer`: `host:port`, or per protocol `http=h:p;https=h:p`.
+    /// "Automatically detect settings" (WPAD).
+    pub auto_detect: bool,
+    /// "Use setup script": the URL of a PAC script.
+    pub pac_url: Option<String>,
+    /// The static proxy (`ProxyServer`): `host:port`, or per protocol `http=h:p;https=h:p`;
+    /// empty when none is enabled.
     pub server: String,
     /// `ProxyOverride`: `;`-separated host patterns with `*`, and `<local>`.
     pub bypass: String,
@@ -187,10 +251,19 @@ pub struct SystemProxy {
 ///    (`example.com` and `.example.com` both match `a.example.com` and `example.com`); an IP
 ///    literal matches that address (IPv6 with or without brackets), and `addr/bits` a CIDR
 ///    range; an entry may end in `:port`, matching only that port. Case is ignored.
-/// 4. Else, on Windows, the current user's Internet Settings when `ProxyEnable` is 1:
-///    `ProxyServer` (its `https=` entry when it names protocols, else the one server), with
-///    `ProxyOverride` as the bypass list (`;`-separated, `*` wildcards, `<local>` for host
-///    names without a dot). Automatic detection and PAC scripts are not evaluated.
+/// 4. Else, on Windows, the current user's proxy settings, read with
+///    `WinHttpGetIEProxyConfigForCurrentUser` and from the `Internet Settings` values
+///    (`ProxyEnable`/`ProxyServer`/`ProxyOverride`, `AutoConfigURL`); see
+///    `system_proxy::current`. In Windows' order:
+///    - when automatic detection (WPAD) or a PAC script URL is set, the route is
+///      [`Route::Automatic`]: on the first request WinHTTP's `WinHttpGetProxyForUrl`
+///      evaluates the script for the collector's URL, automatic detection first, then the
+///      PAC URL ([`resolve_automatic`]). `DIRECT` goes direct; a proxy list takes its first
+///      entry usable for HTTPS ([`pac_proxy`]). When neither gives an answer, the static
+///      settings below apply;
+///    - the static proxy: `ProxyServer` (its `https=` entry when it names protocols, else
+///      the one server), with `ProxyOverride` as the bypass list (`;`-separated, `*`
+///      wildcards, `<local>` for host names without a dot).
 /// 5. Else direct.
 pub fn route(
     endpoint: &Endpoint,
@@ -220,20 +293,152 @@ pub fn route(
             Err(why) => Route::Unusable(format!("the proxy in {name} cannot be used: {why}")),
         };
     }
-    if let Some(system) = system() {
+    let Some(system) = system() else {
+        return Route::Direct(DirectReason::NoProxyConfigured);
+    };
+    let fallback = static_system_route(&system, host);
+    let pac_url = system.pac_url.filter(|u| !u.trim().is_empty());
+    if system.auto_detect || pac_url.is_some() {
+        return Route::Automatic(Automatic {
+            auto_detect: system.auto_detect,
+            pac_url,
+            fallback: Box::new(fallback),
+        });
+    }
+    fallback
+}
+
+/// The static part of the Windows settings: bypass list, then the proxy, else direct.
+fn static_system_route(system: &SystemProxy, host: &str) -> Route {
+    if let Some(server) = system_server(&system.server) {
         if let Some(entry) = system_bypass_match(&system.bypass, host) {
             return Route::Direct(DirectReason::SystemBypass(entry));
         }
-        if let Some(server) = system_server(&system.server) {
-            return match ProxyUrl::parse(&server) {
-                Ok(url) => Route::Proxy(url, ProxySource::System),
-                Err(why) => Route::Unusable(format!(
-                    "the proxy of the Windows settings cannot be used: {why}"
-                )),
-            };
-        }
+        return match ProxyUrl::parse(&server) {
+            Ok(url) => Route::Proxy(url, ProxySource::System),
+            Err(why) => Route::Unusable(format!(
+                "the proxy of the Windows settings cannot be used: {why}"
+            )),
+        };
     }
     Route::Direct(DirectReason::NoProxyConfigured)
+}
+
+/// Why one part of the automatic configuration gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoError {
+    /// Automatic detection found no PAC script (the common case on a network without WPAD).
+    NoScript,
+    /// The script could not be fetched or run, or WinHTTP failed; the sentence says which.
+    Failed(String),
+}
+
+/// An evaluated [`Route::Automatic`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub route: Route,
+    /// Set when the automatic configuration gave no usable answer and the static settings
+    /// were taken instead: why, for a warning.
+    pub failure: Option<String>,
+}
+
+/// Evaluates `auto` in Windows' order: automatic detection, then the PAC URL, then the static
+/// settings. `evaluate` asks WinHTTP about one source and answers `Ok(None)` for no proxy
+/// (`DIRECT`), `Ok(Some(list))` for WinHTTP's proxy list.
+pub fn resolve_automatic(
+    auto: &Automatic,
+    evaluate: &mut dyn FnMut(&AutoSource) -> Result<Option<String>, AutoError>,
+) -> Resolved {
+    let mut sources = Vec::new();
+    if auto.auto_detect {
+        sources.push(AutoSource::Detected);
+    }
+    if let Some(url) = &auto.pac_url {
+        sources.push(AutoSource::Url(url.clone()));
+    }
+    let mut failures = Vec::new();
+    for source in sources {
+        let answer = evaluate(&source).and_then(|answer| match answer {
+            None => Ok(Route::Direct(DirectReason::PacDirect(source.clone()))),
+            Some(list) => match pac_proxy(&list) {
+                Ok(Some(url)) => Ok(Route::Proxy(url, ProxySource::Automatic(source.clone()))),
+                Ok(None) => Ok(Route::Direct(DirectReason::PacDirect(source.clone()))),
+                Err(why) => Err(AutoError::Failed(why)),
+            },
+        });
+        match answer {
+            Ok(route) => {
+                return Resolved {
+                    route,
+                    failure: None,
+                }
+            }
+            // No WPAD script on this network: nothing failed, nothing to warn about.
+            Err(AutoError::NoScript) => {}
+            Err(AutoError::Failed(why)) => failures.push(format!("{source}: {why}")),
+        }
+    }
+    Resolved {
+        route: (*auto.fallback).clone(),
+        failure: (!failures.is_empty()).then(|| failures.join("; ")),
+    }
+}
+
+/// The proxy to take from WinHTTP's answer to a PAC evaluation: a list such as
+/// `proxy1:8080; proxy2:8080`, whose entries may name protocols (`https=h:p`, `http=h:p`) or
+/// keep the script's own words (`PROXY h:p`, `HTTPS h:p`, `DIRECT`). The first entry usable
+/// for an HTTPS request wins: no protocol or `https=`, an HTTP(S) proxy (not SOCKS); a
+/// `DIRECT` before it means direct (`Ok(None)`), as does an empty list. An entry without a
+/// port gets 80, WinHTTP's default. `Err` when no entry is usable.
+pub fn pac_proxy(list: &str) -> Result<Option<ProxyUrl>, String> {
+    let entries: Vec<&str> = list
+        .split([';', ','])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    for entry in &entries {
+        let (keyword, rest) = match entry.split_once(char::is_whitespace) {
+            Some((k, rest)) => (k.to_ascii_uppercase(), rest.trim()),
+            None => (String::new(), *entry),
+        };
+        let address = match keyword.as_str() {
+            "" if rest.eq_ignore_ascii_case("DIRECT") => return Ok(None),
+            "" => match rest.split_once('=') {
+                Some((proto, addr)) if proto.trim().eq_ignore_ascii_case("https") => {
+                    addr.trim().to_owned()
+                }
+                Some(_) => continue,
+                None => rest.to_owned(),
+            },
+            "PROXY" | "HTTP" => rest.to_owned(),
+            "HTTPS" if !rest.contains("://") => format!("https://{rest}"),
+            _ => continue,
+        };
+        if address.is_empty() {
+            continue;
+        }
+        let has_port = {
+            let authority = address
+                .split_once("://")
+                .map_or(address.as_str(), |(_, r)| r);
+            let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+            let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            matches!(split_host_port(hostport), Some((_, Some(_))))
+        };
+        if let Ok(mut url) = ProxyUrl::parse(&address) {
+            if !has_port {
+                url.port = 80;
+            }
+            return Ok(Some(url));
+        }
+    }
+    Err(format!(
+        "its answer {:?} names no proxy usable for HTTPS",
+        crate::status::excerpt(list)
+    ))
 }
 
 /// The route for this process's environment and, on Windows, its proxy settings.
@@ -558,6 +763,7 @@ mod tests {
         let system = SystemProxy {
             server: "http=h:1;https=sys:8080".into(),
             bypass: "*.corp;<local>".into(),
+            ..SystemProxy::default()
         };
         assert_eq!(
             proxied(&route_with(&[], Some(system.clone()))),
@@ -573,6 +779,7 @@ mod tests {
         let only_http = SystemProxy {
             server: "http=h:1".into(),
             bypass: String::new(),
+            ..SystemProxy::default()
         };
         assert_eq!(
             route_with(&[], Some(only_http)),
@@ -593,5 +800,162 @@ mod tests {
             Some("*.microsoft.com".into())
         );
         assert_eq!(system_server(" sys:1 "), Some("sys:1".into()));
+    }
+
+    #[test]
+    fn automatic_configuration_waits_for_the_first_request() {
+        let system = SystemProxy {
+            auto_detect: true,
+            pac_url: Some("http://wpad.corp/proxy.pac".into()),
+            server: "sys:8080".into(),
+            bypass: "<local>".into(),
+        };
+        let Route::Automatic(auto) = route_with(&[], Some(system.clone())) else {
+            panic!("not automatic");
+        };
+        assert!(auto.auto_detect);
+        assert_eq!(auto.pac_url.as_deref(), Some("http://wpad.corp/proxy.pac"));
+        assert_eq!(
+            proxied(&auto.fallback),
+            Some(("http://sys:8080".into(), ProxySource::System))
+        );
+        // The variables still come first, and loopback is never proxied.
+        assert!(matches!(
+            route_with(&[("HTTPS_PROXY", "env:1")], Some(system.clone())),
+            Route::Proxy(_, ProxySource::Env("HTTPS_PROXY"))
+        ));
+        let loopback = Endpoint::parse("https://127.0.0.1:4/").unwrap();
+        assert_eq!(
+            route(&loopback, &|_| None, &|| Some(system.clone())),
+            Route::Direct(DirectReason::Loopback)
+        );
+        // A blank script URL and no detection: the static settings alone.
+        let blank = SystemProxy {
+            auto_detect: false,
+            pac_url: Some(" ".into()),
+            ..system
+        };
+        assert!(matches!(
+            route_with(&[], Some(blank)),
+            Route::Proxy(_, ProxySource::System)
+        ));
+    }
+
+    #[test]
+    fn pac_answers_as_winhttp_gives_them() {
+        let first = |list: &str| pac_proxy(list).map(|u| u.map(|u| u.without_credentials()));
+        assert_eq!(
+            first("10.0.0.1:8080"),
+            Ok(Some("http://10.0.0.1:8080".into()))
+        );
+        assert_eq!(
+            first("p1.corp:3128; p2.corp:3128"),
+            Ok(Some("http://p1.corp:3128".into()))
+        );
+        assert_eq!(
+            first("http=h:1;https=s:2"),
+            Ok(Some("http://s:2".into())),
+            "the https= entry, for an HTTPS request"
+        );
+        assert_eq!(
+            first("PROXY p:8080; DIRECT"),
+            Ok(Some("http://p:8080".into()))
+        );
+        assert_eq!(first("HTTPS p:8443"), Ok(Some("https://p:8443".into())));
+        assert_eq!(
+            first("SOCKS s:1080; PROXY p:1"),
+            Ok(Some("http://p:1".into()))
+        );
+        assert_eq!(first("socks=s:1080;p:1"), Ok(Some("http://p:1".into())));
+        assert_eq!(
+            first("p.corp"),
+            Ok(Some("http://p.corp:80".into())),
+            "WinHTTP's default port"
+        );
+        assert_eq!(
+            first("[fd00::1]:8080"),
+            Ok(Some("http://[fd00::1]:8080".into()))
+        );
+        assert_eq!(first("DIRECT"), Ok(None));
+        assert_eq!(first("DIRECT; PROXY p:1"), Ok(None));
+        assert_eq!(first(""), Ok(None));
+        assert_eq!(first(" ; "), Ok(None));
+        assert!(first("SOCKS5 s:1080").is_err());
+        assert!(first("http=h:1").is_err());
+    }
+
+    #[test]
+    fn automatic_sources_in_windows_order_then_the_static_settings() {
+        let auto = Automatic {
+            auto_detect: true,
+            pac_url: Some("http://cfg/p.pac".into()),
+            fallback: Box::new(Route::Proxy(
+                ProxyUrl::parse("sys:1").unwrap(),
+                ProxySource::System,
+            )),
+        };
+        let url_source = AutoSource::Url("http://cfg/p.pac".into());
+        let run = |answers: &dyn Fn(&AutoSource) -> Result<Option<String>, AutoError>| {
+            let mut asked = Vec::new();
+            let resolved = resolve_automatic(&auto, &mut |source| {
+                asked.push(source.clone());
+                answers(source)
+            });
+            (resolved, asked)
+        };
+
+        // Detection answers: the script URL is not asked.
+        let (r, asked) = run(&|_| Ok(Some("det:1".into())));
+        assert_eq!(asked, [AutoSource::Detected]);
+        assert_eq!(
+            proxied(&r.route),
+            Some((
+                "http://det:1".into(),
+                ProxySource::Automatic(AutoSource::Detected)
+            ))
+        );
+        assert_eq!(r.failure, None);
+
+        // No WPAD script: the PAC URL decides, and nothing is reported as failed.
+        let (r, asked) = run(&|s| match s {
+            AutoSource::Detected => Err(AutoError::NoScript),
+            AutoSource::Url(_) => Ok(None),
+        });
+        assert_eq!(asked, [AutoSource::Detected, url_source.clone()]);
+        assert_eq!(
+            r.route,
+            Route::Direct(DirectReason::PacDirect(url_source.clone()))
+        );
+        assert_eq!(r.failure, None);
+        assert!(
+            r.route.to_string().contains("answered DIRECT"),
+            "{}",
+            r.route
+        );
+
+        // Both fail: the static proxy, and the reason.
+        let (r, _) = run(&|s| match s {
+            AutoSource::Detected => Err(AutoError::NoScript),
+            AutoSource::Url(_) => Err(AutoError::Failed("it could not be downloaded".into())),
+        });
+        assert_eq!(r.route, *auto.fallback);
+        let failure = r.failure.unwrap();
+        assert!(
+            failure.contains("http://cfg/p.pac") && failure.contains("could not be downloaded"),
+            "{failure}"
+        );
+
+        // A script answer with nothing usable counts as a failure of that source.
+        let (r, _) = run(&|_| Ok(Some("SOCKS s:1".into())));
+        assert_eq!(r.route, *auto.fallback);
+        assert!(r.failure.unwrap().contains("no proxy usable"));
+
+        // Detection alone, finding nothing: the static settings, no failure.
+        let only_detect = Automatic {
+            pac_url: None,
+            ..auto.clone()
+        };
+        let r = resolve_automatic(&only_detect, &mut |_| Err(AutoError::NoScript));
+        assert_eq!((r.route, r.failure), (*auto.fallback.clone(), None));
     }
 }

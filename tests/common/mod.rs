@@ -93,19 +93,7 @@ pub fn stat(name: &str) -> u64 {
 
 /// The conservation law of abi.md.
 pub fn assert_conserved() {
-    let s = stats();
-    let g = |k: &str| s[k].as_u64().unwrap();
-    assert_eq!(
-        g("logged") + g("replayed"),
-        g("sent")
-            + g("rejected")
-            + g("dropped_killed")
-            + g("dropped_shutdown")
-            + g("dropped_evicted")
-            + g("persisted")
-            + g("pending"),
-        "conservation broken: {s}"
-    );
+    assert_conserved_in(&stats());
 }
 
 /// A fresh private folder under the system temp dir.
@@ -272,21 +260,35 @@ pub fn log_ex(name: &str, props: Option<&str>, options: Option<&str>) -> i32 {
 
 /// The conservation law of abi.md 1.1 on a stats object.
 pub fn assert_conserved_in(s: &Value) {
+    assert!(snapshot_of(s).conserved(), "conservation broken: {s}");
+}
+
+/// A stats object (`tel_stats_json`, `Client::stats`) read back as the library's snapshot.
+pub fn snapshot_of(s: &Value) -> tel::Snapshot {
     let g = |k: &str| {
         s[k].as_u64()
             .unwrap_or_else(|| panic!("no counter {k} in {s}"))
     };
-    assert_eq!(
-        g("logged") + g("replayed"),
-        g("sent")
-            + g("rejected")
-            + g("dropped_killed")
-            + g("dropped_shutdown")
-            + g("dropped_evicted")
-            + g("persisted")
-            + g("pending"),
-        "conservation broken: {s}"
-    );
+    tel::Snapshot {
+        enabled: s["enabled"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no flag enabled in {s}")),
+        logged: g("logged"),
+        sent: g("sent"),
+        rejected: g("rejected"),
+        dropped_queue_full: g("dropped_queue_full"),
+        dropped_killed: g("dropped_killed"),
+        dropped_shutdown: g("dropped_shutdown"),
+        dropped_evicted: g("dropped_evicted"),
+        replayed: g("replayed"),
+        persisted: g("persisted"),
+        cache_evicted: g("cache_evicted"),
+        pending: g("pending"),
+        retries: g("retries"),
+        http_requests: g("http_requests"),
+        http_failures: g("http_failures"),
+        killed_until_ms: g("killed_until_ms"),
+    }
 }
 
 /// A cache line as a process of this tenant would have written it (epoch `epoch`, sequence

@@ -1,5 +1,8 @@
-//! Shared by the fuzz targets (tests/fuzz_*.rs): proptest settings and the checked-in corpus.
+//! Shared by the fuzz targets (tests/fuzz_*.rs): proptest settings, the checked-in corpus, and
+//! the contract they check ([`oracle`], which the libFuzzer targets of fuzz/ check too).
 #![allow(dead_code)]
+
+pub mod oracle;
 
 use proptest::prelude::ProptestConfig;
 use proptest::test_runner::FileFailurePersistence;

@@ -250,7 +250,7 @@ inline void clear_delivery_callback() { set_delivery_callback(nullptr); }
 /// client over (its delivery callback goes with it), and move-assigning closes the client the
 /// target held. A default-constructed, moved-from or closed Client is inactive, and its calls
 /// fail with `Status::not_initialized` without reaching the library.
-class Client {
+class Client : public detail::EventLogging<Client> {
 public:
     /// An inactive client (see `try_open`).
     Client() noexcept = default;
@@ -312,34 +312,7 @@ public:
     std::chrono::milliseconds close_deadline() const noexcept { return deadline_; }
     void set_close_deadline(std::chrono::milliseconds deadline) noexcept { deadline_ = deadline; }
 
-    /// Logs one event (`tel_client_log`), as `Session::log`.
-    void log(std::string_view name, const Properties& properties = {}) const {
-        try_log(name, properties).throw_if_error();
-    }
-
-    [[nodiscard]] Result try_log(std::string_view name,
-                                 const Properties& properties = {}) const noexcept {
-        return try_log(name, properties, LogOptions());
-    }
-
-    /// Logs one event with options (`tel_client_log_ex`), as `Session::log`.
-    void log(std::string_view name, const Properties& properties,
-             const LogOptions& options) const {
-        try_log(name, properties, options).throw_if_error();
-    }
-
-    [[nodiscard]] Result try_log(std::string_view name, const Properties& properties,
-                                 const LogOptions& options) const noexcept {
-        return detail::guarded([&]() -> Result {
-            if (!handle_) return inactive();
-            tel_client* const handle = handle_;
-            return detail::log_event(name, properties, options,
-                                     [handle](const char* n, const char* p, const char* o) {
-                                         return o ? tel_client_log_ex(handle, n, p, o)
-                                                  : tel_client_log(handle, n, p);
-                                     });
-        });
-    }
+    // log, try_log (`tel_client_log`, `tel_client_log_ex`): see detail::EventLogging.
 
     /// Waits until every event logged on this client before the call is resolved
     /// (`tel_client_flush`); throws `tel::Error(Status::timeout)` when `timeout` passes first.
@@ -412,9 +385,18 @@ public:
     }
 
 private:
+    friend class detail::EventLogging<Client>;
+
     static Result inactive() {
         return Result{Status::not_initialized,
                       "this tel::Client is not open (default-constructed, moved from or closed)"};
+    }
+
+    auto log_call() const noexcept {
+        tel_client* const handle = handle_;
+        return [handle](const char* n, const char* p, const char* o) {
+            return o ? tel_client_log_ex(handle, n, p, o) : tel_client_log(handle, n, p);
+        };
     }
 
     void end() noexcept {

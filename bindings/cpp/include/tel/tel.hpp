@@ -466,6 +466,43 @@ Result log_event(std::string_view name, const Properties& properties, const LogO
                           options.empty() ? nullptr : options_json.c_str()));
 }
 
+/// The `log` and `try_log` overloads of `Session` and `Client`, written once. `Owner` gives
+/// `active()`, `inactive()` (the result of a call on an inactive owner) and `log_call()` (the
+/// C function pair to call, as `log_event`'s `call`).
+template <typename Owner>
+class EventLogging {
+public:
+    /// Logs one event (`tel_log`, `tel_client_log`): `name` is 4-100 characters of
+    /// `[A-Za-z0-9_.]`. Never blocks on I/O. Throws `tel::Error`: `invalid_event`,
+    /// `invalid_argument` (e.g. a string that is not UTF-8), `queue_full` (the event was
+    /// dropped and counted), `not_initialized`.
+    void log(std::string_view name, const Properties& properties = {}) const {
+        try_log(name, properties).throw_if_error();
+    }
+
+    [[nodiscard]] Result try_log(std::string_view name,
+                                 const Properties& properties = {}) const noexcept {
+        return try_log(name, properties, LogOptions());
+    }
+
+    /// Logs one event with options (`tel_log_ex`, `tel_client_log_ex`): its time, priority,
+    /// trace context, exception. Throws as `log`; bad options are `Status::invalid_event`,
+    /// naming the key.
+    void log(std::string_view name, const Properties& properties,
+             const LogOptions& options) const {
+        try_log(name, properties, options).throw_if_error();
+    }
+
+    [[nodiscard]] Result try_log(std::string_view name, const Properties& properties,
+                                 const LogOptions& options) const noexcept {
+        return guarded([&]() -> Result {
+            const Owner& owner = static_cast<const Owner&>(*this);
+            if (!owner.active()) return Owner::inactive();
+            return log_event(name, properties, options, owner.log_call());
+        });
+    }
+};
+
 }  // namespace detail
 
 // ------------------------------------------------------------------------------------------
@@ -482,7 +519,7 @@ inline constexpr std::chrono::milliseconds default_shutdown_deadline{2000};
 /// not copyable: moving hands the session over, and move-assigning ends the session the target
 /// held. A default-constructed, moved-from or shut-down Session is inactive, and its calls fail
 /// with `Status::not_initialized` without reaching the library.
-class Session {
+class Session : public detail::EventLogging<Session> {
 public:
     /// An inactive session (see `try_start`).
     Session() noexcept = default;
@@ -534,35 +571,7 @@ public:
     std::chrono::milliseconds shutdown_deadline() const noexcept { return deadline_; }
     void set_shutdown_deadline(std::chrono::milliseconds deadline) noexcept { deadline_ = deadline; }
 
-    /// Logs one event (`tel_log`): `name` is 4-100 characters of `[A-Za-z0-9_.]`. Never
-    /// blocks on I/O. Throws `tel::Error`: `invalid_event`, `invalid_argument` (e.g. a string
-    /// that is not UTF-8), `queue_full` (the event was dropped and counted), `not_initialized`.
-    void log(std::string_view name, const Properties& properties = {}) const {
-        try_log(name, properties).throw_if_error();
-    }
-
-    [[nodiscard]] Result try_log(std::string_view name,
-                                 const Properties& properties = {}) const noexcept {
-        return try_log(name, properties, LogOptions());
-    }
-
-    /// Logs one event with options (`tel_log_ex`): its time, priority, trace context,
-    /// exception. Throws as `log`; bad options are `Status::invalid_event`, naming the key.
-    void log(std::string_view name, const Properties& properties,
-             const LogOptions& options) const {
-        try_log(name, properties, options).throw_if_error();
-    }
-
-    [[nodiscard]] Result try_log(std::string_view name, const Properties& properties,
-                                 const LogOptions& options) const noexcept {
-        return detail::guarded([&]() -> Result {
-            if (!active_) return inactive();
-            return detail::log_event(name, properties, options,
-                                     [](const char* n, const char* p, const char* o) {
-                                         return o ? tel_log_ex(n, p, o) : tel_log(n, p);
-                                     });
-        });
-    }
+    // log, try_log: see detail::EventLogging.
 
     /// Waits until every event logged before the call is resolved (`tel_flush`); throws
     /// `tel::Error(Status::timeout)` when `timeout` passes first (the rest stays queued).
@@ -592,10 +601,18 @@ public:
     Stats stats() const { return tel::stats(); }
 
 private:
+    friend class detail::EventLogging<Session>;
+
     static Result inactive() {
         return Result{Status::not_initialized,
                       "this tel::Session is not active (default-constructed, moved from or "
                       "shut down)"};
+    }
+
+    static auto log_call() noexcept {
+        return [](const char* n, const char* p, const char* o) {
+            return o ? tel_log_ex(n, p, o) : tel_log(n, p);
+        };
     }
 
     void end(std::chrono::milliseconds deadline) noexcept {

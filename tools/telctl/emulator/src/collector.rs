@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -24,8 +24,11 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Bound on a body as received (413 beyond, and the connection is closed). Default 10 MiB.
     pub max_raw_body_bytes: usize,
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// Port on 127.0.0.1 (on `::1` with `ipv6`); 0 picks a free one.
     pub port: u16,
+    /// Listen on the IPv6 loopback `[::1]` instead of 127.0.0.1 (the TLS certificate names
+    /// `::1` too), for clients given an IPv6 literal.
+    pub ipv6: bool,
     /// A file to which accepted envelopes are appended, one JSON line each.
     pub record: Option<PathBuf>,
     /// Serve HTTPS with a certificate signed by a CA made at start (feature `tls`): no client
@@ -58,6 +61,7 @@ impl Default for Options {
             max_body_bytes: 3 * 1024 * 1024,
             max_raw_body_bytes: 10 * 1024 * 1024,
             port: 0,
+            ipv6: false,
             record: None,
             tls: false,
             tls_names: Vec::new(),
@@ -71,7 +75,7 @@ impl Default for Options {
 /// How long the collector waits for dropped connection threads before leaving them behind.
 const DROP_GRACE: Duration = Duration::from_secs(2);
 
-/// A local OneCollector on 127.0.0.1. Dropping it stops the listener, ends every connection
+/// A local OneCollector on 127.0.0.1 (or `::1`). Dropping it stops the listener, ends every connection
 /// (hangs included) and waits a little for their threads.
 pub struct Collector {
     shared: Arc<Shared>,
@@ -101,11 +105,16 @@ impl Collector {
         }
         // With TLS the given port is the HTTPS one; the plain collector behind it takes any.
         let plain_port = if options.tls { 0 } else { options.port };
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, plain_port))?;
+        let loopback: IpAddr = match options.ipv6 {
+            true => Ipv6Addr::LOCALHOST.into(),
+            false => Ipv4Addr::LOCALHOST.into(),
+        };
+        let listener = TcpListener::bind((loopback, plain_port))?;
         let address = listener.local_addr()?;
         #[cfg(feature = "tls")]
         let tls = match options.tls {
             true => Some(crate::tls::TlsFront::start(
+                loopback,
                 options.port,
                 address,
                 &options.tls_names,
@@ -145,14 +154,20 @@ impl Collector {
         self.address.port()
     }
 
-    /// `http://127.0.0.1:PORT/OneCollector/1.0/` (`https://` with [`Options::tls`]).
+    /// `http://127.0.0.1:PORT/OneCollector/1.0/` (`https://` with [`Options::tls`],
+    /// `[::1]` with [`Options::ipv6`]).
     pub fn endpoint(&self) -> String {
         let scheme = if self.shared.options.tls {
             "https"
         } else {
             "http"
         };
-        format!("{scheme}://127.0.0.1:{}/OneCollector/1.0/", self.port())
+        let host = if self.shared.options.ipv6 {
+            "[::1]"
+        } else {
+            "127.0.0.1"
+        };
+        format!("{scheme}://{host}:{}/OneCollector/1.0/", self.port())
     }
 
     /// With [`Options::tls`]: the CA certificate (DER) that signed the server's, for a client

@@ -19,7 +19,8 @@
 //! Layout: [`validate`] (one envelope) and [`judge`] (one request) hold the protocol's rules
 //! as pure functions; [`decode`] undoes Content-Encoding; `http` reads requests and writes
 //! responses; [`script`] describes scripted answers and faults; `collector`, `connection` and
-//! `fault` run them. [`proxy`] is a CONNECT proxy for the tests of a client's proxy route.
+//! `fault` run them. [`proxy`] is a CONNECT proxy for the tests of a client's proxy route;
+//! it and the TLS front accept connections with `listener`.
 
 mod collector;
 mod connection;
@@ -28,6 +29,7 @@ pub mod decode;
 mod fault;
 mod http;
 pub mod judge;
+mod listener;
 pub mod netns;
 pub mod proxy;
 mod record;

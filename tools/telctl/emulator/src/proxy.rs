@@ -3,12 +3,11 @@
 //! Basic credentials (407 without them), and can send a made-up host name to a loopback port
 //! (so that a collector named `collector.test` is reachable only through it).
 
-use std::collections::HashMap;
+use crate::listener::{lock, AcceptLoop};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Most bytes of a CONNECT head read before the request is refused.
@@ -42,54 +41,44 @@ pub struct ProxyCounts {
 
 struct ProxyShared {
     options: ProxyOptions,
-    stopping: AtomicBool,
     connections: AtomicU64,
     tunnels: AtomicU64,
     auth_refused: AtomicU64,
     refused: AtomicU64,
     /// `host:port` of every CONNECT, in arrival order.
     targets: Mutex<Vec<String>>,
-    open: Mutex<HashMap<u64, TcpStream>>,
-    next: AtomicU64,
 }
 
 /// A running CONNECT proxy. Dropping it closes the listener and every tunnel.
 pub struct ConnectProxy {
-    address: SocketAddr,
     shared: Arc<ProxyShared>,
-    thread: Option<JoinHandle<()>>,
+    accepting: AcceptLoop,
 }
 
 impl ConnectProxy {
     pub fn start(options: ProxyOptions) -> io::Result<ConnectProxy> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))?;
-        let address = listener.local_addr()?;
         let shared = Arc::new(ProxyShared {
             options,
-            stopping: AtomicBool::new(false),
             connections: AtomicU64::new(0),
             tunnels: AtomicU64::new(0),
             auth_refused: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             targets: Mutex::new(Vec::new()),
-            open: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(0),
         });
-        let thread = {
+        let accepting = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("tel-emulator-proxy".into())
-                .spawn(move || accept_loop(listener, shared))?
+            AcceptLoop::start(listener, "tel-emulator-proxy", move |stream| {
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                let shared = Arc::clone(&shared);
+                move || serve(&shared, stream)
+            })?
         };
-        Ok(ConnectProxy {
-            address,
-            shared,
-            thread: Some(thread),
-        })
+        Ok(ConnectProxy { shared, accepting })
     }
 
     pub fn port(&self) -> u16 {
-        self.address.port()
+        self.accepting.port()
     }
 
     /// `http://127.0.0.1:PORT`, the value of a proxy variable (add credentials as needed).
@@ -110,52 +99,6 @@ impl ConnectProxy {
     /// The `host:port` of every CONNECT so far.
     pub fn targets(&self) -> Vec<String> {
         lock(&self.shared.targets).clone()
-    }
-}
-
-impl Drop for ConnectProxy {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        for stream in lock(&self.shared.open).values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let woke = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).is_ok();
-        if let Some(thread) = self.thread.take() {
-            if woke {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<ProxyShared>) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        shared.connections.fetch_add(1, Ordering::SeqCst);
-        let id = shared.next.fetch_add(1, Ordering::SeqCst);
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.open).insert(id, clone);
-        }
-        let worker = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name("tel-emulator-proxy-conn".into())
-            .spawn(move || {
-                serve(&worker, stream);
-                lock(&worker.open).remove(&id);
-            });
-        if spawned.is_err() {
-            lock(&shared.open).remove(&id);
-        }
     }
 }
 

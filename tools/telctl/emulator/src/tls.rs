@@ -7,11 +7,11 @@
 //! verifies certificates must refuse this server, and the counters tell whether it even
 //! finished a handshake, and whether it resumed a session.
 
-use std::collections::HashMap;
+use crate::listener::{lock, AcceptLoop};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -41,11 +41,7 @@ struct Counters {
 }
 
 struct FrontShared {
-    stopping: AtomicBool,
     counters: Counters,
-    /// Open client sockets, shut down when the front stops.
-    open: Mutex<HashMap<u64, TcpStream>>,
-    next: AtomicU64,
     /// The round-trip time played (`Options::rtt`).
     rtt: Duration,
 }
@@ -59,8 +55,8 @@ pub struct TlsMaterial {
 }
 
 impl TlsMaterial {
-    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`, `127.0.0.1`
-    /// and `names` (host names or IP addresses).
+    /// A CA ("tel-emulator test CA <pid>-<time>") and a server certificate for `localhost`,
+    /// `127.0.0.1`, `::1` and `names` (host names or IP addresses).
     pub fn generate(names: &[String]) -> io::Result<TlsMaterial> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::new());
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -78,7 +74,11 @@ impl TlsMaterial {
             rcgen::KeyUsagePurpose::CrlSign,
         ];
         let ca = rcgen::Certificate::from_params(ca_params).map_err(io::Error::other)?;
-        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let mut sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
         for name in names {
             if !sans.contains(name) {
                 sans.push(name.clone());
@@ -126,17 +126,17 @@ impl TlsMaterial {
 
 /// The HTTPS listener in front of a plain collector.
 pub(crate) struct TlsFront {
-    address: SocketAddr,
     material: TlsMaterial,
     shared: Arc<FrontShared>,
-    thread: Option<JoinHandle<()>>,
+    accepting: AcceptLoop,
 }
 
 impl TlsFront {
-    /// Listens on `127.0.0.1:port` (0: any free port) and relays to `backend`; the server
-    /// certificate names `localhost`, `127.0.0.1` and `names`. Plays a round-trip time of `rtt`
+    /// Listens on `ip:port` (a loopback address; port 0: any free port) and relays to
+    /// `backend`; the server certificate names `localhost`, `127.0.0.1`, `::1` and `names`. Plays a round-trip time of `rtt`
     /// for the TCP handshake and each handshake flight the client waits for.
     pub fn start(
+        ip: IpAddr,
         port: u16,
         backend: SocketAddr,
         names: &[String],
@@ -144,31 +144,29 @@ impl TlsFront {
     ) -> io::Result<TlsFront> {
         let material = TlsMaterial::generate(names)?;
         let config = Arc::new(material.server_config()?);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
-        let address = listener.local_addr()?;
+        let listener = TcpListener::bind((ip, port))?;
         let shared = Arc::new(FrontShared {
-            stopping: AtomicBool::new(false),
             counters: Counters::default(),
-            open: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(0),
             rtt,
         });
-        let thread = {
+        let accepting = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("tel-emulator-tls".into())
-                .spawn(move || accept_loop(listener, shared, config, backend))?
+            AcceptLoop::start(listener, "tel-emulator-tls", move |stream| {
+                shared.counters.connections.fetch_add(1, Ordering::SeqCst);
+                let shared = Arc::clone(&shared);
+                let config = Arc::clone(&config);
+                move || relay(&shared, stream, config, backend)
+            })?
         };
         Ok(TlsFront {
-            address,
             material,
             shared,
-            thread: Some(thread),
+            accepting,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.address.port()
+        self.accepting.port()
     }
 
     /// The CA certificate (DER) that signed the server's, for a client that should trust it.
@@ -188,58 +186,6 @@ impl TlsFront {
             handshakes: c.handshakes.load(Ordering::SeqCst),
             resumed: c.resumed.load(Ordering::SeqCst),
             handshake_failures: c.handshake_failures.load(Ordering::SeqCst),
-        }
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        for stream in lock(&self.shared.open).values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let woke = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).is_ok();
-        if let Some(thread) = self.thread.take() {
-            if woke {
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<FrontShared>,
-    config: Arc<rustls::ServerConfig>,
-    backend: SocketAddr,
-) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
-        let id = shared.next.fetch_add(1, Ordering::SeqCst);
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.open).insert(id, clone);
-        }
-        let shared2 = Arc::clone(&shared);
-        let config = Arc::clone(&config);
-        let spawned = std::thread::Builder::new()
-            .name("tel-emulator-tls-conn".into())
-            .spawn(move || {
-                relay(&shared2, stream, config, backend);
-                lock(&shared2.open).remove(&id);
-            });
-        if spawned.is_err() {
-            lock(&shared.open).remove(&id);
         }
     }
 }
