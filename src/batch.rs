@@ -60,4 +60,8 @@ pub struct Held {
     /// Set by the worker when it starts its end (drain and persist): a shutdown then waits for
     /// it rather than taking over, so the two never split the events between them.
     pub finishing: bool,
+    /// Set by the worker while it writes the cache (a claim, or a batch put back): disk work
+    /// under the cache lock, which a shutdown waits for rather than taking over (it would wait
+    /// for that same lock). A write begins only if no shutdown took over.
+    pub committing: bool,
 }

@@ -24,6 +24,7 @@ use std::fs::TryLockError;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// How long the worker waits for another process's lock before giving up this round.
@@ -77,6 +78,24 @@ pub struct Change {
     pub rejected: usize,
 }
 
+/// The worker that uses a cache, as a shutdown may take over from it: once taken over it
+/// stops waiting for the lock and reading, and writes nothing (the shutdown then gets the lock
+/// at once and resolves what is left). A write, once begun, is waited for by the shutdown.
+pub trait Owner: Send + Sync {
+    /// A shutdown took over: stop, leave everything as it is.
+    fn taken_over(&self) -> bool;
+    /// Called under the cache lock before the first write; false when a shutdown took over
+    /// (nothing is written then). Once it answered true, a shutdown waits for the owner.
+    fn begin_write(&self) -> bool;
+}
+
+fn taken_over() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Interrupted,
+        "a shutdown took over: nothing written",
+    )
+}
+
 /// A session's handle on its tenant's cache file.
 pub struct Cache {
     files: CacheFiles,
@@ -86,6 +105,7 @@ pub struct Cache {
     /// Longest line read back: `event_max_bytes`, as for `tel_log`.
     max_line: usize,
     claim: Option<Claim>,
+    owner: Option<Arc<dyn Owner>>,
     /// Logged once: the first failure of each kind is worth a debug line, not every retry.
     warned: AtomicBool,
 }
@@ -164,8 +184,34 @@ impl Cache {
             max_age_ms: max_age_s.saturating_mul(1000),
             max_line: 1_000_000,
             claim: None,
+            owner: None,
             warned: AtomicBool::new(false),
         }
+    }
+
+    /// The worker's cache: a shutdown that takes over from `owner` stops it (see [`Owner`]).
+    pub fn owned_by(mut self, owner: Arc<dyn Owner>) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.owner.as_ref().is_some_and(|o| o.taken_over())
+    }
+
+    fn begin_write(&self) -> io::Result<()> {
+        match &self.owner {
+            Some(o) if !o.begin_write() => Err(taken_over()),
+            _ => Ok(()),
+        }
+    }
+
+    /// This session's claim file, for a shutdown that takes over: it empties the file once it
+    /// has resolved every event (the claimed ones among them).
+    pub fn claim_file(&self) -> Weak<std::fs::File> {
+        self.claim
+            .as_ref()
+            .map_or_else(Weak::new, |c| Arc::downgrade(&c.file))
     }
 
     /// Sets the longest line read back (the session's `event_max_bytes`; 1,000,000 unless set).
@@ -209,6 +255,7 @@ impl Cache {
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
+                Err(TryLockError::WouldBlock) if self.stopped() => return Err(taken_over()),
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5))
                 }
@@ -249,6 +296,9 @@ impl Cache {
         let foreign_budget = self.max_bytes.max(MIN_FOREIGN_BUDGET);
         let mut buf = Vec::new();
         while let Some(fits) = read_capped_line(&mut reader, self.max_line, &mut buf)? {
+            if self.stopped() {
+                return Err(taken_over());
+            }
             if !fits {
                 into.skipped += 1; // longer than any event may be
                 continue;
@@ -438,6 +488,7 @@ impl Cache {
                 .collect();
             entries.extend(new);
             let evicted = contents.evicted + self.enforce_bound(&mut entries);
+            self.begin_write()?;
             self.write_cache(&contents.foreign, &entries)?;
             Ok(Change {
                 written: lines.len(),
@@ -445,8 +496,9 @@ impl Cache {
                 rejected: 0,
             })
         });
-        if let Err(e) = &r {
-            self.note_failure("not written", e);
+        match &r {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => self.note_failure("not written", e),
+            _ => {}
         }
         r
     }
@@ -482,6 +534,8 @@ impl Cache {
             let mut contents = Contents::default();
             self.read_cache(&mut contents)?;
             let recovered = self.recover_dead_claims(Some(&claim.path), &mut contents);
+            #[cfg(debug_assertions)]
+            self.claim_gate();
             let now = crate::clock::now_ms();
             let mut entries = std::mem::take(&mut contents.entries);
             if !recovered.is_empty() {
@@ -529,6 +583,9 @@ impl Cache {
                 || change.rejected > 0
                 || contents.skipped > 0
                 || !recovered.is_empty();
+            if changed {
+                self.begin_write()?;
+            }
             if !taken.is_empty() {
                 // Claim first, then remove from the cache: a crash in between duplicates
                 // entries, never loses them.
@@ -543,10 +600,25 @@ impl Cache {
             Ok((taken.into_iter().map(|e| e.line).collect(), change))
         });
         self.claim = held;
-        if let Err(e) = &r {
-            self.note_failure("not replayed", e);
+        match &r {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.note_failure("not replayed", e)
+            }
+            _ => {}
         }
         r
+    }
+
+    /// Debug builds only, for tests: while the file that `TEL_TEST_CLAIM_GATE` names exists, a
+    /// claim waits with the cache lock held, as one reading a large cache on a loaded machine
+    /// does (and like that reading, it stops when a shutdown took over).
+    #[cfg(debug_assertions)]
+    fn claim_gate(&self) {
+        if let Some(gate) = std::env::var_os("TEL_TEST_CLAIM_GATE") {
+            while Path::new(&gate).exists() && !self.stopped() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     /// The claimed entries are resolved (delivered, rejected, dropped or persisted back).

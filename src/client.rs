@@ -103,6 +103,8 @@ impl Client {
             epoch_marker: format!("\"epoch\":\"{epoch}\""),
             delivery: Delivery::default(),
             critical: Mutex::default(),
+            taken_over: Default::default(),
+            claim_file: Mutex::default(),
         });
         let worker = WorkerHandle::spawn(shared)?;
         Ok(Client {

@@ -252,3 +252,150 @@ fn logging_racing_shutdown_leaves_nothing_pending() {
         assert_conserved_in(&s);
     }
 }
+
+/// The library's worker threads alive in this process (a worker a shutdown left behind ends by
+/// itself later).
+#[cfg(target_os = "linux")]
+fn worker_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("tel-worker"))
+        })
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+fn wait_for_no_worker() {
+    let until = Instant::now() + WAIT;
+    while worker_threads() > 0 {
+        assert!(Instant::now() < until, "a worker outlived its shutdown");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn claim_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains(".claim-"))
+        .collect()
+}
+
+/// A worker busy in a claim (disk work under the cache lock, which a loaded machine makes slow)
+/// when the deadline passes is not stuck in a request: the shutdown must not wait for the lock
+/// its own worker holds and give the events up as `dropped_shutdown`. What is left is
+/// persisted, the counters are final when `tel_shutdown` returns, and the next session delivers
+/// every event once. The claim is held up by the debug builds' `TEL_TEST_CLAIM_GATE`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_inside_a_claim_at_the_deadline_leaves_everything_persisted() {
+    let _s = serial();
+    let dir = temp_dir("claim-at-deadline");
+    let cache = dir.join("events.cache");
+    fill_cache(&cache, "Cached.Event", 5);
+    // And one entry past `cache_max_age_s`, which the claim evicts.
+    let expired = cached_line("Expired.Event", "old", 99, "")
+        .replace(&tel::clock::iso8601(tel::clock::now_ms())[..4], "2001");
+    let mut text = std::fs::read_to_string(&cache).unwrap();
+    text.push_str(&expired);
+    text.push('\n');
+    std::fs::write(&cache, text).unwrap();
+    let gate = dir.join("claim-gate");
+    std::fs::write(&gate, b"").unwrap();
+    std::env::set_var("TEL_TEST_CLAIM_GATE", &gate);
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, Some(&dir), json!({})));
+    // The claim file is created under the cache lock, at the start of the claim.
+    let until = Instant::now() + WAIT;
+    while claim_files(&dir).is_empty() {
+        assert!(Instant::now() < until, "no claim began");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for i in 0..10 {
+        log_ok("Late.Event", Some(&format!("{{\"seq\":{}}}", 100 + i)));
+    }
+    let rc = shutdown(100);
+    let after = stats();
+    // The claim may go on now (as a slow disk's would); nothing it does may show any more.
+    std::fs::remove_file(&gate).unwrap();
+    std::env::remove_var("TEL_TEST_CLAIM_GATE");
+    wait_for_no_worker();
+    let later = stats();
+    assert!(rc == 0 || rc == 7, "{rc}: {}", last_error());
+    assert_eq!(after["pending"], 0, "{after}");
+    assert_eq!(after["dropped_shutdown"], 0, "{after}");
+    assert_eq!(after["persisted"], 10, "{after}");
+    assert_conserved_in(&after);
+    assert_eq!(after, later, "counters moved after tel_shutdown returned");
+
+    init_ok(&config(&c, Some(&dir), json!({})));
+    assert_eq!(flush(WAIT.as_millis() as u32), 0, "{}", last_error());
+    assert_eq!(shutdown(WAIT.as_millis() as u32), 0, "{}", last_error());
+    let s = stats();
+    assert_conserved_in(&s);
+    let wire = wire_envelopes(&c);
+    let counts = seq_counts(&wire);
+    let mut expected: Vec<u64> = (1..=5).chain(100..110).collect();
+    let mut got: Vec<u64> = counts.keys().copied().collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{s}");
+    assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
+    let evicted = after["cache_evicted"].as_u64().unwrap() + s["cache_evicted"].as_u64().unwrap();
+    assert_eq!(evicted, 1, "the expired entry, once: {after} {s}");
+    assert_eq!(s["replayed"], 15, "{s}");
+}
+
+/// A shutdown that takes over from a worker stuck in a request persists the replayed batch in
+/// flight to the cache; the worker's claim file must not list it any more, or a later session,
+/// once that worker has ended, takes the batch up (and sends and counts it) a second time.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_replayed_batch_persisted_by_a_takeover_is_taken_up_once() {
+    let _s = serial();
+    let dir = temp_dir("takeover-claim");
+    fill_cache(&dir.join("events.cache"), "Cached.Event", 5);
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    init_ok(&config(
+        &hang,
+        Some(&dir),
+        json!({"http_timeout_ms": 60_000}),
+    ));
+    let until = Instant::now() + WAIT;
+    while stat("http_requests") == 0 {
+        assert!(Instant::now() < until, "the replayed batch was never sent");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(shutdown(100), 7, "{}", last_error());
+    let first = stats();
+    assert_eq!(first["replayed"], 5, "{first}");
+    assert_eq!(first["persisted"], 5, "{first}");
+    assert_conserved_in(&first);
+
+    // Another session while the first one's worker is still stuck in its request.
+    let c = Collector::start().unwrap();
+    let deliver_all = |c: &Collector| {
+        init_ok(&config(c, Some(&dir), json!({})));
+        assert_eq!(flush(WAIT.as_millis() as u32), 0, "{}", last_error());
+        assert_eq!(shutdown(WAIT.as_millis() as u32), 0, "{}", last_error());
+        let s = stats();
+        assert_conserved_in(&s);
+        s
+    };
+    let second = deliver_all(&c);
+    assert_eq!(second["replayed"], 5, "{second}");
+    // The stuck worker ends; its claim is free for the next session to merge back.
+    hang.release();
+    wait_for_no_worker();
+    let third = deliver_all(&c);
+    assert_eq!(third["replayed"], 0, "taken up again: {third}");
+    let counts = seq_counts(&wire_envelopes(&c));
+    assert_eq!(counts.len(), 5, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
+}

@@ -5,6 +5,7 @@ use crate::private_file;
 use std::fs::{File, TryLockError};
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// This session's claim file, locked while the session lives: a free lock means its owner is
 /// gone. Its descriptor is closed in a forked child (see [`close_claims_in_child`]), so a child
@@ -13,7 +14,9 @@ pub(super) struct Claim {
     /// First, so that it is dropped (unregistered) before the file is closed.
     _fork: ClosedInForkedChild,
     pub(super) path: PathBuf,
-    pub(super) file: File,
+    /// Shared (never duplicated: a `dup` would keep the lock) with a shutdown that takes over
+    /// from the worker, which empties it.
+    pub(super) file: Arc<File>,
 }
 
 impl Claim {
@@ -37,11 +40,15 @@ impl Claim {
             });
         }
         let _fork = ClosedInForkedChild::new(&file);
-        Ok(Claim { _fork, path, file })
+        Ok(Claim {
+            _fork,
+            path,
+            file: Arc::new(file),
+        })
     }
 
     pub(super) fn write(&self, entries: &[Entry]) -> io::Result<()> {
-        let mut f = &self.file;
+        let mut f = &*self.file;
         f.set_len(0)?;
         f.rewind()?;
         let mut out = io::BufWriter::with_capacity(64 * 1024, f);

@@ -1,7 +1,6 @@
 //! The one owner of the protocol between a client and its worker: start it, wait for a flush,
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
-use super::shared::take_over;
 use super::{on_worker_of, Shared, Worker};
 use crate::status::{Error, Result, Status};
 use crate::sync::Mutex;
@@ -112,7 +111,7 @@ impl WorkerHandle {
             drop(self.thread.lock().take()); // detach: it ends once the callback returns
             return Ok(());
         }
-        let mut took_over = false;
+        let mut took_over = None;
         let mut wait_until = deadline + budget::EXIT_GRACE;
         loop {
             let mut p = shared.progress.lock();
@@ -129,23 +128,21 @@ impl WorkerHandle {
                 break;
             }
             drop(p);
-            let mut held = shared.held.lock();
-            if take_over(&mut held) {
-                drop(held);
-                took_over = true;
+            if let Some(taken) = shared.take_over() {
+                took_over = Some(taken);
                 break;
             }
-            // The worker is writing the rest to disk: wait for it to finish.
-            drop(held);
-            wait_until = Instant::now() + Duration::from_millis(50);
+            // The worker is writing to disk (the rest, or the cache): wait for it.
+            wait_until = Instant::now() + Duration::from_millis(10);
         }
-        if took_over {
+        if let Some(taken) = took_over {
             // The worker is stuck in a request: take what it holds and leave it behind; it
             // touches nothing once it sees `abandoned`. This thread's log lines go out on
             // another thread, so that a slow logger cannot stretch the call.
             let lines = crate::logging::hold();
             let cache = shared.new_cache();
             shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);
+            taken.empty_claim();
             shared.delivery.emit();
             lines.emit_elsewhere();
             drop(self.thread.lock().take()); // detach

@@ -98,7 +98,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(shared: Arc<Shared>) -> Self {
-        let cache = shared.new_cache();
+        let cache = shared.new_cache().map(|c| c.owned_by(shared.clone()));
         let replay_pending = cache.is_some();
         Worker {
             transport: Transport::new(&shared.config),

@@ -34,70 +34,80 @@ impl Worker {
         let skip = |line: &str| {
             line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
         };
-        match cache.claim(room, cfg.batch_max_bytes, &skip) {
-            Ok((lines, change)) => {
-                Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
-                if change.rejected > 0 {
-                    // Taken up like every entry, and resolved at once: never sent.
-                    let n = change.rejected as u64;
-                    Stats::add(&self.shared.stats.replayed, n);
-                    Stats::add(&self.shared.stats.pending, n);
-                    self.shared.stats.resolve(Outcome::Rejected, n);
-                    tel_log!(
-                        Level::Info,
-                        "{} in the cache fail the checks tel_log makes (size, name, JSON, numbers, a CR): rejected, not sent",
-                        count_events(n)
-                    );
-                }
-                if change.evicted > 0 {
-                    tel_log!(
-                        Level::Info,
-                        "{} dropped from the cache: older than cache_max_age_s or over cache_max_bytes",
-                        count_events(change.evicted as u64)
-                    );
-                }
-                if lines.is_empty() {
-                    self.replay_pending = false;
-                    return;
-                }
-                let n = lines.len();
-                let now = Instant::now();
-                let events: Vec<Event> = lines
-                    .iter()
-                    .map(|line| {
-                        let (bare, priority) = crate::cache::unmark(line);
-                        Event {
-                            line: bare.to_owned(),
-                            ordinal: Event::REPLAYED,
-                            enqueued: now,
-                            priority,
-                            durable: false,
-                        }
-                    })
-                    .collect();
-                {
-                    let mut held = self.shared.held.lock();
-                    if held.abandoned {
-                        // A shutdown took over meanwhile: the claim stays in its file, which the
-                        // next process merges back once this thread has ended.
-                        return;
-                    }
-                    Stats::add(&self.shared.stats.replayed, n as u64);
-                    Stats::add(&self.shared.stats.pending, n as u64);
-                    held.batches.push_back(Batch::new(events, true));
-                }
-                self.claimed_outstanding += n;
-                tel_log!(
-                    Level::Debug,
-                    "replaying {} from the cache",
-                    count_events(n as u64)
-                );
-            }
+        let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
+        *self.shared.claim_file.lock() = cache.claim_file();
+        let (lines, change) = match claimed {
+            Ok(claimed) => claimed,
             Err(_) => {
                 // Logged once by the cache; an unusable cache must not stop delivery.
+                self.shared.held.lock().committing = false;
                 self.replay_pending = false;
+                return;
+            }
+        };
+        let n = lines.len();
+        let now = Instant::now();
+        let events: Vec<Event> = lines
+            .iter()
+            .map(|line| {
+                let (bare, priority) = crate::cache::unmark(line);
+                Event {
+                    line: bare.to_owned(),
+                    ordinal: Event::REPLAYED,
+                    enqueued: now,
+                    priority,
+                    durable: false,
+                }
+            })
+            .collect();
+        {
+            // What the claim wrote is counted and in hand before a shutdown may take over (it
+            // waits while `committing`): the counters are final once `tel_shutdown` returns.
+            let mut held = self.shared.held.lock();
+            held.committing = false;
+            if held.abandoned {
+                // Taken over before the claim wrote anything: nothing changed on disk.
+                return;
+            }
+            let stats = &self.shared.stats;
+            Stats::add(&stats.cache_evicted, change.evicted as u64);
+            if change.rejected > 0 {
+                // Taken up like every entry, and resolved at once: never sent.
+                let r = change.rejected as u64;
+                Stats::add(&stats.replayed, r);
+                Stats::add(&stats.pending, r);
+                stats.resolve(Outcome::Rejected, r);
+            }
+            if n > 0 {
+                Stats::add(&stats.replayed, n as u64);
+                Stats::add(&stats.pending, n as u64);
+                held.batches.push_back(Batch::new(events, true));
             }
         }
+        if change.rejected > 0 {
+            tel_log!(
+                Level::Info,
+                "{} in the cache fail the checks tel_log makes (size, name, JSON, numbers, a CR): rejected, not sent",
+                count_events(change.rejected as u64)
+            );
+        }
+        if change.evicted > 0 {
+            tel_log!(
+                Level::Info,
+                "{} dropped from the cache: older than cache_max_age_s or over cache_max_bytes",
+                count_events(change.evicted as u64)
+            );
+        }
+        if n == 0 {
+            self.replay_pending = false;
+            return;
+        }
+        self.claimed_outstanding += n;
+        tel_log!(
+            Level::Debug,
+            "replaying {} from the cache",
+            count_events(n as u64)
+        );
     }
 
     /// The front batch ran out of attempts: it goes to the cache file for a later process. It
@@ -115,27 +125,33 @@ impl Worker {
         };
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let cache = self.cache.as_ref().expect("checked by caller");
-        let Ok(change) = cache.persist(&refs, Instant::now() + Duration::from_secs(2)) else {
-            // Keep it in memory and keep trying at the longest backoff.
-            return;
-        };
+        let written = cache.persist(&refs, Instant::now() + Duration::from_secs(2));
         let batch = {
+            // Resolved under the lock a shutdown takes over with: it waits while `committing`,
+            // so what was written is counted before `tel_shutdown` returns.
             let mut held = self.shared.held.lock();
+            held.committing = false;
+            let Ok(change) = written else {
+                // Keep it in memory and keep trying at the longest backoff.
+                return;
+            };
             if held.abandoned {
                 return; // the shutdown resolved it
             }
-            held.batches
+            let batch = held
+                .batches
                 .pop_front()
-                .expect("the front batch stays in hand")
+                .expect("the front batch stays in hand");
+            let events: Vec<&Event> = batch.events.iter().collect();
+            self.shared.resolve(Outcome::Persisted, &events, 0, || {
+                format!(
+                    "undeliverable after {attempts} attempts: written to the cache file for a later process"
+                )
+            });
+            Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+            batch
         };
         let n = batch.events.len();
-        let events: Vec<&Event> = batch.events.iter().collect();
-        self.shared.resolve(Outcome::Persisted, &events, 0, || {
-            format!(
-                "undeliverable after {attempts} attempts: written to the cache file for a later process"
-            )
-        });
-        Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
         self.put_back
             .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
         tel_log!(

@@ -4,7 +4,7 @@
 
 use super::count_events;
 use crate::batch::Held;
-use crate::cache::{mark, Cache, CacheFiles};
+use crate::cache::{mark, Cache, CacheFiles, Owner};
 use crate::config::Config;
 use crate::critical::CriticalLog;
 use crate::delivery::{Delivery, Report};
@@ -14,7 +14,9 @@ use crate::priority::Priority;
 use crate::queue::{Event, Queue};
 use crate::stats::{Outcome, Stats};
 use crate::sync::{Condvar, Mutex};
-use std::sync::Arc;
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// What `tel_flush` and `tel_shutdown` wait on.
@@ -52,6 +54,25 @@ pub struct Shared {
     pub delivery: Delivery,
     /// Taken after the queue lock when both are needed, never the other way round.
     pub critical: Mutex<CriticalSlot>,
+    /// `held.abandoned`, readable without the lock: the worker's cache work checks it as it goes.
+    pub taken_over: AtomicBool,
+    /// The worker's claim file, for a shutdown that takes over (see [`Shared::empty_claim`]).
+    pub claim_file: Mutex<Weak<File>>,
+}
+
+impl Owner for Shared {
+    fn taken_over(&self) -> bool {
+        self.taken_over.load(Ordering::Acquire)
+    }
+
+    fn begin_write(&self) -> bool {
+        let mut held = self.held.lock();
+        if held.abandoned {
+            return false;
+        }
+        held.committing = true;
+        true
+    }
 }
 
 impl Shared {
@@ -217,11 +238,39 @@ impl Shared {
     }
 }
 
-/// `Held` is shared between the worker and a shutdown that may take over: who owns the end.
-pub fn take_over(held: &mut Held) -> bool {
-    if held.finishing || held.abandoned {
-        return false;
+impl Shared {
+    /// Who owns the end: a shutdown takes over from a worker stuck past the deadline, unless the
+    /// worker is writing to disk (its end, or the cache), which the shutdown waits for instead.
+    pub fn take_over(&self) -> Option<TakenOver> {
+        let mut held = self.held.lock();
+        if held.finishing || held.abandoned || held.committing {
+            return None;
+        }
+        held.abandoned = true;
+        self.taken_over.store(true, Ordering::Release);
+        // Taken while the worker cannot have ended (it ends only once it sees `abandoned`), so
+        // its claim stays open and locked until the shutdown has resolved what it lists.
+        Some(TakenOver {
+            claim: self.claim_file.lock().upgrade(),
+        })
     }
-    held.abandoned = true;
-    true
+}
+
+/// What a shutdown took over from a stuck worker besides the events: its claim file.
+pub struct TakenOver {
+    claim: Option<Arc<File>>,
+}
+
+impl TakenOver {
+    /// Once every event in hand is resolved: the worker's claim file lists only entries that
+    /// were in hand (now persisted, or counted as dropped), so it is emptied. Merged back by a
+    /// later process they would be taken up a second time (when the cache copy is gone by
+    /// then, evicted or claimed, nothing tells the two apart).
+    pub fn empty_claim(self) {
+        if let Some(f) = self.claim {
+            if f.set_len(0).is_ok() {
+                let _ = f.sync_data();
+            }
+        }
+    }
 }

@@ -124,6 +124,7 @@ int main(int argc, char **argv) {
 
     int bad_sessions = 0;
     unsigned long long persisted = 0, replayed = 0, evicted = 0;
+    double slowest_shutdown = 0; /* printed, not checked: timings belong to benchmarks */
     for (int s = 0; s < sessions; s++) {
         int failures_before = failures;
         struct logger_thread t[MAX_THREADS];
@@ -138,7 +139,10 @@ int main(int argc, char **argv) {
         double give_up = tel_test_now_ms() + 10000;
         while (atomic_load(&total_logged) < after && tel_test_now_ms() < give_up)
             sched_yield();
+        double started = tel_test_now_ms();
         tel_status rc = tel_shutdown(200);
+        double took = tel_test_now_ms() - started;
+        if (took > slowest_shutdown) slowest_shutdown = took;
         CHECK(rc == TEL_OK || rc == TEL_ERR_TIMEOUT, "session %d: tel_shutdown: %d", s, rc);
 
         /* At once, while the threads still call tel_log. */
@@ -194,16 +198,15 @@ int main(int argc, char **argv) {
     /* Nothing disappears without a counter, across sessions too: every entry a shutdown wrote
      * to the cache was taken up by a later session or evicted, once. (A batch in flight at the
      * deadline is persisted although the collector may still take it: that is a second
-     * delivery, not a second count.) Checked with `strict` only, until the library's cache
-     * counters add up across sessions: an entry both in the cache and in a dead session's
-     * claim used to be taken up twice (fixed), and some 1,000 to 8,000 entries of 150
-     * sessions are still counted persisted but neither replayed nor evicted. */
+     * delivery, not a second count.) Checked with `strict` only: under load one run in some
+     * thirty still ends one claimed batch over (docs/reliability.md, section 4). */
     if (strict)
         CHECK(persisted == replayed + evicted, "persisted %llu, replayed %llu, evicted %llu",
               persisted, replayed, evicted);
     printf("shutdown_race: %s: %d sessions x %d threads, %d sessions broke the contract "
-           "(over all sessions: %llu cache entries persisted, %llu replayed, %llu evicted)\n",
+           "(over all sessions: %llu cache entries persisted, %llu replayed, %llu evicted; "
+           "slowest tel_shutdown(200): %.0f ms)\n",
            failures ? "FAILED" : "ok", sessions, threads, bad_sessions, persisted, replayed,
-           evicted);
+           evicted, slowest_shutdown);
     return failures ? 1 : 0;
 }
