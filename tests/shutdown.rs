@@ -299,8 +299,10 @@ fn a_worker_inside_a_claim_at_the_deadline_leaves_everything_persisted() {
     let cache = dir.join("events.cache");
     fill_cache(&cache, "Cached.Event", 5);
     // And one entry past `cache_max_age_s`, which the claim evicts.
-    let expired = cached_line("Expired.Event", "old", 99, "")
-        .replace(&tel::clock::iso8601(tel::clock::now_ms())[..4], "2001");
+    let expired = cached_line("Expired.Event", "old", 99, "").replace(
+        &tel::internals::clock::iso8601(tel::internals::clock::now_ms())[..4],
+        "2001",
+    );
     let mut text = std::fs::read_to_string(&cache).unwrap();
     text.push_str(&expired);
     text.push('\n');
