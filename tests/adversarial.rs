@@ -197,15 +197,32 @@ fn ready_until_killed() -> ! {
 
 /// The child side's end in the fork tests: forks a grandchild that lives on (it pauses until
 /// it is killed), prints its pid as `GRANDCHILD`, then `READY`, and waits to be killed.
+///
+/// `READY` waits until the grandchild has run: the fork handlers run in the new process
+/// before `fork` returns there, and a process the scheduler has not run yet still shares the
+/// parent's descriptors (and their locks). The test checks what the handlers did, not whether
+/// the grandchild was scheduled before the parent died.
 fn fork_until_killed() -> ! {
-    // SAFETY: the grandchild only pauses until it is killed.
+    let mut pipe = [0; 2];
+    // SAFETY: two descriptors into a local array.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    // SAFETY: the grandchild only makes async-signal-safe calls (write, pause).
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // SAFETY: one byte from a static buffer into the pipe.
+        unsafe { libc::write(pipe[1], b"r".as_ptr().cast(), 1) };
         loop {
             // SAFETY: async-signal-safe.
             unsafe { libc::pause() };
         }
     }
+    let mut byte = 0u8;
+    // SAFETY: closing this process's write end; reading one byte into a local.
+    let n = unsafe {
+        libc::close(pipe[1]);
+        libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1)
+    };
+    assert_eq!(n, 1, "the grandchild never ran");
     println!("GRANDCHILD={pid}");
     ready_until_killed()
 }
