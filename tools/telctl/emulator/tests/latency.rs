@@ -37,52 +37,7 @@ fn a_new_connection_and_each_answer_cost_a_round_trip() {
 #[cfg(feature = "tls")]
 mod tls {
     use super::*;
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    use std::sync::Arc;
-
-    fn client_config(collector: &Collector) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(collector.tls_certificate_der().unwrap().into())
-            .unwrap();
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        )
-    }
-
-    /// One upload on a new TLS connection, read to its end.
-    fn upload_over_tls(port: u16, config: Arc<rustls::ClientConfig>) -> String {
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let conn = rustls::ClientConnection::new(config, name).unwrap();
-        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
-        let body = ndjson(&[envelope("Tls.Event")]);
-        let mut request = format!(
-            "POST /OneCollector/1.0/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in upload_headers() {
-            request.push_str(&format!("{k}: {v}\r\n"));
-        }
-        request.push_str("\r\n");
-        tls.write_all(request.as_bytes()).unwrap();
-        tls.write_all(&body).unwrap();
-        let mut reply = Vec::new();
-        match tls.read_to_end(&mut reply) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
-            Err(e) => panic!("{e}"),
-        }
-        String::from_utf8_lossy(&reply).into_owned()
-    }
+    use common::tls::{exchange, trusting};
 
     #[test]
     fn a_tls_connection_costs_the_tcp_and_the_tls_round_trips() {
@@ -92,8 +47,9 @@ mod tls {
             ..Options::default()
         })
         .unwrap();
+        let config = trusting(&collector);
         let start = Instant::now();
-        let reply = upload_over_tls(collector.port(), client_config(&collector));
+        let reply = exchange(collector.port(), config, "localhost").unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
         let took = start.elapsed();
         // TCP, the server's TLS 1.3 flight, the answer.

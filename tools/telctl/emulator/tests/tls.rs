@@ -6,51 +6,11 @@
 
 mod common;
 
+use common::tls::{client, exchange, trusting, upload_request};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use tel_emulator::{Collector, Options};
-
-fn request(body: &[u8]) -> Vec<u8> {
-    let mut req = format!("POST /OneCollector/1.0/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in upload_headers() {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-fn client(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
-}
-
-fn exchange(port: u16, config: Arc<rustls::ClientConfig>, host: &str) -> std::io::Result<String> {
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let tcp = TcpStream::connect(("127.0.0.1", port))?;
-    tcp.set_read_timeout(Some(READ_TIMEOUT))?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(&request(&ndjson(&[envelope("Tls.Event")])))?;
-    let mut reply = Vec::new();
-    match tls.read_to_end(&mut reply) {
-        Ok(_) => {}
-        // Some servers close without close_notify; what was read stands.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
-        Err(e) => return Err(e),
-    }
-    Ok(String::from_utf8_lossy(&reply).into_owned())
-}
 
 #[test]
 fn a_client_trusting_the_certificate_is_served_over_https() {
@@ -60,9 +20,7 @@ fn a_client_trusting_the_certificate_is_served_over_https() {
     })
     .unwrap();
     assert!(c.endpoint().starts_with("https://127.0.0.1:"));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
-    let config = client(roots);
+    let config = trusting(&c);
     for host in ["localhost", "127.0.0.1", "localhost"] {
         let reply = exchange(c.port(), config.clone(), host).unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{host}: {reply}");
@@ -93,9 +51,7 @@ fn the_certificate_names_the_extra_host_names() {
     .unwrap();
     let pem = c.tls_ca_pem().unwrap();
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(c.tls_certificate_der().unwrap().into()).unwrap();
-    let config = client(roots);
+    let config = trusting(&c);
     let reply = exchange(c.port(), config.clone(), "collector.test").unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     let err = exchange(c.port(), config, "other.test").expect_err("a name not in it");
@@ -138,7 +94,7 @@ fn plain_http_to_the_https_port_is_a_failed_handshake() {
     .unwrap();
     let mut tcp = TcpStream::connect(("127.0.0.1", c.port())).unwrap();
     tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    tcp.write_all(&request(b"{}")).unwrap();
+    tcp.write_all(&upload_request(b"{}")).unwrap();
     let mut reply = Vec::new();
     let _ = tcp.read_to_end(&mut reply);
     assert!(!String::from_utf8_lossy(&reply).contains("HTTP/1.1 200"));

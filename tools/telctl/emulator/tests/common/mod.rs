@@ -247,3 +247,66 @@ pub fn control(port: u16, method: &str, action: &str, body: &str) -> Reply {
         body.as_bytes(),
     )
 }
+
+/// HTTPS to the collector's TLS front (`Options::tls`), one upload per connection.
+#[cfg(feature = "tls")]
+pub mod tls {
+    use super::{envelope, ndjson, upload_headers, READ_TIMEOUT};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+
+    /// An upload of `body` as raw bytes, on a connection the server closes after it.
+    pub fn upload_request(body: &[u8]) -> Vec<u8> {
+        let mut req = format!("POST /OneCollector/1.0/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in upload_headers() {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    pub fn client(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        )
+    }
+
+    /// A client whose only root is the collector's own CA.
+    pub fn trusting(collector: &tel_emulator::Collector) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(collector.tls_certificate_der().unwrap().into())
+            .unwrap();
+        client(roots)
+    }
+
+    pub fn exchange(
+        port: u16,
+        config: Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> std::io::Result<String> {
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(&upload_request(&ndjson(&[envelope("Tls.Event")])))?;
+        let mut reply = Vec::new();
+        match tls.read_to_end(&mut reply) {
+            Ok(_) => {}
+            // Some servers close without close_notify; what was read stands.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(String::from_utf8_lossy(&reply).into_owned())
+    }
+}
