@@ -7,11 +7,12 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod hardening;
 
 use common::*;
-use parking_lot::Mutex;
+use hardening::Capture;
 use serde_json::{json, Value};
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -29,15 +30,8 @@ fn secret() -> &'static str {
 }
 
 /// A port where nothing listens: every request fails to connect (an outage).
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
-}
-
 fn fast(endpoint: &str, cache: Option<&Path>, extra: Value) -> Value {
-    let mut c = json!({
+    let c = json!({
         "ikey": IKEY,
         "endpoint": endpoint,
         "cache_path": cache,
@@ -46,10 +40,7 @@ fn fast(endpoint: &str, cache: Option<&Path>, extra: Value) -> Value {
         "retry_max_ms": 100,
         "http_timeout_ms": 5000,
     });
-    for (k, v) in extra.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    c
+    merged(c, extra)
 }
 
 /// Leaves `n` events named `name` of the key `ikey` in `cache`, through a session that shut
@@ -62,26 +53,6 @@ fn cache_through_outage(ikey: &str, cache: &Path, n: usize, name: &str) {
     let _ = shutdown(2000);
     assert_eq!(stat("persisted"), n as u64, "{}", stats());
     assert_conserved();
-}
-
-fn data_i(envelopes: &[Value]) -> Vec<u64> {
-    let mut v: Vec<u64> = envelopes
-        .iter()
-        .map(|e| e["data"]["i"].as_u64().unwrap())
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
 }
 
 /// Runs this binary's test `test` as a child process with `env` (and without `TEL_LOG`),
@@ -227,52 +198,40 @@ fn fork_until_killed() -> ! {
     ready_until_killed()
 }
 
-/// Starts the child `test` (one that ends in [`fork_until_killed`]) in `role` with `config`;
-/// returns it, ready, and the pid of the grandchild it forked.
-fn spawn_forking_child(test: &str, role: &str, config: &Value) -> (Child, i32) {
-    let (child, printed) = spawn_until_ready(
+/// The fork tests' scenario: the child `test` (one that ends in [`fork_until_killed`]) runs a
+/// session on `cache` against a collector whose requests hang, forks a grandchild and is
+/// killed; a new session on the same cache, while the grandchild lives, must deliver what the
+/// dead one left. Returns the `data.i` values the collector accepted in that session.
+fn delivered_while_a_forked_child_lives(test: &str, role: &str, cache: &Path) -> Vec<u64> {
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    let config = fast(
+        &hang.endpoint(),
+        Some(cache),
+        json!({"http_timeout_ms": 60_000}),
+    );
+    let (mut parent, printed) = spawn_until_ready(
         test,
         &role_env(role, &[("TEL_TEST_CONFIG", config.to_string())]),
     );
-    let grandchild = printed
+    let grandchild: i32 = printed
         .iter()
         .find_map(|l| l.split("GRANDCHILD=").nth(1))
         .map_or(0, |pid| pid.trim().parse().unwrap());
     assert!(grandchild > 0, "the child forked");
-    (child, grandchild)
-}
-
-/// Lines the library logged through the capturing callback.
-static LINES: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
-
-extern "C" fn capture(level: i32, message: *const c_char, _: *mut c_void) {
-    // SAFETY: the library passes a NUL-terminated message.
-    let text = unsafe { CStr::from_ptr(message) }
-        .to_string_lossy()
-        .into_owned();
-    LINES.lock().push((level, text));
-}
-
-fn capture_lines() {
-    LINES.lock().clear();
-    assert_eq!(ffi::tel_set_logger(Some(capture), 5, null_mut()), 0);
-}
-
-fn stop_capturing() -> Vec<String> {
-    assert_eq!(ffi::tel_set_logger(None, 0, null_mut()), 0);
-    LINES.lock().iter().map(|(_, l)| l.clone()).collect()
-}
-
-fn has_line(needle: &str) -> bool {
-    LINES.lock().iter().any(|(_, l)| l.contains(needle))
-}
-
-fn claim_files(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains(".claim-"))
-        .collect()
+    // The session dies; its forked child lives on.
+    let _ = parent.kill();
+    let _ = parent.wait();
+    let c = Collector::start().unwrap();
+    init_ok(&fast(&c.endpoint(), Some(cache), json!({})));
+    let flushed = flush(10_000);
+    let delivered = data_i(&c.accepted());
+    // SAFETY: a process this test's child started.
+    unsafe { libc::kill(grandchild, libc::SIGKILL) };
+    assert_eq!(flushed, 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    assert_conserved();
+    delivered
 }
 
 fn vm_kb(field: &str) -> u64 {
@@ -403,11 +362,11 @@ fn replay_takes_this_tenants_lines_by_parse_and_sets_bad_ones_aside() {
     std::fs::write(&cache, file).unwrap();
 
     let c = Collector::start().unwrap();
-    capture_lines();
+    let capture = Capture::start();
     init_ok(&fast(&c.endpoint(), Some(&cache), json!({})));
     assert_eq!(flush(10_000), 0, "{}", last_error());
     assert_eq!(shutdown(2000), 0);
-    stop_capturing();
+    capture.stop();
     assert_conserved();
     let s = stats();
     assert_eq!(data_i(&c.accepted()), vec![0, 1, 2, 3], "{s}");
@@ -471,12 +430,12 @@ fn no_claim_file_appears_while_another_process_holds_the_cache_lock() {
     );
 
     let c = Collector::start().unwrap();
-    capture_lines();
+    let capture = Capture::start();
     init_ok(&fast(&c.endpoint(), Some(&cache), json!({})));
     let mut seen = Vec::new();
     let gave_up = eventually(Duration::from_secs(20), || {
         seen.extend(claim_files(&dir));
-        has_line("another process holds the cache lock")
+        capture.has("another process holds the cache lock")
     });
     seen.extend(claim_files(&dir));
     let _ = holder.kill();
@@ -487,7 +446,7 @@ fn no_claim_file_appears_while_another_process_holds_the_cache_lock() {
         "claim files appeared under another process's lock: {seen:?}"
     );
     assert_eq!(shutdown(2000), 0);
-    stop_capturing();
+    capture.stop();
     assert_conserved();
 
     // The entries are all still there for the next session.
@@ -521,29 +480,8 @@ fn a_forked_child_does_not_keep_a_dead_sessions_claim_locked() {
     let _s = serial();
     let cache = temp_dir("fork-claim").join("events.cache");
     cache_through_outage(IKEY, &cache, 5, "Fork.Claim");
-    let hang = Collector::start().unwrap();
-    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
-    let config = fast(
-        &hang.endpoint(),
-        Some(&cache),
-        json!({"http_timeout_ms": 60_000}),
-    );
-    let (mut parent, grandchild) =
-        spawn_forking_child("child_forking_with_a_claim", "fork-claim", &config);
-    // The session dies; its forked child lives on.
-    let _ = parent.kill();
-    let _ = parent.wait();
-    let c = Collector::start().unwrap();
-    init_ok(&fast(&c.endpoint(), Some(&cache), json!({})));
-    let flushed = flush(10_000);
-    let delivered = data_i(&c.accepted());
-    // SAFETY: a process this test's child started.
-    unsafe { libc::kill(grandchild, libc::SIGKILL) };
-    assert_eq!(flushed, 0, "{}", last_error());
-    assert_eq!(shutdown(2000), 0);
-    assert_conserved();
     assert_eq!(
-        delivered,
+        delivered_while_a_forked_child_lives("child_forking_with_a_claim", "fork-claim", &cache),
         vec![0, 1, 2, 3, 4],
         "the dead session's claim was recovered while its forked child lives"
     );
@@ -817,12 +755,12 @@ fn a_key_cut_short_by_an_excerpt_is_still_redacted() {
     // The 200-byte body excerpt ends inside the key's secret part.
     let body = format!("{}{IKEY} and more", "x".repeat(150));
     c.push(Scripted::status(503).with_body(body));
-    capture_lines();
+    let capture = Capture::start();
     init_ok(&fast(&c.endpoint(), None, json!({})));
     log_ok("Redact.Body", None);
     assert_eq!(flush(10_000), 0, "{}", last_error());
     assert_eq!(shutdown(1000), 0);
-    let lines = stop_capturing();
+    let lines = capture.stop();
     assert!(lines.iter().any(|l| l.contains("503")), "{lines:?}");
     for l in &lines {
         assert_no_secret(l, "a log line");
@@ -944,15 +882,15 @@ fn retry_after_and_kill_duration_past_u64_are_capped() {
     let huge = "18446744073709551616"; // 2^64
     let c = Collector::start().unwrap();
     c.push(Scripted::status(503).with_header("Retry-After", huge));
-    capture_lines();
+    let capture = Capture::start();
     init_ok(&fast(&c.endpoint(), None, json!({})));
     log_ok("Retry.After", None);
     assert!(
-        eventually(Duration::from_secs(20), || has_line("backing off")),
+        eventually(Duration::from_secs(20), || capture.has("backing off")),
         "the worker backed off"
     );
     let _ = shutdown(0);
-    let lines = stop_capturing();
+    let lines = capture.stop();
     let wait_ms: u64 = lines
         .iter()
         .find_map(|l| {
@@ -1094,30 +1032,12 @@ fn a_forked_child_does_not_keep_a_dead_sessions_critical_events_locked() {
     }
     let _s = serial();
     let cache = temp_dir("fork-critical").join("events.cache");
-    let hang = Collector::start().unwrap();
-    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
-    let config = fast(
-        &hang.endpoint(),
-        Some(&cache),
-        json!({"http_timeout_ms": 60_000}),
-    );
-    let (mut parent, grandchild) = spawn_forking_child(
-        "child_forking_with_critical_events",
-        "fork-critical",
-        &config,
-    );
-    let _ = parent.kill();
-    let _ = parent.wait();
-    let c = Collector::start().unwrap();
-    init_ok(&fast(&c.endpoint(), Some(&cache), json!({})));
-    let flushed = flush(10_000);
-    let delivered = data_i(&c.accepted());
-    // SAFETY: a process this test's child started.
-    unsafe { libc::kill(grandchild, libc::SIGKILL) };
-    assert_eq!(flushed, 0, "{}", last_error());
-    assert_eq!(shutdown(2000), 0);
     assert_eq!(
-        delivered,
+        delivered_while_a_forked_child_lives(
+            "child_forking_with_critical_events",
+            "fork-critical",
+            &cache
+        ),
         vec![0, 1, 2],
         "the dead session's critical events were recovered while its forked child lives"
     );

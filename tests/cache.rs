@@ -87,15 +87,8 @@ fn parse_stats(out: &Output) -> Value {
 }
 
 /// A port where nothing listens: every request fails to connect (an outage).
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
-}
-
 fn session_config(endpoint: &str, cache: &Path, extra: Value) -> Value {
-    let mut c = json!({
+    let c = json!({
         "ikey": IKEY,
         "endpoint": endpoint,
         "cache_path": cache,
@@ -104,10 +97,7 @@ fn session_config(endpoint: &str, cache: &Path, extra: Value) -> Value {
         "retry_max_ms": 100,
         "http_timeout_ms": 5000,
     });
-    for (k, v) in extra.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    c
+    merged(c, extra)
 }
 
 /// Leaves `n` events in the cache file through a process that shut down during an outage.
@@ -124,15 +114,6 @@ fn cache_through_outage(cache: &Path, n: usize, name: &str) -> Value {
         "{s}"
     );
     s
-}
-
-fn data_i(envelopes: &[Value]) -> Vec<u64> {
-    let mut v: Vec<u64> = envelopes
-        .iter()
-        .map(|e| e["data"]["i"].as_u64().unwrap())
-        .collect();
-    v.sort_unstable();
-    v
 }
 
 fn fresh_cache(tag: &str) -> (PathBuf, PathBuf) {

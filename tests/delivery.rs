@@ -119,13 +119,6 @@ fn assert_reports_match(stats: &Value, reports: &[Value]) {
     }
 }
 
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
-}
-
 #[test]
 fn reports_add_up_to_the_counters() {
     let c = Collector::start().unwrap();

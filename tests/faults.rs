@@ -24,7 +24,7 @@ const RSS_BOUND_KB: u64 = 32 * 1024;
 /// Fast timings: a fault costs at most two attempts of at most one second, then the batch
 /// goes to the cache.
 fn fault_config(endpoint: &str, dir: &std::path::Path, extra: Value) -> Value {
-    let mut c = json!({
+    let c = json!({
         "ikey": IKEY,
         "endpoint": endpoint,
         "cache_path": dir.join("events.cache").to_string_lossy(),
@@ -34,10 +34,7 @@ fn fault_config(endpoint: &str, dir: &std::path::Path, extra: Value) -> Value {
         "retry_max_ms": 100,
         "retry_max_attempts": 2,
     });
-    for (k, v) in extra.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    c
+    merged(c, extra)
 }
 
 fn log_events(name: &str) {

@@ -11,13 +11,6 @@ use std::path::Path;
 const HIGH: &str = r#"{"priority":"high"}"#;
 const CRITICAL: &str = r#"{"priority":"critical"}"#;
 
-fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
-}
-
 #[test]
 fn a_higher_priority_takes_the_place_of_the_oldest_lower_one() {
     let c = Collector::start().unwrap();
@@ -150,12 +143,7 @@ fn the_cache_evicts_lower_priorities_first_and_reads_0_1_lines_as_normal() {
 }
 
 fn critical_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with("-critical"))
-        .collect()
+    files_named(dir, |name| name.ends_with("-critical"))
 }
 
 #[test]

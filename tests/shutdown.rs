@@ -276,16 +276,6 @@ fn wait_for_no_worker() {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn claim_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains(".claim-"))
-        .collect()
-}
-
 /// A worker busy in a claim (disk work under the cache lock, which a loaded machine makes slow)
 /// when the deadline passes is not stuck in a request: the shutdown must not wait for the lock
 /// its own worker holds and give the events up as `dropped_shutdown`. What is left is

@@ -107,10 +107,26 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// `config` with the keys of `extra` set over it.
+pub fn merged(mut config: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    config
+}
+
+/// An endpoint on loopback where nothing listens: every request fails at once (an outage).
+pub fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
+}
+
 /// A configuration that talks to `collector`, with fast timings and a cache file in `dir`
 /// (or none), merged with `extra`.
 pub fn config(collector: &Collector, dir: Option<&Path>, extra: Value) -> Value {
-    let mut c = json!({
+    let c = json!({
         "ikey": IKEY,
         "endpoint": collector.endpoint(),
         "flush_interval_ms": 50,
@@ -119,10 +135,7 @@ pub fn config(collector: &Collector, dir: Option<&Path>, extra: Value) -> Value 
         "http_timeout_ms": 5000,
         "cache_path": dir.map(|d| d.join("events.cache").to_string_lossy().into_owned()),
     });
-    for (k, v) in extra.as_object().unwrap() {
-        c[k] = v.clone();
-    }
-    c
+    merged(c, extra)
 }
 
 pub fn names(envelopes: &[Value]) -> Vec<String> {
@@ -309,6 +322,46 @@ pub fn fill_cache(path: &Path, name: &str, n: u64) {
         text.push('\n');
     }
     std::fs::write(path, text).unwrap();
+}
+
+/// The paths in `dir` whose file name passes `keep`.
+pub fn files_named(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| keep(&p.file_name().unwrap().to_string_lossy()))
+        .collect()
+}
+
+/// The sessions' claim files in `dir`.
+pub fn claim_files(dir: &Path) -> Vec<PathBuf> {
+    files_named(dir, |name| name.contains(".claim-"))
+}
+
+/// Polls `cond` until it holds or `timeout` passes (for effects with no event to wait on,
+/// such as a detached thread ending); whether it held.
+pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The `data.i` of each envelope, sorted.
+pub fn data_i(envelopes: &[Value]) -> Vec<u64> {
+    let mut v: Vec<u64> = envelopes
+        .iter()
+        .map(|e| e["data"]["i"].as_u64().unwrap())
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 /// How many times each `data.seq` arrived.

@@ -78,21 +78,6 @@ pub fn assert_within(what: &str, took: Duration, promised: Duration) {
     );
 }
 
-/// Polls `cond` until it holds or `timeout` passes (for effects with no event to wait on,
-/// such as a detached thread ending); whether it held.
-pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Every line the library logged while a [`Capture`] was installed.
 static LINES: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
 
@@ -118,6 +103,17 @@ impl Capture {
 
     pub fn lines(&self) -> Vec<(i32, String)> {
         LINES.lock().clone()
+    }
+
+    /// Whether a line recorded so far contains `needle`.
+    pub fn has(&self, needle: &str) -> bool {
+        LINES.lock().iter().any(|(_, l)| l.contains(needle))
+    }
+
+    /// Removes the logger (which must succeed) and returns the text of the lines recorded.
+    pub fn stop(self) -> Vec<String> {
+        assert_eq!(tel::ffi::tel_set_logger(None, 0, std::ptr::null_mut()), 0);
+        LINES.lock().iter().map(|(_, l)| l.clone()).collect()
     }
 }
 
