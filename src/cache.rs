@@ -442,10 +442,14 @@ impl Cache {
         for item in dir.flatten() {
             let name = item.file_name();
             let name = name.to_string_lossy();
-            if !name.starts_with(&prefix) || name.ends_with(".tmp") {
+            if !name.starts_with(&prefix) {
                 continue;
             }
             let path = item.path();
+            if name.ends_with(".tmp") {
+                remove_unnamed_claim(&path);
+                continue;
+            }
             if Some(path.as_path()) == own {
                 continue;
             }
@@ -689,6 +693,20 @@ impl Cache {
         let mut contents = Contents::default();
         self.read_cache(&mut contents)?;
         Ok(contents.entries.into_iter().map(|e| e.line).collect())
+    }
+}
+
+/// A critical-events file not yet under its claim name (`F.claim-<id>-critical.tmp`, see
+/// `crate::critical`): never merged, and removed once its lock is free (its writer died before
+/// naming it). It never holds the only copy of an entry: a new file is empty until named, and a
+/// rewrite's copies stay in the old file until the new one is named.
+fn remove_unnamed_claim(path: &Path) {
+    let Ok(Some(f)) = private_file::open_read(path) else {
+        return;
+    };
+    if f.try_lock().is_ok() {
+        drop(f);
+        let _ = std::fs::remove_file(path);
     }
 }
 

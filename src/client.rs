@@ -3,6 +3,7 @@
 
 use crate::cache::{self, CacheFiles};
 use crate::config::{CachePath, Config};
+use crate::critical::Durability;
 use crate::delivery::{Callback, Delivery, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
@@ -102,7 +103,7 @@ impl Client {
             cache_files: files,
             epoch_marker: format!("\"epoch\":\"{epoch}\""),
             delivery: Delivery::default(),
-            critical: Mutex::default(),
+            critical: Default::default(),
             taken_over: Default::default(),
             claim_file: Mutex::default(),
         });
@@ -207,12 +208,18 @@ impl Client {
             batch_max_bytes: cfg.batch_max_bytes,
             queue_max_events: cfg.queue_max_events,
         };
-        let critical = options.priority == Priority::Critical && shared.cache_files.is_some();
-        let pushed = shared
-            .queue
-            .push(line, options.priority, bounds, stats, |line| {
-                critical && shared.append_critical(line)
-            });
+        let push = |line, durable| {
+            shared
+                .queue
+                .push(line, options.priority, bounds, stats, durable)
+        };
+        // A critical event with a cache is written to its file first (abi.md, "Priority").
+        let (pushed, durability) = match &shared.cache_files {
+            Some(files) if options.priority == Priority::Critical => {
+                shared.critical.log(files, line, push)
+            }
+            _ => (push(line, None), Durability::Written),
+        };
         match pushed {
             Pushed::Queued { evicted } => {
                 if let Some(e) = evicted {
@@ -228,7 +235,7 @@ impl Client {
                         )
                     });
                 }
-                Ok(())
+                not_durable(stats, durability)
             }
             Pushed::Full => Err(Error::new(
                 Status::QueueFull,
@@ -306,6 +313,36 @@ impl Client {
             s.killed_until_ms = live.worker.shared().kill.until_ms();
         }
         s
+    }
+}
+
+/// A queued critical event's durability: the status when its append failed (counted in
+/// `not_durable`; the first failure of a run, and the recovery after it, are logged).
+fn not_durable(stats: &Stats, durability: Durability) -> Result<()> {
+    match durability {
+        Durability::Written => Ok(()),
+        Durability::WrittenAgain => {
+            tel_log!(
+                Level::Info,
+                "critical events are written to the cache file again"
+            );
+            Ok(())
+        }
+        Durability::NotWritten { error, first } => {
+            Stats::add(&stats.not_durable, 1);
+            if first {
+                tel_log!(
+                    Level::Warn,
+                    "critical event not written to the cache file ({error}): it is sent, but would be lost if the process ended first; this and later failures are counted in not_durable"
+                );
+            }
+            Err(Error::new(
+                Status::NotDurable,
+                format!(
+                    "critical event queued and will be sent, but not written to the cache file ({error}): it would not survive the end of the process"
+                ),
+            ))
+        }
     }
 }
 

@@ -228,7 +228,7 @@ mod tests {
             ordinal: 0,
             enqueued: Instant::now(),
             priority: Priority::Normal,
-            durable: false,
+            durable: None,
         }
     }
 
