@@ -132,7 +132,8 @@ impl Entry {
 /// two; `normal` lines are the bare envelope, as 0.1 wrote every line. Trailing whitespace is
 /// still one valid JSON object, so 0.1 readers keep (and send) marked lines as they are.
 pub fn mark(line: &str, priority: Priority) -> String {
-    let mut s = String::with_capacity(line.len() + 2);
+    // Room for the newline a file adds after it.
+    let mut s = String::with_capacity(line.len() + 3);
     s.push_str(line);
     match priority {
         Priority::Normal => {}

@@ -34,9 +34,9 @@ use crate::priority::Priority;
 use crate::private_file;
 use crate::queue::Pushed;
 use crate::sync::Mutex;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fs::{File, TryLockError};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -86,26 +86,61 @@ struct Disk {
 
 #[derive(Debug, Default)]
 struct Entries {
-    /// The unresolved entries of the file, each as written (marked, without its newline).
-    lines: BTreeMap<EntryId, String>,
-    /// Their bytes, newlines included.
+    /// The unresolved entries of the file by id from `first` on, each line as written (marked,
+    /// with its newline); `None` once resolved. Ids come in order, so this is a queue: resolved
+    /// entries leave it from the front.
+    lines: VecDeque<Option<String>>,
+    first: EntryId,
+    /// How many are unresolved, and their bytes.
+    count: usize,
     bytes: u64,
 }
 
 impl Entries {
+    /// `id` is the next id of the session: one above every id inserted before.
     fn insert(&mut self, id: EntryId, line: String) {
-        self.bytes += line.len() as u64 + 1;
-        self.lines.insert(id, line);
+        if self.lines.is_empty() {
+            self.first = id;
+        }
+        debug_assert_eq!(id, self.first + self.lines.len() as u64);
+        self.bytes += line.len() as u64;
+        self.count += 1;
+        self.lines.push_back(Some(line));
     }
 
     fn remove(&mut self, id: EntryId) {
-        if let Some(line) = self.lines.remove(&id) {
-            self.bytes -= line.len() as u64 + 1;
+        let Some(i) = id.checked_sub(self.first) else {
+            return;
+        };
+        if let Some(line) = self.lines.get_mut(i as usize).and_then(Option::take) {
+            self.bytes -= line.len() as u64;
+            self.count -= 1;
+            while self.lines.front().is_some_and(Option::is_none) {
+                self.lines.pop_front();
+                self.first += 1;
+            }
         }
+    }
+
+    fn contains(&self, id: EntryId) -> bool {
+        id.checked_sub(self.first)
+            .and_then(|i| self.lines.get(i as usize))
+            .is_some_and(Option::is_some)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The unresolved lines from `id` on, in order.
+    fn from(&self, id: EntryId) -> impl Iterator<Item = &String> {
+        let skip = id.saturating_sub(self.first) as usize;
+        self.lines.iter().skip(skip).flatten()
     }
 
     fn clear(&mut self) {
         self.lines.clear();
+        self.count = 0;
         self.bytes = 0;
     }
 }
@@ -266,29 +301,26 @@ impl Disk {
         }
         #[cfg(debug_assertions)]
         test_gate();
-        let marked = mark(line, Priority::Critical);
-        let mut out = Vec::with_capacity(marked.len() + 2);
-        if self.torn {
-            out.push(b'\n');
-        }
-        out.extend_from_slice(marked.as_bytes());
-        out.push(b'\n');
+        let mut entry = mark(line, Priority::Critical);
+        entry.push('\n');
         let before = self.len;
-        let mut file = &self.file.as_ref().expect("opened above").file;
-        // One `write` at the end (no `fsync`: it survives the death of the process, which is
+        let file = &self.file.as_ref().expect("opened above").file;
+        // One write at the end (no `fsync`: it survives the death of the process, which is
         // what the contract asks; a power cut is another matter).
-        let written = file
-            .seek(SeekFrom::Start(before))
-            .and_then(|_| file.write_all(&out));
+        let written = if self.torn {
+            write_at(file, format!("\n{entry}").as_bytes(), before)
+        } else {
+            write_at(file, entry.as_bytes(), before)
+        };
         if let Err(e) = written {
             self.cut_back(before);
             return Err(e);
         }
-        self.len += out.len() as u64;
+        self.len += entry.len() as u64 + u64::from(self.torn);
         self.torn = false;
         let id = self.next_id;
         self.next_id += 1;
-        entries.lock().insert(id, marked);
+        entries.lock().insert(id, entry);
         Ok((id, before))
     }
 
@@ -396,14 +428,8 @@ impl CriticalLog {
             return None;
         }
         let f = disk.file.as_ref()?;
-        if !f.usable() {
-            // Purged: so were its entries.
-            disk.file = None;
-            self.entries.lock().clear();
-            return None;
-        }
         let entries = self.entries.lock();
-        if entries.lines.is_empty() {
+        if entries.is_empty() {
             if disk.len > 0 && f.file.set_len(0).is_ok() {
                 disk.len = 0;
                 disk.torn = false;
@@ -414,10 +440,16 @@ impl CriticalLog {
         if dead == 0 || dead < min_dead || (dead < entries.bytes && !at_close) {
             return None;
         }
+        if !f.usable() {
+            // Purged: so were its entries.
+            drop(entries);
+            disk.file = None;
+            self.entries.lock().clear();
+            return None;
+        }
         let mut content = Vec::with_capacity(entries.bytes as usize);
-        for line in entries.lines.values() {
+        for line in entries.from(0) {
             content.extend_from_slice(line.as_bytes());
-            content.push(b'\n');
         }
         Some(Snapshot {
             content,
@@ -448,9 +480,8 @@ impl CriticalLog {
             // Appended since the snapshot, and unresolved.
             let entries = self.entries.lock();
             let mut more = Vec::new();
-            for line in entries.lines.range(snapshot.upto..).map(|(_, l)| l) {
+            for line in entries.from(snapshot.upto) {
                 more.extend_from_slice(line.as_bytes());
-                more.push(b'\n');
             }
             drop(entries);
             if let Err(e) = new.append(&more) {
@@ -482,7 +513,7 @@ impl CriticalLog {
 
     /// Whether the file holds `id`, unresolved (after [`CriticalLog::close`]).
     pub fn holds(&self, id: EntryId) -> bool {
-        self.entries.lock().lines.contains_key(&id)
+        self.entries.lock().contains(id)
     }
 
     /// The session's end, last step: the file keeps exactly the entries still unresolved
@@ -495,7 +526,7 @@ impl CriticalLog {
             let _ = self.rewrite(cache, snapshot, lock_by, true);
         }
         let mut disk = self.disk.lock();
-        let empty = self.entries.lock().lines.is_empty();
+        let empty = self.entries.lock().is_empty();
         if let Some(f) = disk.file.take() {
             if empty {
                 f.delete();
@@ -510,6 +541,31 @@ impl CriticalLog {
             f.delete();
         }
     }
+}
+
+/// Writes all of `bytes` at `offset` (the file is not opened for appending: see
+/// [`Unnamed::create`]), in one system call when it fits.
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !bytes.is_empty() {
+        match file.seek_write(bytes, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Debug builds only, for tests: while the file that `TEL_TEST_CRITICAL_GATE` names exists, an
@@ -527,5 +583,43 @@ fn test_gate() {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_leave_from_the_front_in_any_order() {
+        let mut e = Entries::default();
+        for id in 5..10 {
+            e.insert(id, format!("line {id}\n"));
+        }
+        assert_eq!(e.bytes, 35);
+        e.remove(7);
+        e.remove(7); // twice: no effect
+        e.remove(3); // never held
+        assert!(!e.contains(7) && e.contains(5) && e.contains(9));
+        assert_eq!(
+            e.lines.len(),
+            5,
+            "a resolved entry in the middle waits for the front"
+        );
+        e.remove(5);
+        e.remove(6);
+        assert_eq!((e.first, e.lines.len(), e.count), (8, 2, 2));
+        let rest: Vec<&String> = e.from(9).collect();
+        assert_eq!(rest, ["line 9\n"]);
+        e.remove(8);
+        e.remove(9);
+        assert!(e.is_empty() && e.lines.is_empty());
+        assert_eq!(e.bytes, 0);
+        e.insert(12, "again\n".into());
+        assert!(e.contains(12) && !e.contains(9));
+        e.clear();
+        assert!(!e.contains(12));
+        e.insert(13, "after a purge\n".into());
+        assert_eq!(e.from(0).count(), 1);
     }
 }
