@@ -419,6 +419,38 @@ fn a_full_disk_leaves_no_torn_line_and_the_call_says_so() {
     }
 }
 
+#[test]
+fn a_cache_folder_that_cannot_be_created_answers_not_durable() {
+    if child_role().is_some() {
+        return;
+    }
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("crit-no-folder");
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, b"").unwrap(); // the cache folder would have to be here
+    let client = TestClient::new(&config_for(&c, &blocker));
+    let rc = client.log_ex("Crit.Nowhere", Some(r#"{"i":1}"#), Some(CRITICAL));
+    assert_eq!(rc, ffi::TEL_ERR_NOT_DURABLE);
+    assert!(
+        last_error().contains("not written to the cache file"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(client.log("Plain.Event", None), 0);
+    assert_eq!(client.flush(10_000), 0, "{}", last_error());
+    let s = client.stats();
+    assert_eq!(client.close(5000), 0);
+    assert_conserved_in(&s);
+    assert_eq!(
+        (s["logged"].as_u64(), s["not_durable"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+    let mut got = names(&c.accepted());
+    got.sort();
+    assert_eq!(got, ["Crit.Nowhere", "Plain.Event"], "sent all the same");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Another process holds the cache lock; a slow disk under a critical append.
 

@@ -288,3 +288,6 @@ def test_errors_form_one_hierarchy_with_one_class_per_status():
         assert issubclass(cls, tel.TelemetryError)
         assert cls.status == status
     assert issubclass(tel.TelemetryTimeoutError, TimeoutError)
+    # Not an error: the event was queued, only its durability is missing.
+    assert issubclass(tel.NotDurableWarning, UserWarning)
+    assert tel.NotDurableWarning.status == _native.TEL_ERR_NOT_DURABLE

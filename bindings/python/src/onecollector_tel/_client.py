@@ -20,6 +20,7 @@ from ._errors import (
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
+    warn_not_durable,
 )
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ class Client:
         event's extension fields, ``dt`` and ``ex`` included); see
         :func:`onecollector_tel.log_event`. Raises as :meth:`log` does."""
         status = self._log_event_status(name, properties, time, priority, ext)
-        if status and status != _native.TEL_ERR_QUEUE_FULL:
+        if status == _native.TEL_ERR_NOT_DURABLE:
+            warn_not_durable(client=True)
+        elif status and status != _native.TEL_ERR_QUEUE_FULL:
             raise error_for(status, client=True)
 
     def _log_event_status(
