@@ -472,9 +472,16 @@ impl CriticalLog {
             let new = Unnamed::create(cache.files(), &snapshot.content)?;
             let mut disk = self.disk.lock();
             let current = disk.file.as_ref().filter(|f| f.path == snapshot.of);
-            if disk.closed != at_close || current.is_none_or(|f| !f.usable()) {
-                // A purge or the session's end came first: nothing to rewrite now.
+            if disk.closed != at_close || current.is_none() {
+                // The session's end came first: nothing to rewrite now.
                 new.discard();
+                return Ok(());
+            }
+            if current.is_some_and(|f| !f.usable()) {
+                // A purge came first: its entries went with it.
+                new.discard();
+                disk.file = None;
+                self.entries.lock().clear();
                 return Ok(());
             }
             // Appended since the snapshot, and unresolved.
