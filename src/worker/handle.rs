@@ -142,7 +142,7 @@ impl WorkerHandle {
             let lines = crate::logging::hold();
             let cache = shared.new_cache();
             shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);
-            taken.empty_claim();
+            taken.release_claim();
             shared.delivery.emit();
             lines.emit_elsewhere();
             drop(self.thread.lock().take()); // detach
