@@ -464,3 +464,68 @@ fn a_takeover_leaves_no_claim_file_behind() {
     assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
     assert!(claim_files(&dir).is_empty());
 }
+
+/// The child of `the_persisted_line_reaches_stderr_before_the_process_exits`: with `TEL_LOG`
+/// at info and a collector that never answers, it shuts down (which takes over from the stuck
+/// worker and persists its batch) and exits at once.
+#[test]
+fn child_persisting_at_exit() {
+    if child_role().as_deref() != Some("persist-and-exit") {
+        return;
+    }
+    let endpoint = std::env::var("TEL_TEST_ENDPOINT").unwrap();
+    let dir = std::path::PathBuf::from(std::env::var("TEL_TEST_DIR").unwrap());
+    init_ok(&json!({
+        "ikey": IKEY, "endpoint": endpoint, "cache_path": dir.join("events.cache"),
+        "flush_interval_ms": 10, "http_timeout_ms": 60_000,
+    }));
+    for i in 0..3 {
+        log_ok("Exit.Event", Some(&format!("{{\"i\":{i}}}")));
+    }
+    let until = Instant::now() + WAIT;
+    while stat("http_requests") == 0 {
+        assert!(Instant::now() < until, "no request was made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rc = shutdown(100);
+    println!("RC={rc} PERSISTED={}", stat("persisted"));
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    // What a short-lived program does next.
+    std::process::exit(0);
+}
+
+/// abi.md: "one info line ... ; the library holds none of its locks while calling it". The
+/// line saying that what was pending went to the cache is written before `tel_shutdown`
+/// returns (the stderr sink is not slow), so a process that exits right after still shows it.
+#[test]
+fn the_persisted_line_reaches_stderr_before_the_process_exits() {
+    if child_role().is_some() {
+        return;
+    }
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    let dir = temp_dir("persist-line");
+    for round in 0..5 {
+        let out = run_child(
+            "child_persisting_at_exit",
+            &[
+                ("TEL_TEST_ROLE", "persist-and-exit".into()),
+                ("TEL_TEST_ENDPOINT", hang.endpoint()),
+                ("TEL_TEST_DIR", dir.to_string_lossy().into_owned()),
+                ("TEL_LOG", "info".into()),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stdout.contains("RC=7 PERSISTED=3"),
+            "round {round}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("3 events undelivered: written to the cache file"),
+            "round {round}: the line is lost:\n{stderr}"
+        );
+        std::fs::remove_file(dir.join("events.cache")).unwrap();
+    }
+}
