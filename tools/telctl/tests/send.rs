@@ -210,3 +210,64 @@ fn opt_out_and_usage_errors_have_their_own_status() {
     assert_eq!(bad_key.code, 2);
     assert_eq!(collector.request_count(), 0);
 }
+
+/// `--no-cache --attempts N`: without a cache the library would keep the event in memory and
+/// retry it for the whole `--timeout`; `send` ends the session after N failed attempts and
+/// reports the event dropped.
+#[test]
+fn without_a_cache_attempts_are_honoured() {
+    for attempts in [1u64, 2] {
+        let collector = Collector::start().unwrap();
+        collector.set_default(Some(
+            Scripted::status(503).with_header("Collector-Error", "down for the test"),
+        ));
+        let cache = TempDir::new("send-no-cache-attempts");
+        let run = send(
+            &cache,
+            &collector.endpoint(),
+            &[
+                "--no-cache",
+                "--attempts",
+                &attempts.to_string(),
+                "--timeout",
+                "60",
+                "--json",
+                "App.Dropped",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 6, "{run:?}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "dropped");
+        assert_eq!(report["stats"]["http_requests"], attempts, "{report}");
+        assert_eq!(report["stats"]["dropped_shutdown"], 1, "{report}");
+        assert!(report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("down for the test"));
+        assert_eq!(collector.request_count() as u64, attempts);
+    }
+    let collector = Collector::start().unwrap();
+    collector.set_default(Some(Scripted::status(503)));
+    let cache = TempDir::new("send-no-cache-text");
+    let run = send(
+        &cache,
+        &collector.endpoint(),
+        &[
+            "--no-cache",
+            "--attempts",
+            "1",
+            "--timeout",
+            "60",
+            "App.Dropped",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("dropped: not delivered after 1 attempt (HTTP 503)"),
+        "{}",
+        run.stdout
+    );
+}
