@@ -271,3 +271,53 @@ fn without_a_cache_attempts_are_honoured() {
         run.stdout
     );
 }
+
+/// Refused properties are quoted in the message (cut at 64 characters, then the length of
+/// the properties), with what is wrong and where; the parser's own message is not excerpted.
+#[test]
+fn a_properties_error_quotes_the_properties() {
+    let collector = Collector::start().unwrap();
+    let cache = TempDir::new("send-properties");
+    let long_string = format!("\"{}\"", "x".repeat(100));
+    let long_object = format!("{{\"a\":\"{}\" x}}", "y".repeat(100));
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "[1,2]",
+            &["must be a JSON object, not an array", "properties: [1,2]"],
+        ),
+        (
+            &long_string,
+            &[
+                "not a string",
+                "properties: \"xxxxxxxxxx",
+                &format!("... ({} bytes)", long_string.len()),
+            ],
+        ),
+        (
+            r#"{"a":1,"#,
+            &["EOF while parsing", r#"properties: {"a":1,"#],
+        ),
+        (
+            &long_object,
+            &[
+                "expected `,` or `}` at line 1 column 109",
+                "properties: {\"a\":\"yyyyyyyyyy",
+                &format!("... ({} bytes)", long_object.len()),
+            ],
+        ),
+    ];
+    for (properties, expected) in cases {
+        let run = send(
+            &cache,
+            &collector.endpoint(),
+            &["App.Event", properties],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{properties}: {run:?}");
+        for part in expected {
+            assert!(run.stderr.contains(part), "{part:?} in {}", run.stderr);
+        }
+        assert!(run.stderr.len() < 400, "{}", run.stderr);
+    }
+    assert_eq!(collector.request_count(), 0);
+}
