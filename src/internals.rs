@@ -49,6 +49,7 @@ pub mod platform {
 }
 
 pub mod privacy {
+    pub use crate::privacy::audit::{AuditFile, AuditOutcome};
     pub use crate::privacy::identity::UserIdentity;
     pub use crate::privacy::scrub::{Detectors, Scrubber};
 }
