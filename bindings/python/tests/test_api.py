@@ -317,3 +317,11 @@ def test_a_full_queue_is_warned_of_once_then_at_most_once_a_minute_with_the_coun
         client.log("ClientKept")
         client.log("ClientDropped")
     assert len(warnings()) == 3 and warnings()[2].startswith("telemetry client"), warnings()
+
+
+def test_the_old_exporters_cache_keyword_is_a_type_error_in_init_and_client_too(cache_path):
+    for start in (tel.init, tel.Client):
+        with pytest.raises(TypeError, match=r"cache=.*MIGRATION\.md"):
+            start(IKEY, endpoint="http://127.0.0.1:9/OneCollector/1.0/", cache=str(cache_path))
+    with pytest.raises(tel.NotInitializedError):
+        tel.log("NoSession")
