@@ -3,7 +3,7 @@
 
 use crate::cache::{self, CacheFiles};
 use crate::config::{CachePath, Config};
-use crate::delivery::{Callback, Delivery, Report};
+use crate::delivery::{Callback, Delivery, KeepAlive, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
@@ -17,7 +17,7 @@ use crate::sync::Mutex;
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether the environment opts the user out: `TEL_DISABLE` set to anything but `0`/empty, or
 /// `DO_NOT_TRACK=1`.
@@ -331,16 +331,28 @@ impl Client {
             .is_some_and(|l| crate::worker::on_worker_of(l.worker.shared()))
     }
 
-    /// Shutdown, then no callback of this client is ever called again.
+    /// Shutdown, then no callback of this client is ever called again. Returns within
+    /// `timeout` plus the margin whatever the callbacks do: a delivery callback still running
+    /// then is not waited for any longer (it runs to its end, and is not called again).
     pub fn close(&self, timeout: Duration) -> Result<()> {
+        let by = Instant::now() + timeout + crate::worker::budget::RETURN;
         let result = match self.shutdown(timeout) {
             Err(e) if e.status == Status::NotInitialized => Ok(()),
             r => r,
         };
         if let Some(live) = &self.live {
-            live.worker.shared().delivery.close();
+            live.worker.shared().delivery.close(by);
         }
         result
+    }
+
+    /// After [`Client::close`]: keeps `keep` (what a delivery callback still running may reach
+    /// this client through) until that callback returns; gives it back when none runs.
+    pub fn keep_while_callbacks_run(&self, keep: KeepAlive) -> Option<KeepAlive> {
+        match &self.live {
+            Some(live) => live.worker.shared().delivery.keep_while_running(keep),
+            None => Some(keep),
+        }
     }
 
     pub fn stats(&self) -> Snapshot {
