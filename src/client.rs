@@ -251,44 +251,17 @@ impl Client {
             batch_max_bytes: cfg.batch_max_bytes,
             queue_max_events: cfg.queue_max_events,
         };
-        let push = |line, durable| {
-            shared
-                .queue
-                .push(line, options.priority, bounds, stats, durable)
-        };
-        // A critical event with a cache is written to its file first (abi.md, "Priority").
-        let (pushed, durability) = match &shared.cache_files {
+        match &shared.cache_files {
+            // A critical event with a cache is written to its file first (abi.md, "Priority").
             Some(files) if options.priority == Priority::Critical => {
-                shared.critical.log(files, line, push)
+                log_critical(shared, files, line, bounds)
             }
-            _ => (push(line, None), Durability::Written),
-        };
-        match pushed {
-            Pushed::Queued { evicted } => {
-                if let Some(e) = evicted {
-                    shared.delivery.record(|| {
-                        Report::new(
-                            Outcome::DroppedEvicted,
-                            [e.name()],
-                            0,
-                            format!(
-                                "dropped: the in-memory queue was full (queue_max_events {}) and an event of higher priority took its place",
-                                cfg.queue_max_events
-                            ),
-                        )
-                    });
-                }
-                not_durable(stats, durability)
-            }
-            Pushed::Full => Err(Error::new(
-                Status::QueueFull,
-                format!(
-                    "the in-memory queue holds queue_max_events ({}) events of this priority or higher: this event was dropped",
-                    cfg.queue_max_events
-                ),
-            )),
-            // Shutdown began while this call was on its way.
-            Pushed::Closed => Err(Error::not_initialized()),
+            _ => queued(
+                shared,
+                shared
+                    .queue
+                    .push(line, options.priority, bounds, stats, None),
+            ),
         }
     }
 
@@ -369,6 +342,51 @@ impl Client {
         }
         s
     }
+}
+
+/// What a push came to, as the call's result (the push-out it made is reported).
+fn queued(shared: &Shared, pushed: Pushed) -> Result<()> {
+    let cfg = &shared.config;
+    match pushed {
+        Pushed::Queued { evicted: None } => Ok(()),
+        Pushed::Queued { evicted: Some(e) } => {
+            shared.delivery.record(|| {
+                Report::new(
+                    Outcome::DroppedEvicted,
+                    [e.name()],
+                    0,
+                    format!(
+                        "dropped: the in-memory queue was full (queue_max_events {}) and an event of higher priority took its place",
+                        cfg.queue_max_events
+                    ),
+                )
+            });
+            Ok(())
+        }
+        Pushed::Full => Err(Error::new(
+            Status::QueueFull,
+            format!(
+                "the in-memory queue holds queue_max_events ({}) events of this priority or higher: this event was dropped",
+                cfg.queue_max_events
+            ),
+        )),
+        // Shutdown began while this call was on its way.
+        Pushed::Closed => Err(Error::not_initialized()),
+    }
+}
+
+/// A critical event with a cache: written to the session's critical-events file, then pushed
+/// (see [`crate::critical::CriticalLog::log`]). Out of line: `tel_log`'s path stays as short.
+#[inline(never)]
+fn log_critical(shared: &Shared, files: &CacheFiles, line: String, bounds: Bounds) -> Result<()> {
+    let stats = &shared.stats;
+    let (pushed, durability) = shared.critical.log(files, line, |line, durable| {
+        shared
+            .queue
+            .push(line, Priority::Critical, bounds, stats, durable)
+    });
+    queued(shared, pushed)?;
+    not_durable(stats, durability)
 }
 
 /// A queued critical event's durability: the status when its append failed (counted in

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Which entry of the critical-events file holds an event; unique within a session.
-pub type EntryId = u64;
+pub type EntryId = std::num::NonZeroU64;
 
 /// Resolved entries (bytes) past which the worker rewrites the file, when they also outweigh
 /// the unresolved ones. Bounds what a SIGKILL makes the next process send again: about 60
@@ -79,7 +79,8 @@ struct Disk {
     len: u64,
     /// A failed write could not be cut back: the next line starts on a fresh line.
     torn: bool,
-    next_id: EntryId,
+    /// The id of the last entry appended (ids count from 1).
+    next_id: u64,
     /// The session's end took the file: nothing is appended or rewritten any more.
     closed: bool,
 }
@@ -90,7 +91,7 @@ struct Entries {
     /// with its newline); `None` once resolved. Ids come in order, so this is a queue: resolved
     /// entries leave it from the front.
     lines: VecDeque<Option<String>>,
-    first: EntryId,
+    first: u64,
     /// How many are unresolved, and their bytes.
     count: usize,
     bytes: u64,
@@ -98,7 +99,7 @@ struct Entries {
 
 impl Entries {
     /// `id` is the next id of the session: one above every id inserted before.
-    fn insert(&mut self, id: EntryId, line: String) {
+    fn insert(&mut self, id: u64, line: String) {
         if self.lines.is_empty() {
             self.first = id;
         }
@@ -108,7 +109,7 @@ impl Entries {
         self.lines.push_back(Some(line));
     }
 
-    fn remove(&mut self, id: EntryId) {
+    fn remove(&mut self, id: u64) {
         let Some(i) = id.checked_sub(self.first) else {
             return;
         };
@@ -122,7 +123,7 @@ impl Entries {
         }
     }
 
-    fn contains(&self, id: EntryId) -> bool {
+    fn contains(&self, id: u64) -> bool {
         id.checked_sub(self.first)
             .and_then(|i| self.lines.get(i as usize))
             .is_some_and(Option::is_some)
@@ -133,7 +134,7 @@ impl Entries {
     }
 
     /// The unresolved lines from `id` on, in order.
-    fn from(&self, id: EntryId) -> impl Iterator<Item = &String> {
+    fn from(&self, id: u64) -> impl Iterator<Item = &String> {
         let skip = id.saturating_sub(self.first) as usize;
         self.lines.iter().skip(skip).flatten()
     }
@@ -318,9 +319,9 @@ impl Disk {
         }
         self.len += entry.len() as u64 + u64::from(self.torn);
         self.torn = false;
-        let id = self.next_id;
         self.next_id += 1;
-        entries.lock().insert(id, entry);
+        entries.lock().insert(self.next_id, entry);
+        let id = EntryId::new(self.next_id).expect("ids count from 1");
         Ok((id, before))
     }
 
@@ -345,7 +346,7 @@ impl Disk {
 struct Snapshot {
     content: Vec<u8>,
     /// Entries with this id or above were appended after the snapshot.
-    upto: EntryId,
+    upto: u64,
     of: PathBuf,
 }
 
@@ -370,7 +371,7 @@ impl CriticalLog {
             Ok((id, before)) => {
                 let pushed = push(line, Some(id));
                 if !matches!(pushed, Pushed::Queued { .. }) {
-                    self.entries.lock().remove(id);
+                    self.entries.lock().remove(id.get());
                     disk.cut_back(before);
                 }
                 let durability = if self.failing.swap(false, Ordering::Relaxed) {
@@ -392,7 +393,7 @@ impl CriticalLog {
         let mut entries = self.entries.lock();
         let mut any = false;
         for id in ids {
-            entries.remove(id);
+            entries.remove(id.get());
             any = true;
         }
         drop(entries);
@@ -453,7 +454,7 @@ impl CriticalLog {
         }
         Some(Snapshot {
             content,
-            upto: disk.next_id,
+            upto: disk.next_id + 1,
             of: f.path.clone(),
         })
     }
@@ -520,7 +521,7 @@ impl CriticalLog {
 
     /// Whether the file holds `id`, unresolved (after [`CriticalLog::close`]).
     pub fn holds(&self, id: EntryId) -> bool {
-        self.entries.lock().contains(id)
+        self.entries.lock().contains(id.get())
     }
 
     /// The session's end, last step: the file keeps exactly the entries still unresolved
