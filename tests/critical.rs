@@ -451,6 +451,33 @@ fn a_cache_folder_that_cannot_be_created_answers_not_durable() {
     assert_eq!(got, ["Crit.Nowhere", "Plain.Event"], "sent all the same");
 }
 
+/// A critical-events file not yet named (`<claim>.tmp`) is never merged: a locked one belongs to
+/// a live session and stays; one whose lock is free (its writer died before naming it) is
+/// removed unread, since it never holds the only copy of an entry.
+#[test]
+fn unnamed_critical_files_are_never_merged_and_dead_ones_go() {
+    if child_role().is_some() {
+        return;
+    }
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("crit-unnamed");
+    let line = cached_line("Never.Merged", "dead", 1, "  ") + "\n";
+    let dead = dir.join("events.cache.claim-00000000000000aa-critical.tmp");
+    let live = dir.join("events.cache.claim-00000000000000bb-critical.tmp");
+    std::fs::write(&dead, &line).unwrap();
+    std::fs::write(&live, &line).unwrap();
+    let held = std::fs::OpenOptions::new().read(true).open(&live).unwrap();
+    held.lock().unwrap(); // as its live session holds it
+    let client = TestClient::new(&config_for(&c, &dir));
+    assert_eq!(client.flush(10_000), 0, "{}", last_error()); // the replay has looked
+    let s = client.stats();
+    assert_eq!(client.close(5000), 0);
+    assert_eq!(s["replayed"], 0, "{s}");
+    assert!(c.accepted().is_empty());
+    assert!(!dead.exists(), "a dead one is removed");
+    assert!(live.exists(), "a live one stays");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Another process holds the cache lock; a slow disk under a critical append.
 
