@@ -1,6 +1,6 @@
 //! When to try again after a failure.
 
-use crate::random::Jitter;
+use crate::sys::random::Jitter;
 use std::time::Duration;
 
 /// Longest `Retry-After` honoured.

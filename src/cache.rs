@@ -10,10 +10,10 @@
 mod claim;
 mod lines;
 
-use crate::logging::{tel_log, Level};
-use crate::platform;
 use crate::priority::Priority;
-use crate::private_file::{self, Existing};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::platform;
+use crate::sys::private_file::{self, Existing};
 #[cfg(unix)]
 pub(crate) use claim::close_claims_in_child;
 use claim::Claim;
@@ -412,7 +412,7 @@ impl Cache {
             return Err("its data is not a JSON object".into());
         }
         let time = v.get("time").and_then(|t| t.as_str()).unwrap_or("");
-        crate::clock::parse_iso8601(time)
+        crate::sys::clock::parse_iso8601(time)
             .map(|_| ())
             .ok_or_else(|| "its time is unreadable".to_owned())
     }
@@ -586,7 +586,7 @@ impl Cache {
             let recovered = self.recover_dead_claims(Some(&claim.path), &mut contents);
             #[cfg(debug_assertions)]
             self.claim_gate();
-            let now = crate::clock::now_ms();
+            let now = crate::sys::clock::now_ms();
             let mut entries = std::mem::take(&mut contents.entries);
             if !recovered.is_empty() {
                 // A line both in the cache and in a dead claim (written back by a shutdown

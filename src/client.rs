@@ -8,13 +8,13 @@ use crate::delivery::{Callback, Delivery, KeepAlive, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
-use crate::logging::{self, tel_log, Level};
 use crate::options::EventOptions;
 use crate::priority::Priority;
 use crate::queue::{Bounds, Pushed, Queue};
 use crate::stats::{Outcome, Snapshot, Stats};
 use crate::status::{Error, Result, Status};
-use crate::sync::Mutex;
+use crate::sys::log::{self, tel_log, Level};
+use crate::sys::sync::Mutex;
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub fn cache_files(config: &Config) -> Option<CacheFiles> {
     match &config.cache_path {
         CachePath::Disabled => None,
         CachePath::File(p) => Some(CacheFiles::new(p.clone())),
-        CachePath::Default => crate::platform::default_cache_dir()
+        CachePath::Default => crate::sys::platform::default_cache_dir()
             .map(|d| CacheFiles::new(d.join(format!("{}.cache", config.ikey.tenant())))),
     }
 }
@@ -101,9 +101,9 @@ impl Client {
     /// Starts a client. No network I/O happens here; the worker starts replaying the cache at
     /// once. With opt-out, the client does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
-        logging::refresh_env();
+        log::refresh_env();
         let config = Arc::new(config);
-        logging::add_secret(Arc::downgrade(&config) as std::sync::Weak<dyn logging::Redact>);
+        log::add_secret(Arc::downgrade(&config) as std::sync::Weak<dyn log::Redact>);
         let stats = Arc::new(Stats::default());
         let files = cache_files(&config);
         if !config.enabled || opted_out_by_environment() {
@@ -127,7 +127,7 @@ impl Client {
             &tenant,
             files.as_ref().map(|f| f.kill.clone()),
         ));
-        let epoch = crate::random::uuid4();
+        let epoch = crate::sys::random::uuid4();
         let local_id = match config.ext.get("device", "localId") {
             Some(_) => String::new(), // the host's value overrides the default below
             None => crate::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
@@ -207,7 +207,7 @@ impl Client {
             }
             check_properties(p)?;
         }
-        let now_ms = crate::clock::now_ms();
+        let now_ms = crate::sys::clock::now_ms();
         let stats = &self.stats;
         let shared = live.worker.shared();
         if shared.kill.until_ms() > now_ms {

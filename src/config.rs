@@ -249,7 +249,7 @@ impl Config {
 }
 
 /// Log lines never carry the session's key.
-impl crate::logging::Redact for Config {
+impl crate::sys::log::Redact for Config {
     fn redact(&self, text: &str) -> String {
         self.ikey.redact_in(text)
     }

@@ -29,11 +29,11 @@
 //! takes none of them, and no append waits for the cache lock or another process.
 
 use crate::cache::{mark, Cache, CacheFiles, ClosedInForkedChild};
-use crate::platform;
 use crate::priority::Priority;
-use crate::private_file;
 use crate::queue::Pushed;
-use crate::sync::Mutex;
+use crate::sys::platform;
+use crate::sys::private_file;
+use crate::sys::sync::Mutex;
 use std::collections::VecDeque;
 use std::fs::{File, TryLockError};
 use std::io::{self, Write};
@@ -207,7 +207,10 @@ impl Unnamed {
         platform::create_private_dir(&files.dir)?;
         for _ in 0..3 {
             let mut name = files.cache.clone().into_os_string();
-            name.push(format!(".claim-{:016x}-critical", crate::random::u64()));
+            name.push(format!(
+                ".claim-{:016x}-critical",
+                crate::sys::random::u64()
+            ));
             let claim_path = PathBuf::from(&name);
             name.push(".tmp");
             let path = PathBuf::from(name);

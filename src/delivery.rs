@@ -6,7 +6,7 @@
 //! callback may call `tel_*`, and a callback that blocks holds up nobody but its own thread.
 
 use crate::stats::Outcome;
-use crate::sync::{Condvar, Mutex};
+use crate::sys::sync::{Condvar, Mutex};
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
@@ -74,7 +74,7 @@ impl Report {
             "events": self.events,
             "names": self.names,
             "status": self.status,
-            "reason": crate::logging::redact(&self.reason),
+            "reason": crate::sys::log::redact(&self.reason),
         })
         .to_string()
     }
@@ -246,7 +246,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
     let mut reason = what.to_owned();
     if let Some(e) = collector_error.filter(|e| !e.trim().is_empty()) {
         // Redacted before it is cut short, so no cut can leave a prefix of the key behind.
-        let e = crate::logging::redact(e);
+        let e = crate::sys::log::redact(e);
         reason.push_str(&format!(
             "; Collector-Error: {}",
             crate::status::excerpt(&e)
@@ -257,7 +257,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
         .and_then(|v| {
             v.get("efi").and_then(|e| e.as_object()).map(|m| {
                 m.keys()
-                    .map(|k| crate::status::excerpt(&crate::logging::redact(k)))
+                    .map(|k| crate::status::excerpt(&crate::sys::log::redact(k)))
                     .collect()
             })
         })

@@ -253,7 +253,7 @@ fn render(
     s.push_str("{\"ver\":\"4.0\",\"name\":\"");
     s.push_str(name);
     s.push_str("\",\"time\":\"");
-    crate::clock::write_iso8601(&mut s, time_ms);
+    crate::sys::clock::write_iso8601(&mut s, time_ms);
     s.push_str(after_time);
     let mut digits = [0u8; 20];
     let mut n = seq;
@@ -295,7 +295,7 @@ pub fn envelope_name(line: &str) -> &str {
 /// Reads an envelope's `time` back (for cache age) without parsing the whole line.
 pub fn envelope_time_ms(line: &str) -> Option<u64> {
     let at = line.find("\"time\":\"")? + 8;
-    crate::clock::parse_iso8601(line.get(at..at + 24)?)
+    crate::sys::clock::parse_iso8601(line.get(at..at + 24)?)
 }
 
 #[cfg(test)]

@@ -81,9 +81,9 @@ pub fn default_context(
     epoch: String,
 ) -> Vec<(&'static str, &'static str, String)> {
     vec![
-        ("os", "name", crate::platform::os_name().to_owned()),
-        ("os", "ver", crate::platform::os_version()),
-        ("app", "sesId", crate::random::uuid4()),
+        ("os", "name", crate::sys::platform::os_name().to_owned()),
+        ("os", "ver", crate::sys::platform::os_version()),
+        ("app", "sesId", crate::sys::random::uuid4()),
         ("device", "localId", local_id),
         ("sdk", "ver", crate::SDK_VERSION.to_owned()),
         ("sdk", "epoch", epoch),

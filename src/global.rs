@@ -4,11 +4,11 @@
 use crate::client::Client;
 use crate::config::Config;
 use crate::delivery::Callback;
-use crate::fork::ForkLocal;
 use crate::options::EventOptions;
 use crate::stats::Snapshot;
 use crate::status::{Error, Result, Status};
-use crate::sync::{Mutex, RwLock};
+use crate::sys::fork::ForkLocal;
+use crate::sys::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +81,7 @@ pub fn init(config_json: &str) -> Result<()> {
         return Err(already_initialized());
     }
     let config = Config::from_json(config_json)?;
-    crate::fork::watch();
+    crate::sys::fork::watch();
     let client = Client::start(config)?;
     let mut slot = SESSION.get().write();
     if slot.is_some() {
@@ -100,7 +100,7 @@ pub fn init(config_json: &str) -> Result<()> {
 pub fn log(name: &str, properties: Option<&str>) -> Result<()> {
     // A line logged meanwhile waits until the session lock is released: the logger may call
     // tel_shutdown, which takes it for writing.
-    let _lines = crate::logging::hold();
+    let _lines = crate::sys::log::hold();
     let session = SESSION.get().read();
     let result = match session.as_ref() {
         Some(client) => client.log(name, properties),
@@ -112,7 +112,7 @@ pub fn log(name: &str, properties: Option<&str>) -> Result<()> {
 
 /// `tel_log_ex`: `options_json` None (or `{}`) is `tel_log`.
 pub fn log_ex(name: &str, properties: Option<&str>, options_json: Option<&str>) -> Result<()> {
-    let _lines = crate::logging::hold(); // as in `log`
+    let _lines = crate::sys::log::hold(); // as in `log`
     let session = SESSION.get().read();
     let result = match session.as_ref() {
         Some(client) => match options_json {

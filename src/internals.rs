@@ -15,7 +15,7 @@ pub mod cache {
 }
 
 pub mod clock {
-    pub use crate::clock::{iso8601, now_ms, parse_http_date, parse_iso8601};
+    pub use crate::sys::clock::{iso8601, now_ms, parse_http_date, parse_iso8601};
 }
 
 pub mod device {
@@ -41,11 +41,11 @@ pub mod kill {
 }
 
 pub mod logging {
-    pub use crate::logging::set_callback;
+    pub use crate::sys::log::set_callback;
 }
 
 pub mod platform {
-    pub use crate::platform::{default_cache_dir, os_name, os_version};
+    pub use crate::sys::platform::{default_cache_dir, os_name, os_version};
 }
 
 pub mod privacy {
@@ -55,7 +55,7 @@ pub mod privacy {
 }
 
 pub mod random {
-    pub use crate::random::{u64, uuid4};
+    pub use crate::sys::random::{u64, uuid4};
 }
 
 pub mod response {

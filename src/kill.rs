@@ -4,8 +4,8 @@
 //! only then stops. Here the window is also written beside the cache file, and every process of
 //! the tenant reads it before sending.
 
-use crate::logging::{tel_log, Level};
-use crate::private_file::{self, Existing};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::private_file::{self, Existing};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,7 +88,7 @@ impl KillSwitch {
     /// Unix ms of the end of the window, 0 when none is active.
     pub fn until_ms(&self) -> u64 {
         let until = self.until_ms.load(Ordering::Relaxed);
-        if until > crate::clock::now_ms() {
+        if until > crate::sys::clock::now_ms() {
             until
         } else {
             0
@@ -109,7 +109,7 @@ impl KillSwitch {
 
     /// Opens a window of `seconds` from now and records it beside the cache file.
     pub fn engage(&self, seconds: u64) -> u64 {
-        let until = crate::clock::now_ms() + seconds.min(MAX_KILL_SECONDS) * 1000;
+        let until = crate::sys::clock::now_ms() + seconds.min(MAX_KILL_SECONDS) * 1000;
         self.until_ms.fetch_max(until, Ordering::Relaxed);
         if let Some(path) = &self.state_file {
             if let Err(e) = write_state(path, &self.tenant, until) {
@@ -144,7 +144,7 @@ fn read_state(path: &Path, tenant: &str) -> Option<u64> {
         return None;
     }
     let until = v.get("until_ms")?.as_u64()?;
-    let now = crate::clock::now_ms();
+    let now = crate::sys::clock::now_ms();
     // Implausible: further away than any window we would ever write.
     (until > now && until <= now + (MAX_KILL_SECONDS + 60) * 1000).then_some(until)
 }
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn window_persists_and_ignores_corrupt_state() {
-        let dir = std::env::temp_dir().join(format!("tel-kill-{}", crate::random::u64()));
+        let dir = std::env::temp_dir().join(format!("tel-kill-{}", crate::sys::random::u64()));
         let file = dir.join("t.cache.kill");
         let k = KillSwitch::load("t", Some(file.clone()));
         assert!(!k.active());

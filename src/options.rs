@@ -144,7 +144,7 @@ pub fn parse_rfc3339_utc(s: &str) -> Option<u64> {
         ms = first3.parse().ok()?;
     }
     let second = num(17, 19).filter(|s| *s < 60)?;
-    crate::clock::to_unix_ms(
+    crate::sys::clock::to_unix_ms(
         num(0, 4)? as i64,
         num(5, 7)?,
         num(8, 10)?,

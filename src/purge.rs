@@ -60,7 +60,7 @@ fn remove(path: &std::path::Path) -> io::Result<()> {
 
 /// True when another session holds the claim file's lock (it is alive).
 fn held_by_a_live_session(path: &std::path::Path) -> bool {
-    match crate::platform::private_open_options()
+    match crate::sys::platform::private_open_options()
         .read(true)
         .open(path)
     {

@@ -7,7 +7,7 @@
 use crate::critical::EntryId;
 use crate::priority::Priority;
 use crate::stats::Stats;
-use crate::sync::{Condvar, Mutex};
+use crate::sys::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;

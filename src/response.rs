@@ -140,8 +140,8 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
         v.parse::<u64>()
             .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
-        let at = crate::clock::parse_http_date(v)?;
-        Duration::from_millis(at.saturating_sub(crate::clock::now_ms()))
+        let at = crate::sys::clock::parse_http_date(v)?;
+        Duration::from_millis(at.saturating_sub(crate::sys::clock::now_ms()))
     };
     Some(d.min(MAX_RETRY_AFTER))
 }

@@ -46,7 +46,7 @@ impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
         Error {
             status,
-            message: crate::logging::redact(&message.into()),
+            message: crate::sys::log::redact(&message.into()),
         }
     }
     pub fn config(message: impl Into<String>) -> Self {

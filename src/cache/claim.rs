@@ -1,7 +1,7 @@
 //! This session's claim file: the entries it took up for replay, locked while it lives.
 
 use super::{CacheFiles, Entry};
-use crate::private_file;
+use crate::sys::private_file;
 use std::fs::{File, TryLockError};
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ impl Claim {
     /// Creates and locks a new claim file; called with the cache lock held.
     pub(super) fn create(files: &CacheFiles) -> io::Result<Claim> {
         let mut name = files.cache.clone().into_os_string();
-        name.push(format!(".claim-{:016x}", crate::random::u64()));
+        name.push(format!(".claim-{:016x}", crate::sys::random::u64()));
         let path = PathBuf::from(name);
         let file = private_file::open(
             &path,

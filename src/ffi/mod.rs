@@ -10,7 +10,7 @@ pub use client::{
 };
 
 use crate::global;
-use crate::logging;
+use crate::sys::log;
 use boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -187,7 +187,7 @@ pub extern "C" fn tel_set_logger(
     user_data: *mut c_void,
 ) -> tel_status {
     call(|| {
-        logging::set_callback(callback, max_level, user_data);
+        log::set_callback(callback, max_level, user_data);
         Ok(())
     })
 }

@@ -13,7 +13,7 @@
 //! head to the next request, go through as they came. A head longer than
 //! [`super::MAX_RESPONSE_HEADERS`] goes through unfiltered, for the parser's own cap to refuse.
 
-use crate::logging::{tel_log, Level};
+use crate::sys::log::{tel_log, Level};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};

@@ -15,8 +15,8 @@ mod system_proxy;
 
 use crate::config::Config;
 use crate::endpoint::Endpoint;
-use crate::logging::{tel_log, Level};
 use crate::response::{HttpResponse, NetworkError};
+use crate::sys::log::{tel_log, Level};
 use route::Route;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -80,8 +80,8 @@ impl Ready {
         let proxy_credentials = match &route {
             Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
                 let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
-                crate::logging::add_secret(
-                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
+                crate::sys::log::add_secret(
+                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::sys::log::Redact>
                 );
                 secret
             }),
@@ -99,7 +99,7 @@ impl Ready {
 /// `user:password` of the proxy, masked in every log line.
 struct ProxyCredentials(String);
 
-impl crate::logging::Redact for ProxyCredentials {
+impl crate::sys::log::Redact for ProxyCredentials {
     fn redact(&self, text: &str) -> String {
         text.replace(&self.0, "***")
     }
@@ -200,7 +200,7 @@ impl Transport {
             ("x-apikey", self.api_key.clone()),
             ("Client-Id", "NO_AUTH".to_owned()),
             ("sdk-version", SDK_VERSION.to_owned()),
-            ("Upload-Time", crate::clock::now_ms().to_string()),
+            ("Upload-Time", crate::sys::clock::now_ms().to_string()),
         ];
         if let Some(enc) = encoding {
             headers.push(("Content-Encoding", enc.to_owned()));

@@ -2,9 +2,9 @@
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
 use super::{on_worker_of, Shared, Worker};
-use crate::logging::{tel_log, Level};
 use crate::status::{Error, Result, Status};
-use crate::sync::Mutex;
+use crate::sys::log::{tel_log, Level};
+use crate::sys::sync::Mutex;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -150,8 +150,8 @@ impl WorkerHandle {
             // The worker is stuck in a request or a callback: take what it holds and leave it
             // behind; it touches nothing once it sees `abandoned`. This thread's log lines and
             // reports go out before it returns when they can within the margin (see
-            // `logging::Hold::emit_by`, `deliver_by`).
-            let lines = crate::logging::hold();
+            // `log::Hold::emit_by`, `deliver_by`).
+            let lines = crate::sys::log::hold();
             let cache = shared.new_cache();
             let resolved =
                 shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);

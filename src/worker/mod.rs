@@ -12,11 +12,11 @@ pub use shared::{Progress, Shared};
 use crate::backoff;
 use crate::cache::Cache;
 use crate::cache::Fingerprints;
-use crate::logging::{tel_log, Level};
 use crate::queue::{Event, Queue};
-use crate::random::Jitter;
 use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::stats::{Outcome, Stats};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::random::Jitter;
 use crate::transport::Transport;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -164,7 +164,7 @@ impl Worker {
                 self.shared
                     .kill
                     .until_ms()
-                    .saturating_sub(crate::clock::now_ms()),
+                    .saturating_sub(crate::sys::clock::now_ms()),
             );
             let wake = shutdown.map_or(now + until, |d| d.min(now + until));
             self.shared.queue.wake.wait_until(&mut q, wake);
@@ -484,7 +484,7 @@ impl Worker {
             Level::Info,
             "collector told tenant o:{} to stop sending for {seconds} s (until {}): {} dropped, no request until then",
             self.shared.config.ikey.tenant(),
-            crate::clock::iso8601(until),
+            crate::sys::clock::iso8601(until),
             count_events(dropped)
         );
         self.replay_pending = false;
@@ -553,7 +553,7 @@ impl Worker {
     /// are written, which the shutdown waits for within its margin only, so that a slow or
     /// blocking callback (delivery or logger) never holds up `tel_shutdown`.
     fn finish(mut self) {
-        let lines = crate::logging::hold();
+        let lines = crate::sys::log::hold();
         let deadline = self
             .shared
             .queue

@@ -2,8 +2,8 @@
 //!
 //! No lock is held while the callback runs, so a callback may call back into `tel_*`.
 
-use crate::fork::ForkLocal;
-use crate::sync::RwLock;
+use crate::sys::fork::ForkLocal;
+use crate::sys::sync::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Weak;
@@ -306,8 +306,8 @@ pub fn emit(level: Level, message: &str) {
 /// `tel_log!(Level::Info, "format {}", args)`: formats only when the level is enabled.
 macro_rules! tel_log {
     ($level:expr, $($arg:tt)*) => {
-        if $crate::logging::enabled($level) {
-            $crate::logging::emit($level, &format!($($arg)*));
+        if $crate::sys::log::enabled($level) {
+            $crate::sys::log::emit($level, &format!($($arg)*));
         }
     };
 }

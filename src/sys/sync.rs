@@ -17,11 +17,11 @@ use std::time::Instant;
 pub struct Mutex<T>(std::sync::Mutex<T>);
 
 /// A held [`Mutex`]. The inner guard is only `None` for the instant a [`Condvar`] waits.
-/// While any is held, this thread's log lines wait (see [`crate::logging::hold`]); the fields
+/// While any is held, this thread's log lines wait (see [`crate::sys::log::hold`]); the fields
 /// drop in order, so the lock is released before they are written.
 pub struct MutexGuard<'a, T>(
     Option<std::sync::MutexGuard<'a, T>>,
-    #[allow(dead_code)] crate::logging::Hold,
+    #[allow(dead_code)] crate::sys::log::Hold,
 );
 
 impl<T> Mutex<T> {
@@ -30,7 +30,7 @@ impl<T> Mutex<T> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        let hold = crate::logging::hold();
+        let hold = crate::sys::log::hold();
         MutexGuard(
             Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)),
             hold,
@@ -41,9 +41,9 @@ impl<T> Mutex<T> {
     #[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
-            Ok(g) => Some(MutexGuard(Some(g), crate::logging::hold())),
+            Ok(g) => Some(MutexGuard(Some(g), crate::sys::log::hold())),
             Err(std::sync::TryLockError::Poisoned(p)) => {
-                Some(MutexGuard(Some(p.into_inner()), crate::logging::hold()))
+                Some(MutexGuard(Some(p.into_inner()), crate::sys::log::hold()))
             }
             Err(std::sync::TryLockError::WouldBlock) => None,
         }

@@ -44,7 +44,7 @@ pub fn watch() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     extern "C" fn child() {
         crate::cache::close_claims_in_child();
-        crate::logging::renew_in_child();
+        crate::sys::log::renew_in_child();
         crate::global::renew_in_child();
     }
     ONCE.call_once(|| {

@@ -11,7 +11,7 @@
 //! - **No orphans.** A temporary file is named `<file>.<pid>.<random>.tmp`; one whose writer is
 //!   gone (or is older than any write takes) is removed by [`remove_orphaned_temps`].
 
-use crate::platform;
+use crate::sys::platform;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ fn temp_path(dest: &Path) -> PathBuf {
     name.push(format!(
         ".{}.{}.tmp",
         std::process::id(),
-        crate::random::u64()
+        crate::sys::random::u64()
     ));
     PathBuf::from(name)
 }
@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("tel-pf-{tag}-{}", crate::random::u64()));
+        let d = std::env::temp_dir().join(format!("tel-pf-{tag}-{}", crate::sys::random::u64()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -9,7 +9,7 @@ pub fn fill(buf: &mut [u8]) {
     if getrandom::getrandom(buf).is_err() {
         for chunk in buf.chunks_mut(8) {
             let mut h = RandomState::new().build_hasher();
-            h.write_u64(crate::clock::now_ms());
+            h.write_u64(crate::sys::clock::now_ms());
             let v = h.finish().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
