@@ -2,7 +2,7 @@
 //! their request body encoded once.
 
 use crate::codec::{encode, ndjson};
-use crate::config::Compression;
+use crate::model::config::Compression;
 use crate::queue::Event;
 use std::collections::VecDeque;
 use std::sync::Arc;

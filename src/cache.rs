@@ -10,7 +10,7 @@
 mod claim;
 mod lines;
 
-use crate::priority::Priority;
+use crate::model::priority::Priority;
 use crate::sys::log::{tel_log, Level};
 use crate::sys::platform;
 use crate::sys::private_file::{self, Existing};
@@ -165,7 +165,7 @@ struct Entry {
 impl Entry {
     fn new(line: String) -> Entry {
         Entry {
-            time_ms: crate::envelope::envelope_time_ms(&line).unwrap_or(0),
+            time_ms: crate::model::envelope::envelope_time_ms(&line).unwrap_or(0),
             priority: unmark(&line).1,
             line,
         }
@@ -407,7 +407,7 @@ impl Cache {
             return Err("not a Common Schema 4.0 envelope".into());
         }
         let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("");
-        crate::envelope::check_name(name).map_err(|e| e.message)?;
+        crate::model::envelope::check_name(name).map_err(|e| e.message)?;
         if !v.get("data").is_some_and(|d| d.is_object()) {
             return Err("its data is not a JSON object".into());
         }

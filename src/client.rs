@@ -2,17 +2,17 @@
 //! the C ABI is a thin layer over.
 
 use crate::cache::{self, CacheFiles};
-use crate::config::{CachePath, Config};
 use crate::critical::Durability;
 use crate::delivery::{Callback, Delivery, KeepAlive, Report};
-use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
-use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
-use crate::options::EventOptions;
-use crate::priority::Priority;
+use crate::model::config::{CachePath, Config};
+use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
+use crate::model::ext::SessionExt;
+use crate::model::options::EventOptions;
+use crate::model::priority::Priority;
+use crate::model::status::{Error, Result, Status};
 use crate::queue::{Bounds, Pushed, Queue};
 use crate::stats::{Outcome, Snapshot, Stats};
-use crate::status::{Error, Result, Status};
 use crate::sys::log::{self, tel_log, Level};
 use crate::sys::sync::Mutex;
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
@@ -132,7 +132,7 @@ impl Client {
             Some(_) => String::new(), // the host's value overrides the default below
             None => crate::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
         };
-        let defaults = crate::ext::default_context(local_id, epoch.clone());
+        let defaults = crate::model::ext::default_context(local_id, epoch.clone());
         let ext = SessionExt::new(&defaults, &config.ext);
         let template = EnvelopeTemplate::new(&config.ikey.envelope_ikey(), &ext);
         let shared = Arc::new(Shared {

@@ -1,6 +1,6 @@
 //! The request body: NDJSON (one envelope per line) and its `Content-Encoding`.
 
-use crate::config::Compression;
+use crate::model::config::Compression;
 use std::io::Write;
 
 /// The NDJSON body of a batch: one envelope per line, `\n` between lines.

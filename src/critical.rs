@@ -29,7 +29,7 @@
 //! takes none of them, and no append waits for the cache lock or another process.
 
 use crate::cache::{mark, Cache, CacheFiles, ClosedInForkedChild};
-use crate::priority::Priority;
+use crate::model::priority::Priority;
 use crate::queue::Pushed;
 use crate::sys::platform;
 use crate::sys::private_file;

@@ -249,7 +249,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
         let e = crate::sys::log::redact(e);
         reason.push_str(&format!(
             "; Collector-Error: {}",
-            crate::status::excerpt(&e)
+            crate::model::status::excerpt(&e)
         ));
     }
     let efi: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
@@ -257,7 +257,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
         .and_then(|v| {
             v.get("efi").and_then(|e| e.as_object()).map(|m| {
                 m.keys()
-                    .map(|k| crate::status::excerpt(&crate::sys::log::redact(k)))
+                    .map(|k| crate::model::status::excerpt(&crate::sys::log::redact(k)))
                     .collect()
             })
         })
@@ -271,7 +271,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Priority;
+    use crate::model::options::Priority;
     use crate::queue::Event;
     use std::time::Instant;
 

@@ -2,11 +2,11 @@
 //! ends it, and a new one may follow).
 
 use crate::client::Client;
-use crate::config::Config;
 use crate::delivery::Callback;
-use crate::options::EventOptions;
+use crate::model::config::Config;
+use crate::model::options::EventOptions;
+use crate::model::status::{Error, Result, Status};
 use crate::stats::Snapshot;
-use crate::status::{Error, Result, Status};
 use crate::sys::fork::ForkLocal;
 use crate::sys::sync::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};

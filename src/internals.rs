@@ -23,17 +23,17 @@ pub mod device {
 }
 
 pub mod envelope {
-    pub use crate::envelope::{
+    pub use crate::model::envelope::{
         check_name, check_properties, envelope_time_ms, EnvelopeTemplate, MAX_DEPTH,
     };
 }
 
 pub mod ext {
-    pub use crate::ext::{default_context, ExtOverrides, SessionExt, DOCUMENTED};
+    pub use crate::model::ext::{default_context, ExtOverrides, SessionExt, DOCUMENTED};
 }
 
 pub mod ikey {
-    pub use crate::ikey::InstrumentationKey;
+    pub use crate::model::ikey::InstrumentationKey;
 }
 
 pub mod kill {

@@ -58,38 +58,41 @@ pub(crate) mod batch;
 pub(crate) mod cache;
 pub mod client;
 pub(crate) mod codec;
-pub mod config;
 pub(crate) mod critical;
 pub(crate) mod delivery;
 pub(crate) mod device;
-pub(crate) mod endpoint;
-pub(crate) mod envelope;
-pub(crate) mod ext;
 pub mod ffi;
 pub(crate) mod global;
-pub(crate) mod ikey;
 #[doc(hidden)]
 pub mod internals;
 pub(crate) mod kill;
-pub(crate) mod options;
-pub(crate) mod priority;
+pub(crate) mod model;
 pub(crate) mod privacy;
 pub(crate) mod purge;
 pub(crate) mod queue;
 pub(crate) mod response;
 pub mod stats;
-pub mod status;
 pub(crate) mod sys;
 pub(crate) mod transport;
 pub(crate) mod worker;
 
+/// The configuration of a client: `tel_init`'s JSON object, its defaults and its validation.
+pub mod config {
+    pub use crate::model::config::*;
+}
+
+/// The status codes of the C ABI and the error type that carries them.
+pub mod status {
+    pub use crate::model::status::*;
+}
+
 pub use client::Client;
-pub use config::{CachePath, Compression, Config};
 pub use delivery::{Callback as DeliveryCallback, Report};
-pub use options::{EventOptions, Priority};
+pub use model::config::{CachePath, Compression, Config};
+pub use model::options::{EventOptions, Priority};
+pub use model::status::{Error, Status};
 pub use stats::Outcome;
 pub use stats::Snapshot;
-pub use status::{Error, Status};
 
 /// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
 pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));

@@ -2,8 +2,8 @@
 //! configuration is deleted, without a session and without network I/O.
 
 use crate::cache::Cache;
-use crate::config::Config;
-use crate::status::{Error, Result, Status};
+use crate::model::config::Config;
+use crate::model::status::{Error, Result, Status};
 use std::io;
 use std::time::{Duration, Instant};
 

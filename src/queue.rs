@@ -5,7 +5,7 @@
 //! file before its push, see [`crate::critical`]).
 
 use crate::critical::EntryId;
-use crate::priority::Priority;
+use crate::model::priority::Priority;
 use crate::stats::Stats;
 use crate::sys::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ impl Event {
 
     /// The event's name, read back from its envelope.
     pub fn name(&self) -> &str {
-        crate::envelope::envelope_name(&self.line)
+        crate::model::envelope::envelope_name(&self.line)
     }
 }
 

@@ -4,9 +4,9 @@
 use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use super::{tel_delivery_fn, tel_status};
 use crate::client::Client;
-use crate::config::Config;
-use crate::options::EventOptions;
-use crate::status::{Error, Result};
+use crate::model::config::Config;
+use crate::model::options::EventOptions;
+use crate::model::status::{Error, Result};
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;

@@ -253,7 +253,8 @@ pub extern "C" fn tel_set_delivery_callback(
 #[no_mangle]
 pub unsafe extern "C" fn tel_purge(config_json: *const c_char) -> tel_status {
     call(|| {
-        let config = crate::config::Config::from_json(required_str(config_json, "config_json")?)?;
+        let config =
+            crate::model::config::Config::from_json(required_str(config_json, "config_json")?)?;
         crate::purge::purge(&config)
     })
 }

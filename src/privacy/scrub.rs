@@ -23,7 +23,7 @@
 
 use super::detect::{self, Detector};
 use super::identity::UserIdentity;
-use crate::status::{excerpt, Error, Result};
+use crate::model::status::{excerpt, Error, Result};
 use memchr::memmem;
 use serde_json::Value;
 use std::borrow::Cow;

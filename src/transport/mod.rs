@@ -13,8 +13,8 @@ mod header_lines;
 pub mod route;
 mod system_proxy;
 
-use crate::config::Config;
-use crate::endpoint::Endpoint;
+use crate::model::config::Config;
+use crate::model::endpoint::Endpoint;
 use crate::response::{HttpResponse, NetworkError};
 use crate::sys::log::{tel_log, Level};
 use route::Route;

@@ -3,7 +3,7 @@
 //! [`route`] is the one place the rules live; the transport builds its HTTP client from its
 //! answer, `telctl probe` prints it, and the failure messages name it.
 
-use crate::endpoint::{Endpoint, Scheme};
+use crate::model::endpoint::{Endpoint, Scheme};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -72,7 +72,7 @@ impl ProxyUrl {
             Some((s, _)) => {
                 return Err(format!(
                     "the scheme {:?} is not supported (http:// or https:// proxies only)",
-                    crate::status::excerpt(s)
+                    crate::model::status::excerpt(s)
                 ))
             }
             None => ("http", text),
@@ -424,7 +424,7 @@ pub fn pac_proxy(list: &str) -> Result<Option<ProxyUrl>, String> {
     }
     Err(format!(
         "its answer {:?} names no proxy usable for HTTPS",
-        crate::status::excerpt(list)
+        crate::model::status::excerpt(list)
     ))
 }
 

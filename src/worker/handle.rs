@@ -2,7 +2,7 @@
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
 use super::{on_worker_of, Shared, Worker};
-use crate::status::{Error, Result, Status};
+use crate::model::status::{Error, Result, Status};
 use crate::sys::log::{tel_log, Level};
 use crate::sys::sync::Mutex;
 use std::sync::Arc;

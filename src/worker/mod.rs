@@ -514,7 +514,9 @@ impl Worker {
                     self.shared.delivery.record(|| {
                         crate::delivery::Report::new(
                             Outcome::DroppedKilled,
-                            purged.iter().map(|l| crate::envelope::envelope_name(l)),
+                            purged
+                                .iter()
+                                .map(|l| crate::model::envelope::envelope_name(l)),
                             0,
                             kill_reason(),
                         )

@@ -5,10 +5,10 @@
 use super::count_events;
 use crate::batch::Held;
 use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
-use crate::config::Config;
 use crate::critical::CriticalLog;
 use crate::delivery::{Delivery, Report};
 use crate::kill::KillSwitch;
+use crate::model::config::Config;
 use crate::queue::{Event, Queue};
 use crate::stats::{Outcome, Stats};
 use crate::sys::log::{tel_log, Level};

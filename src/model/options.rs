@@ -4,10 +4,10 @@
 //!
 //! Parsed once, on the caller's thread, before anything is queued; every refusal names the key.
 
-pub use crate::ext::ExtField;
-use crate::ext::{has_scope_prefix, DOCUMENTED, LOCAL_ID_PREFIXES, PER_EVENT};
-pub use crate::priority::Priority;
-use crate::status::{excerpt, Error, Result};
+pub use crate::model::ext::ExtField;
+use crate::model::ext::{has_scope_prefix, DOCUMENTED, LOCAL_ID_PREFIXES, PER_EVENT};
+pub use crate::model::priority::Priority;
+use crate::model::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
 
 /// The parsed `options_json` of `tel_log_ex`. The default is "as `tel_log`".
@@ -236,7 +236,7 @@ fn parse_fields(
             ("dt", "traceId") | ("dt", "spanId") => {
                 let len = if field == "traceId" { 32 } else { 16 };
                 match v.as_str() {
-                    Some(s) if is_lower_hex(s, len) => crate::ext::json_string(s),
+                    Some(s) if is_lower_hex(s, len) => crate::model::ext::json_string(s),
                     _ => {
                         return Err(Error::event(format!(
                             "{key} must be a string of {len} lowercase hexadecimal digits"
@@ -254,7 +254,7 @@ fn parse_fields(
                         LOCAL_ID_PREFIXES.join(" ")
                     )));
                 }
-                crate::ext::json_string(s)
+                crate::model::ext::json_string(s)
             }
         };
         out.push(ExtField { ext, field, json });

@@ -1,10 +1,10 @@
 //! The session configuration: `tel_init`'s JSON object, its defaults and its validation
 //! (abi.md, "Configuration").
 
-pub use crate::endpoint::{is_loopback_host, Endpoint, Scheme};
-use crate::ext::ExtOverrides;
-use crate::ikey::InstrumentationKey;
-use crate::status::{excerpt, Error, Result};
+pub use crate::model::endpoint::{is_loopback_host, Endpoint, Scheme};
+use crate::model::ext::ExtOverrides;
+use crate::model::ikey::InstrumentationKey;
+use crate::model::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 

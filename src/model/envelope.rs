@@ -1,9 +1,9 @@
 //! Common Schema 4.0 envelopes: the event-name rules, the properties check and the one
 //! serialisation of each event (done once in `tel_log`, never again at send or cache time).
 
-use crate::ext::SessionExt;
-use crate::ikey::EnvelopeIkey;
-use crate::status::{excerpt, Error, Result};
+use crate::model::ext::SessionExt;
+use crate::model::ikey::EnvelopeIkey;
+use crate::model::status::{excerpt, Error, Result};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
@@ -186,7 +186,7 @@ impl EnvelopeTemplate {
     pub fn new(ikey: &EnvelopeIkey, ext: &SessionExt) -> Self {
         let ikey_and_ext_key = format!(
             "\",\"iKey\":{},\"ext\":",
-            crate::ext::json_string(ikey.as_str())
+            crate::model::ext::json_string(ikey.as_str())
         );
         EnvelopeTemplate {
             after_time: format!("{ikey_and_ext_key}{}", ext.json_prefix()),
@@ -301,8 +301,8 @@ pub fn envelope_time_ms(line: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ext::{ExtOverrides, SessionExt};
-    use crate::ikey::InstrumentationKey;
+    use crate::model::ext::{ExtOverrides, SessionExt};
+    use crate::model::ikey::InstrumentationKey;
 
     #[test]
     fn names() {

@@ -5,7 +5,7 @@
 //! for every request, which is why the two forms are different types here and the full key has
 //! no `Display` and a redacting `Debug`.
 
-use crate::status::{Error, Result};
+use crate::model::status::{Error, Result};
 use std::fmt;
 
 /// A validated full instrumentation key, `<tenant_token>-<rest>`.

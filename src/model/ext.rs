@@ -4,7 +4,7 @@
 //! `ext.app.initTs`) makes the collector reject the whole batch with HTTP 400, so such fields
 //! are refused at `tel_init`, naming the field, instead of failing every request later.
 
-use crate::status::{excerpt, Error, Result};
+use crate::model::status::{excerpt, Error, Result};
 use serde_json::Value;
 
 /// The documented extensions and their fields (Common Schema 4.0 Bond definition), in the order

@@ -7,7 +7,7 @@
 //! brackets apart from its port, and anything a request could not honour (a fragment, user
 //! credentials, characters no host name holds) is refused with a message that says why.
 
-use crate::status::{excerpt, Error, Result};
+use crate::model::status::{excerpt, Error, Result};
 use std::net::IpAddr;
 
 /// `http` (loopback only) or `https`.
