@@ -4,13 +4,13 @@
 use crate::cache::{self, CacheFiles};
 use crate::critical::Durability;
 use crate::delivery::{Callback, Delivery, KeepAlive, Report};
-use crate::kill::KillSwitch;
 use crate::model::config::{CachePath, Config};
 use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::model::ext::SessionExt;
 use crate::model::options::EventOptions;
 use crate::model::priority::Priority;
 use crate::model::status::{Error, Result, Status};
+use crate::policy::kill::KillSwitch;
 use crate::queue::{Bounds, Pushed, Queue};
 use crate::stats::{Outcome, Snapshot, Stats};
 use crate::sys::log::{self, tel_log, Level};

@@ -7,7 +7,7 @@
 //! outside the crate uses, so an item nothing uses is still reported as dead code.
 
 pub mod backoff {
-    pub use crate::backoff::MAX_RETRY_AFTER;
+    pub use crate::policy::backoff::MAX_RETRY_AFTER;
 }
 
 pub mod cache {
@@ -37,7 +37,7 @@ pub mod ikey {
 }
 
 pub mod kill {
-    pub use crate::kill::{parse_directive, KillSwitch, MAX_KILL_SECONDS};
+    pub use crate::policy::kill::{parse_directive, KillSwitch, MAX_KILL_SECONDS};
 }
 
 pub mod logging {
@@ -59,7 +59,7 @@ pub mod random {
 }
 
 pub mod response {
-    pub use crate::response::{
+    pub use crate::policy::answer::{
         classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError,
         Refused, Verdict,
     };

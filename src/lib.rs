@@ -53,7 +53,6 @@
 //! benches, examples, tests and fuzz targets use, is hidden from the docs, is not part of the API and
 //! may change in any release.
 
-pub(crate) mod backoff;
 pub(crate) mod batch;
 pub(crate) mod cache;
 pub mod client;
@@ -65,12 +64,11 @@ pub mod ffi;
 pub(crate) mod global;
 #[doc(hidden)]
 pub mod internals;
-pub(crate) mod kill;
 pub(crate) mod model;
+pub(crate) mod policy;
 pub(crate) mod privacy;
 pub(crate) mod purge;
 pub(crate) mod queue;
-pub(crate) mod response;
 pub mod stats;
 pub(crate) mod sys;
 pub(crate) mod transport;

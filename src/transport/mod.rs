@@ -15,7 +15,7 @@ mod system_proxy;
 
 use crate::model::config::Config;
 use crate::model::endpoint::Endpoint;
-use crate::response::{HttpResponse, NetworkError};
+use crate::policy::answer::{HttpResponse, NetworkError};
 use crate::sys::log::{tel_log, Level};
 use route::Route;
 use std::io::Read;

@@ -9,11 +9,11 @@ pub use crate::batch::{Batch, Held};
 pub use handle::{budget, WorkerHandle};
 pub use shared::{Progress, Shared};
 
-use crate::backoff;
 use crate::cache::Cache;
 use crate::cache::Fingerprints;
+use crate::policy::answer::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
+use crate::policy::backoff;
 use crate::queue::{Event, Queue};
-use crate::response::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::stats::{Outcome, Stats};
 use crate::sys::log::{tel_log, Level};
 use crate::sys::random::Jitter;
@@ -267,7 +267,7 @@ impl Worker {
         self.apply(result);
     }
 
-    /// Applies the response policy of [`crate::response::classify`] to the front batch.
+    /// Applies the response policy of [`crate::policy::answer::classify`] to the front batch.
     fn apply(&mut self, result: Result<HttpResponse, NetworkError>) {
         let now = Instant::now();
         let cfg = self.shared.config.clone();

@@ -1,7 +1,7 @@
 //! What the collector's answer means: the one place the response policy is written down.
 
-use crate::backoff::MAX_RETRY_AFTER;
-use crate::kill::{parse_directive, KillDirective};
+use crate::policy::backoff::MAX_RETRY_AFTER;
+use crate::policy::kill::{parse_directive, KillDirective};
 use std::time::Duration;
 
 /// A response as the transport read it (headers lowercased, body capped).
