@@ -1,9 +1,9 @@
 //! The batches in hand: events taken from the queue (or the cache) and not yet resolved, with
 //! their request body encoded once.
 
-use crate::codec::{encode, ndjson};
 use crate::model::config::Compression;
 use crate::queue::Event;
+use crate::transport::codec::{encode, ndjson};
 use std::collections::VecDeque;
 use std::sync::Arc;
 

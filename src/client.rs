@@ -130,7 +130,7 @@ impl Client {
         let epoch = crate::sys::random::uuid4();
         let local_id = match config.ext.get("device", "localId") {
             Some(_) => String::new(), // the host's value overrides the default below
-            None => crate::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
+            None => crate::cache::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
         };
         let defaults = crate::model::ext::default_context(local_id, epoch.clone());
         let ext = SessionExt::new(&defaults, &config.ext);

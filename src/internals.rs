@@ -19,7 +19,7 @@ pub mod clock {
 }
 
 pub mod device {
-    pub use crate::device::local_id;
+    pub use crate::cache::device::local_id;
 }
 
 pub mod envelope {

@@ -56,10 +56,8 @@
 pub(crate) mod batch;
 pub(crate) mod cache;
 pub mod client;
-pub(crate) mod codec;
 pub(crate) mod critical;
 pub(crate) mod delivery;
-pub(crate) mod device;
 pub mod ffi;
 pub(crate) mod global;
 #[doc(hidden)]

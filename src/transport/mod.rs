@@ -8,6 +8,7 @@
 //! verifiers; on Linux the system store, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`).
 //! Certificate checks are never switched off.
 
+pub(crate) mod codec;
 mod failure;
 mod header_lines;
 pub mod route;
@@ -106,7 +107,7 @@ impl crate::sys::log::Redact for ProxyCredentials {
 }
 
 // The body codec lives below the transport; kept reachable here for the tools and tests.
-pub use crate::codec::{encode, ndjson};
+pub use crate::transport::codec::{encode, ndjson};
 
 impl Transport {
     pub fn new(config: &Config) -> Self {

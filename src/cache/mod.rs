@@ -8,6 +8,7 @@
 //! lock is free) and merged back by the next one.
 
 mod claim;
+pub(crate) mod device;
 mod lines;
 
 use crate::model::priority::Priority;
@@ -578,7 +579,7 @@ impl Cache {
                 &CacheFiles::file_name(&self.files.cache),
                 &[
                     &CacheFiles::file_name(&self.files.kill),
-                    crate::device::FILE_NAME,
+                    crate::cache::device::FILE_NAME,
                 ],
             );
             let mut contents = Contents::default();
