@@ -2,8 +2,6 @@
 //! the C ABI is a thin layer over.
 
 use crate::cache::{self, CacheFiles};
-use crate::critical::Durability;
-use crate::delivery::{Callback, Delivery, KeepAlive, Report};
 use crate::model::config::{CachePath, Config};
 use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::model::ext::SessionExt;
@@ -11,10 +9,12 @@ use crate::model::options::EventOptions;
 use crate::model::priority::Priority;
 use crate::model::status::{Error, Result, Status};
 use crate::policy::kill::KillSwitch;
-use crate::queue::{Bounds, Pushed, Queue};
-use crate::stats::{Outcome, Snapshot, Stats};
 use crate::sys::log::{self, tel_log, Level};
 use crate::sys::sync::Mutex;
+use crate::worker::critical::Durability;
+use crate::worker::delivery::{Callback, Delivery, KeepAlive, Report};
+use crate::worker::queue::{Bounds, Pushed, Queue};
+use crate::worker::stats::{Outcome, Snapshot, Stats};
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -376,7 +376,7 @@ fn queued(shared: &Shared, pushed: Pushed) -> Result<()> {
 }
 
 /// A critical event with a cache: written to the session's critical-events file, then pushed
-/// (see [`crate::critical::CriticalLog::log`]). Out of line: `tel_log`'s path stays as short.
+/// (see [`crate::worker::critical::CriticalLog::log`]). Out of line: `tel_log`'s path stays as short.
 #[inline(never)]
 fn log_critical(shared: &Shared, files: &CacheFiles, line: String, bounds: Bounds) -> Result<()> {
     let stats = &shared.stats;

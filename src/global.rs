@@ -2,13 +2,13 @@
 //! ends it, and a new one may follow).
 
 use crate::client::Client;
-use crate::delivery::Callback;
 use crate::model::config::Config;
 use crate::model::options::EventOptions;
 use crate::model::status::{Error, Result, Status};
-use crate::stats::Snapshot;
 use crate::sys::fork::ForkLocal;
 use crate::sys::sync::{Mutex, RwLock};
+use crate::worker::delivery::Callback;
+use crate::worker::stats::Snapshot;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -53,11 +53,8 @@
 //! benches, examples, tests and fuzz targets use, is hidden from the docs, is not part of the API and
 //! may change in any release.
 
-pub(crate) mod batch;
 pub(crate) mod cache;
 pub mod client;
-pub(crate) mod critical;
-pub(crate) mod delivery;
 pub mod ffi;
 pub(crate) mod global;
 #[doc(hidden)]
@@ -66,8 +63,6 @@ pub(crate) mod model;
 pub(crate) mod policy;
 pub(crate) mod privacy;
 pub(crate) mod purge;
-pub(crate) mod queue;
-pub mod stats;
 pub(crate) mod sys;
 pub(crate) mod transport;
 pub(crate) mod worker;
@@ -77,18 +72,23 @@ pub mod config {
     pub use crate::model::config::*;
 }
 
+/// The counters of `tel_stats_json` and [`Client::stats`]: where every event went.
+pub mod stats {
+    pub use crate::worker::stats::*;
+}
+
 /// The status codes of the C ABI and the error type that carries them.
 pub mod status {
     pub use crate::model::status::*;
 }
 
 pub use client::Client;
-pub use delivery::{Callback as DeliveryCallback, Report};
 pub use model::config::{CachePath, Compression, Config};
 pub use model::options::{EventOptions, Priority};
 pub use model::status::{Error, Status};
-pub use stats::Outcome;
-pub use stats::Snapshot;
+pub use worker::delivery::{Callback as DeliveryCallback, Report};
+pub use worker::stats::Outcome;
+pub use worker::stats::Snapshot;
 
 /// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
 pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));

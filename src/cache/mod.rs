@@ -744,7 +744,7 @@ impl Cache {
 }
 
 /// A critical-events file not yet under its claim name (`F.claim-<id>-critical.tmp`, see
-/// `crate::critical`): never merged, and removed once its lock is free (its writer died before
+/// `crate::worker::critical`): never merged, and removed once its lock is free (its writer died before
 /// naming it). It never holds the only copy of an entry: a new file is empty until named, and a
 /// rewrite's copies stay in the old file until the new one is named.
 fn remove_unnamed_claim(path: &Path) {

@@ -193,7 +193,9 @@ pub unsafe extern "C" fn tel_client_set_delivery_callback(
 ) -> tel_status {
     call(|| {
         let c = client_ref(client)?;
-        c.set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
+        c.set_delivery_callback(
+            callback.map(|f| crate::worker::delivery::c_callback(f, user_data)),
+        );
         Ok(())
     })
 }

@@ -235,7 +235,9 @@ pub extern "C" fn tel_set_delivery_callback(
     user_data: *mut c_void,
 ) -> tel_status {
     call(|| {
-        global::set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
+        global::set_delivery_callback(
+            callback.map(|f| crate::worker::delivery::c_callback(f, user_data)),
+        );
         Ok(())
     })
 }

@@ -1,11 +1,16 @@
 //! The background thread: batches events, replays the cache, posts, applies the response
 //! policy, honours kill windows and backoff, and persists what is left at shutdown.
 
+pub(crate) mod batch;
+pub(crate) mod critical;
+pub(crate) mod delivery;
 mod handle;
+pub(crate) mod queue;
 mod replay;
 mod shared;
+pub(crate) mod stats;
 
-pub use crate::batch::{Batch, Held};
+pub use crate::worker::batch::{Batch, Held};
 pub use handle::{budget, WorkerHandle};
 pub use shared::{Progress, Shared};
 
@@ -13,11 +18,11 @@ use crate::cache::Cache;
 use crate::cache::Fingerprints;
 use crate::policy::answer::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
 use crate::policy::backoff;
-use crate::queue::{Event, Queue};
-use crate::stats::{Outcome, Stats};
 use crate::sys::log::{tel_log, Level};
 use crate::sys::random::Jitter;
 use crate::transport::Transport;
+use crate::worker::queue::{Event, Queue};
+use crate::worker::stats::{Outcome, Stats};
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -311,7 +316,7 @@ impl Worker {
         let status = result.as_ref().map_or(0, |r| r.status);
         let refusal = |what: String| {
             let r = result.as_ref().ok();
-            crate::delivery::refusal_reason(
+            crate::worker::delivery::refusal_reason(
                 &what,
                 r.and_then(|r| r.collector_error()),
                 r.map_or(&[][..], |r| &r.body[..]),
@@ -512,7 +517,7 @@ impl Worker {
                     Stats::add(&stats.dropped_killed, purged.len() as u64);
                     n += purged.len() as u64;
                     self.shared.delivery.record(|| {
-                        crate::delivery::Report::new(
+                        crate::worker::delivery::Report::new(
                             Outcome::DroppedKilled,
                             purged
                                 .iter()

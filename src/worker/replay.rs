@@ -2,8 +2,8 @@
 //! bound, and writing back a batch whose attempts ran out.
 
 use super::{count_events, Batch, Event, Worker};
-use crate::stats::{Outcome, Stats};
 use crate::sys::log::{tel_log, Level};
+use crate::worker::stats::{Outcome, Stats};
 use std::time::{Duration, Instant};
 
 impl Worker {

@@ -3,16 +3,16 @@
 //! at shutdown, draining and persisting what is left.
 
 use super::count_events;
-use crate::batch::Held;
 use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
-use crate::critical::CriticalLog;
-use crate::delivery::{Delivery, Report};
 use crate::model::config::Config;
 use crate::policy::kill::KillSwitch;
-use crate::queue::{Event, Queue};
-use crate::stats::{Outcome, Stats};
 use crate::sys::log::{tel_log, Level};
 use crate::sys::sync::{Condvar, Mutex};
+use crate::worker::batch::Held;
+use crate::worker::critical::CriticalLog;
+use crate::worker::delivery::{Delivery, Report};
+use crate::worker::queue::{Event, Queue};
+use crate::worker::stats::{Outcome, Stats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,7 +45,7 @@ pub struct Shared {
     pub epoch_marker: String,
     pub delivery: Delivery,
     /// The critical-events file (created at the first critical event). Its locks are taken
-    /// before the queue lock when both are needed (see [`crate::critical`]).
+    /// before the queue lock when both are needed (see [`crate::worker::critical`]).
     pub critical: CriticalLog,
     /// `held.abandoned`, readable without the lock: the worker's cache work checks it as it goes.
     pub taken_over: AtomicBool,

@@ -9,7 +9,7 @@
 //! twice), or deleted when there are none.
 //!
 //! **Entries.** Each append is an entry with an id, which its event carries
-//! ([`crate::queue::Event::durable`]); resolving the event removes exactly that entry, whichever
+//! ([`crate::worker::queue::Event::durable`]); resolving the event removes exactly that entry, whichever
 //! file holds it by then. A purge deletes the file under the session: its entries are gone with
 //! it (their events are still sent by this session, no longer durable), and the next append
 //! starts a new file.
@@ -30,10 +30,10 @@
 
 use crate::cache::{mark, Cache, CacheFiles, ClosedInForkedChild};
 use crate::model::priority::Priority;
-use crate::queue::Pushed;
 use crate::sys::platform;
 use crate::sys::private_file;
 use crate::sys::sync::Mutex;
+use crate::worker::queue::Pushed;
 use std::collections::VecDeque;
 use std::fs::{File, TryLockError};
 use std::io::{self, Write};

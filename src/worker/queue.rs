@@ -2,12 +2,12 @@
 //!
 //! `tel_log` holds the lock only to push one event; the worker holds it only to take a batch or
 //! to wait. Neither holds it across network or disk I/O (a critical event is written to its
-//! file before its push, see [`crate::critical`]).
+//! file before its push, see [`crate::worker::critical`]).
 
-use crate::critical::EntryId;
 use crate::model::priority::Priority;
-use crate::stats::Stats;
 use crate::sys::sync::{Condvar, Mutex};
+use crate::worker::critical::EntryId;
+use crate::worker::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;

@@ -2,8 +2,8 @@
 //! their request body encoded once.
 
 use crate::model::config::Compression;
-use crate::queue::Event;
 use crate::transport::codec::{encode, ndjson};
+use crate::worker::queue::Event;
 use std::collections::VecDeque;
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //! later by [`Delivery::emit`], which holds no lock of the library while the callback runs: the
 //! callback may call `tel_*`, and a callback that blocks holds up nobody but its own thread.
 
-use crate::stats::Outcome;
 use crate::sys::sync::{Condvar, Mutex};
+use crate::worker::stats::Outcome;
 use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
@@ -272,7 +272,7 @@ pub fn refusal_reason(what: &str, collector_error: Option<&str>, body: &[u8]) ->
 mod tests {
     use super::*;
     use crate::model::options::Priority;
-    use crate::queue::Event;
+    use crate::worker::queue::Event;
     use std::time::Instant;
 
     fn event(name: &str) -> Event {
