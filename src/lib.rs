@@ -53,26 +53,29 @@
 //! benches, examples, tests and fuzz targets use, is hidden from the docs, is not part of the API and
 //! may change in any release.
 
+pub(crate) mod api;
 pub(crate) mod cache;
-pub mod client;
 pub mod ffi;
-pub(crate) mod global;
 #[doc(hidden)]
 pub mod internals;
 pub(crate) mod model;
 pub(crate) mod policy;
 pub(crate) mod privacy;
-pub(crate) mod purge;
 pub(crate) mod sys;
 pub(crate) mod transport;
 pub(crate) mod worker;
+
+/// A telemetry client: the Rust API the C ABI is a thin layer over.
+pub mod client {
+    pub use crate::api::client::*;
+}
 
 /// The configuration of a client: `tel_init`'s JSON object, its defaults and its validation.
 pub mod config {
     pub use crate::model::config::*;
 }
 
-/// The counters of `tel_stats_json` and [`Client::stats`]: where every event went.
+/// The counters of `tel_stats_json` and [`Client::stats`](crate::Client::stats): where every event went.
 pub mod stats {
     pub use crate::worker::stats::*;
 }
@@ -82,7 +85,7 @@ pub mod status {
     pub use crate::model::status::*;
 }
 
-pub use client::Client;
+pub use api::client::Client;
 pub use model::config::{CachePath, Compression, Config};
 pub use model::options::{EventOptions, Priority};
 pub use model::status::{Error, Status};

@@ -3,7 +3,7 @@
 
 use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use super::{tel_delivery_fn, tel_status};
-use crate::client::Client;
+use crate::api::client::Client;
 use crate::model::config::Config;
 use crate::model::options::EventOptions;
 use crate::model::status::{Error, Result};

@@ -9,7 +9,7 @@ pub use client::{
     tel_client_new, tel_client_set_delivery_callback, tel_client_stats_json,
 };
 
-use crate::global;
+use crate::api::global;
 use crate::sys::log;
 use boundary::{call, call_size, fill_buffer, optional_str, required_str};
 use std::ffi::{c_char, c_void};
@@ -257,6 +257,6 @@ pub unsafe extern "C" fn tel_purge(config_json: *const c_char) -> tel_status {
     call(|| {
         let config =
             crate::model::config::Config::from_json(required_str(config_json, "config_json")?)?;
-        crate::purge::purge(&config)
+        crate::api::purge::purge(&config)
     })
 }

@@ -45,7 +45,7 @@ pub fn watch() {
     extern "C" fn child() {
         crate::cache::close_claims_in_child();
         crate::sys::log::renew_in_child();
-        crate::global::renew_in_child();
+        crate::api::global::renew_in_child();
     }
     ONCE.call_once(|| {
         // SAFETY: registering a handler; it only allocates fresh cells in the single-threaded child.

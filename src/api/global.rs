@@ -1,7 +1,7 @@
 //! The one process-wide session behind the C ABI (abi.md: `tel_init` starts it, `tel_shutdown`
 //! ends it, and a new one may follow).
 
-use crate::client::Client;
+use crate::api::client::Client;
 use crate::model::config::Config;
 use crate::model::options::EventOptions;
 use crate::model::status::{Error, Result, Status};
