@@ -3,7 +3,7 @@
 //! No lock is held while the callback runs, so a callback may call back into `tel_*`.
 
 use crate::sys::fork::ForkLocal;
-use crate::sys::sync::RwLock;
+use crate::sys::sync::{self, RwLock};
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Weak;
@@ -156,50 +156,20 @@ pub fn enabled(level: Level) -> bool {
 }
 
 thread_local! {
-    /// Library locks this thread holds, and the lines it logged meanwhile: a line is never
-    /// handed to the host while a lock that `tel_*` needs is held (the callback may take a host
-    /// lock that another thread holds while it waits in `tel_shutdown`).
-    static DEFERRED: std::cell::RefCell<(usize, Vec<(Level, String)>)> =
-        const { std::cell::RefCell::new((0, Vec::new())) };
+    /// The lines this thread logged while it held a library lock: a line is never handed to the
+    /// host while a lock that `tel_*` needs is held (the callback may take a host lock that
+    /// another thread holds while it waits in `tel_shutdown`). `sync` counts the locks, and
+    /// runs [`write_deferred`] when the last one is released.
+    static DEFERRED: std::cell::RefCell<Vec<(Level, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Held while a library lock is: lines logged meanwhile wait until the last one is released.
-pub(crate) struct Hold(());
+/// Held like a library lock: lines logged meanwhile wait until the thread's last hold ends.
+pub(crate) struct Hold(sync::Hold);
 
 /// Starts holding this thread's lines (see [`Hold`]).
 pub(crate) fn hold() -> Hold {
-    let _ = DEFERRED.try_with(|d| {
-        if let Ok(mut d) = d.try_borrow_mut() {
-            d.0 += 1;
-        }
-    });
-    Hold(())
-}
-
-/// Ends one hold of this thread; when it was the last, returns the lines kept meanwhile.
-fn release() -> Vec<(Level, String)> {
-    DEFERRED
-        .try_with(|d| {
-            let Ok(mut d) = d.try_borrow_mut() else {
-                return Vec::new();
-            };
-            d.0 = d.0.saturating_sub(1);
-            if d.0 == 0 {
-                std::mem::take(&mut d.1)
-            } else {
-                Vec::new()
-            }
-        })
-        .unwrap_or_default()
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        let lines = release();
-        for (level, line) in lines {
-            emit(level, &line);
-        }
-    }
+    Hold(sync::hold())
 }
 
 impl Hold {
@@ -208,24 +178,22 @@ impl Hold {
     /// short-lived thread of their own that this one waits for until `by` (a slow logger then
     /// writes them after this call returned, but never holds it up).
     pub(crate) fn emit_by(self, by: std::time::Instant) {
-        let lines = release();
-        std::mem::forget(self);
+        if !self.0.end_quietly() {
+            return; // an outer hold writes them
+        }
+        let lines = take_deferred();
         if lines.is_empty() {
             return;
         }
         if STATE.get().read().callback.is_none() {
-            for (level, line) in lines {
-                emit(level, &line);
-            }
+            write(lines);
             return;
         }
         let (done, finished) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("tel-log".into())
             .spawn(move || {
-                for (level, line) in lines {
-                    emit(level, &line);
-                }
+                write(lines);
                 let _ = done.send(());
             });
         if spawned.is_ok() {
@@ -234,22 +202,51 @@ impl Hold {
     }
 }
 
+/// Run by `sync` when this thread's last hold ends: the lines kept meanwhile go out.
+fn write_deferred() {
+    write(take_deferred());
+}
+
+/// What `sync` runs when a thread's last hold ends.
+static WRITE_DEFERRED: fn() = write_deferred;
+
+fn take_deferred() -> Vec<(Level, String)> {
+    DEFERRED
+        .try_with(|d| d.try_borrow_mut().map(|mut d| std::mem::take(&mut *d)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+fn write(lines: Vec<(Level, String)>) {
+    for (level, line) in lines {
+        emit(level, &line);
+    }
+}
+
 /// Keeps the line for later when this thread holds a library lock; true if it did.
 fn deferred(level: Level, message: &str) -> bool {
+    if !sync::held() {
+        return false;
+    }
+    sync::on_last_release(&WRITE_DEFERRED);
     DEFERRED
         .try_with(|d| match d.try_borrow_mut() {
-            Ok(mut d) if d.0 > 0 => {
-                d.1.push((level, message.to_owned()));
+            Ok(mut d) => {
+                d.push((level, message.to_owned()));
                 true
             }
-            _ => false,
+            Err(_) => false,
         })
         .unwrap_or(false)
 }
 
 /// `text` with every registered full instrumentation key replaced by its redacted form.
 pub fn redact(text: &str) -> String {
-    let state = STATE.get().read();
+    redact_with(&STATE.get().read(), text)
+}
+
+fn redact_with(state: &LogState, text: &str) -> String {
     let mut text = text.to_owned();
     for holder in state.secrets.iter().filter_map(Weak::upgrade) {
         text = holder.redact(&text);
@@ -264,11 +261,11 @@ pub fn emit(level: Level, message: &str) {
     }
     let (callback, stderr_level, mut flat) = {
         let state = STATE.get().read();
-        let mut text = message.to_owned();
-        for holder in state.secrets.iter().filter_map(Weak::upgrade) {
-            text = holder.redact(&text);
-        }
-        (state.callback, state.stderr_level, text)
+        (
+            state.callback,
+            state.stderr_level,
+            redact_with(&state, message),
+        )
     };
     if flat.contains(['\n', '\r', '\0']) {
         flat = flat

@@ -9,19 +9,87 @@
 //!
 //! A poisoned lock is used as it is: every critical section here leaves its data consistent
 //! before anything that could panic, and a telemetry library must not turn one panic into many.
+//!
+//! Each thread counts the library locks it holds ([`Hold`]): `log` keeps the lines a thread
+//! logs meanwhile and writes them when the last one is released (a host's logger may take a
+//! host lock that another thread holds while it waits in `tel_shutdown`). This module knows
+//! nothing of log lines: `log` registers what to run then ([`on_last_release`]).
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::PoisonError;
 use std::time::Instant;
 
+thread_local! {
+    /// The holds of this thread: library locks held, and explicit [`hold`]s.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Run on a thread whose last hold just ended; set by `log`.
+static ON_LAST_RELEASE: AtomicPtr<fn()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Sets what runs on a thread when its last hold ends (`log` writes the lines it kept).
+pub fn on_last_release(hook: &'static fn()) {
+    ON_LAST_RELEASE.store((hook as *const fn()).cast_mut(), Ordering::Release);
+}
+
+/// Whether this thread holds a library lock (or an explicit [`hold`]) now.
+pub fn held() -> bool {
+    HELD.try_with(|h| h.get() > 0).unwrap_or(false)
+}
+
+/// One hold of this thread, ended when it is dropped. Not `Send`: it counts for the thread
+/// that took it.
+pub struct Hold(PhantomData<*const ()>);
+
+/// Counts one hold of this thread until the returned [`Hold`] is dropped.
+pub fn hold() -> Hold {
+    let _ = HELD.try_with(|h| h.set(h.get() + 1));
+    Hold(PhantomData)
+}
+
+impl Hold {
+    /// Ends the hold without running the hook; true when it was the thread's last one (what
+    /// the hook would have handled is then the caller's to handle).
+    pub fn end_quietly(self) -> bool {
+        let last = release();
+        std::mem::forget(self);
+        last
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if release() {
+            let hook = ON_LAST_RELEASE.load(Ordering::Acquire);
+            if !hook.is_null() {
+                // SAFETY: only ever set from a `&'static fn()` (see `on_last_release`).
+                unsafe { (*hook)() };
+            }
+        }
+    }
+}
+
+/// Ends one hold of this thread; true when none is left.
+fn release() -> bool {
+    HELD.try_with(|h| {
+        let n = h.get().saturating_sub(1);
+        h.set(n);
+        n == 0
+    })
+    .unwrap_or(false)
+}
+
 pub struct Mutex<T>(std::sync::Mutex<T>);
 
-/// A held [`Mutex`]. The inner guard is only `None` for the instant a [`Condvar`] waits.
-/// While any is held, this thread's log lines wait (see [`crate::sys::log::hold`]); the fields
-/// drop in order, so the lock is released before they are written.
+/// A held [`Mutex`]. The inner guard is only `None` for the instant a [`Condvar`] waits. The
+/// fields drop in order: the lock is released before the hold ends (and before the lines
+/// kept meanwhile are written).
 pub struct MutexGuard<'a, T>(
     Option<std::sync::MutexGuard<'a, T>>,
-    #[allow(dead_code)] crate::sys::log::Hold,
+    #[allow(dead_code)] Hold,
 );
 
 impl<T> Mutex<T> {
@@ -30,7 +98,7 @@ impl<T> Mutex<T> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        let hold = crate::sys::log::hold();
+        let hold = hold();
         MutexGuard(
             Some(self.0.lock().unwrap_or_else(PoisonError::into_inner)),
             hold,
@@ -41,9 +109,9 @@ impl<T> Mutex<T> {
     #[cfg_attr(not(unix), allow(dead_code))] // fork handlers exist on Unix only
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         match self.0.try_lock() {
-            Ok(g) => Some(MutexGuard(Some(g), crate::sys::log::hold())),
+            Ok(g) => Some(MutexGuard(Some(g), hold())),
             Err(std::sync::TryLockError::Poisoned(p)) => {
-                Some(MutexGuard(Some(p.into_inner()), crate::sys::log::hold()))
+                Some(MutexGuard(Some(p.into_inner()), hold()))
             }
             Err(std::sync::TryLockError::WouldBlock) => None,
         }
