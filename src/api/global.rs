@@ -36,6 +36,27 @@ pub(crate) fn renew_in_child() {
     DELIVERY.renew(Mutex::new(callback));
 }
 
+/// Registers the handler a forked child runs before any other code (once, at the first
+/// `tel_init` or `tel_client_new`): the parent's claim and critical-events files are closed
+/// (their locks say the parent's sessions are alive), and the log state and the session slots
+/// are renewed, unlocked, the parent's session left behind.
+#[cfg(unix)]
+pub fn watch_fork() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn child() {
+        crate::cache::close_claims_in_child();
+        crate::sys::log::renew_in_child();
+        renew_in_child();
+    }
+    ONCE.call_once(|| {
+        // SAFETY: registering a handler; it only allocates fresh cells in the single-threaded child.
+        unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    });
+}
+
+#[cfg(not(unix))]
+pub fn watch_fork() {}
+
 fn not_initialized() -> Error {
     if INHERITED.load(Ordering::Relaxed) {
         Error::new(
@@ -81,7 +102,7 @@ pub fn init(config_json: &str) -> Result<()> {
         return Err(already_initialized());
     }
     let config = Config::from_json(config_json)?;
-    crate::sys::fork::watch();
+    watch_fork();
     let client = Client::start(config)?;
     let mut slot = SESSION.get().write();
     if slot.is_some() {

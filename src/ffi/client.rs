@@ -51,7 +51,7 @@ pub unsafe extern "C" fn tel_client_new(
             return Err(Error::argument("out is NULL"));
         }
         let config = Config::from_json(text)?;
-        crate::sys::fork::watch();
+        crate::api::global::watch_fork();
         let client = Client::start(config)?;
         let boxed = Box::new(tel_client {
             client: Arc::new(client),

@@ -1,7 +1,8 @@
 //! `fork()` safety. A child process has only the thread that called `fork`; any lock that another
 //! parent thread held, or was waiting on, at that instant can never be taken safely in the child.
 //! So the process-wide locks live in [`ForkLocal`] cells that the child replaces with fresh ones
-//! before it runs any other code; the parent's session stays behind, untouched.
+//! before it runs any other code; the parent's session stays behind, untouched. The handler that
+//! does so is the API's (`api::global::watch_fork`): it knows which cells there are.
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -37,21 +38,3 @@ impl<T> ForkLocal<T> {
             .store(Box::into_raw(Box::new(fresh)), Ordering::Release);
     }
 }
-
-/// Registers the child handler once (at the first `tel_init`).
-#[cfg(unix)]
-pub fn watch() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    extern "C" fn child() {
-        crate::cache::close_claims_in_child();
-        crate::sys::log::renew_in_child();
-        crate::api::global::renew_in_child();
-    }
-    ONCE.call_once(|| {
-        // SAFETY: registering a handler; it only allocates fresh cells in the single-threaded child.
-        unsafe { libc::pthread_atfork(None, None, Some(child)) };
-    });
-}
-
-#[cfg(not(unix))]
-pub fn watch() {}
