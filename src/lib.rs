@@ -87,11 +87,9 @@ pub mod status {
 
 pub use api::client::Client;
 pub use model::config::{CachePath, Compression, Config};
+pub use model::ext::SDK_VERSION;
 pub use model::options::{EventOptions, Priority};
 pub use model::status::{Error, Status};
 pub use worker::delivery::{Callback as DeliveryCallback, Report};
 pub use worker::stats::Outcome;
 pub use worker::stats::Snapshot;
-
-/// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
-pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));

@@ -34,7 +34,7 @@ pub enum CachePath {
 /// code with [`Config::new`] and the public fields.
 ///
 /// The keys, defaults and limits are those of `tel_init` (docs/abi.md, "Configuration"); every
-/// refusal is [`Status::InvalidConfig`](crate::Status::InvalidConfig) with a message naming
+/// refusal is [`Status::InvalidConfig`](crate::model::status::Status::InvalidConfig) with a message naming
 /// the key, and never shows the full instrumentation key.
 ///
 /// ```
@@ -305,7 +305,7 @@ mod tests {
         ];
         for (json, word) in cases {
             let e = cfg(json).unwrap_err();
-            assert_eq!(e.status, crate::Status::InvalidConfig);
+            assert_eq!(e.status, crate::model::status::Status::InvalidConfig);
             assert!(e.message.contains(word), "{json}: {}", e.message);
         }
     }

@@ -7,6 +7,9 @@
 use crate::model::status::{excerpt, Error, Result};
 use serde_json::Value;
 
+/// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
+pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));
+
 /// The documented extensions and their fields (Common Schema 4.0 Bond definition), in the order
 /// the envelope writes them. `sdk` is last: it is the library's own and carries `seq`.
 pub const DOCUMENTED: &[(&str, &[&str])] = &[
@@ -85,7 +88,7 @@ pub fn default_context(
         ("os", "ver", crate::sys::platform::os_version()),
         ("app", "sesId", crate::sys::random::uuid4()),
         ("device", "localId", local_id),
-        ("sdk", "ver", crate::SDK_VERSION.to_owned()),
+        ("sdk", "ver", SDK_VERSION.to_owned()),
         ("sdk", "epoch", epoch),
     ]
 }

@@ -200,7 +200,11 @@ mod tests {
             "abc-\r\nx",
         ] {
             let e = InstrumentationKey::parse(bad).unwrap_err();
-            assert_eq!(e.status, crate::Status::InvalidConfig, "{bad:?}");
+            assert_eq!(
+                e.status,
+                crate::model::status::Status::InvalidConfig,
+                "{bad:?}"
+            );
         }
     }
 }

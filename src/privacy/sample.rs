@@ -188,7 +188,7 @@ mod tests {
             (json!(0.5), "sample must be an object"),
         ] {
             let e = SampleRates::from_json(&bad).unwrap_err();
-            assert_eq!(e.status, crate::Status::InvalidConfig);
+            assert_eq!(e.status, crate::model::status::Status::InvalidConfig);
             assert!(e.message.contains(words), "{bad}: {}", e.message);
         }
     }

@@ -641,7 +641,7 @@ mod tests {
             (json!(null), "must be an array"),
         ] {
             let e = Detectors::from_json(&bad).unwrap_err();
-            assert_eq!(e.status, crate::Status::InvalidConfig);
+            assert_eq!(e.status, crate::model::status::Status::InvalidConfig);
             assert!(e.message.contains(word), "{bad}: {}", e.message);
             assert!(e.message.contains("scrub"), "{}", e.message);
         }

@@ -16,6 +16,7 @@ mod system_proxy;
 
 use crate::model::config::Config;
 use crate::model::endpoint::Endpoint;
+use crate::model::ext::SDK_VERSION;
 use crate::policy::answer::{HttpResponse, NetworkError};
 use crate::sys::log::{tel_log, Level};
 use route::Route;
@@ -33,8 +34,6 @@ pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
 /// server closed sooner is seen closed before it is used (a non-blocking read finds its end)
 /// and replaced at once, which costs neither an event nor an attempt.
 pub const IDLE_CONNECTION_AGE: Duration = Duration::from_secs(20);
-
-pub const SDK_VERSION: &str = crate::SDK_VERSION;
 
 /// Distinct failure causes remembered for the once-per-cause warning.
 const MAX_WARNED_CAUSES: usize = 32;

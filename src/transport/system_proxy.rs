@@ -141,7 +141,10 @@ mod winhttp {
         url: &str,
         timeout_ms: u64,
     ) -> Result<Option<String>, AutoError> {
-        let agent = wide(&format!("onecollector-tel/{}", crate::SDK_VERSION));
+        let agent = wide(&format!(
+            "onecollector-tel/{}",
+            crate::model::ext::SDK_VERSION
+        ));
         // SAFETY: a NUL-terminated agent name and null proxy strings, as the call allows.
         let session = unsafe {
             WinHttpOpen(
