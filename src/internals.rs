@@ -60,9 +60,9 @@ pub mod random {
 
 pub mod response {
     pub use crate::policy::answer::{
-        classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError,
-        Refused, Verdict,
+        classify, directives, parse_retry_after, refused_events, Refused, Verdict,
     };
+    pub use crate::transport::reply::{HttpResponse, NetworkError};
 }
 
 pub mod transport {

@@ -2,42 +2,8 @@
 
 use crate::policy::backoff::MAX_RETRY_AFTER;
 use crate::policy::kill::{parse_directive, KillDirective};
+use crate::transport::reply::{HttpResponse, NetworkError};
 use std::time::Duration;
-
-/// A response as the transport read it (headers lowercased, body capped).
-#[derive(Debug, Clone, Default)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The collector's reason (`Collector-Error`), if it gave one.
-    pub fn collector_error(&self) -> Option<&str> {
-        self.header("collector-error")
-    }
-
-    /// The first 200 bytes of the body, newlines flattened, for the debug line.
-    pub fn body_excerpt(&self) -> String {
-        let cut = &self.body[..self.body.len().min(200)];
-        String::from_utf8_lossy(cut)
-            .chars()
-            .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-            .collect()
-    }
-}
-
-/// Why a request produced no HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkError(pub String);
 
 /// Which events of an accepted request the collector refused (`efi`).
 #[derive(Debug, Clone, PartialEq, Eq)]

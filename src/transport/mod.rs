@@ -11,14 +11,15 @@
 pub(crate) mod codec;
 mod failure;
 mod header_lines;
+pub(crate) mod reply;
 pub mod route;
 mod system_proxy;
 
 use crate::model::config::Config;
 use crate::model::endpoint::Endpoint;
 use crate::model::ext::SDK_VERSION;
-use crate::policy::answer::{HttpResponse, NetworkError};
 use crate::sys::log::{tel_log, Level};
+use reply::{HttpResponse, NetworkError};
 use route::Route;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -108,15 +109,46 @@ impl crate::sys::log::Redact for ProxyCredentials {
 // The body codec lives below the transport; kept reachable here for the tools and tests.
 pub use crate::transport::codec::{encode, ndjson};
 
+/// What the transport reads of a configuration, and nothing else.
+#[derive(Clone)]
+pub struct Settings {
+    pub endpoint: Endpoint,
+    /// The `x-apikey` header: the full instrumentation key (so not `Debug`).
+    pub api_key: String,
+    /// The whole exchange of one request, connection and TLS included.
+    pub http_timeout_ms: u64,
+    /// Keep the connection (and the TLS sessions to resume) for the next request.
+    pub connection_reuse: bool,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Settings {
+        Settings {
+            endpoint: config.endpoint.clone(),
+            api_key: config.ikey.header_value().to_owned(),
+            http_timeout_ms: config.http_timeout_ms,
+            connection_reuse: config.connection_reuse,
+        }
+    }
+}
+
 impl Transport {
-    pub fn new(config: &Config) -> Self {
-        Self::with_route(config, route::route_from_system(&config.endpoint))
+    pub fn new(settings: impl Into<Settings>) -> Self {
+        let settings = settings.into();
+        let route = route::route_from_system(&settings.endpoint);
+        Self::with_route(settings, route)
     }
 
     /// A transport that takes `route` instead of reading the environment. A
     /// [`Route::Automatic`] is evaluated on the first request (or the first call of
     /// [`Transport::route`]); any other is final at once.
-    pub fn with_route(config: &Config, route: Route) -> Self {
+    pub fn with_route(settings: impl Into<Settings>, route: Route) -> Self {
+        let Settings {
+            endpoint,
+            api_key,
+            http_timeout_ms,
+            connection_reuse: reuse,
+        } = settings.into();
         tel_log!(Level::Debug, "route to the collector: {route}");
         let ready = OnceLock::new();
         let dropped_headers = Arc::default();
@@ -125,19 +157,19 @@ impl Transport {
             route => {
                 let _ = ready.set(Ready::new(
                     route,
-                    config.http_timeout_ms,
-                    config.connection_reuse,
-                    &config.endpoint,
+                    http_timeout_ms,
+                    reuse,
+                    &endpoint,
                     &dropped_headers,
                 ));
                 None
             }
         };
         Transport {
-            endpoint: config.endpoint.clone(),
-            api_key: config.ikey.header_value().to_owned(),
-            http_timeout_ms: config.http_timeout_ms,
-            reuse: config.connection_reuse,
+            endpoint,
+            api_key,
+            http_timeout_ms,
+            reuse,
             automatic,
             ready,
             warned: Mutex::new(Vec::new()),

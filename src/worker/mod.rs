@@ -16,10 +16,11 @@ pub use shared::{Progress, Shared};
 
 use crate::cache::Cache;
 use crate::cache::Fingerprints;
-use crate::policy::answer::{classify, directives, HttpResponse, NetworkError, Refused, Verdict};
+use crate::policy::answer::{classify, directives, Refused, Verdict};
 use crate::policy::backoff;
 use crate::sys::log::{tel_log, Level};
 use crate::sys::random::Jitter;
+use crate::transport::reply::{HttpResponse, NetworkError};
 use crate::transport::Transport;
 use crate::worker::queue::{Event, Queue};
 use crate::worker::stats::{Outcome, Stats};
@@ -106,7 +107,7 @@ impl Worker {
         let cache = shared.new_cache().map(|c| c.owned_by(shared.clone()));
         let replay_pending = cache.is_some();
         Worker {
-            transport: Transport::new(&shared.config),
+            transport: Transport::new(&*shared.config),
             cache,
             jitter: Jitter::new(),
             failures: 0,
