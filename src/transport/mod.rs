@@ -1,5 +1,5 @@
 //! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, the route
-//! ([`route::route`]), a deadline on the whole exchange, caps on what is read back, header
+//! ([`route::rules::route`]), a deadline on the whole exchange, caps on what is read back, header
 //! lines no parser accepts left out ([`header_lines`]), and connections kept for the next
 //! request.
 //!
@@ -135,7 +135,7 @@ impl From<&Config> for Settings {
 impl Transport {
     pub fn new(settings: impl Into<Settings>) -> Self {
         let settings = settings.into();
-        let route = route::route_from_system(&settings.endpoint);
+        let route = route::rules::route_from_system(&settings.endpoint);
         Self::with_route(settings, route)
     }
 
@@ -193,7 +193,7 @@ impl Transport {
                 .expect("a transport without a route has an automatic configuration");
             let timeout_ms = self.http_timeout_ms.clamp(1, AUTOMATIC_PROXY_TIMEOUT_MS);
             let url = self.endpoint.url.as_str();
-            let resolved = route::resolve_automatic(auto, &mut |source| {
+            let resolved = route::windows::resolve_automatic(auto, &mut |source| {
                 system_proxy::evaluate(source, url, timeout_ms)
             });
             if let Some(why) = &resolved.failure {
