@@ -224,26 +224,24 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
+/// A user name or password of a proxy URL, percent-decoded. A `%` not followed by two hex
+/// digits is refused rather than passed on as it is: the proxy would refuse those credentials
+/// with a 407 that says less than this.
 fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
+    let b = s.as_bytes();
+    let malformed = (0..b.len()).any(|i| {
+        b[i] == b'%'
+            && !b
                 .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            let Some(b) = hex else {
-                return Err("its credentials have a malformed %-escape".into());
-            };
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err("its credentials have a malformed %-escape".into());
     }
-    String::from_utf8(out).map_err(|_| "its credentials are not UTF-8 once decoded".into())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| "its credentials are not UTF-8 once decoded".into())
 }
 
 #[cfg(test)]
@@ -267,5 +265,24 @@ mod tests {
         assert_eq!(ProxyUrl::parse("http://[::1]:8080").unwrap().host, "::1");
         assert!(ProxyUrl::parse("socks5://proxy:1080").is_err());
         assert!(ProxyUrl::parse("http://u:%zz@proxy:1").is_err());
+    }
+
+    #[test]
+    fn a_percent_escape_is_two_hex_digits() {
+        let password =
+            |url: &str| ProxyUrl::parse(url).map(|u| u.credentials().map(|(_, p)| p.to_owned()));
+        assert_eq!(
+            password("http://u:%C3%A9t%C3%A9@p:1"),
+            Ok(Some("été".into()))
+        );
+        assert_eq!(password("http://u:100%25@p:1"), Ok(Some("100%".into())));
+        // A sign is no digit, and an escape cut short is no escape: refused, never guessed.
+        for malformed in ["http://u:%+4@p:1", "http://u:%-0@p:1", "http://u:a%4@p:1"] {
+            assert!(password(malformed).is_err(), "{malformed}");
+        }
+        assert!(
+            password("http://u:%FF@p:1").is_err(),
+            "not UTF-8 once decoded"
+        );
     }
 }
