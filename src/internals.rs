@@ -11,7 +11,8 @@ pub mod backoff {
 }
 
 pub mod cache {
-    pub use crate::cache::{Cache, CacheFiles};
+    pub use crate::cache::files::CacheFiles;
+    pub use crate::cache::Cache;
 }
 
 pub mod clock {

@@ -1,7 +1,8 @@
 //! A telemetry client (abi.md: the default session is one client among others): the Rust API
 //! the C ABI is a thin layer over.
 
-use crate::cache::{self, CacheFiles};
+use crate::cache;
+use crate::cache::files::CacheFiles;
 use crate::model::config::{CachePath, Config};
 use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::model::ext::SessionExt;

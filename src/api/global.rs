@@ -44,7 +44,7 @@ pub(crate) fn renew_in_child() {
 pub fn watch_fork() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     extern "C" fn child() {
-        crate::cache::close_claims_in_child();
+        crate::cache::claim::close_claims_in_child();
         crate::sys::log::renew_in_child();
         renew_in_child();
     }

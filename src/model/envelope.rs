@@ -298,6 +298,33 @@ pub fn envelope_time_ms(line: &str) -> Option<u64> {
     crate::sys::clock::parse_iso8601(line.get(at..at + 24)?)
 }
 
+/// The checks `tel_log` makes, on a line read back (from a cache file): its size, one line (no CR), valid JSON
+/// whose numbers a double can hold, version 4.0, a valid name, a readable time, an object
+/// as `data`. A line that fails them was never written by `tel_log`: sent, it would get the
+/// whole batch refused.
+pub fn check_line(line: &str, max_len: usize) -> std::result::Result<(), String> {
+    if line.len() > max_len {
+        return Err(format!("longer than event_max_bytes ({max_len})"));
+    }
+    if line.contains('\r') {
+        return Err("holds a carriage return".into());
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    if v.get("ver").and_then(|v| v.as_str()) != Some("4.0") {
+        return Err("not a Common Schema 4.0 envelope".into());
+    }
+    let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("");
+    check_name(name).map_err(|e| e.message)?;
+    if !v.get("data").is_some_and(|d| d.is_object()) {
+        return Err("its data is not a JSON object".into());
+    }
+    let time = v.get("time").and_then(|t| t.as_str()).unwrap_or("");
+    crate::sys::clock::parse_iso8601(time)
+        .map(|_| ())
+        .ok_or_else(|| "its time is unreadable".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

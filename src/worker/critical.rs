@@ -28,21 +28,18 @@
 //! waited for by the worker), then `disk`, then the queue lock or `entries`. Plain `tel_log`
 //! takes none of them, and no append waits for the cache lock or another process.
 
-use crate::cache::{mark, Cache, CacheFiles, ClosedInForkedChild};
+use crate::cache::critical_file::{write_at, EntryId, LiveFile, Unnamed};
+use crate::cache::entry::mark;
+use crate::cache::files::CacheFiles;
+use crate::cache::Cache;
 use crate::model::priority::Priority;
-use crate::sys::platform;
-use crate::sys::private_file;
 use crate::sys::sync::Mutex;
 use crate::worker::queue::Pushed;
 use std::collections::VecDeque;
-use std::fs::{File, TryLockError};
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Which entry of the critical-events file holds an event; unique within a session.
-pub type EntryId = std::num::NonZeroU64;
 
 /// Resolved entries (bytes) past which the worker rewrites the file, when they also outweigh
 /// the unresolved ones. Bounds what a SIGKILL makes the next process send again: about 60
@@ -143,144 +140,6 @@ impl Entries {
         self.lines.clear();
         self.count = 0;
         self.bytes = 0;
-    }
-}
-
-/// A critical-events file under its claim name, locked for the session's lifetime.
-#[derive(Debug)]
-struct LiveFile {
-    /// A forked child closes the file: it must not keep this session looking alive. (First,
-    /// so that it is dropped before the file is closed.)
-    _fork: ClosedInForkedChild,
-    path: PathBuf,
-    file: File,
-}
-
-impl LiveFile {
-    /// False once the file was deleted under the session (`tel_purge`).
-    #[cfg(unix)]
-    fn usable(&self) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().map(|m| m.nlink() > 0).unwrap_or(false)
-    }
-
-    /// Windows refuses to delete a file that is open, so it is never deleted under us.
-    #[cfg(not(unix))]
-    fn usable(&self) -> bool {
-        true
-    }
-
-    /// A new, empty critical-events file. No cache lock is needed: the file is locked before
-    /// it takes its claim name (see [`Unnamed`]), so no other process ever sees it unlocked.
-    fn create(files: &CacheFiles) -> io::Result<LiveFile> {
-        let mut last = None;
-        for _ in 0..3 {
-            match Unnamed::create(files, &[]).and_then(Unnamed::name) {
-                Ok(f) => return Ok(f),
-                // A purge removed it between its creation and its name: try another.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("no critical-events file could be created")))
-    }
-
-    /// Deletes the file (its entries are resolved or persisted elsewhere).
-    fn delete(self) {
-        let _ = self.file.set_len(0);
-        let path = self.path.clone();
-        drop(self); // Windows deletes no open file
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-/// A new critical-events file, locked, under a temporary name (`<claim name>.tmp`) that the
-/// cache's recovery of dead claims never merges: once its lock is free, such a file is removed
-/// (it never holds the only copy of an entry). [`Unnamed::name`] gives it its claim name.
-struct Unnamed {
-    live: LiveFile,
-    claim_path: PathBuf,
-}
-
-impl Unnamed {
-    fn create(files: &CacheFiles, content: &[u8]) -> io::Result<Unnamed> {
-        platform::create_private_dir(&files.dir)?;
-        for _ in 0..3 {
-            let mut name = files.cache.clone().into_os_string();
-            name.push(format!(
-                ".claim-{:016x}-critical",
-                crate::sys::random::u64()
-            ));
-            let claim_path = PathBuf::from(&name);
-            name.push(".tmp");
-            let path = PathBuf::from(name);
-            let file = match private_file::open(
-                &path,
-                // Not `append`: Windows refuses `set_len` on an append-only handle. Each write
-                // goes where the writer says (see `Disk::append`).
-                private_file::options()
-                    .read(true)
-                    .write(true)
-                    .create_new(true),
-            ) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                r => r?,
-            };
-            match file.try_lock() {
-                Ok(()) => {}
-                // Another process's recovery opened it in that instant, found it unlocked and
-                // removes it: take another name.
-                Err(TryLockError::WouldBlock) => continue,
-                Err(TryLockError::Error(e)) => {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(e);
-                }
-            }
-            let unnamed = Unnamed {
-                live: LiveFile {
-                    _fork: ClosedInForkedChild::new(&file),
-                    path,
-                    file,
-                },
-                claim_path,
-            };
-            if !content.is_empty() {
-                if let Err(e) = unnamed.append(content) {
-                    unnamed.discard();
-                    return Err(e);
-                }
-            }
-            return Ok(unnamed);
-        }
-        Err(io::Error::other("no free name for a critical-events file"))
-    }
-
-    fn append(&self, bytes: &[u8]) -> io::Result<()> {
-        (&self.live.file).write_all(bytes)
-    }
-
-    /// Renames it to its claim name: from now on it is merged back if the process dies. (The
-    /// lock belongs to the open file and survives the rename.) Fails with `NotFound` when a
-    /// purge removed it first.
-    fn name(self) -> io::Result<LiveFile> {
-        let Unnamed {
-            mut live,
-            claim_path,
-        } = self;
-        match std::fs::rename(&live.path, &claim_path) {
-            Ok(()) => {
-                live.path = claim_path;
-                Ok(live)
-            }
-            Err(e) => {
-                live.delete();
-                Err(e)
-            }
-        }
-    }
-
-    fn discard(self) {
-        self.live.delete();
     }
 }
 
@@ -552,31 +411,6 @@ impl CriticalLog {
             f.delete();
         }
     }
-}
-
-/// Writes all of `bytes` at `offset` (the file is not opened for appending: see
-/// [`Unnamed::create`]), in one system call when it fits.
-#[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(bytes, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !bytes.is_empty() {
-        match file.seek_write(bytes, offset) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                bytes = &bytes[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Debug builds only, for tests: while the file that `TEL_TEST_CRITICAL_GATE` names exists, an

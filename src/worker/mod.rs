@@ -14,8 +14,8 @@ pub use crate::worker::batch::{Batch, Held};
 pub use handle::{budget, WorkerHandle};
 pub use shared::{Progress, Shared};
 
+use crate::cache::entry::Fingerprints;
 use crate::cache::Cache;
-use crate::cache::Fingerprints;
 use crate::policy::answer::{classify, directives, Refused, Verdict};
 use crate::policy::backoff;
 use crate::sys::log::{tel_log, Level};

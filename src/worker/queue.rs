@@ -4,9 +4,9 @@
 //! to wait. Neither holds it across network or disk I/O (a critical event is written to its
 //! file before its push, see [`crate::worker::critical`]).
 
+use crate::cache::critical_file::EntryId;
 use crate::model::priority::Priority;
 use crate::sys::sync::{Condvar, Mutex};
-use crate::worker::critical::EntryId;
 use crate::worker::stats::Stats;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

@@ -32,7 +32,8 @@ impl Worker {
         let marker = &self.shared.epoch_marker;
         let put_back = &self.put_back;
         let skip = |line: &str| {
-            line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
+            line.contains(marker.as_str())
+                || put_back.contains(&crate::cache::entry::fingerprint(line))
         };
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
         let (lines, change) = match claimed {
@@ -49,7 +50,7 @@ impl Worker {
         let events: Vec<Event> = lines
             .iter()
             .map(|line| {
-                let (bare, priority) = crate::cache::unmark(line);
+                let (bare, priority) = crate::cache::entry::unmark(line);
                 Event {
                     line: bare.to_owned(),
                     ordinal: Event::REPLAYED,
@@ -116,7 +117,7 @@ impl Worker {
             let lines: Vec<String> = b
                 .events
                 .iter()
-                .map(|e| crate::cache::mark(&e.line, e.priority))
+                .map(|e| crate::cache::entry::mark(&e.line, e.priority))
                 .collect();
             (lines, b.attempts)
         }) else {
@@ -152,7 +153,7 @@ impl Worker {
         };
         let n = batch.events.len();
         self.put_back
-            .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
+            .extend(lines.iter().map(|l| crate::cache::entry::fingerprint(l)));
         tel_log!(
             Level::Info,
             "{} undeliverable after {} attempts: written to the cache file for a later process",

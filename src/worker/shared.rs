@@ -3,7 +3,11 @@
 //! at shutdown, draining and persisting what is left.
 
 use super::count_events;
-use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
+use crate::cache::claim::{ClaimHandle, TakenClaim};
+use crate::cache::entry::mark;
+use crate::cache::files::CacheFiles;
+use crate::cache::owner::Owner;
+use crate::cache::Cache;
 use crate::model::config::Config;
 use crate::policy::kill::KillSwitch;
 use crate::sys::log::{tel_log, Level};
