@@ -198,6 +198,19 @@ mod tests {
         assert_eq!(refused_events(b"garbage"), Refused::None);
     }
 
+    /// RFC 9110 (5.6.7): a recipient accepts all three forms of an HTTP-date, and
+    /// `Retry-After` may carry any. These name one instant, long past: no wait.
+    #[test]
+    fn retry_after_takes_every_http_date_form() {
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_retry_after(date), Some(Duration::ZERO), "{date}");
+        }
+    }
+
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));

@@ -124,33 +124,15 @@ pub fn parse_iso8601(s: &str) -> Option<u64> {
     )
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP-date form servers send.
+/// Parses an HTTP-date to Unix ms, in any of the three forms RFC 9110 has a recipient accept:
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, what servers send), RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`). `httpdate`
+/// reads them, as strictly as the RFC writes them (a weekday that is not the date's is no date).
 pub fn parse_http_date(s: &str) -> Option<u64> {
-    let parts: Vec<&str> = s.split_ascii_whitespace().collect();
-    let [_weekday, day, month, year, time, zone] = parts.as_slice() else {
-        return None;
-    };
-    if *zone != "GMT" && *zone != "UTC" {
-        return None;
-    }
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
-    let mut hms = time.split(':');
-    let (h, mi, sec) = (hms.next()?, hms.next()?, hms.next()?);
-    if hms.next().is_some() || h.len() != 2 || mi.len() != 2 || sec.len() != 2 {
-        return None;
-    }
-    to_unix_ms(
-        digits(year)? as i64,
-        mo,
-        digits(day)?,
-        digits(h)?,
-        digits(mi)?,
-        digits(sec)?,
-        0,
-    )
+    let at = httpdate::parse_http_date(s).ok()?;
+    at.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -180,6 +162,15 @@ mod tests {
     fn parses_http_dates() {
         assert_eq!(
             parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        // RFC 850 and asctime, which RFC 9110 has a recipient accept too.
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        assert_eq!(
+            parse_http_date("Sun Nov  6 08:49:37 1994"),
             Some(784_111_777_000)
         );
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49 GMT"), None);
