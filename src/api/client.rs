@@ -12,11 +12,13 @@ use crate::model::status::{Error, Result, Status};
 use crate::policy::kill::KillSwitch;
 use crate::sys::log::{self, tel_log, Level};
 use crate::sys::sync::Mutex;
+use crate::worker::batch::Held;
 use crate::worker::critical::Durability;
 use crate::worker::delivery::{Callback, Delivery, KeepAlive, Report};
+use crate::worker::handle::WorkerHandle;
 use crate::worker::queue::{Bounds, Pushed, Queue};
+use crate::worker::shared::{Progress, Shared};
 use crate::worker::stats::{Outcome, Snapshot, Stats};
-use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -219,8 +221,7 @@ impl Client {
                     Outcome::DroppedKilled,
                     [name],
                     0,
-                    "dropped: the collector told this tenant to stop sending for a while (kill window)"
-                        .to_owned(),
+                    crate::policy::kill::KILLED.to_owned(),
                 )
             });
             if shared.delivery.installed() {

@@ -15,11 +15,31 @@ pub enum Refused {
 }
 
 impl Refused {
+    /// Whether the event at `index` of the request was refused.
+    pub fn includes(&self, index: usize) -> bool {
+        match self {
+            Refused::None => false,
+            Refused::All => true,
+            Refused::Some(v) => v.contains(&index),
+        }
+    }
+
     pub fn count(&self, batch_len: usize) -> usize {
         match self {
             Refused::None => 0,
             Refused::All => batch_len,
             Refused::Some(v) => v.iter().filter(|i| **i < batch_len).count(),
+        }
+    }
+}
+
+/// `all`, the indices (`[0, 2]`), or nothing.
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::None => Ok(()),
+            Refused::All => f.write_str("all"),
+            Refused::Some(v) => write!(f, "{v:?}"),
         }
     }
 }
@@ -55,8 +75,15 @@ pub enum Verdict {
 ///   as a misrouted request says nothing about the events.
 ///
 /// Kill directives (`kill-tokens`) are read from every response whatever its status; see
-/// [`directives`].
+/// [`directives`]. What the worker then does with the batch and the backoff is
+/// [`decide`](super::decide::decide)'s.
 pub fn classify(result: &Result<HttpResponse, NetworkError>) -> Verdict {
+    classify_at(result, crate::sys::clock::now_ms())
+}
+
+/// [`classify`] at the instant `now_ms` (Unix ms), which an HTTP-date `Retry-After` is
+/// counted from.
+pub fn classify_at(result: &Result<HttpResponse, NetworkError>, now_ms: u64) -> Verdict {
     let r = match result {
         Err(_) => return Verdict::Retry { retry_after: None },
         Ok(r) => r,
@@ -65,7 +92,9 @@ pub fn classify(result: &Result<HttpResponse, NetworkError>) -> Verdict {
         200..=299 => Verdict::Accepted(refused_events(&r.body)),
         413 => Verdict::Split,
         408 | 429 | 500..=599 | 100..=199 | 300..=399 => Verdict::Retry {
-            retry_after: r.header("retry-after").and_then(parse_retry_after),
+            retry_after: r
+                .header("retry-after")
+                .and_then(|v| retry_after_at(v, now_ms)),
         },
         _ => Verdict::Rejected,
     }
@@ -101,13 +130,18 @@ pub fn refused_events(body: &[u8]) -> Refused {
 /// `Retry-After` as delta-seconds or an HTTP-date, capped at [`MAX_RETRY_AFTER`] (a number of
 /// seconds too large for any integer type is capped too, not ignored).
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    retry_after_at(v, crate::sys::clock::now_ms())
+}
+
+/// [`parse_retry_after`] at the instant `now_ms` (Unix ms): an HTTP-date in the past is no wait.
+pub fn retry_after_at(v: &str, now_ms: u64) -> Option<Duration> {
     let v = v.trim();
     let d = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         v.parse::<u64>()
             .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
         let at = crate::sys::clock::parse_http_date(v)?;
-        Duration::from_millis(at.saturating_sub(crate::sys::clock::now_ms()))
+        Duration::from_millis(at.saturating_sub(now_ms))
     };
     Some(d.min(MAX_RETRY_AFTER))
 }

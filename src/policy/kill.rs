@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const MAX_KILL_SECONDS: u64 = 7 * 86_400;
 const MAX_TOKEN_BYTES: usize = 256;
 
+/// The reason of the delivery report of every event a kill window drops.
+pub const KILLED: &str =
+    "dropped: the collector told this tenant to stop sending for a while (kill window)";
+
 /// A kill directive read from a response: the tenants it names and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KillDirective {

@@ -2,21 +2,20 @@
 //! resolving events (counters, critical-events file, delivery reports, all in one place) and,
 //! at shutdown, draining and persisting what is left.
 
-use super::count_events;
 use crate::cache::claim::{ClaimHandle, TakenClaim};
 use crate::cache::entry::mark;
 use crate::cache::files::CacheFiles;
 use crate::cache::owner::Owner;
 use crate::cache::Cache;
 use crate::model::config::Config;
-use crate::policy::kill::KillSwitch;
+use crate::policy::kill::{KillSwitch, KILLED};
 use crate::sys::log::{tel_log, Level};
 use crate::sys::sync::{Condvar, Mutex};
 use crate::worker::batch::Held;
 use crate::worker::critical::CriticalLog;
 use crate::worker::delivery::{Delivery, Report};
 use crate::worker::queue::{Event, Queue};
-use crate::worker::stats::{Outcome, Stats};
+use crate::worker::stats::{count_events, Outcome, Stats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -133,10 +132,7 @@ impl Shared {
         // No append from now on; one in progress is finished (its push refused) first.
         self.critical.close();
         if self.kill.active() {
-            self.resolve(Outcome::DroppedKilled, &events, 0, || {
-                "dropped: the collector told this tenant to stop sending for a while (kill window)"
-                    .to_owned()
-            });
+            self.resolve(Outcome::DroppedKilled, &events, 0, || KILLED.to_owned());
             self.critical.discard();
             return n;
         }

@@ -163,3 +163,8 @@ impl Stats {
         }
     }
 }
+
+/// "1 event", "3 events".
+pub(crate) fn count_events(n: u64) -> String {
+    format!("{n} event{}", if n == 1 { "" } else { "s" })
+}
