@@ -20,82 +20,21 @@
 //!   after one `memchr` per needle, without walking the JSON.
 //! - **Who.** `user_path` reads `HOME`/`USERPROFILE` and the login name once, when the
 //!   scrubber is built (see `identity`).
+//!
+//! Here, the [`Scrubber`]; beside it `detectors` (the `scrub` configuration value), `json` (the
+//! string tokens of a JSON text and their escapes) and `needle` (a word searched for in whole
+//! texts).
+
+mod detectors;
+mod json;
+mod needle;
 
 use super::detect::{self, Detector};
 use super::identity::UserIdentity;
-use crate::model::status::{excerpt, Error, Result};
-use memchr::memmem;
-use serde_json::Value;
+pub use detectors::Detectors;
+use json::{escape, is_key, tokens_around, unescape, StringToken, StringTokens};
+use needle::Needle;
 use std::borrow::Cow;
-
-/// A set of detectors (bit `d as u8` for each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Detectors(u8);
-
-impl Default for Detectors {
-    /// `["email", "user_path"]`.
-    fn default() -> Self {
-        Detectors::of(&[Detector::Email, Detector::UserPath])
-    }
-}
-
-impl Detectors {
-    pub const NONE: Detectors = Detectors(0);
-    pub const ALL: Detectors = Detectors(0b11_1111);
-
-    pub(crate) fn of(detectors: &[Detector]) -> Detectors {
-        Detectors(detectors.iter().fold(0, |bits, d| bits | 1 << *d as u8))
-    }
-
-    pub(crate) fn contains(self, d: Detector) -> bool {
-        self.0 & 1 << d as u8 != 0
-    }
-
-    pub(crate) fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The configured detectors, in the order they run: the table's.
-    pub(crate) fn iter(self) -> impl Iterator<Item = Detector> {
-        Detector::ALL.into_iter().filter(move |d| self.contains(*d))
-    }
-
-    /// Their names, in the table's order.
-    pub fn names(self) -> Vec<&'static str> {
-        self.iter().map(Detector::name).collect()
-    }
-
-    /// The `scrub` configuration value: an array of detector names (`[]` turns scrubbing
-    /// off; a name may repeat). Anything else is refused with a message naming the problem.
-    pub fn from_json(value: &Value) -> Result<Detectors> {
-        let known = || {
-            Detector::ALL
-                .iter()
-                .map(|d| format!("\"{}\"", d.name()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let Value::Array(items) = value else {
-            return Err(Error::config(format!(
-                "scrub must be an array of detector names ({}), or [] to turn scrubbing off; got {}",
-                known(),
-                excerpt(&value.to_string())
-            )));
-        };
-        let mut set = Detectors::NONE;
-        for item in items {
-            let detector = item.as_str().and_then(Detector::from_name).ok_or_else(|| {
-                Error::config(format!(
-                    "scrub: {} is not a detector (known detectors: {})",
-                    excerpt(&item.to_string()),
-                    known()
-                ))
-            })?;
-            set.0 |= 1 << detector as u8;
-        }
-        Ok(set)
-    }
-}
 
 /// A text after scrubbing (borrowed when nothing matched) and the number of replacements.
 pub type Scrubbed<'a> = (Cow<'a, str>, u64);
@@ -115,51 +54,6 @@ pub struct Scrubber {
     /// A needle holds a character JSON escapes (`"`, `\\`, a control character): then a raw
     /// text can hold it escaped, and strings with escapes are always looked at.
     needles_escaped: bool,
-}
-
-/// A word searched for in whole texts: SIMD substring search, or under Windows rules an ASCII
-/// case-insensitive scan (the word is then lower case).
-#[derive(Debug, Clone)]
-struct Needle {
-    finder: memmem::Finder<'static>,
-    any_case: bool,
-}
-
-impl Needle {
-    fn new(word: &str, windows: bool) -> Needle {
-        Needle {
-            finder: memmem::Finder::new(word.as_bytes()).into_owned(),
-            any_case: windows && word.bytes().any(|b| b.is_ascii_lowercase()),
-        }
-    }
-
-    fn is_in(&self, hay: &[u8]) -> bool {
-        if !self.any_case {
-            return self.finder.find(hay).is_some();
-        }
-        self.any_case_positions(hay).next().is_some()
-    }
-
-    /// Appends where the word begins in `hay` to `out`.
-    fn positions_into(&self, hay: &[u8], out: &mut Vec<usize>) {
-        if self.any_case {
-            out.extend(self.any_case_positions(hay));
-        } else {
-            out.extend(self.finder.find_iter(hay));
-        }
-    }
-
-    fn any_case_positions<'h>(&'h self, hay: &'h [u8]) -> impl Iterator<Item = usize> + 'h {
-        let word = self.finder.needle();
-        hay.windows(word.len())
-            .enumerate()
-            .filter(move |(_, w)| {
-                w.iter()
-                    .zip(word)
-                    .all(|(h, n)| h.to_ascii_lowercase() == *n)
-            })
-            .map(|(i, _)| i)
-    }
 }
 
 impl Scrubber {
@@ -234,7 +128,7 @@ impl Scrubber {
             }
             hot.sort_unstable();
         }
-        let others = self.detectors.0 & !Detectors::default().0 != 0;
+        let others = self.detectors.any_but(Detectors::default());
         if hot.is_empty() && !hidden && !others {
             return (Cow::Borrowed(json), 0);
         }
@@ -418,175 +312,6 @@ fn memchr(byte: u8, s: &[u8]) -> bool {
     memchr::memchr(byte, s).is_some()
 }
 
-/// A string token of a JSON text: its quotes' positions, and whether it holds an escape.
-struct StringToken {
-    open: usize,
-    close: usize,
-    escaped: bool,
-}
-
-/// The string tokens of a JSON text, in order, found in one SIMD pass over its quotes and
-/// backslashes. An unterminated last token is not one; a backslash outside a string (not
-/// JSON) is ignored.
-struct StringTokens<'a> {
-    text: &'a [u8],
-    specials: memchr::Memchr2<'a>,
-}
-
-impl<'a> StringTokens<'a> {
-    fn new(text: &'a [u8]) -> Self {
-        StringTokens {
-            text,
-            specials: memchr::memchr2_iter(b'"', b'\\', text),
-        }
-    }
-}
-
-impl Iterator for StringTokens<'_> {
-    type Item = StringToken;
-
-    fn next(&mut self) -> Option<StringToken> {
-        let open = loop {
-            let p = self.specials.next()?;
-            if self.text[p] == b'"' {
-                break p;
-            }
-        };
-        let mut escaped = false;
-        loop {
-            let p = self.specials.next()?;
-            if self.text[p] == b'"' {
-                return Some(StringToken {
-                    open,
-                    close: p,
-                    escaped,
-                });
-            }
-            escaped = true;
-            // The escaped character is not special: a quote or backslash right after is the
-            // next item of the search, and is skipped.
-            if matches!(self.text.get(p + 1), Some(b'"' | b'\\')) {
-                self.specials.next();
-            }
-        }
-    }
-}
-
-/// The string tokens that hold a position of `hot` (sorted), in a text without backslashes:
-/// there every quote is a token's, so the parity of the quotes before a position tells
-/// whether it is inside a string, without walking every token.
-fn tokens_around(b: &[u8], hot: &[usize]) -> Vec<StringToken> {
-    let mut tokens: Vec<StringToken> = Vec::new();
-    let (mut counted_to, mut quotes) = (0, 0);
-    for &h in hot {
-        if tokens.last().is_some_and(|t| h < t.close) {
-            continue; // in the token just taken
-        }
-        quotes += memchr::memchr_iter(b'"', &b[counted_to..h]).count();
-        counted_to = h;
-        if quotes % 2 == 0 {
-            continue; // between tokens
-        }
-        let open = memchr::memrchr(b'"', &b[..h]);
-        let close = memchr::memchr(b'"', &b[h..]).map(|p| h + p);
-        if let (Some(open), Some(close)) = (open, close) {
-            tokens.push(StringToken {
-                open,
-                close,
-                escaped: false,
-            });
-        }
-    }
-    tokens
-}
-
-/// Whether the string token that ended just before `i` is an object key: in JSON, a string
-/// followed by `:` is one, and a value string never is.
-fn is_key(b: &[u8], i: usize) -> bool {
-    b[i..]
-        .iter()
-        .find(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-        .is_some_and(|&c| c == b':')
-}
-
-/// The text of a JSON string token's content (between its quotes). A lone surrogate (`\ud800`
-/// alone), which no Rust string can hold, becomes U+FFFD; an invalid escape is kept as written.
-fn unescape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(p) = rest.find('\\') {
-        out.push_str(&rest[..p]);
-        let esc = &rest[p..];
-        let mut taken = 2;
-        match esc.as_bytes().get(1) {
-            Some(b'"') => out.push('"'),
-            Some(b'\\') => out.push('\\'),
-            Some(b'/') => out.push('/'),
-            Some(b'b') => out.push('\u{8}'),
-            Some(b'f') => out.push('\u{c}'),
-            Some(b'n') => out.push('\n'),
-            Some(b'r') => out.push('\r'),
-            Some(b't') => out.push('\t'),
-            Some(b'u') => match hex4(esc, 2) {
-                Some(hi @ 0xD800..=0xDBFF) => match (esc.get(6..8), hex4(esc, 8)) {
-                    (Some("\\u"), Some(lo @ 0xDC00..=0xDFFF)) => {
-                        let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                        out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
-                        taken = 12;
-                    }
-                    _ => {
-                        out.push('\u{FFFD}');
-                        taken = 6;
-                    }
-                },
-                Some(u) => {
-                    out.push(char::from_u32(u).unwrap_or('\u{FFFD}'));
-                    taken = 6;
-                }
-                None => {
-                    out.push('\\');
-                    taken = 1;
-                }
-            },
-            _ => {
-                out.push('\\');
-                taken = 1;
-            }
-        }
-        rest = &esc[taken.min(esc.len())..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn hex4(s: &str, at: usize) -> Option<u32> {
-    let digits = s.get(at..at + 4)?;
-    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(digits, 16).ok()
-}
-
-/// `text` as the content of a JSON string token: quotes, backslashes and control characters
-/// escaped, everything else as it is.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,45 +333,6 @@ mod tests {
     fn text(s: &Scrubber, t: &str) -> (String, u64) {
         let (out, n) = s.scrub_str(t);
         (out.into_owned(), n)
-    }
-
-    #[test]
-    fn the_scrub_value() {
-        assert_eq!(Detectors::from_json(&json!([])).unwrap(), Detectors::NONE);
-        assert_eq!(
-            Detectors::from_json(&json!(["email", "user_path"])).unwrap(),
-            Detectors::default()
-        );
-        let reversed = json!([
-            "token",
-            "guid",
-            "ipv6",
-            "ipv4",
-            "user_path",
-            "email",
-            "guid"
-        ]);
-        let set = Detectors::from_json(&reversed).unwrap();
-        assert_eq!(set, Detectors::ALL);
-        assert_eq!(
-            set.names(),
-            ["email", "user_path", "ipv4", "ipv6", "guid", "token"]
-        );
-        for (bad, word) in [
-            (json!(["email", "phone"]), "\"phone\" is not a detector"),
-            (json!(["Email"]), "\"Email\""),
-            (json!([1]), "1 is not a detector"),
-            (json!("email"), "must be an array"),
-            (json!({"email": true}), "must be an array"),
-            (json!(null), "must be an array"),
-        ] {
-            let e = Detectors::from_json(&bad).unwrap_err();
-            assert_eq!(e.status, crate::model::status::Status::InvalidConfig);
-            assert!(e.message.contains(word), "{bad}: {}", e.message);
-            assert!(e.message.contains("scrub"), "{}", e.message);
-        }
-        let e = Detectors::from_json(&json!(["x".repeat(10_000)])).unwrap_err();
-        assert!(e.message.len() < 400, "an excerpt, not the whole value");
     }
 
     #[test]
@@ -816,7 +502,7 @@ mod tests {
         ] {
             let (out, _) = scrub_json(&s, input);
             assert_eq!(out, output, "{input}");
-            let v: Value = serde_json::from_str(&out).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert!(v.is_object());
         }
         // Nothing matched: the token's own escapes stay as written.
@@ -857,21 +543,5 @@ mod tests {
             assert!(out.len() <= input.len() + 8, "{input} -> {out}");
         }
         assert_eq!(scrub_json(&s, "\"ann@example.com\"").0, "\"<email>\"");
-    }
-
-    #[test]
-    fn unescape_and_escape_round_trip() {
-        for t in [
-            "plain",
-            "q\"b\\s/",
-            "\n\r\t\u{8}\u{c}\u{1}\u{1f}",
-            "é\u{1F600}\u{2028}",
-        ] {
-            assert_eq!(unescape(&escape(t)), t);
-            let token = format!("\"{}\"", escape(t));
-            assert_eq!(serde_json::from_str::<String>(&token).unwrap(), t);
-        }
-        assert_eq!(unescape(r"\x\u12"), r"\x\u12", "invalid escapes are kept");
-        assert_eq!(unescape(r"\udc00\ud800x"), "\u{FFFD}\u{FFFD}x");
     }
 }
