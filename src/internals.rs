@@ -67,5 +67,7 @@ pub mod response {
 }
 
 pub mod transport {
-    pub use crate::transport::{encode, ndjson, Transport, MAX_RESPONSE_BODY};
+    pub use crate::transport::codec::{encode, ndjson};
+    pub use crate::transport::reply::MAX_RESPONSE_BODY;
+    pub use crate::transport::Transport;
 }

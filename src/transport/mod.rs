@@ -19,17 +19,13 @@ use crate::model::config::Config;
 use crate::model::endpoint::Endpoint;
 use crate::model::ext::SDK_VERSION;
 use crate::sys::log::{tel_log, Level};
-use reply::{HttpResponse, NetworkError};
+use reply::{HttpResponse, NetworkError, MAX_RESPONSE_BODY, MAX_RESPONSE_HEADERS};
 use route::Route;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use ureq::unversioned::transport::Connector as _;
 
-/// Most of a response body that is read; the rest is left unread (and the connection closed).
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
-/// Most header bytes accepted before the response is treated as garbage.
-pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
 /// How long an idle connection is kept for the next request: below the 30 s or more that
 /// collectors and proxies commonly keep one, so the client lets go first. A connection the
 /// server closed sooner is seen closed before it is used (a non-blocking read finds its end)
@@ -105,9 +101,6 @@ impl crate::sys::log::Redact for ProxyCredentials {
         text.replace(&self.0, "***")
     }
 }
-
-// The body codec lives below the transport; kept reachable here for the tools and tests.
-pub use crate::transport::codec::{encode, ndjson};
 
 /// What the transport reads of a configuration, and nothing else.
 #[derive(Clone)]

@@ -1,6 +1,11 @@
 //! What a request came back with: the collector's response as the transport read it, or why
 //! there was none. The policy reads these (`policy::answer`); the transport makes them.
 
+/// Most of a response body that is read; the rest is left unread (and the connection closed).
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+/// Most header bytes accepted before the response is treated as garbage.
+pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
+
 /// A response as the transport read it (headers lowercased, body capped).
 #[derive(Debug, Clone, Default)]
 pub struct HttpResponse {
