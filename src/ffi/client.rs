@@ -2,7 +2,7 @@
 //! [`crate::Client`]; the opaque `tel_client` owns one reference to it.
 
 use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
-use super::{tel_delivery_fn, tel_status};
+use super::types::{tel_delivery_fn, tel_status};
 use crate::api::client::Client;
 use crate::model::config::Config;
 use crate::model::options::EventOptions;
