@@ -17,8 +17,10 @@
 #      script (AutoConfigURL, or the URL in DefaultConnectionSettings) served on loopback by
 #      Python's http.server names the proxy, or answers DIRECT over a static proxy; an
 #      unreachable PAC URL falls back to the static proxy;
-#   6. the NuGet package is built with both the Linux and the Windows libraries and its Windows
-#      half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
+#   6. the NuGet package is built with the Linux and both Windows libraries (x64, Arm64) and
+#      its Windows half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
+# build.sh also builds the Arm64 tel.dll and checks it statically; Wine here runs x86-64 code
+# only, so no Arm64 program runs (README.md lists what that leaves unverified).
 # With TEL_WINDOWS_RUST_TESTS=1 the library's own Rust tests also run under Wine (slower).
 #
 # Skips (exit 0, saying so) when Wine, mingw-w64 or the Rust target is missing; fails on any
@@ -486,13 +488,14 @@ step "NuGet package with the Linux and Windows libraries"
 nuget=$target/nuget
 status=0
 last=$(date +%s)
-python3 "$repo/packaging/nuget/pack.py" --out "$nuget" \
-    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" || status=$?
+arm64=$target/aarch64-pc-windows-gnullvm/release
+python3 "$repo/packaging/nuget/pack.py" --out "$nuget" --require win-x64,win-arm64 \
+    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" --win-arm64 "$arm64/tel.dll" || status=$?
 package=$nuget/OneCollector.Tel.Native.$version.nupkg
-[ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" || status=$?
+[ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" win-x64 win-arm64 || status=$?
 [ $status -ne 0 ] || python3 "$here/tests/check_nuget.py" "$package" "$release/tel.dll" \
-    "$release/tel.lib" || status=$?
-result "nuget: runtimes/win-x64/native/tel.dll, build/native/lib/win-x64/tel.lib, .targets" $status
+    "$release/tel.lib" "$arm64/tel.dll" "$arm64/tel.lib" || status=$?
+result "nuget: runtimes/win-x64 and win-arm64 native/tel.dll, build/native/lib/<rid>/tel.lib, .targets" $status
 
 printf '\nrun-tests.sh (windows, under %s): %ss\n' "$("$wine" --version 2>/dev/null || echo wine)" \
     "$(($(date +%s) - started))"
