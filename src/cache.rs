@@ -87,6 +87,50 @@ pub trait Owner: Send + Sync {
     /// Called under the cache lock before the first write; false when a shutdown took over
     /// (nothing is written then). Once it answered true, a shutdown waits for the owner.
     fn begin_write(&self) -> bool;
+    /// Called under the cache lock as soon as a claim file is created, before anything is
+    /// written to it: a shutdown that takes over later deletes it (see [`ClaimHandle`]). False
+    /// when a shutdown took over already: the new file is deleted at once and nothing is
+    /// claimed.
+    fn adopt_claim(&self, claim: ClaimHandle) -> bool;
+}
+
+/// A session's claim file as a shutdown that takes over from a stuck worker needs it: the
+/// worker's own descriptor (whose lock says the session is alive) and the file's path.
+#[derive(Debug, Clone)]
+pub struct ClaimHandle {
+    file: Weak<std::fs::File>,
+    path: PathBuf,
+}
+
+impl ClaimHandle {
+    /// The claim, while the worker's descriptor is open.
+    pub fn upgrade(&self) -> Option<TakenClaim> {
+        self.file.upgrade().map(|file| TakenClaim {
+            file,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// A stuck worker's claim file, held open (so still locked) by a shutdown that took over.
+#[derive(Debug)]
+pub struct TakenClaim {
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TakenClaim {
+    /// Once every event the shutdown took over is resolved: the claim lists only entries that
+    /// were in hand (now persisted, or counted as dropped), so it goes. It is emptied, then
+    /// deleted while its lock is still held: no other process takes it for a dead session's
+    /// claim meanwhile, and the worker, once taken over, never writes to it again. (Merged
+    /// back by a later process, its entries would be taken up a second time.)
+    pub fn delete(self) {
+        if self.file.set_len(0).is_ok() {
+            let _ = self.file.sync_data();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn taken_over() -> io::Error {
@@ -204,14 +248,6 @@ impl Cache {
             Some(o) if !o.begin_write() => Err(taken_over()),
             _ => Ok(()),
         }
-    }
-
-    /// This session's claim file, for a shutdown that takes over: it empties the file once it
-    /// has resolved every event (the claimed ones among them).
-    pub fn claim_file(&self) -> Weak<std::fs::File> {
-        self.claim
-            .as_ref()
-            .map_or_else(Weak::new, |c| Arc::downgrade(&c.file))
     }
 
     /// Sets the longest line read back (the session's `event_max_bytes`; 1,000,000 unless set).
@@ -520,7 +556,16 @@ impl Cache {
         let mut held = self.claim.take();
         let r = self.locked(deadline, || {
             if held.is_none() {
-                held = Some(Claim::create(&self.files)?);
+                let claim = Claim::create(&self.files)?;
+                let handle = ClaimHandle {
+                    file: Arc::downgrade(&claim.file),
+                    path: claim.path.clone(),
+                };
+                if self.owner.as_ref().is_some_and(|o| !o.adopt_claim(handle)) {
+                    let _ = std::fs::remove_file(&claim.path);
+                    return Err(taken_over());
+                }
+                held = Some(claim);
             }
             let claim = held.as_ref().expect("created above");
             private_file::remove_orphaned_temps(

@@ -3,7 +3,7 @@
 
 use crate::cache::{self, CacheFiles};
 use crate::config::{CachePath, Config};
-use crate::delivery::{Callback, Delivery, Report};
+use crate::delivery::{Callback, Delivery, KeepAlive, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
@@ -17,7 +17,7 @@ use crate::sync::Mutex;
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether the environment opts the user out: `TEL_DISABLE` set to anything but `0`/empty, or
 /// `DO_NOT_TRACK=1`.
@@ -38,6 +38,49 @@ pub fn cache_files(config: &Config) -> Option<CacheFiles> {
 }
 
 /// One telemetry client: a worker thread, its queue, its counters and its cache file.
+///
+/// Any number of clients may live side by side, each with its own key, endpoint and cache file
+/// (the C ABI's default session is one of them). [`Client::log`] never blocks on I/O;
+/// [`Client::flush`] waits for delivery; [`Client::shutdown`] (or dropping the client, with a
+/// 1 s deadline) delivers what it can and persists the rest.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use tel::{Client, Config, EventOptions, Outcome, Report};
+///
+/// # fn main() -> Result<(), tel::Error> {
+/// # let collector = tel_emulator::Collector::start().unwrap();
+/// # let dir = std::env::temp_dir().join(format!("tel-doc-client-{}", std::process::id()));
+/// let mut config = Config::new("YOUR_TENANT_TOKEN-YOUR-KEY")?;
+/// // A local collector, as `telctl serve` prints it.
+/// config.endpoint = tel::config::Endpoint::parse(&collector.endpoint())?;
+/// // Where undelivered events wait for the next process (default: the user's cache folder).
+/// config.cache_path = tel::CachePath::File(dir.join("my-tool.cache"));
+/// let client = Client::start(config)?;
+///
+/// // Where each event went, reported on the library's threads.
+/// let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+/// let sink = reports.clone();
+/// client.set_delivery_callback(Some(Arc::new(move |r: &Report| sink.lock().unwrap().push(r.clone()))));
+///
+/// client.log("MyTool.Started", Some(r#"{"mode":"build"}"#))?;
+/// let high = EventOptions::from_json(r#"{"priority":"high"}"#)?;
+/// client.log_ex("MyTool.Finished", Some(r#"{"duration_ms":1234}"#), &high)?;
+/// // A refused event is an error naming the problem, and nothing is queued.
+/// let refused = client.log("x", None).unwrap_err();
+/// assert_eq!(refused.status, tel::Status::InvalidEvent);
+///
+/// client.flush(Duration::from_secs(5))?; // both events resolved
+/// assert_eq!(client.stats().sent, 2);
+/// client.close(Duration::from_secs(2))?; // shutdown, then no callback runs any more
+/// let reports = reports.lock().unwrap();
+/// assert!(reports.iter().all(|r| r.outcome == Outcome::Sent));
+/// assert_eq!(reports.iter().map(|r| r.events).sum::<u64>(), 2);
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Client {
     config: Arc<Config>,
     stats: Arc<Stats>,
@@ -288,16 +331,28 @@ impl Client {
             .is_some_and(|l| crate::worker::on_worker_of(l.worker.shared()))
     }
 
-    /// Shutdown, then no callback of this client is ever called again.
+    /// Shutdown, then no callback of this client is ever called again. Returns within
+    /// `timeout` plus the margin whatever the callbacks do: a delivery callback still running
+    /// then is not waited for any longer (it runs to its end, and is not called again).
     pub fn close(&self, timeout: Duration) -> Result<()> {
+        let by = Instant::now() + timeout + crate::worker::budget::RETURN;
         let result = match self.shutdown(timeout) {
             Err(e) if e.status == Status::NotInitialized => Ok(()),
             r => r,
         };
         if let Some(live) = &self.live {
-            live.worker.shared().delivery.close();
+            live.worker.shared().delivery.close(by);
         }
         result
+    }
+
+    /// After [`Client::close`]: keeps `keep` (what a delivery callback still running may reach
+    /// this client through) until that callback returns; gives it back when none runs.
+    pub fn keep_while_callbacks_run(&self, keep: KeepAlive) -> Option<KeepAlive> {
+        match &self.live {
+            Some(live) => live.worker.shared().delivery.keep_while_running(keep),
+            None => Some(keep),
+        }
     }
 
     pub fn stats(&self) -> Snapshot {

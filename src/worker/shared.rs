@@ -4,7 +4,7 @@
 
 use super::count_events;
 use crate::batch::Held;
-use crate::cache::{mark, Cache, CacheFiles, Owner};
+use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
 use crate::config::Config;
 use crate::critical::CriticalLog;
 use crate::delivery::{Delivery, Report};
@@ -14,9 +14,8 @@ use crate::priority::Priority;
 use crate::queue::{Event, Queue};
 use crate::stats::{Outcome, Stats};
 use crate::sync::{Condvar, Mutex};
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What `tel_flush` and `tel_shutdown` wait on.
@@ -56,8 +55,8 @@ pub struct Shared {
     pub critical: Mutex<CriticalSlot>,
     /// `held.abandoned`, readable without the lock: the worker's cache work checks it as it goes.
     pub taken_over: AtomicBool,
-    /// The worker's claim file, for a shutdown that takes over (see [`Shared::empty_claim`]).
-    pub claim_file: Mutex<Weak<File>>,
+    /// The worker's claim file, for a shutdown that takes over (see [`TakenOver`]).
+    pub claim_file: Mutex<Option<ClaimHandle>>,
 }
 
 impl Owner for Shared {
@@ -71,6 +70,15 @@ impl Owner for Shared {
             return false;
         }
         held.committing = true;
+        true
+    }
+
+    fn adopt_claim(&self, claim: ClaimHandle) -> bool {
+        let held = self.held.lock();
+        if held.abandoned {
+            return false;
+        }
+        *self.claim_file.lock() = Some(claim);
         true
     }
 }
@@ -249,28 +257,29 @@ impl Shared {
         held.abandoned = true;
         self.taken_over.store(true, Ordering::Release);
         // Taken while the worker cannot have ended (it ends only once it sees `abandoned`), so
-        // its claim stays open and locked until the shutdown has resolved what it lists.
+        // its claim stays open and locked until the shutdown has resolved what it lists. A claim
+        // file the worker creates from now on is refused (see `adopt_claim`).
         Some(TakenOver {
-            claim: self.claim_file.lock().upgrade(),
+            claim: self
+                .claim_file
+                .lock()
+                .as_ref()
+                .and_then(ClaimHandle::upgrade),
         })
     }
 }
 
 /// What a shutdown took over from a stuck worker besides the events: its claim file.
 pub struct TakenOver {
-    claim: Option<Arc<File>>,
+    claim: Option<TakenClaim>,
 }
 
 impl TakenOver {
-    /// Once every event in hand is resolved: the worker's claim file lists only entries that
-    /// were in hand (now persisted, or counted as dropped), so it is emptied. Merged back by a
-    /// later process they would be taken up a second time (when the cache copy is gone by
-    /// then, evicted or claimed, nothing tells the two apart).
-    pub fn empty_claim(self) {
-        if let Some(f) = self.claim {
-            if f.set_len(0).is_ok() {
-                let _ = f.sync_data();
-            }
+    /// Once every event in hand is resolved: the worker's claim file goes (see
+    /// [`TakenClaim::delete`]), so that no empty claim file stays behind either.
+    pub fn release_claim(self) {
+        if let Some(claim) = self.claim {
+            claim.delete();
         }
     }
 }

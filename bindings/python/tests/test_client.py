@@ -309,6 +309,33 @@ def test_on_delivery_cannot_close_its_own_client(emulator, tmp_path):
     assert client.closed
 
 
+def test_close_does_not_wait_past_its_deadline_for_a_blocked_on_delivery(emulator, tmp_path):
+    entered = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    def on_delivery(report):
+        calls.append(report)
+        entered.set()
+        release.wait(60)
+
+    client = tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "c.cache", on_delivery=on_delivery, **FAST)
+    client.log("BlockedReport")
+    client.flush()
+    assert entered.wait(30)
+    closer = threading.Thread(target=client.close, kwargs={"timeout": 0.3}, daemon=True)
+    closer.start()
+    closer.join(30)
+    closed_while_blocked = not closer.is_alive()
+    release.set()
+    assert closed_while_blocked, "close() waited for the blocked on_delivery"
+    assert client.closed
+    del client
+    client_calls = len(calls)
+    tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "d.cache", **FAST).close()
+    assert len(calls) == client_calls == 1
+
+
 def test_client_messages_name_the_client_calls(make_client, emulator):
     emulator.default({"fault": "hang"})
     client = make_client(http_timeout_ms=60_000)
