@@ -72,19 +72,20 @@ rm -rf "$win_target"
     || die "pip does not install $(basename "${windows[0]}") for win_amd64"
 [ -f "$win_target/onecollector_tel/tel.dll" ] || die "the win_amd64 install has no onecollector_tel/tel.dll"
 echo "pip installs $(basename "${windows[0]}") for win_amd64 (Python 3.9)"
-rm -rf "$win_target"
-# Python on Windows on Arm: native Arm64 builds from 3.11 on.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-index --only-binary :all: \
-    --platform win_arm64 --python-version 3.11 --target "$win_target" "${windows_arm64[0]}" \
-    || die "pip does not install $(basename "${windows_arm64[0]}") for win_arm64"
-[ -f "$win_target/onecollector_tel/tel.dll" ] || die "the win_arm64 install has no onecollector_tel/tel.dll"
-echo "pip installs $(basename "${windows_arm64[0]}") for win_arm64 (Python 3.11)"
-for pair in "manylinux_2_17_aarch64:${aarch64[0]}" "musllinux_1_2_x86_64:${musl[0]}"; do
-    rm -rf "$win_target"
+# Python on Windows on Arm (native Arm64 builds from 3.11 on), Linux aarch64, musl: each wheel
+# is one pip accepts for its platform.
+other_target="$CARGO_TARGET_DIR/python/platform-install"
+for pair in "win_arm64:3.11:${windows_arm64[0]}" "manylinux_2_17_aarch64:3.9:${aarch64[0]}" \
+    "musllinux_1_2_x86_64:3.9:${musl[0]}"; do
+    plat=${pair%%:*} rest=${pair#*:}
+    pyver=${rest%%:*} wheel=${rest#*:}
+    rm -rf "$other_target"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-index --only-binary :all: \
-        --platform "${pair%%:*}" --python-version 3.9 --target "$win_target" "${pair#*:}" \
-        || die "pip does not install $(basename "${pair#*:}") for ${pair%%:*}"
-    echo "pip installs $(basename "${pair#*:}") for ${pair%%:*} (Python 3.9)"
+        --platform "$plat" --python-version "$pyver" --target "$other_target" "$wheel" \
+        || die "pip does not install $(basename "$wheel") for $plat"
+    [ -n "$(find "$other_target/onecollector_tel" -name 'libtel.so' -o -name 'tel.dll')" ] ||
+        die "the $plat install has no library in onecollector_tel/"
+    echo "pip installs $(basename "$wheel") for $plat (Python $pyver)"
 done
 if command -v x86_64-w64-mingw32-objdump >/dev/null 2>&1; then
     exports=$(x86_64-w64-mingw32-objdump -p "$win_target/onecollector_tel/tel.dll" | grep -cE '^\s*\[\s*[0-9]+\] tel_')
