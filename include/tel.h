@@ -117,6 +117,13 @@ typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);
  */
 #define TEL_ERR_INTERNAL 8
 
+/**
+ * ABI 1.1: a `critical` event (`tel_log_ex`) was queued and will be sent, but could not be
+ * written to the cache file (disk full, the cache folder unwritable...): it would not survive
+ * the end of the process. Counted in `logged` like any queued event, and in `not_durable`.
+ */
+#define TEL_ERR_NOT_DURABLE 9
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -233,7 +240,9 @@ tel_status tel_set_logger(tel_log_fn callback, int32_t max_level, void *user_dat
  * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
  * `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
  * priority takes the place of the oldest lower one in a full queue; a `critical` event is in
- * the cache folder before this returns and is sent at once. May be called from a callback.
+ * the cache folder before this returns and is sent at once. When a cache is configured but the
+ * critical event could not be written to it (disk full...), it is queued and sent all the
+ * same and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
  *
  * # Safety
  * Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
@@ -302,7 +311,8 @@ tel_status tel_client_log(tel_client *client, const char *name, const char *prop
  * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
  * `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
  * event with a cache is appended to the cache folder before the call returns (a small write,
- * no fsync). May be called from a callback.
+ * no fsync); when that write fails (disk full...), the event is queued and sent all the same
+ * and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
  *
  * # Safety
  * `client` must be NULL or a live client; each string NULL or NUL-terminated and valid for the

@@ -176,7 +176,8 @@ impl Entry {
 /// two; `normal` lines are the bare envelope, as 0.1 wrote every line. Trailing whitespace is
 /// still one valid JSON object, so 0.1 readers keep (and send) marked lines as they are.
 pub fn mark(line: &str, priority: Priority) -> String {
-    let mut s = String::with_capacity(line.len() + 2);
+    // Room for the newline a file adds after it.
+    let mut s = String::with_capacity(line.len() + 3);
     s.push_str(line);
     match priority {
         Priority::Normal => {}
@@ -478,10 +479,14 @@ impl Cache {
         for item in dir.flatten() {
             let name = item.file_name();
             let name = name.to_string_lossy();
-            if !name.starts_with(&prefix) || name.ends_with(".tmp") {
+            if !name.starts_with(&prefix) {
                 continue;
             }
             let path = item.path();
+            if name.ends_with(".tmp") {
+                remove_unnamed_claim(&path);
+                continue;
+            }
             if Some(path.as_path()) == own {
                 continue;
             }
@@ -734,6 +739,20 @@ impl Cache {
         let mut contents = Contents::default();
         self.read_cache(&mut contents)?;
         Ok(contents.entries.into_iter().map(|e| e.line).collect())
+    }
+}
+
+/// A critical-events file not yet under its claim name (`F.claim-<id>-critical.tmp`, see
+/// `crate::critical`): never merged, and removed once its lock is free (its writer died before
+/// naming it). It never holds the only copy of an entry: a new file is empty until named, and a
+/// rewrite's copies stay in the old file until the new one is named.
+fn remove_unnamed_claim(path: &Path) {
+    let Ok(Some(f)) = private_file::open_read(path) else {
+        return;
+    };
+    if f.try_lock().is_ok() {
+        drop(f);
+        let _ = std::fs::remove_file(path);
     }
 }
 

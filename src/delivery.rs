@@ -281,7 +281,7 @@ mod tests {
             ordinal: 0,
             enqueued: Instant::now(),
             priority: Priority::Normal,
-            durable: false,
+            durable: None,
         }
     }
 

@@ -26,6 +26,8 @@ pub enum Status {
     Timeout = 7,
     /// An unexpected failure, including a caught panic.
     Internal = 8,
+    /// A critical event was queued and will be sent, but not written to the cache file.
+    NotDurable = 9,
 }
 
 /// A failed call: the status the ABI returns and a sentence a user can act on.

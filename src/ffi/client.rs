@@ -88,7 +88,8 @@ pub unsafe extern "C" fn tel_client_log(
 /// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
 /// `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
 /// event with a cache is appended to the cache folder before the call returns (a small write,
-/// no fsync). May be called from a callback.
+/// no fsync); when that write fails (disk full...), the event is queued and sent all the same
+/// and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
 ///
 /// # Safety
 /// `client` must be NULL or a live client; each string NULL or NUL-terminated and valid for the

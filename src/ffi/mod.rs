@@ -37,6 +37,10 @@ pub const TEL_ERR_QUEUE_FULL: tel_status = 6;
 pub const TEL_ERR_TIMEOUT: tel_status = 7;
 /// An unexpected failure, including a caught panic; the library stays usable.
 pub const TEL_ERR_INTERNAL: tel_status = 8;
+/// ABI 1.1: a `critical` event (`tel_log_ex`) was queued and will be sent, but could not be
+/// written to the cache file (disk full, the cache folder unwritable...): it would not survive
+/// the end of the process. Counted in `logged` like any queued event, and in `not_durable`.
+pub const TEL_ERR_NOT_DURABLE: tel_status = 9;
 
 /// Log levels of `tel_set_logger`.
 pub const TEL_LOG_OFF: i32 = 0;
@@ -196,7 +200,9 @@ pub extern "C" fn tel_set_logger(
 /// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
 /// `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
 /// priority takes the place of the oldest lower one in a full queue; a `critical` event is in
-/// the cache folder before this returns and is sent at once. May be called from a callback.
+/// the cache folder before this returns and is sent at once. When a cache is configured but the
+/// critical event could not be written to it (disk full...), it is queued and sent all the
+/// same and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
 ///
 /// # Safety
 /// Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.

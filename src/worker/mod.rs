@@ -131,6 +131,10 @@ impl Worker {
                 Step::Exit => break,
             }
             self.publish_progress();
+            // The critical-events file shrinks here, off the callers' threads.
+            if let Some(cache) = &self.cache {
+                self.shared.critical.maintain(cache);
+            }
             // Here no lock of the library is held: the host's callback may do anything.
             self.shared.delivery.emit();
         }

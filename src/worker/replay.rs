@@ -55,7 +55,7 @@ impl Worker {
                     ordinal: Event::REPLAYED,
                     enqueued: now,
                     priority,
-                    durable: false,
+                    durable: None,
                 }
             })
             .collect();

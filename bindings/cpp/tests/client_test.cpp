@@ -233,6 +233,32 @@ void case_critical() {
     remove_cache(path);
 }
 
+// A critical event that cannot be written (its cache folder would have to be where a file is):
+// `log` does not throw, `try_log` says `not_durable`, and both are sent all the same.
+void case_critical_not_durable() {
+    Collector collector;
+    const std::string blocker = cache_file("not-a-folder");
+    std::ofstream(blocker).put('x');
+    {
+        tel::Client client(fast_config(collector, kKeyA).cache_path(blocker + "/events.cache"));
+        const auto critical = tel::LogOptions().priority(tel::Priority::critical);
+        client.log("Cpp.Critical.Thrown", {}, critical);
+        const tel::Result r = client.try_log("Cpp.Critical.Tried", {}, critical);
+        CHECK(r.status == tel::Status::not_durable);
+        CHECK(r.message.find("not written to the cache file") != std::string::npos);
+        CHECK_EQ(std::string(tel::to_string(r.status)), std::string("TEL_ERR_NOT_DURABLE"));
+        client.flush(20s);
+        const tel::Stats s = client.stats();
+        CHECK_EQ(s.logged, 2u);
+        CHECK_EQ(s.not_durable, 2u);
+        CHECK_EQ(s.sent, 2u);
+        CHECK(s.conserved());
+    }
+    CHECK_EQ(count_events(collector.accepted(), "Cpp.Critical.Thrown"), 1u);
+    CHECK_EQ(count_events(collector.accepted(), "Cpp.Critical.Tried"), 1u);
+    std::filesystem::remove(blocker);
+}
+
 // Two clients with different keys, and the default session, side by side.
 void case_two_clients() {
     Collector collector;
@@ -601,6 +627,7 @@ void case_purge() {
 
 const std::map<std::string, std::function<void()>> cases = {
     {"options", case_options},     {"critical", case_critical},
+    {"critical_not_durable", case_critical_not_durable},
     {"two_clients", case_two_clients}, {"lifecycle", case_lifecycle},
     {"close_hang", case_close_hang}, {"delivery", case_delivery},
     {"purge", case_purge},         {"close_blocked", case_close_blocked},

@@ -207,6 +207,20 @@ def test_a_critical_event_outlives_a_sigkill_right_after_the_call(emulator, tmp_
     assert [e["name"] for e in emulator.accepted()] == ["CriticalEvent"]
 
 
+def test_a_critical_event_that_cannot_be_written_warns_and_is_still_sent(emulator, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # the cache folder would have to be created where a file is
+    with tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=blocker / "events.cache", **FAST) as client:
+        with pytest.warns(tel.NotDurableWarning, match="not written to the cache file") as caught:
+            client.log_event("CriticalEvent", priority="critical")
+        assert caught[0].message.status == _native.TEL_ERR_NOT_DURABLE
+        client.flush()
+        stats = client.stats()
+    assert stats["not_durable"] == 1
+    assert_conserved(stats)
+    assert [e["name"] for e in emulator.accepted()] == ["CriticalEvent"]
+
+
 def test_module_log_event_uses_the_default_session(start, emulator):
     start()
     tel.log_event("ModuleLevel", {"x": 1}, time=1712678400, ext={"app": {"sesId": "m"}})

@@ -21,6 +21,7 @@ from ._errors import (
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
+    warn_not_durable,
 )
 
 if TYPE_CHECKING:
@@ -176,6 +177,8 @@ class Client:
         status = self._log_event_status(name, properties, time, priority, ext)
         if status == _native.TEL_ERR_QUEUE_FULL:
             self._queue_full.dropped()
+        elif status == _native.TEL_ERR_NOT_DURABLE:
+            warn_not_durable(client=True)
         elif status:
             raise error_for(status, client=True)
 
