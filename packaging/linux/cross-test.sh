@@ -29,7 +29,7 @@
 #    .ci/run). Without it the step is skipped and says why. Not on musl: Debian has no musl
 #    Python.
 #
-# Left out of step 2, and why: two tests under qemu (QEMU_SKIPS below); header (runs cbindgen on this machine's sources), networks
+# Left out of step 2, and why: header (runs cbindgen on this machine's sources), networks
 # (network namespaces: unshare under qemu-user is not emulated), the fuzz_* property tests
 # (pure parsing, the same code on every target, minutes under qemu), adversarial, hostile,
 # faults, security, boundary, http_client (long or timing-heavy stress runs, covered on
@@ -47,12 +47,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 triple=${1:-}
 RUST_TESTS=(abi_core delivery cache directives shutdown clients purge log_ex priority short_lived)
-# Under qemu only: two tests of tests/delivery.rs that fail there under load (1 to 3 runs in 6
-# of the binary with two busy loops beside it) and pass natively (10 of 10 on musl, same load):
-# one needs a client's close(200) to persist and report within its deadline, which emulation
-# 5 to 10 times slower misses; the other waited 20 s for a kill-window drop report that, when
-# it comes, comes in 0.3 s (a race to look into; it runs on x86-64 and musl).
-QEMU_SKIPS=(persisted_and_dropped_at_shutdown_are_reported drops_inside_a_kill_window_are_reported_while_it_lasts)
 
 skip() {
     echo "packaging/linux/cross-test.sh $triple: skipped: $*"
@@ -183,12 +177,8 @@ if [ $status -eq 0 ]; then
     for t in "${RUST_TESTS[@]}"; do
         last=$(date +%s)
         status=0
-        skips=()
-        if [ "$triple" = aarch64-unknown-linux-gnu ]; then
-            for name in "${QEMU_SKIPS[@]}"; do skips+=(--skip "$name"); done
-        fi
         (cd "$repo" && timeout 900 "${test_cargo[@]}" test --locked -q -p onecollector-tel --target "$test_triple" \
-            --test "$t" -- "${skips[@]}") || status=$?
+            --test "$t") || status=$?
         result "rust: tests/$t.rs" $status
     done
 fi
