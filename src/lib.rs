@@ -39,12 +39,18 @@
 //!
 //! ## Inside
 //!
-//! The pipeline, one module each: [`ffi`] (the C ABI) -> `global` (the process-wide default
-//! session) -> [`client`] (the Rust API; `options` parses per-event options) -> `queue` ->
-//! `worker` (with its handle, the one owner of flush and shutdown) -> `envelope` -> `codec` ->
-//! `transport` -> `response` (the policy) -> `kill` / `backoff` / `cache` (with `critical`,
-//! the durable critical events, and `purge`). `batch` holds the batches in hand; `delivery`
-//! hands reports to the host; `sync` and `fork` keep the locks safe across `fork`.
+//! The crate is in layers, one folder each, and a file names only its own folder and the layers
+//! below it: `ffi` (the C ABI) -> `api` (the Rust API: a client, the process-wide default
+//! session, the purge) -> `worker` (the worker thread: queue, batches, replay, the executor of
+//! the policy's decisions, critical events, delivery reports, counters) -> `policy` (what an
+//! answer means, decided purely; backoff; the kill switch), `transport` (the HTTPS request, its
+//! route), `cache` (the cache file, its claims) and `privacy`, side by side -> `model` (the
+//! vocabulary: configuration, options, envelope, `ext`, keys, endpoint, status) -> `sys`
+//! (platform, locks, fork, clock, randomness, diagnostics, private files). The threads, every
+//! lock and the order they are taken in, what a forked child renews, and where each policy is
+//! written down: `docs/architecture.md`
+//! (<https://github.com/onecollector-tel/onecollector-tel/blob/main/docs/architecture.md>);
+//! `tests/architecture.rs` checks the import rule on the source.
 //!
 //! The public surface is the Rust API (the modules [`client`], [`config`], [`stats`] and
 //! [`status`]; at the root [`Client`], [`Config`], [`EventOptions`], [`Snapshot`], [`Status`],

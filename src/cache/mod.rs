@@ -237,7 +237,7 @@ impl Cache {
         recovered
     }
 
-    /// Appends `lines` (this session's undeliverable events, marked by [`mark`]), evicting past
+    /// Appends `lines` (this session's undeliverable events, marked by [`mark`](entry::mark)), evicting past
     /// `max_bytes` (lower priorities first, then the oldest). Waits for the lock until `deadline` at most.
     pub fn persist(&self, lines: &[&str], deadline: Instant) -> io::Result<Change> {
         if lines.is_empty() {

@@ -76,7 +76,7 @@ pub enum Verdict {
 ///
 /// Kill directives (`kill-tokens`) are read from every response whatever its status; see
 /// [`directives`]. What the worker then does with the batch and the backoff is
-/// [`decide`](super::decide::decide)'s.
+/// `policy::decide::decide`'s.
 pub fn classify(result: &Result<HttpResponse, NetworkError>) -> Verdict {
     classify_at(result, crate::sys::clock::now_ms())
 }

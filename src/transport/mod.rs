@@ -236,7 +236,7 @@ impl Transport {
         headers
     }
 
-    /// POSTs an encoded body (see [`encode`]). The exchange ends by `deadline` at the latest,
+    /// POSTs an encoded body (see [`encode`](codec::encode)). The exchange ends by `deadline` at the latest,
     /// and by `http_timeout_ms` from now.
     pub fn post(
         &self,
