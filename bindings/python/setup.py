@@ -1,7 +1,8 @@
 """Builds the wheel: compiles the Rust library and bundles it inside the package.
 
 setuptools-rust runs ``cargo rustc --lib --crate-type cdylib`` on the crate at
-``../../Cargo.toml`` (release profile; ``CARGO_TARGET_DIR`` is honoured, as cargo reads it) and
+``../../Cargo.toml`` (the release profile, quicker to build than the ``dist`` one of the
+published wheels; ``CARGO_TARGET_DIR`` is honoured, as cargo reads it) and
 the result is placed in the package as ``onecollector_tel/libtel.so`` (``libtel.dylib`` on
 macOS, ``tel.dll`` on Windows), the name ``_native.py`` loads with ctypes. The wheel is tagged
 ``py3-none-<platform>``: ctypes needs no Python ABI, so one wheel serves every Python 3. The

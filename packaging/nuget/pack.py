@@ -11,14 +11,15 @@ writes it (an OPC zip: the nuspec, [Content_Types].xml, _rels/.rels and a core-p
 part): Debian's `nuget` (2.8) predates the nuspec's <license> and <repository> elements, and no
 newer packer is installable on Linux from the registries this project uses.
 
-Where each platform's library is taken from, first found wins:
-  linux-x64    --linux-x64, $TEL_NUGET_LINUX_X64, <target>/release/libtel.so (required)
-  linux-arm64  --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/release
-  win-x64      --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/release,
-               <target>/x86_64-pc-windows-msvc/release: tel.dll and its import library
+Where each platform's library is taken from, first found wins (cargo's `dist` profile, the one
+packages are built with: `cargo build --profile dist -p onecollector-tel`):
+  linux-x64    --linux-x64, $TEL_NUGET_LINUX_X64, <target>/dist/libtel.so (required)
+  linux-arm64  --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/dist
+  win-x64      --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/dist,
+               <target>/x86_64-pc-windows-msvc/dist: tel.dll and its import library
                (tel.dll.lib, tel.lib or libtel.dll.a), packaged as build/native/lib/win-x64/tel.lib
-  osx-x64      --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/release
-  osx-arm64    --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/release
+  osx-x64      --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/dist
+  osx-arm64    --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/dist
 Each may name the library file or its folder. <target> is $CARGO_TARGET_DIR, else <repo>/target.
 $TEL_NUGET_EXTRA may name a folder laid out like the package (runtimes/..., build/...), whose
 files are added as they are.
@@ -81,24 +82,24 @@ def target_dir():
 
 # rid: (option, environment variable, cargo triple folders, library file names)
 PLATFORMS = {
-    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["release"], ["libtel.so"]),
+    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["dist"], ["libtel.so"]),
     "linux-arm64": (
         "linux_arm64",
         "TEL_NUGET_LINUX_ARM64",
-        ["aarch64-unknown-linux-gnu/release"],
+        ["aarch64-unknown-linux-gnu/dist"],
         ["libtel.so"],
     ),
     "win-x64": (
         "win_x64",
         "TEL_NUGET_WIN_X64",
-        ["x86_64-pc-windows-gnu/release", "x86_64-pc-windows-msvc/release"],
+        ["x86_64-pc-windows-gnu/dist", "x86_64-pc-windows-msvc/dist"],
         ["tel.dll"],
     ),
-    "osx-x64": ("osx_x64", "TEL_NUGET_OSX_X64", ["x86_64-apple-darwin/release"], ["libtel.dylib"]),
+    "osx-x64": ("osx_x64", "TEL_NUGET_OSX_X64", ["x86_64-apple-darwin/dist"], ["libtel.dylib"]),
     "osx-arm64": (
         "osx_arm64",
         "TEL_NUGET_OSX_ARM64",
-        ["aarch64-apple-darwin/release"],
+        ["aarch64-apple-darwin/dist"],
         ["libtel.dylib"],
     ),
 }
@@ -148,7 +149,7 @@ def stage(root, args):
             shutil.copyfile(implib, lib / "tel.lib")
         found.append(rid)
     if "linux-x64" not in found:
-        raise SystemExit("pack.py: no linux-x64 libtel.so; build it (cargo build --release -p onecollector-tel) or pass --linux-x64")
+        raise SystemExit("pack.py: no linux-x64 libtel.so; build it (cargo build --profile dist -p onecollector-tel) or pass --linux-x64")
 
     include = root / "build" / "native" / "include"
     include.mkdir(parents=True, exist_ok=True)

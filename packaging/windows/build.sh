@@ -6,8 +6,8 @@
 #
 # Needs: rustup target add x86_64-pc-windows-gnu; Debian's gcc-mingw-w64-x86-64 (the linker)
 # and binutils-mingw-w64-x86-64 (objdump); llvm-dlltool (Debian's llvm) for tel.lib, else
-# mingw's dlltool. Leaves in <target>/x86_64-pc-windows-gnu/release/, where
-# packaging/nuget/pack.py looks for them:
+# mingw's dlltool. Builds with cargo's `dist` profile (the one for what ships) and leaves in
+# <target>/x86_64-pc-windows-gnu/dist/, where packaging/nuget/pack.py looks for them:
 #
 #   tel.dll        the library; imports system DLLs only (no mingw runtime DLL to ship)
 #   libtel.dll.a   its import library for mingw (GNU ld), made by cargo
@@ -21,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../scripts/lib/target-dir.sh
 . "$here/../../scripts/lib/target-dir.sh"
 triple=x86_64-pc-windows-gnu
-out=$target/$triple/release
+out=$target/$triple/dist
 
 fail() { echo "build.sh: $*" >&2; exit 1; }
 
@@ -30,7 +30,7 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=${CARGO_TARGET_X86_64_PC_WINDOW
 export CC_x86_64_pc_windows_gnu=${CC_x86_64_pc_windows_gnu:-x86_64-w64-mingw32-gcc}
 export AR_x86_64_pc_windows_gnu=${AR_x86_64_pc_windows_gnu:-x86_64-w64-mingw32-ar}
 
-(cd "$repo" && cargo build --release --locked -p onecollector-tel --target "$triple")
+(cd "$repo" && cargo build --profile dist --locked -p onecollector-tel --target "$triple")
 [ -f "$out/tel.dll" ] || fail "cargo left no $out/tel.dll"
 
 # The ABI's functions, from the header: `<type> tel_name(...);` at the start of a line.

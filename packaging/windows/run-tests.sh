@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Windows tests, run on Linux under Wine (scripts/test.sh runs this when it is executable):
 #
-#   1. build.sh cross-builds tel.dll (release) with its import libraries and checks its export
+#   1. build.sh cross-builds tel.dll (dist profile) with its import libraries and checks its export
 #      table against include/tel.h;
 #   2. the unit tests of src/platform/windows.rs (packaging/windows/platform-tests) run under Wine;
 #   3. test programs are built with mingw against tel.dll: the C11 test and the C++ wrapper tests
@@ -31,7 +31,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../scripts/lib/target-dir.sh
 . "$here/../../scripts/lib/target-dir.sh"
 triple=x86_64-pc-windows-gnu
-release=$target/$triple/release
+release=$target/$triple/dist # build.sh's output: the dist profile
 work=$target/windows-tests
 bin=$work/bin
 started=$(date +%s)
@@ -153,7 +153,7 @@ result "build: tel.dll, import libraries, export table = include/tel.h" $status
 [ $status -eq 0 ] || exit 1
 
 step "Linux side: telctl (the collector) and libtel.so (for the NuGet package)"
-(cd "$repo" && cargo build --locked -p telctl && cargo build --release --locked -p onecollector-tel)
+(cd "$repo" && cargo build --locked -p telctl && cargo build --profile dist --locked -p onecollector-tel)
 telctl=$target/debug/telctl
 
 step "build the Windows test programs with mingw"
@@ -429,7 +429,7 @@ nuget=$target/nuget
 status=0
 last=$(date +%s)
 python3 "$repo/packaging/nuget/pack.py" --out "$nuget" \
-    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" || status=$?
+    --linux-x64 "$target/dist/libtel.so" --win-x64 "$release/tel.dll" || status=$?
 package=$nuget/OneCollector.Tel.Native.$version.nupkg
 [ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" || status=$?
 [ $status -ne 0 ] || python3 "$here/tests/check_nuget.py" "$package" "$release/tel.dll" \
