@@ -4,15 +4,18 @@
 #   1. cargo builds libtel (the dist profile, as packages are built) and telctl, the collector
 #      emulator the tests run;
 #   2. the CMake package (cmake/) is configured afresh with its defaults, built (cargo driven
-#      from CMake) and installed into <target>/cpp/prefix;
+#      from CMake) and installed into <target>/cpp/prefix (on Linux: libtel.so.<version>, the
+#      libtel.so.<abi-major> and libtel.so links, tel.pc);
 #   3. the tests (bindings/cpp/tests) are configured from that prefix with find_package(tel) and
 #      built: the C11 test (-Wall -Wextra -Werror -pedantic), the C++ wrapper tests, their
 #      AddressSanitizer + UBSan builds;
 #   4. ctest runs them all, each test against its own `telctl serve`: plain, asan, valgrind
-#      memcheck, the examples built as a consumer of the prefix, the nupkg and its layout test.
+#      memcheck, the examples built as a consumer of the prefix, the installed library's SONAME
+#      and links and a C program built through tel.pc, the nupkg and its layout test.
 #
 # <target> is $CARGO_TARGET_DIR, else <repo>/target. Needs cargo, cmake, a C and C++ compiler,
-# valgrind and python3 (Debian: apt-get install -y cmake g++ valgrind python3).
+# valgrind, python3, pkg-config and readelf (Debian: apt-get install -y cmake g++ valgrind
+# python3 pkg-config; readelf comes with binutils).
 # Extra arguments go to ctest, e.g. `-L plain` or `-R cpp.escaping`.
 set -euo pipefail
 
@@ -30,11 +33,11 @@ unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR
 step() { printf '\n==> %s\n' "$*"; }
 
 missing=()
-for tool in cargo cmake cc c++ valgrind python3; do
+for tool in cargo cmake cc c++ valgrind python3 pkg-config readelf; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
-    echo "run-tests.sh: missing ${missing[*]} (Debian: apt-get install -y cmake g++ valgrind python3;" \
+    echo "run-tests.sh: missing ${missing[*]} (Debian: apt-get install -y cmake g++ valgrind python3 pkg-config;" \
         ".ci/run installs them)" >&2
     exit 1
 fi

@@ -20,7 +20,9 @@ packages are built with: `cargo build --profile dist -p onecollector-tel`):
                (tel.dll.lib, tel.lib or libtel.dll.a), packaged as build/native/lib/win-x64/tel.lib
   osx-x64      --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/dist
   osx-arm64    --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/dist
-Each may name the library file or its folder. <target> is $CARGO_TARGET_DIR, else <repo>/target.
+Each may name the library file or its folder; a file is packaged under the name .NET loads
+(libtel.so, tel.dll, libtel.dylib), whatever its own (an installed libtel.so.0.2.0, say).
+<target> is $CARGO_TARGET_DIR, else <repo>/target.
 $TEL_NUGET_EXTRA may name a folder laid out like the package (runtimes/..., build/...), whose
 files are added as they are.
 """
@@ -133,13 +135,13 @@ def locate(rid, given):
 def stage(root, args):
     """Lays out the package's files under `root`; returns the platforms found."""
     found = []
-    for rid, (option, _, _, _) in PLATFORMS.items():
+    for rid, (option, _, _, names) in PLATFORMS.items():
         library = locate(rid, getattr(args, option))
         if library is None:
             continue
         native = root / "runtimes" / rid / "native"
         native.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(library, native / library.name)
+        shutil.copyfile(library, native / names[0])
         if rid.startswith("win-"):
             implib = next((library.parent / n for n in IMPORT_LIBS if (library.parent / n).is_file()), None)
             if implib is None:
