@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds OneCollector.Tel.Native.<version>.nupkg: libtel for each platform built so far, tel.h,
 the C++ wrapper (tel/tel.hpp and the headers it includes: tel/value.hpp, tel/options.hpp,
-tel/client.hpp) and the MSBuild targets.
+tel/client.hpp), the MSBuild targets and the licence text (LICENSE, at the package's root).
 
     python3 packaging/nuget/pack.py [--out DIR] [--linux-x64 PATH] [--win-x64 PATH] ...
 
@@ -152,6 +152,9 @@ def stage(root, args):
         found.append(rid)
     if "linux-x64" not in found:
         raise SystemExit("pack.py: no linux-x64 libtel.so; build it (cargo build --profile dist -p onecollector-tel) or pass --linux-x64")
+
+    # The MIT licence asks for its text, with the copyright line, in every copy.
+    shutil.copyfile(REPO / "LICENSE", root / "LICENSE")
 
     include = root / "build" / "native" / "include"
     include.mkdir(parents=True, exist_ok=True)

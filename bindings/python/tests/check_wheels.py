@@ -3,9 +3,10 @@
     python tests/check_wheels.py <manylinux wheel> <win_amd64 wheel>
 
 Both: tagged ``py3-none-<platform>`` (ctypes needs no Python ABI) and not pure, every file's
-hash matching its RECORD line, the same Python files, ``py.typed``, one library and only the
-platform's: ``libtel.so``, an x86-64 ELF shared object, in the manylinux wheel; ``tel.dll``, a
-PE32+ x86-64 DLL, in the win_amd64 one.
+hash matching its RECORD line, the same Python files, ``py.typed``, the repository's LICENSE in
+``.dist-info/licenses/`` and named by METADATA with the MIT licence expression, one library and
+only the platform's: ``libtel.so``, an x86-64 ELF shared object, in the manylinux wheel;
+``tel.dll``, a PE32+ x86-64 DLL, in the win_amd64 one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Dict, List
 
 PACKAGE = "onecollector_tel"
+REPO = Path(__file__).resolve().parents[3]
 LIBRARIES = {"libtel.so", "libtel.dylib", "tel.dll"}
 
 
@@ -62,6 +64,20 @@ def check_tags(wheel: zipfile.ZipFile, name: str, platform: str) -> None:
             fail(f"{name}: platform tag {tag} in the file name is not {platform}")
 
 
+def check_license(wheel: zipfile.ZipFile, name: str) -> None:
+    """The licence text ships in the wheel (PEP 639: .dist-info/licenses/), named by METADATA."""
+    found = [n for n in wheel.namelist() if re.fullmatch(r"[^/]+\.dist-info/licenses/LICENSE", n)]
+    if len(found) != 1:
+        fail(f"{name}: expected one .dist-info/licenses/LICENSE, found {found}")
+    if wheel.read(found[0]) != (REPO / "LICENSE").read_bytes():
+        fail(f"{name}: {found[0]} is not the repository's LICENSE")
+    (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    text = wheel.read(metadata).decode("utf-8")
+    for line in ("License-Expression: MIT", "License-File: LICENSE"):
+        if not re.search(rf"^{re.escape(line)}$", text, re.M):
+            fail(f"{name}: METADATA lacks '{line}'")
+
+
 def libraries(wheel: zipfile.ZipFile) -> List[str]:
     return [n for n in wheel.namelist() if n.rsplit("/", 1)[-1] in LIBRARIES]
 
@@ -78,6 +94,7 @@ def main(linux_path: str, windows_path: str) -> int:
     check_tags(windows, windows_path, r"win_amd64")
     for wheel, path in ((linux, linux_path), (windows, windows_path)):
         check_record(wheel, path)
+        check_license(wheel, path)
 
     if libraries(linux) != [f"{PACKAGE}/libtel.so"]:
         fail(f"{linux_path}: libraries {libraries(linux)}, expected {PACKAGE}/libtel.so alone")
