@@ -61,6 +61,11 @@ bash scripts/sanitizers.sh
 step "libFuzzer targets, ${FUZZ_SECONDS:=20} s each (scripts/fuzz.sh)"
 FUZZ_SECONDS=$FUZZ_SECONDS bash scripts/fuzz.sh
 
+# README quickstarts: every C, C++, Python and Rust snippet of README.md compiled and run as
+# written, against the emulator in a network namespace (scripts/readme-snippets.sh).
+step "README snippets (scripts/readme-snippets.sh)"
+bash scripts/readme-snippets.sh
+
 for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/windows/run-tests.sh; do
   if [ -x "$part" ]; then
     step "$part"

@@ -38,6 +38,49 @@ pub fn cache_files(config: &Config) -> Option<CacheFiles> {
 }
 
 /// One telemetry client: a worker thread, its queue, its counters and its cache file.
+///
+/// Any number of clients may live side by side, each with its own key, endpoint and cache file
+/// (the C ABI's default session is one of them). [`Client::log`] never blocks on I/O;
+/// [`Client::flush`] waits for delivery; [`Client::shutdown`] (or dropping the client, with a
+/// 1 s deadline) delivers what it can and persists the rest.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use tel::{Client, Config, EventOptions, Outcome, Report};
+///
+/// # fn main() -> Result<(), tel::Error> {
+/// # let collector = tel_emulator::Collector::start().unwrap();
+/// # let dir = std::env::temp_dir().join(format!("tel-doc-client-{}", std::process::id()));
+/// let mut config = Config::new("YOUR_TENANT_TOKEN-YOUR-KEY")?;
+/// // A local collector, as `telctl serve` prints it.
+/// config.endpoint = tel::config::Endpoint::parse(&collector.endpoint())?;
+/// // Where undelivered events wait for the next process (default: the user's cache folder).
+/// config.cache_path = tel::CachePath::File(dir.join("my-tool.cache"));
+/// let client = Client::start(config)?;
+///
+/// // Where each event went, reported on the library's threads.
+/// let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+/// let sink = reports.clone();
+/// client.set_delivery_callback(Some(Arc::new(move |r: &Report| sink.lock().unwrap().push(r.clone()))));
+///
+/// client.log("MyTool.Started", Some(r#"{"mode":"build"}"#))?;
+/// let high = EventOptions::from_json(r#"{"priority":"high"}"#)?;
+/// client.log_ex("MyTool.Finished", Some(r#"{"duration_ms":1234}"#), &high)?;
+/// // A refused event is an error naming the problem, and nothing is queued.
+/// let refused = client.log("x", None).unwrap_err();
+/// assert_eq!(refused.status, tel::Status::InvalidEvent);
+///
+/// client.flush(Duration::from_secs(5))?; // both events resolved
+/// assert_eq!(client.stats().sent, 2);
+/// client.close(Duration::from_secs(2))?; // shutdown, then no callback runs any more
+/// let reports = reports.lock().unwrap();
+/// assert!(reports.iter().all(|r| r.outcome == Outcome::Sent));
+/// assert_eq!(reports.iter().map(|r| r.events).sum::<u64>(), 2);
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Client {
     config: Arc<Config>,
     stats: Arc<Stats>,

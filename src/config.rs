@@ -32,6 +32,36 @@ pub enum CachePath {
 
 /// A validated session configuration. Build it from JSON with [`Config::from_json`] or from
 /// code with [`Config::new`] and the public fields.
+///
+/// The keys, defaults and limits are those of `tel_init` (docs/abi.md, "Configuration"); every
+/// refusal is [`Status::InvalidConfig`](crate::Status::InvalidConfig) with a message naming
+/// the key, and never shows the full instrumentation key.
+///
+/// ```
+/// use tel::{CachePath, Compression, Config, Status};
+///
+/// # fn main() -> Result<(), tel::Error> {
+/// // From code: the defaults, then the fields to change.
+/// let mut config = Config::new("YOUR_TENANT_TOKEN-YOUR-KEY")?;
+/// config.cache_path = CachePath::Disabled; // undelivered events are not kept
+/// config.compression = Compression::Gzip;
+/// assert_eq!(config.batch_max_events, 500);
+///
+/// // From tel_init's JSON, `ext` fields included.
+/// let config = Config::from_json(
+///     r#"{"ikey":"YOUR_TENANT_TOKEN-YOUR-KEY","ext":{"app":{"ver":"1.0"}},"flush_interval_ms":200}"#,
+/// )?;
+/// assert_eq!(config.flush_interval_ms, 200);
+///
+/// // The key is `<tenant_token>-<rest>`: the tenant token is letters, digits and '_'.
+/// let e = Config::new("<tenant>-<rest-of-key>").unwrap_err();
+/// assert_eq!(e.status, Status::InvalidConfig);
+/// assert!(e.message.contains("tenant token"), "{e}");
+/// let e = Config::from_json(r#"{"ikey":"YOUR_TENANT_TOKEN-YOUR-KEY","batch_size":10}"#).unwrap_err();
+/// assert!(e.message.contains("unknown configuration key \"batch_size\""), "{e}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     pub ikey: InstrumentationKey,

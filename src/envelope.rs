@@ -135,17 +135,42 @@ impl<'de> Visitor<'de> for AnyValue {
 }
 
 /// Checks that `props` is one JSON object nested at most [`MAX_DEPTH`] levels deep.
+///
+/// A refusal says what is wrong and where, then quotes the properties themselves through
+/// [`excerpt`] (so a cut quote ends with the length of the properties).
 pub fn check_properties(props: &str) -> Result<()> {
     let mut de = serde_json::Deserializer::from_str(props);
     de.deserialize_map(ObjectOnly)
         .and_then(|()| de.end())
-        // serde_json quotes a string value whole ("invalid type: string ..."): excerpt it.
         .map_err(|e| {
             Error::event(format!(
-                "properties must be a JSON object: {}",
-                excerpt(&e.to_string())
+                "properties must be a JSON object{}; properties: {}",
+                refusal(&e, props),
+                excerpt(props)
             ))
         })
+}
+
+/// What serde_json found wrong, without the value it quotes: its "invalid type" message
+/// repeats a string value whole (up to `event_max_bytes`); the kind of value is enough, as the
+/// properties are quoted after it.
+fn refusal(e: &serde_json::Error, props: &str) -> String {
+    let kind = match props
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()
+    {
+        Some(b'"') => Some("a string"),
+        Some(b'[') => Some("an array"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        _ => None,
+    };
+    match (e.classify(), kind) {
+        (serde_json::error::Category::Data, Some(kind)) => format!(", not {kind}"),
+        _ => format!(": {e}"),
+    }
 }
 
 /// Everything of an envelope that is fixed for a session, split around the per-event parts.

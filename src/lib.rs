@@ -1,5 +1,44 @@
 //! `onecollector-tel`: sends Common Schema 4.0 events to Microsoft's OneCollector service.
 //!
+//! A [`Client`] validates, stamps and enqueues each event on the caller's thread, and its own
+//! worker thread batches, compresses and sends them, retries with backoff, honours the
+//! collector's kill directives, and keeps what it could not deliver in a cache file that the
+//! next process of the tenant replays. Its counters ([`Client::stats`]) say where every event
+//! went. The same library is exposed to C through [`ffi`] (`include/tel.h`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tel::{Client, Config};
+//!
+//! # fn main() -> Result<(), tel::Error> {
+//! # let collector = tel_emulator::Collector::start().unwrap();
+//! // The full instrumentation key: `<tenant_token>-<rest>`.
+//! let mut config = Config::new("YOUR_TENANT_TOKEN-YOUR-KEY")?;
+//! // Without this line, events go to the OneCollector service. `telctl serve` runs a local
+//! // collector and prints its address, e.g. "http://127.0.0.1:8080/OneCollector/1.0/".
+//! config.endpoint = tel::config::Endpoint::parse(&collector.endpoint())?;
+//! # config.cache_path = tel::CachePath::Disabled; // not the user's cache folder
+//! let client = Client::start(config)?;
+//! client.log("MyTool.Started", Some(r#"{"mode":"build","ok":true}"#))?;
+//! // Delivers what is pending within 2 s, writes the rest to the cache file, stops the worker.
+//! client.shutdown(Duration::from_secs(2))?;
+//! let stats = client.stats();
+//! assert_eq!((stats.logged, stats.sent), (1, 1));
+//! assert!(stats.conserved());
+//! # assert_eq!(collector.accepted()[0]["name"], "MyTool.Started");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The configuration keys and their defaults, the counters, the statuses of [`Error`], and the
+//! rules that decide how a request reaches the collector (proxies, `NO_PROXY`, the Windows
+//! settings, trust) are those of the ABI contract, `docs/abi.md` in the repository
+//! (<https://github.com/onecollector-tel/onecollector-tel/blob/main/docs/abi.md>, its
+//! "Networks" section for the route). `TEL_LOG=debug` prints every decision of the library on
+//! stderr.
+//!
+//! ## Inside
+//!
 //! The pipeline, one module each: [`ffi`] (the C ABI) -> `global` (the process-wide default
 //! session) -> [`client`] (the Rust API; `options` parses per-event options) -> `queue` ->
 //! `worker` (with its handle, the one owner of flush and shutdown) -> `envelope` -> `codec` ->

@@ -11,6 +11,35 @@ use crate::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
 
 /// The parsed `options_json` of `tel_log_ex`. The default is "as `tel_log`".
+///
+/// For [`Client::log_ex`](crate::Client::log_ex): the event's own time, its priority, and its
+/// own `ext` fields (merged over the client's, the trace context `dt` and the exception `ex`
+/// included).
+///
+/// ```
+/// use tel::{EventOptions, Priority, Status};
+///
+/// # fn main() -> Result<(), tel::Error> {
+/// let options = EventOptions::from_json(
+///     r#"{"time":"2026-12-01T09:30:00.125Z","priority":"critical",
+///         "ext":{"dt":{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0123456789abcdef"}}}"#,
+/// )?;
+/// assert_eq!(options.time_ms, Some(1_796_117_400_125));
+/// assert_eq!(options.priority, Priority::Critical);
+/// assert_eq!(options.ext_fields().count(), 2);
+///
+/// // From code: time and priority are public fields.
+/// let mut high = EventOptions::default();
+/// high.priority = Priority::High;
+/// assert!(!high.is_plain());
+///
+/// // Every refusal names the option.
+/// let e = EventOptions::from_json(r#"{"priority":"urgent"}"#).unwrap_err();
+/// assert_eq!(e.status, Status::InvalidEvent);
+/// assert!(e.message.contains("options.priority"), "{e}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventOptions {
     /// The envelope's `time` in Unix ms, instead of the moment of the call.

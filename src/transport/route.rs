@@ -236,35 +236,21 @@ pub struct SystemProxy {
 
 /// Decides the route of a request to the collector at `endpoint`, reading variables through
 /// `env` and the Windows settings through `system` (called only when no variable names a
-/// proxy). The rules, in order:
+/// proxy).
 ///
-/// 1. A **loopback** endpoint (`localhost`, 127.0.0.0/8, `::1`) goes direct, always.
-/// 2. The proxy variable: `https_proxy`, then `HTTPS_PROXY`, then `all_proxy`, then
-///    `ALL_PROXY` (the first that is set and not empty; an `http://` endpoint, loopback by
-///    validation, never gets this far). `http_proxy` is not read: the endpoint is HTTPS.
-///    Its value is `[http|https://][user:password@]host[:port]`; the user and password are
-///    percent-decoded and sent as Basic `Proxy-Authorization` in the CONNECT request. Any
-///    other scheme (e.g. `socks5://`) makes the route unusable, with a sentence saying so.
-/// 3. When a variable names a proxy, `no_proxy`, else `NO_PROXY`, as curl reads it: entries
-///    separated by commas (spaces around them ignored); `*` alone matches every host; a
-///    host name matches itself and every subdomain, with or without a leading dot
-///    (`example.com` and `.example.com` both match `a.example.com` and `example.com`); an IP
-///    literal matches that address (IPv6 with or without brackets), and `addr/bits` a CIDR
-///    range; an entry may end in `:port`, matching only that port. Case is ignored.
-/// 4. Else, on Windows, the current user's proxy settings, read with
-///    `WinHttpGetIEProxyConfigForCurrentUser` and from the `Internet Settings` values
-///    (`ProxyEnable`/`ProxyServer`/`ProxyOverride`, `AutoConfigURL`); see
-///    `system_proxy::current`. In Windows' order:
-///    - when automatic detection (WPAD) or a PAC script URL is set, the route is
-///      [`Route::Automatic`]: on the first request WinHTTP's `WinHttpGetProxyForUrl`
-///      evaluates the script for the collector's URL, automatic detection first, then the
-///      PAC URL ([`resolve_automatic`]). `DIRECT` goes direct; a proxy list takes its first
-///      entry usable for HTTPS ([`pac_proxy`]). When neither gives an answer, the static
-///      settings below apply;
-///    - the static proxy: `ProxyServer` (its `https=` entry when it names protocols, else
-///      the one server), with `ProxyOverride` as the bypass list (`;`-separated, `*`
-///      wildcards, `<local>` for host names without a dot).
-/// 5. Else direct.
+/// The rules are written in full, for users, in docs/abi.md, "Networks": that text is their
+/// statement, and a change here changes it too. In order, as this function applies them:
+/// 1. a loopback endpoint goes direct, always;
+/// 2. else the first set, non-empty variable of `https_proxy`, `HTTPS_PROXY`, `all_proxy`,
+///    `ALL_PROXY` names the proxy ([`ProxyUrl::parse`]; another scheme than `http`/`https` makes
+///    the route [`Route::Unusable`]);
+/// 3. with such a variable, `no_proxy`, else `NO_PROXY`, as curl reads it, sends the hosts it
+///    names direct;
+/// 4. else, on Windows, the current user's settings (`system_proxy::current`): automatic
+///    detection or a PAC script URL makes the route [`Route::Automatic`], evaluated on the
+///    first request ([`resolve_automatic`], [`pac_proxy`]), with the static proxy and its
+///    bypass list as the fallback; without them, the static proxy and bypass list;
+/// 5. else direct.
 pub fn route(
     endpoint: &Endpoint,
     env: &dyn Fn(&str) -> Option<String>,

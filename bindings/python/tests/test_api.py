@@ -288,3 +288,11 @@ def test_errors_form_one_hierarchy_with_one_class_per_status():
         assert issubclass(cls, tel.TelemetryError)
         assert cls.status == status
     assert issubclass(tel.TelemetryTimeoutError, TimeoutError)
+
+
+def test_the_old_exporters_cache_keyword_is_a_type_error_in_init_and_client_too(cache_path):
+    for start in (tel.init, tel.Client):
+        with pytest.raises(TypeError, match=r"cache=.*MIGRATION\.md"):
+            start(IKEY, endpoint="http://127.0.0.1:9/OneCollector/1.0/", cache=str(cache_path))
+    with pytest.raises(tel.NotInitializedError):
+        tel.log("NoSession")

@@ -52,6 +52,34 @@ def test_levels_the_logger_does_not_want_are_not_emitted(start, emulator, caplog
     assert [r for r in caplog.records if r.name == "onecollector_tel"] == []
 
 
+def test_a_program_that_configures_no_logging_sees_no_line_of_the_library(cache_path):
+    # An offline command line: the collector cannot be reached, which the library logs at warn
+    # level ("cannot reach the collector ..."). With no handler of the host's, logging's
+    # last-resort handler would print it on stderr; the package's NullHandler keeps it quiet.
+    result = run_python(
+        f"""
+    import logging, socket
+    import onecollector_tel as tel
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    tel.init({IKEY!r}, endpoint=f"http://127.0.0.1:{{dead}}/OneCollector/1.0/", cache_path={str(cache_path)!r},
+             retry_max_attempts=1, flush_interval_ms=0)
+    tel.log("OfflineEvent")
+    tel.flush(timeout=10)
+    stats = tel.stats()
+    tel.shutdown()
+    assert stats["persisted"] == 1 and stats["http_failures"] >= 1, stats
+    handlers = logging.getLogger(tel.LOGGER_NAME).handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers), handlers
+    print("ok")
+    """
+    )
+    assert_clean_exit(result)
+    assert result.stdout == "ok\n"
+    assert result.stderr == ""
+
+
 _LOGGING_TO_STDERR = """
     import logging, sys
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -419,3 +419,21 @@ def test_the_constructor_checks_enabled_and_cache_path_itself(cache_path):
         OneCollectorLogExporter(ikey=IKEY, enabled="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cache_path"):
         OneCollectorLogExporter(ikey=IKEY, cache_path=3)  # type: ignore[arg-type]
+
+
+class _PersistentCache:
+    """What the hand-written exporter was given as ``cache=``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def test_the_old_exporters_cache_keyword_is_a_type_error_naming_it_and_the_guide(cache_path):
+    with pytest.raises(TypeError) as raised:
+        OneCollectorLogExporter(IKEY, "http://127.0.0.1:9/OneCollector/1.0/", cache=_PersistentCache(str(cache_path)))
+    message = str(raised.value)
+    assert "cache=" in message and "cache_path=" in message and "MIGRATION.md" in message, message
+    assert not isinstance(raised.value, tel.TelemetryError)
+    # Whatever it is given: a path string would otherwise reach the library as an unknown key.
+    with pytest.raises(TypeError, match="MIGRATION.md"):
+        OneCollectorLogExporter(IKEY, cache=str(cache_path))

@@ -76,8 +76,8 @@ pub fn run(command: CacheCommand) -> ExitCode {
     }
 }
 
-/// A cache file to look at, with the tenant whose entries count (None: unknown, taken from
-/// the entries).
+/// A cache file to look at, with the tenant whose entries count (None: read from the entries,
+/// see [`Contents::tenant`]).
 struct Target {
     files: CacheFiles,
     tenant: Option<String>,
@@ -157,7 +157,10 @@ fn select(which: &Which) -> Result<Selection, String> {
 /// What a cache file holds, as the library would replay it.
 struct Contents {
     exists: bool,
-    tenant: String,
+    /// The tenant token: the key's (`--ikey`), else the one the entries' envelope `iKey`
+    /// names, else the one the kill state beside the file records; None when nothing says.
+    /// Never taken from the file's name, which is any name `cache_path` was given.
+    tenant: Option<String>,
     entries: Vec<String>,
     file_bytes: u64,
     /// Lines the library skips: unreadable, torn, or of another tenant.
@@ -184,22 +187,21 @@ fn inspect(target: &Target) -> io::Result<Contents> {
         .tenant
         .clone()
         .or_else(|| most_common_tenant(&lines))
-        .or_else(|| kill_file_tenant(&files.kill))
-        .or_else(|| {
-            files
-                .cache
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-        })
-        .unwrap_or_default();
-    let cache = Cache::new(files.clone(), &tenant, u64::MAX, u64::MAX);
-    let entries = cache.inspect()?;
+        .or_else(|| kill_file_tenant(&files.kill));
+    let (entries, killed_until_ms) = match &tenant {
+        Some(tenant) => (
+            Cache::new(files.clone(), tenant, u64::MAX, u64::MAX).inspect()?,
+            KillSwitch::load(tenant, Some(files.kill.clone())).until_ms(),
+        ),
+        // No entry the library could replay names a tenant, and no kill state either.
+        None => (Vec::new(), 0),
+    };
     Ok(Contents {
         exists: raw.is_some(),
         skipped: lines.len().saturating_sub(entries.len()),
         file_bytes: raw.map_or(0, |r| r.len() as u64),
         claimed: claimed_entries(files),
-        killed_until_ms: KillSwitch::load(&tenant, Some(files.kill.clone())).until_ms(),
+        killed_until_ms,
         tenant,
         entries,
     })
@@ -279,7 +281,7 @@ fn contents_json(target: &Target, c: &Contents) -> Value {
     json!({
         "path": target.files.cache,
         "exists": c.exists,
-        "tenant": format!("o:{}", c.tenant),
+        "tenant": c.tenant.as_ref().map(|t| format!("o:{t}")),
         "entries": c.entries.len(),
         "bytes": c.file_bytes,
         "oldest_ms": oldest,
@@ -304,7 +306,13 @@ fn print_contents(out: &Out, target: &Target, c: &Contents) {
         Color::Bold,
         &format!("cache file   {}", target.files.cache.display()),
     ));
-    row("tenant", format!("o:{}", c.tenant));
+    row(
+        "tenant",
+        match &c.tenant {
+            Some(tenant) => format!("o:{tenant}"),
+            None => "unknown (no entry names one)".to_string(),
+        },
+    );
     if !c.exists {
         row("entries", "none (the file does not exist)".to_string());
     } else {
@@ -523,12 +531,16 @@ fn confirm(out: &Out, key: Option<&InstrumentationKey>, planned: &[(&Target, Con
 /// kill state; how many entries went.
 fn clear_one(target: &Target, contents: &Contents) -> io::Result<usize> {
     let mut deleted = 0;
+    // Without a tenant there is nothing the library would replay or honour to delete.
+    let Some(tenant) = &contents.tenant else {
+        return Ok(0);
+    };
     // The purge creates the folder and lock file it locks: not worth doing for a file that is
     // not there.
     if contents.exists || contents.claimed > 0 {
-        let cache = Cache::new(target.files.clone(), &contents.tenant, u64::MAX, u64::MAX);
+        let cache = Cache::new(target.files.clone(), tenant, u64::MAX, u64::MAX);
         deleted = cache.purge()?.len();
     }
-    KillSwitch::load(&contents.tenant, Some(target.files.kill.clone())).clear();
+    KillSwitch::load(tenant, Some(target.files.kill.clone())).clear();
     Ok(deleted)
 }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use std::ffi::{c_char, c_void, CStr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 use tel::config::{Endpoint, DEFAULT_ENDPOINT};
 use tel::{CachePath, Client, Config, Snapshot, Status};
 
@@ -102,7 +102,8 @@ pub struct SendArgs {
     /// Seconds to wait for delivery; what is still undelivered then goes to the cache.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     timeout: f64,
-    /// Attempts before an undelivered event goes to the cache (`retry_max_attempts`).
+    /// Attempts before an undelivered event goes to the cache (`retry_max_attempts`), or,
+    /// with --no-cache, is dropped.
     #[arg(long, value_name = "N", default_value_t = 6)]
     attempts: u32,
     /// Print one JSON document instead of text.
@@ -123,6 +124,15 @@ struct Capture {
 
 static CAPTURE: Mutex<Option<Capture>> = Mutex::new(None);
 
+/// Bumped by every log line and delivery report of the session: something may have changed.
+static CHANGES: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn changed() {
+    let (count, signal) = &CHANGES;
+    *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    signal.notify_all();
+}
+
 extern "C" fn capture(level: i32, message: *const c_char, _user_data: *mut c_void) {
     if message.is_null() {
         return;
@@ -141,6 +151,8 @@ extern "C" fn capture(level: i32, message: *const c_char, _user_data: *mut c_voi
         }
         capture.lines.push((level, message));
     }
+    drop(capture);
+    changed();
 }
 
 fn level_name(level: i32) -> &'static str {
@@ -260,11 +272,46 @@ pub fn run(args: SendArgs) -> ExitCode {
 /// Starts a session, logs the event, waits for it, shuts down; the session's counters.
 fn deliver(config: Config, args: &SendArgs) -> Result<Snapshot, tel::Error> {
     let client = Client::start(config)?;
-    client.log(&args.name, args.properties.as_deref())?;
-    // A timeout is an outcome, not an error: the shutdown below persists what is left.
-    let _ = client.flush(Duration::from_secs_f64(args.timeout));
+    let timeout = Duration::from_secs_f64(args.timeout);
+    if args.no_cache {
+        client.set_delivery_callback(Some(Arc::new(|_: &tel::Report| changed())));
+        client.log(&args.name, args.properties.as_deref())?;
+        wait_resolved_or_tried(&client, args.attempts, timeout);
+    } else {
+        client.log(&args.name, args.properties.as_deref())?;
+        // A timeout is an outcome, not an error: the shutdown below persists what is left.
+        let _ = client.flush(timeout);
+    }
+    // What is still undelivered is persisted, or with --no-cache dropped and counted.
     let _ = client.shutdown(Duration::from_secs(2));
     Ok(client.stats())
+}
+
+/// Waits until the event is resolved, until `attempts` attempts have failed, or `timeout`.
+///
+/// Without a cache file the library keeps an event it could not deliver in memory and tries
+/// it again for as long as the session lasts (`retry_max_attempts` is when it goes to the
+/// cache), so a flush would retry for the whole `--timeout`. Each failed attempt counts one
+/// `retries` (there is no replay without a cache: they are all this event's), and the library
+/// logs a line for it, which wakes this wait.
+fn wait_resolved_or_tried(client: &Client, attempts: u32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let (count, signal) = &CHANGES;
+    let mut seen = count.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let stats = client.stats();
+        if stats.pending == 0 || stats.retries >= u64::from(attempts) {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        seen = signal
+            .wait_timeout(seen, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
 }
 
 /// The collector's last word on this session, from the library's log lines: its answer to a
@@ -319,7 +366,10 @@ fn report(
         ),
         Outcome::Dropped => (
             Color::Red,
-            format!("dropped: not delivered ({reason}) and no usable cache file to keep it"),
+            format!(
+                "dropped: not delivered after {} ({reason}) and no usable cache file to keep it",
+                term::plural(stats.http_requests, "attempt", "attempts")
+            ),
         ),
         Outcome::Killed => (
             Color::Red,

@@ -4,6 +4,11 @@
 //! The first line on stdout is always `listening on <endpoint>`, flushed at once, so that a
 //! harness can read the port from it. Then, unless `--quiet`, the live view of [`crate::live`]:
 //! one line per request, one per event in it, and a running summary.
+//!
+//! It runs until SIGINT (Ctrl-C) or SIGTERM, or until standard input closes with
+//! `--exit-on-stdin-eof`, and then exits 0. After a signal the last line (unless `--quiet`)
+//! says what it received. Either way the CA file it wrote for `--tls` in the temporary folder
+//! is removed (a `--ca-file` the caller named stays).
 
 use crate::live::{masked_key, LiveView};
 use crate::term::Out;
@@ -56,7 +61,7 @@ pub struct ServeArgs {
     #[arg(long = "tls-name", value_name = "HOST", requires = "tls")]
     tls_names: Vec<String>,
     /// With --tls: where to write the CA (default: a file in the temporary folder, named after
-    /// the process id).
+    /// the process id, removed when serve ends).
     #[arg(long, value_name = "FILE", requires = "tls")]
     ca_file: Option<PathBuf>,
 }
@@ -90,6 +95,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let _ = on_request.send(Seen::Request(Box::new(request.clone())));
         });
     }
+    // Before the CA file is written: a signal from now on still removes it.
+    let on_signal = events.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = on_signal.send(Seen::Signal);
+    }) {
+        eprintln!("telctl serve: cannot handle SIGINT and SIGTERM: {e}");
+        return ExitCode::FAILURE;
+    }
+    let own_ca_file = args.ca_file.is_none();
     let ca_file = match collector.tls_ca_pem() {
         Some(pem) => {
             let path = args.ca_file.unwrap_or_else(|| {
@@ -106,6 +120,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
         None => None,
     };
+    // Removes the CA file however `run` returns from here on.
+    let _ca_file_guard = RemoveOnDrop(ca_file.clone().filter(|_| own_ca_file));
     {
         let mut out = io::stdout().lock();
         let mut head = format!("listening on {}\n", collector.endpoint());
@@ -126,25 +142,59 @@ pub fn run(args: ServeArgs) -> ExitCode {
             let _ = events.send(Seen::StdinClosed);
         });
     }
-    // Runs until killed, or until stdin closes with --exit-on-stdin-eof. A request recorded
-    // before stdin closed is printed before the exit: the hook queues it first.
+    // Runs until a signal, or until stdin closes with --exit-on-stdin-eof. A request recorded
+    // before that is printed before the exit: the hook queues it first.
     // A closed stdout does not stop the collector (`Out` ignores write errors): harnesses often
     // stop reading.
     let mut view = LiveView::new(Out::stdout());
+    let mut interrupted = false;
     for event in seen {
         match event {
             Seen::Request(request) if !quiet => view.show(&request),
             Seen::Request(_) => {}
             Seen::StdinClosed => break,
+            Seen::Signal => {
+                interrupted = true;
+                break;
+            }
         }
     }
     view.finish();
+    // A person's Ctrl-C gets a word of what came in; a harness closing stdin has its own count.
+    if interrupted && !quiet {
+        Out::stdout().line(&format!(
+            "telctl serve: interrupted; {}",
+            summary(collector.request_count(), collector.accepted_count())
+        ));
+    }
     ExitCode::SUCCESS
 }
 
 enum Seen {
     Request(Box<RecordedRequest>),
     StdinClosed,
+    /// SIGINT or SIGTERM.
+    Signal,
+}
+
+/// What the collector received, for the last line.
+fn summary(requests: usize, accepted: usize) -> String {
+    format!(
+        "received {}, accepted {}",
+        crate::term::plural(requests as u64, "request", "requests"),
+        crate::term::plural(accepted as u64, "event", "events")
+    )
+}
+
+/// Deletes the file it names when dropped.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// One line about a request: status, counts, masked key, Collector-Error, the optional headers

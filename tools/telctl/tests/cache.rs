@@ -249,3 +249,57 @@ fn clear_wants_a_confirmation_and_then_deletes_under_the_lock() {
     let again = telctl(dir.path(), &["cache", "clear", "--path", file_arg], &[]);
     assert_eq!(again.code, 0, "{again:?}");
 }
+
+/// The tenant comes from the entries' envelope `iKey` (or the kill state the library wrote),
+/// never from the file's name: `cache_path` may be any name, and a name that looks like a
+/// tenant token says nothing.
+#[test]
+fn show_reads_the_tenant_from_the_entries_or_says_it_is_unknown() {
+    let dir = TempDir::new("cache-tenant");
+    // Entries of abc123 in a file named after another tenant.
+    let misleading = dir.path().join("zzz999.cache");
+    let misleading_arg = misleading.to_str().unwrap();
+    send_undeliverable(&dir, &["--cache-path", misleading_arg, "Tool.Named"]);
+    let run = show(&dir, &["--path", misleading_arg, "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["caches"][0]["tenant"], format!("o:{TENANT}"));
+    assert_eq!(run.json()["caches"][0]["entries"], 1);
+
+    // A file whose lines name no tenant, and a file that does not exist: unknown.
+    let torn = dir.path().join("def456.cache");
+    std::fs::write(&torn, "{\"ver\":\"4.0\",\"name\":\"Tool.Torn\"\n").unwrap();
+    let missing = dir.path().join("ghi789.cache");
+    for (file, exists) in [(&torn, true), (&missing, false)] {
+        let arg = file.to_str().unwrap();
+        let json = show(&dir, &["--path", arg, "--json"]);
+        assert_eq!(json.code, 0, "{json:?}");
+        let cache = &json.json()["caches"][0];
+        assert_eq!(cache["tenant"], serde_json::Value::Null, "{cache}");
+        assert_eq!(cache["exists"], exists, "{cache}");
+        assert_eq!(cache["entries"], 0, "{cache}");
+        let text = show(&dir, &["--path", arg]);
+        let tenant_line = text
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("tenant"))
+            .unwrap_or_else(|| panic!("{}", text.stdout));
+        assert!(
+            tenant_line.contains("unknown") && !tenant_line.contains("o:"),
+            "{tenant_line}"
+        );
+    }
+    // The torn line is one the library would skip.
+    assert_eq!(
+        show(&dir, &["--path", torn.to_str().unwrap(), "--json"]).json()["caches"][0]
+            ["skipped_lines"],
+        1
+    );
+    // `clear` deletes nothing it cannot attribute to a tenant.
+    let clear = telctl(
+        dir.path(),
+        &["cache", "clear", "--yes", "--path", torn.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(clear.code, 0, "{clear:?}");
+    assert!(torn.is_file());
+}

@@ -210,3 +210,114 @@ fn opt_out_and_usage_errors_have_their_own_status() {
     assert_eq!(bad_key.code, 2);
     assert_eq!(collector.request_count(), 0);
 }
+
+/// `--no-cache --attempts N`: without a cache the library would keep the event in memory and
+/// retry it for the whole `--timeout`; `send` ends the session after N failed attempts and
+/// reports the event dropped.
+#[test]
+fn without_a_cache_attempts_are_honoured() {
+    for attempts in [1u64, 2] {
+        let collector = Collector::start().unwrap();
+        collector.set_default(Some(
+            Scripted::status(503).with_header("Collector-Error", "down for the test"),
+        ));
+        let cache = TempDir::new("send-no-cache-attempts");
+        let run = send(
+            &cache,
+            &collector.endpoint(),
+            &[
+                "--no-cache",
+                "--attempts",
+                &attempts.to_string(),
+                "--timeout",
+                "60",
+                "--json",
+                "App.Dropped",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 6, "{run:?}");
+        let report = run.json();
+        assert_eq!(report["outcome"], "dropped");
+        assert_eq!(report["stats"]["http_requests"], attempts, "{report}");
+        assert_eq!(report["stats"]["dropped_shutdown"], 1, "{report}");
+        assert!(report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("down for the test"));
+        assert_eq!(collector.request_count() as u64, attempts);
+    }
+    let collector = Collector::start().unwrap();
+    collector.set_default(Some(Scripted::status(503)));
+    let cache = TempDir::new("send-no-cache-text");
+    let run = send(
+        &cache,
+        &collector.endpoint(),
+        &[
+            "--no-cache",
+            "--attempts",
+            "1",
+            "--timeout",
+            "60",
+            "App.Dropped",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("dropped: not delivered after 1 attempt (HTTP 503)"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Refused properties are quoted in the message (cut at 64 characters, then the length of
+/// the properties), with what is wrong and where; the parser's own message is not excerpted.
+#[test]
+fn a_properties_error_quotes_the_properties() {
+    let collector = Collector::start().unwrap();
+    let cache = TempDir::new("send-properties");
+    let long_string = format!("\"{}\"", "x".repeat(100));
+    let long_object = format!("{{\"a\":\"{}\" x}}", "y".repeat(100));
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "[1,2]",
+            &["must be a JSON object, not an array", "properties: [1,2]"],
+        ),
+        (
+            &long_string,
+            &[
+                "not a string",
+                "properties: \"xxxxxxxxxx",
+                &format!("... ({} bytes)", long_string.len()),
+            ],
+        ),
+        (
+            r#"{"a":1,"#,
+            &["EOF while parsing", r#"properties: {"a":1,"#],
+        ),
+        (
+            &long_object,
+            &[
+                "expected `,` or `}` at line 1 column 109",
+                "properties: {\"a\":\"yyyyyyyyyy",
+                &format!("... ({} bytes)", long_object.len()),
+            ],
+        ),
+    ];
+    for (properties, expected) in cases {
+        let run = send(
+            &cache,
+            &collector.endpoint(),
+            &["App.Event", properties],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{properties}: {run:?}");
+        for part in expected {
+            assert!(run.stderr.contains(part), "{part:?} in {}", run.stderr);
+        }
+        assert!(run.stderr.len() < 400, "{}", run.stderr);
+    }
+    assert_eq!(collector.request_count(), 0);
+}

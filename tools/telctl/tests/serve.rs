@@ -45,6 +45,22 @@ impl Serve {
     /// Closes stdin and waits for the process to exit; the lines it printed meanwhile.
     fn close_stdin_and_wait(&mut self) -> (Vec<String>, std::process::ExitStatus) {
         drop(self.child.stdin.take());
+        self.wait_for_exit()
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) with kill(1) and waits for the process to exit; the
+    /// lines it printed meanwhile. Standard input stays open.
+    fn signal_and_wait(&mut self, signal: &str) -> (Vec<String>, std::process::ExitStatus) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+        self.wait_for_exit()
+    }
+
+    fn wait_for_exit(&mut self) -> (Vec<String>, std::process::ExitStatus) {
         let mut rest = Vec::new();
         // Stdout reaches its end when the process exits.
         loop {
@@ -197,6 +213,15 @@ fn serve_exits_when_stdin_closes() {
     let (rest, status) = serve.close_stdin_and_wait();
     assert!(rest.is_empty(), "{rest:?}");
     assert!(status.success(), "{status}");
+
+    // The CA file of --tls goes too.
+    let mut serve = Serve::start(&["--tls"]);
+    serve.next_line();
+    let ca = serve.next_line().replace("ca file: ", "");
+    assert!(std::path::Path::new(&ca).is_file(), "{ca}");
+    let (_, status) = serve.close_stdin_and_wait();
+    assert!(status.success(), "{status}");
+    assert!(!std::path::Path::new(&ca).exists(), "{ca} is left");
 }
 
 /// The lines printed for one request: its line, one per event, the summary.
@@ -455,4 +480,45 @@ fn serve_tls_prints_its_ca_file_which_makes_the_library_trust_it() {
     let refused = send(None);
     assert!(!refused.status.success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM end `serve` with exit status 0 and a last line saying what it
+/// received, and the CA file it wrote in the temporary folder for `--tls` is gone.
+#[test]
+fn serve_ends_on_sigint_and_sigterm_with_a_summary_and_removes_its_ca_file() {
+    for signal in ["INT", "TERM"] {
+        let mut serve = Serve::start(&["--tls"]);
+        let first = serve.next_line();
+        assert!(
+            first.starts_with("listening on https://127.0.0.1:"),
+            "{first}"
+        );
+        let ca = serve
+            .next_line()
+            .strip_prefix("ca file: ")
+            .map(std::path::PathBuf::from)
+            .expect("the CA file line");
+        assert!(ca.is_file(), "{}", ca.display());
+        let (rest, status) = serve.signal_and_wait(signal);
+        assert_eq!(status.code(), Some(0), "SIG{signal}: {status:?} {rest:?}");
+        assert_eq!(
+            rest.last().map(String::as_str),
+            Some("telctl serve: interrupted; received 0 requests, accepted 0 events"),
+            "SIG{signal}: {rest:?}"
+        );
+        assert!(!ca.exists(), "SIG{signal} left {}", ca.display());
+    }
+
+    // The summary counts what came in.
+    let mut serve = Serve::start(&[]);
+    let port = port_of(&serve.next_line());
+    let (status, _) = upload(port, "o:abc123");
+    assert_eq!(status, 200);
+    let (rest, status) = serve.signal_and_wait("INT");
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("telctl serve: interrupted; received 1 request, accepted 2 events"),
+        "{rest:?}"
+    );
 }

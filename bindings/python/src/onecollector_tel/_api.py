@@ -90,7 +90,21 @@ class _State:
 _state = _State()
 
 
+#: Keywords of the hand-written OpenTelemetry exporter that have another form here: the
+#: keyword, and what to write instead.
+_MIGRATED = {
+    "cache": "the library keeps its own cache file: give cache_path=<file>, or leave it out "
+    "for the default per-user file, or cache_path=None for no cache",
+}
+
+
 def _config(ikey: str, endpoint: str | None, ext: Ext | None, options: Mapping[str, Any]) -> Dict[str, Any]:
+    for keyword, instead in _MIGRATED.items():
+        if keyword in options:
+            raise TypeError(
+                f"{keyword}= is the keyword of the hand-written exporter, not of onecollector_tel: {instead} "
+                "(MIGRATION.md of the onecollector-tel Python package, section 2, maps every argument)"
+            )
     config: Dict[str, Any] = {"ikey": ikey}
     if endpoint is not None:
         config["endpoint"] = endpoint

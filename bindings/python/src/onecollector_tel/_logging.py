@@ -29,6 +29,10 @@ LOGGER_NAME = "onecollector_tel"
 TRACE = 5
 
 logger = logging.getLogger(LOGGER_NAME)
+# The library convention: a program that configures no logging sees nothing of ours, rather
+# than logging's last-resort handler printing our warnings (an offline command line's
+# "cannot reach the collector ...") on its stderr. The host's own handlers still get every line.
+logger.addHandler(logging.NullHandler())
 
 _PY_LEVEL = {
     _native.TEL_LOG_ERROR: logging.ERROR,
