@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench tel_bench` runs everything; `cargo bench --bench tel_bench -- NAME...`
 //! runs the named groups of: latency, throughput, sink, network, memory, lifecycle, cpu, size,
-//! clients (ABI 1.1 call latencies), many_clients (8 clients at once).
+//! clients (ABI 1.1 call latencies), many_clients (8 clients at once), scrub (the scrubber
+//! alone on the typical event).
 //! Memory figures come from child processes (this binary re-run with `memory-child`), so that
 //! the collector and the other benchmarks do not pollute them.
 
@@ -873,6 +874,51 @@ fn cpu_time(who: i32) -> f64 {
     t(u.ru_utime) + t(u.ru_stime)
 }
 
+/// Scrubbing the typical event's properties on this thread, call by call, as `tel_log` will
+/// (abi.md, "Scrubbing"): off, the default detectors (`email`, `user_path`, with this user's
+/// home folder and login name), and all six. Nothing in the typical event matches; a second
+/// set of rows adds an email and a path in the home folder to each event, so that every event
+/// is rewritten.
+fn scrub() {
+    use tel::internals::privacy::{Detectors, Scrubber};
+    let typical: Vec<String> = (0..1000).map(typical_properties).collect();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/home/someone".into());
+    let personal: Vec<String> = (0..1000u64)
+        .map(|i| {
+            let mut v: serde_json::Value = serde_json::from_str(&typical_properties(i)).unwrap();
+            v["user"] = json!(format!("someone{i}@example.com"));
+            v["model_path"] = json!(format!("{home}/models/vision/resnet50-v2-{i}.onnx"));
+            v.to_string()
+        })
+        .collect();
+    println!(
+        "typical properties: {} bytes; with an email and a home path: {} bytes",
+        typical[0].len(),
+        personal[0].len()
+    );
+    for (events, label) in [(&typical, "typical"), (&personal, "email+home")] {
+        for (detectors, which) in [
+            (Detectors::NONE, "off"),
+            (Detectors::default(), "default"),
+            (Detectors::ALL, "all six"),
+        ] {
+            let scrubber = Scrubber::new(detectors);
+            let mut replaced = 0;
+            let ns = time_calls(200_000, |i| {
+                let (out, n) = scrubber.scrub_json(&events[i % events.len()]);
+                std::hint::black_box(out);
+                replaced += n;
+                0
+            });
+            report_latency(&format!("scrub {label}, {which}"), ns);
+            println!(
+                "   replacements per event: {:.1}",
+                replaced as f64 / 200_000.0
+            );
+        }
+    }
+}
+
 /// The size of the shared library built with this benchmark's own profile (`bench`, which has
 /// the settings of `dist`, the shipped build): cargo leaves it beside the benchmark, in
 /// `deps/`, and does not copy it to the profile's folder, where another profile's build of
@@ -967,5 +1013,8 @@ fn main() {
     }
     if want("many_clients") {
         many_clients();
+    }
+    if want("scrub") {
+        scrub();
     }
 }

@@ -48,6 +48,12 @@ pub mod platform {
     pub use crate::platform::{default_cache_dir, os_name, os_version};
 }
 
+pub mod privacy {
+    pub use crate::privacy::audit::{AuditFile, AuditOutcome};
+    pub use crate::privacy::identity::UserIdentity;
+    pub use crate::privacy::scrub::{Detectors, Scrubber};
+}
+
 pub mod random {
     pub use crate::random::{u64, uuid4};
 }

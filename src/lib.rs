@@ -77,6 +77,7 @@ pub(crate) mod logging;
 pub(crate) mod options;
 pub(crate) mod platform;
 pub(crate) mod priority;
+pub(crate) mod privacy;
 pub(crate) mod private_file;
 pub(crate) mod purge;
 pub(crate) mod queue;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -288,6 +289,34 @@ def test_errors_form_one_hierarchy_with_one_class_per_status():
         assert issubclass(cls, tel.TelemetryError)
         assert cls.status == status
     assert issubclass(tel.TelemetryTimeoutError, TimeoutError)
+
+
+def test_a_full_queue_is_warned_of_once_then_at_most_once_a_minute_with_the_count(start, emulator, caplog, monkeypatch):
+    from onecollector_tel import _logging
+
+    now = [1000.0]
+    monkeypatch.setattr(_logging, "_clock", lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="onecollector_tel")
+    start(queue_max_events=1, flush_interval_ms=600_000)
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records if "queue is full" in r.getMessage()]
+
+    tel.log("KeptEvent")
+    tel.log("DroppedOne")
+    assert len(warnings()) == 1 and "1 event dropped so far" in warnings()[0], warnings()
+    for _ in range(3):
+        tel.log("DroppedMore")
+    assert len(warnings()) == 1, "not again within the minute"
+    now[0] += 61
+    tel.log("DroppedLater")
+    assert len(warnings()) == 2 and "4 events dropped in the last minute" in warnings()[1], warnings()
+    assert tel.stats()["dropped_queue_full"] == 5
+    # A client warns for itself.
+    with tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=None, queue_max_events=1, flush_interval_ms=600_000) as client:
+        client.log("ClientKept")
+        client.log("ClientDropped")
+    assert len(warnings()) == 3 and warnings()[2].startswith("telemetry client"), warnings()
 
 
 def test_the_old_exporters_cache_keyword_is_a_type_error_in_init_and_client_too(cache_path):

@@ -182,14 +182,70 @@ def test_an_empty_batch_sends_nothing(make_exporter, emulator):
     assert emulator.requests() == []
 
 
-def test_a_record_the_library_refuses_fails_the_export_but_not_the_others(make_exporter, emulator, caplog):
-    caplog.set_level(logging.DEBUG, logger="onecollector_tel")
-    exporter = make_exporter()
-    result = exporter.export([_record("hi"), _record("GoodEvent"), _record(None)])
+def test_a_record_the_library_refuses_fails_the_export_with_a_warning_but_not_the_others(make_exporter, emulator, caplog):
+    caplog.set_level(logging.WARNING, logger="onecollector_tel")
+    exporter = make_exporter(event_max_bytes=1000)
+    result = exporter.export([_record("TooBig", {"pad": "x" * 2000}), _record("GoodEvent"), _record("NotJson", {"s": {1, 2}})])
     assert result == LogRecordExportResult.FAILURE
     exporter.force_flush()
     assert [e["name"] for e in emulator.accepted()] == ["GoodEvent"]
-    assert any("4 to 100" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("'TooBig' not sent" in w and "event_max_bytes" in w for w in warnings), warnings
+    assert any("'NotJson' not sent" in w and "JSON" in w for w in warnings), warnings
+
+
+def test_records_without_a_valid_name_go_out_under_the_default_name(make_exporter, emulator):
+    exporter = make_exporter()
+    result = exporter.export(
+        [
+            _record("hi there, a message"),
+            _record(None),
+            _record("not a name", {"event.name": "App.Named", "k": 1}),
+            _record({"structured": True}),
+        ]
+    )
+    assert result == LogRecordExportResult.SUCCESS
+    exporter.force_flush()
+    events = emulator.accepted()
+    assert [e["name"] for e in events] == ["OpenTelemetry.Logs.Log", "OpenTelemetry.Logs.Log", "App.Named", "OpenTelemetry.Logs.Log"]
+    assert events[0]["data"]["body"] == "hi there, a message" and events[0]["data"]["logger"] == "modelkit"
+    assert "body" not in events[1]["data"]
+    assert events[2]["data"] == {"k": 1}, "event.name names the event and leaves data"
+    assert events[3]["data"]["body"] == {"structured": True}
+    namespaced = make_exporter(event_namespace="Contoso.Tool")
+    namespaced.export([_record("a message")])
+    namespaced.force_flush()
+    assert emulator.accepted()[-1]["name"] == "Contoso.Tool.Log"
+    with pytest.raises(tel.InvalidConfigError, match="event_namespace"):
+        make_exporter(event_namespace="bad namespace")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_logging_record_through_the_sdks_logging_handler_is_delivered(make_exporter, emulator):
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    provider = LoggerProvider(resource=Resource.create({}), shutdown_on_exit=False)
+    exporter = make_exporter()
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    handler = LoggingHandler(level=logging.INFO, logger_provider=provider)
+    app_logger = logging.getLogger("contoso.app")
+    app_logger.propagate = False
+    app_logger.setLevel(logging.INFO)
+    app_logger.addHandler(handler)
+    try:
+        app_logger.warning("Disk %s is %d%% full", "C:", 93)
+        app_logger.info("Named", extra={"event.name": "Contoso.DiskFull", "percent": 93})
+        provider.force_flush()
+    finally:
+        app_logger.removeHandler(handler)
+    exporter.force_flush()
+    events = {e["name"]: e for e in emulator.accepted()}
+    assert set(events) == {"OpenTelemetry.Logs.Log", "Contoso.DiskFull"}, list(events)
+    plain = events["OpenTelemetry.Logs.Log"]["data"]
+    assert plain["body"] == "Disk C: is 93% full"
+    assert plain["logger"] == "contoso.app"
+    assert plain["severityText"] == "WARN" or plain["severityText"].startswith("WARN"), plain
+    assert events["Contoso.DiskFull"]["data"]["percent"] == 93
 
 
 def test_failed_deliveries_are_the_librarys_to_retry(make_exporter, emulator):

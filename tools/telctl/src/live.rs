@@ -131,7 +131,7 @@ pub fn fates(request: &RecordedRequest) -> Vec<Fate> {
 
 /// The text of a top-level member of a one-line JSON object, exactly as sent (key order and
 /// spacing kept), or None.
-fn raw_member<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+pub fn raw_member<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let bytes = line.as_bytes();
     let key = format!("\"{name}\"");
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);

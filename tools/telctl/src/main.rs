@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module; this file only parses and dispatches. Usage errors
 //! exit with 2 everywhere; each subcommand's `--help` lists its other exit statuses.
 
+mod audit;
 mod cache;
 mod demo;
 mod live;
@@ -50,6 +51,10 @@ enum Command {
     /// Show or clear a tenant's on-disk cache of undelivered events and its kill window.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Show an audit file (the library's audit_path, or TEL_AUDIT): one line per event the
+    /// collector answered, with its time, outcome, HTTP status, name and data as sent.
+    #[command(after_help = audit::EXIT_HELP)]
+    Audit(audit::AuditArgs),
 }
 
 /// The command line, with the probe matrix (generated from the rows themselves) in
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Send(args) => send::run(args),
         Command::Cache(command) => cache::run(command),
+        Command::Audit(args) => audit::run(args),
     }
 }
 

@@ -85,6 +85,8 @@ class _State:
         #: This process was forked and has not started a session of its own.
         self.forked_without_init = False
         self.inherited_noted = False
+        #: Warns of events dropped for a full queue; one per session.
+        self.queue_full = _logging.QueueFullWarning("telemetry session")
 
 
 _state = _State()
@@ -127,6 +129,7 @@ def _start(config: Dict[str, Any]) -> None:
         if status:
             raise error_for(status)
         _state.config = config
+        _state.queue_full = _logging.QueueFullWarning("telemetry session")
         _state.inherited = False
         _state.inherited_noted = False
         _state.forked_without_init = False
@@ -244,7 +247,9 @@ def log(name: str, properties: Mapping[str, Any] | None = None, **props: Any) ->
     Never blocks on I/O, and keeps the GIL for the few microseconds it takes. Raises
     :class:`InvalidEventError` for an event the library refuses or properties that are not
     JSON-serialisable, :class:`NotInitializedError` without a session. Never raises for a full
-    queue (the event is dropped and counted in ``stats()["dropped_queue_full"]``), nor with
+    queue: the event is dropped and counted in ``stats()["dropped_queue_full"]``, and a WARNING
+    on the ``onecollector_tel`` logger says so the first time, then at most once a minute with
+    the count. Nor does it raise with
     opt-out or inside a kill window. In a process forked from the one that started the session
     it does nothing.
     """
@@ -252,6 +257,7 @@ def log(name: str, properties: Mapping[str, Any] | None = None, **props: Any) ->
     status = _nolock.tel_log(raw_name, payload)
     if status:
         if status == _native.TEL_ERR_QUEUE_FULL:
+            _state.queue_full.dropped()
             return
         if status == _native.TEL_ERR_NOT_INITIALIZED:
             status = _missed_session(status)
@@ -290,6 +296,7 @@ def log_event(
     status = function(raw_name, payload, options)
     if status:
         if status == _native.TEL_ERR_QUEUE_FULL:
+            _state.queue_full.dropped()
             return
         if status == _native.TEL_ERR_NOT_INITIALIZED:
             status = _missed_session(status)

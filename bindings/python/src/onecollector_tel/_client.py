@@ -104,6 +104,7 @@ class Client:
         self._generation = _api._fork_generation
         self._on_delivery = on_delivery
         self._callback: Any = None
+        self._queue_full = _logging.QueueFullWarning("telemetry client")
         _api._require("tel_client_new", "onecollector_tel.Client()")
         if on_delivery is not None and not callable(on_delivery):
             raise TypeError(f"on_delivery must be callable, not {type(on_delivery).__name__}")
@@ -134,12 +135,15 @@ class Client:
 
     def log(self, name: str, properties: Mapping[str, Any] | None = None, **props: Any) -> None:
         """Logs one event through this client, as :func:`onecollector_tel.log` does for the
-        default session: never blocks, never raises for a full queue (the drop is counted),
+        default session: never blocks, never raises for a full queue (the drop is counted, and
+        warned of as :func:`onecollector_tel.log` does),
         raises :class:`InvalidEventError` for an event the library refuses and
         :class:`NotInitializedError` once the client is closed."""
         raw_name, payload = _api._payload(name, properties, props)
         status = self._nonblocking(_nolock.tel_client_log, raw_name, payload)
-        if status and status != _native.TEL_ERR_QUEUE_FULL:
+        if status == _native.TEL_ERR_QUEUE_FULL:
+            self._queue_full.dropped()
+        elif status:
             raise error_for(status, client=True)
 
     def log_event(
@@ -156,7 +160,9 @@ class Client:
         event's extension fields, ``dt`` and ``ex`` included); see
         :func:`onecollector_tel.log_event`. Raises as :meth:`log` does."""
         status = self._log_event_status(name, properties, time, priority, ext)
-        if status and status != _native.TEL_ERR_QUEUE_FULL:
+        if status == _native.TEL_ERR_QUEUE_FULL:
+            self._queue_full.dropped()
+        elif status:
             raise error_for(status, client=True)
 
     def _log_event_status(

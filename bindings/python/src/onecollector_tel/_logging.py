@@ -18,6 +18,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from typing import Iterator
 
 from . import _native
@@ -110,3 +111,42 @@ def detach(call_library: bool = True) -> None:
     _active = False
     if call_library:
         _native.lib.tel_set_logger(_native.LOG_FN(), _native.TEL_LOG_OFF, None)
+
+
+#: The clock of :class:`QueueFullWarning` (tests replace it).
+_clock = time.monotonic
+
+
+class QueueFullWarning:
+    """Says, through :data:`logger`, that events are dropped for a full queue: a WARNING the
+    first time a session drops one, then at most once a minute, with how many went since the
+    last one. ``log()`` never raises for a full queue, so without it the drops would show only
+    in ``stats()["dropped_queue_full"]``."""
+
+    INTERVAL = 60.0
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self._next_warning = 0.0
+        self._warned = False
+
+    def dropped(self) -> None:
+        with self._lock:
+            self._dropped += 1
+            now = _clock()
+            if self._warned and now < self._next_warning:
+                return
+            count, self._dropped = self._dropped, 0
+            since = "in the last minute or so" if self._warned else "so far"
+            self._warned = True
+            self._next_warning = now + self.INTERVAL
+        logger.warning(
+            "%s: the queue is full: %d event%s dropped %s (stats()['dropped_queue_full'] counts them "
+            "all); raise queue_max_events or log fewer events",
+            self._what,
+            count,
+            "" if count == 1 else "s",
+            since,
+        )

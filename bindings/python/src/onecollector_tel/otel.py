@@ -15,7 +15,11 @@ fields (or at once, when ``resource=`` is given).
 
 Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector exporter maps it:
 
-- name: the record's body (or, with no string body, its ``event_name``);
+- name: a valid ``event.name`` attribute, else the record's ``event_name``, else a body that
+  is a valid event name; anything else (a ``logging`` message through OpenTelemetry's
+  ``LoggingHandler``) is sent as ``<event_namespace>.Log`` (``OpenTelemetry.Logs.Log`` by
+  default, as the OpenTelemetry .NET OneCollector exporter names it), the body in
+  ``data.body`` and the logger's name in ``data.logger``;
 - ``data``: its attributes, plus ``severityText`` and ``severityNumber`` from its severity;
 - ``time``: its timestamp, else its observed timestamp;
 - ``ext.dt``: its trace context (``traceId``, ``spanId``, ``traceFlags``), when it has one;
@@ -31,7 +35,7 @@ Each log record becomes one event, mapped as the OpenTelemetry .NET OneCollector
 
 ``export`` only enqueues: delivery, batching, retries, kill windows and the cache are the
 library's, on its own thread. It returns FAILURE when a record was refused (or dropped by a
-full queue) or the exporter is shut down. ``force_flush`` returns True only when everything
+full queue; each cause is logged as a WARNING) or the exporter is shut down. ``force_flush`` returns True only when everything
 exported before it was resolved (sent, rejected, or dropped for a named reason), and False when
 something is still pending or was only written to the cache. ``shutdown`` closes the client.
 """
@@ -39,6 +43,7 @@ something is still pending or was only written to the cache. ``shutdown`` closes
 from __future__ import annotations
 
 import json
+import re
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -65,7 +70,7 @@ if TYPE_CHECKING:
 
     from ._api import Ext, Options
 
-__all__ = ["RESOURCE_TO_EXT", "OneCollectorLogExporter", "resource_to_ext"]
+__all__ = ["DEFAULT_EVENT_NAMESPACE", "RESOURCE_TO_EXT", "OneCollectorLogExporter", "resource_to_ext"]
 
 #: Resource attribute -> (extension, field). Nothing else of the Resource is sent.
 RESOURCE_TO_EXT: Mapping[str, Tuple[str, str]] = {
@@ -125,14 +130,41 @@ def _field_refusal(ikey: str, extension: str, field: str, value: str) -> Optiona
     return None
 
 
-def _event_name(record: Any) -> Optional[str]:
-    body = getattr(record, "body", None)
-    if isinstance(body, str):
-        return body
+#: The default event namespace, as the OpenTelemetry .NET OneCollector exporter has it: a
+#: record with no valid name of its own is sent as ``<namespace>.Log``.
+DEFAULT_EVENT_NAMESPACE = "OpenTelemetry.Logs"
+
+_VALID_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.]{2,98})[A-Za-z0-9]")
+
+
+def _valid_name(value: Any) -> bool:
+    return isinstance(value, str) and _VALID_NAME.fullmatch(value) is not None
+
+
+def _event_name(record: Any, data: Dict[str, Any], default_name: str, logger_name: Optional[str]) -> str:
+    """The record's event name; ``data`` gains what the name leaves out.
+
+    A valid ``event.name`` attribute names the event (and leaves ``data``); else the record's
+    own ``event_name``; else a body that is a valid event name (an application that logs its
+    events by name). Anything else, a ``logging`` message through OpenTelemetry's
+    ``LoggingHandler`` say, is sent as ``default_name`` with the body in ``data.body`` and the
+    logger's name in ``data.logger``, as the OpenTelemetry .NET OneCollector exporter sends
+    a log without an event name."""
+    attribute = data.get("event.name")
+    if _valid_name(attribute):
+        del data["event.name"]
+        return str(attribute)
     event_name = getattr(record, "event_name", None)
-    if event_name:
+    if _valid_name(event_name):
         return str(event_name)
-    return None if body is None else str(body)
+    body = getattr(record, "body", None)
+    if _valid_name(body):
+        return str(body)
+    if body is not None:
+        data.setdefault("body", body if isinstance(body, (str, int, float, bool, list, dict)) else str(body))
+    if logger_name:
+        data.setdefault("logger", logger_name)
+    return default_name
 
 
 def _exception_ext(record: Any, data: Dict[str, Any]) -> Optional[Dict[str, str]]:
@@ -197,7 +229,9 @@ class OneCollectorLogExporter(LogRecordExporter):
     collector. ``ext`` and the other keywords are those of :class:`onecollector_tel.Client`
     (``ext`` fields win over the Resource's). ``resource`` gives ext fields to every record, under
     those of the records' own Resource, and starts the client at once; without it the client
-    starts with the first batch. ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds. Raises ``InvalidConfigError`` (a ``ValueError``) for an
+    starts with the first batch. ``shutdown_timeout`` bounds :meth:`shutdown`, in seconds.
+    ``event_namespace`` names the records that have no valid name of their own
+    (``<event_namespace>.Log``). Raises ``InvalidConfigError`` (a ``ValueError``) for an
     empty or malformed key, an empty endpoint, or any option the library refuses.
     """
 
@@ -209,8 +243,15 @@ class OneCollectorLogExporter(LogRecordExporter):
         resource: Optional["Resource"] = None,
         ext: Optional["Ext"] = None,
         shutdown_timeout: float = _api.DEFAULT_SHUTDOWN_TIMEOUT,
+        event_namespace: str = DEFAULT_EVENT_NAMESPACE,
         **options: "Unpack[Options]",
     ) -> None:
+        self._default_name = f"{event_namespace}.Log"
+        if not isinstance(event_namespace, str) or not _valid_name(self._default_name):
+            raise InvalidConfigError(
+                f"event_namespace {event_namespace!r} does not make a valid event name with '.Log': "
+                "letters, digits, '_' and '.', starting with a letter or digit, at most 96 characters"
+            )
         self._shutdown_timeout = shutdown_timeout
         self._ikey = ikey
         self._endpoint = endpoint
@@ -326,9 +367,9 @@ class OneCollectorLogExporter(LogRecordExporter):
     # --- the exporter ------------------------------------------------------------------------
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        """Hands each record to the library. FAILURE when any was refused (an invalid name,
-        say: the library's reason is logged at debug level) or dropped by a full queue, or
-        when the exporter is shut down."""
+        """Hands each record to the library. FAILURE when any was refused (attributes that are
+        not JSON, an event the library refuses: each cause is logged as a WARNING) or dropped by
+        a full queue, or when the exporter is shut down."""
         with self._lock:
             if self._shut_down:
                 return LogRecordExportResult.FAILURE
@@ -349,7 +390,7 @@ class OneCollectorLogExporter(LogRecordExporter):
                 with self._client._batch() as log:
                     refused = self._log_batch(batch, log)
             except TelemetryError as e:
-                logger.debug("OpenTelemetry export: %s", e)
+                logger.warning("OpenTelemetry export: %s", e)
                 return LogRecordExportResult.FAILURE
         return LogRecordExportResult.FAILURE if refused else LogRecordExportResult.SUCCESS
 
@@ -360,13 +401,10 @@ class OneCollectorLogExporter(LogRecordExporter):
         for item in batch:
             # ReadableLogRecord / LogData wrap the record; older SDKs hand it over bare.
             record = getattr(item, "log_record", item)
-            name = _event_name(record)
-            if name is None:
-                refused += 1
-                logger.debug("an OpenTelemetry log record without a body was not sent")
-                continue
             attributes = record.attributes
             data: Dict[str, Any] = dict(attributes) if attributes else {}
+            scope = getattr(item, "instrumentation_scope", None)
+            name = _event_name(record, data, self._default_name, getattr(scope, "name", None))
             try:
                 options = self._options(record, data)
                 _severity(record, data)
@@ -374,14 +412,14 @@ class OneCollectorLogExporter(LogRecordExporter):
                 status = log(name.encode("utf-8", "surrogatepass"), payload, options)
             except (TypeError, ValueError, RecursionError) as e:
                 refused += 1
-                logger.debug("OpenTelemetry log record %r not sent: its attributes are not JSON-serialisable: %s", name, e)
+                logger.warning("OpenTelemetry log record %r not sent: its attributes are not JSON-serialisable: %s", name, e)
                 continue
             if status:
                 refused += 1
                 if status == _native.TEL_ERR_QUEUE_FULL:
-                    logger.debug("OpenTelemetry log record %r dropped: the queue is full", name)
+                    logger.warning("OpenTelemetry log record %r dropped: the queue is full", name)
                 else:
-                    logger.debug("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
+                    logger.warning("OpenTelemetry log record %r not sent: %s", name, _native.last_error())
         return refused
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
