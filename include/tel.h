@@ -67,7 +67,8 @@ typedef void (*tel_log_fn)(int32_t level, const char *message, void *user_data);
  * during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
  * `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
  * HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
- * when it was installed.
+ * when it was installed. A call still running when `tel_shutdown` or `tel_client_close`
+ * returns is not waited for: it runs to its end, and is the last one.
  */
 typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);
 
@@ -115,6 +116,13 @@ typedef void (*tel_delivery_fn)(const char *report_json, void *user_data);
  * An unexpected failure, including a caught panic; the library stays usable.
  */
 #define TEL_ERR_INTERNAL 8
+
+/**
+ * ABI 1.1: a `critical` event (`tel_log_ex`) was queued and will be sent, but could not be
+ * written to the cache file (disk full, the cache folder unwritable...): it would not survive
+ * the end of the process. Counted in `logged` like any queued event, and in `not_durable`.
+ */
+#define TEL_ERR_NOT_DURABLE 9
 
 #ifdef __cplusplus
 extern "C" {
@@ -172,7 +180,10 @@ tel_status tel_flush(uint32_t timeout_ms);
  * panic). The session's stats stay readable until the next `tel_init`; its delivery reports
  * are over when it returns. Thread-safe. A callback may call it; from the session's own worker
  * thread it returns `TEL_OK` at once and the session ends when the callback returns. A logger
- * callback that blocks or is slow does not hold it up.
+ * or delivery callback that blocks or is slow does not hold it up: a delivery callback still
+ * running at the deadline plus the margin is not waited for (the status tells about the
+ * events, not about it) and is not called again; its `user_data` must stay valid until it
+ * returns.
  */
 tel_status tel_shutdown(uint32_t timeout_ms);
 
@@ -229,7 +240,9 @@ tel_status tel_set_logger(tel_log_fn callback, int32_t max_level, void *user_dat
  * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
  * `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
  * priority takes the place of the oldest lower one in a full queue; a `critical` event is in
- * the cache folder before this returns and is sent at once. May be called from a callback.
+ * the cache folder before this returns and is sent at once. When a cache is configured but the
+ * critical event could not be written to it (disk full...), it is queued and sent all the
+ * same and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
  *
  * # Safety
  * Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
@@ -242,8 +255,9 @@ tel_status tel_log_ex(const char *name, const char *properties_json, const char 
  * library's threads, never while a lock of the library is held, and may call any `tel_*`
  * function (`tel_flush` from it returns `TEL_ERR_TIMEOUT` at once: it cannot wait for its own
  * thread). After `tel_shutdown` returns, that session's reports are over. `user_data` is passed
- * back untouched and must stay valid while the callback is installed and until `tel_shutdown`
- * of the sessions that used it has returned. May be called at any time, before `tel_init` too.
+ * back untouched and must stay valid while the callback is installed, until `tel_shutdown` of
+ * the sessions that used it has returned, and until a call still running then has returned
+ * (the library never uses it afterwards). May be called at any time, before `tel_init` too.
  * Returns `TEL_OK` or `TEL_ERR_INTERNAL`.
  */
 tel_status tel_set_delivery_callback(tel_delivery_fn callback, void *user_data);
@@ -297,7 +311,8 @@ tel_status tel_client_log(tel_client *client, const char *name, const char *prop
  * `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
  * `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
  * event with a cache is appended to the cache folder before the call returns (a small write,
- * no fsync). May be called from a callback.
+ * no fsync); when that write fails (disk full...), the event is queued and sent all the same
+ * and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
  *
  * # Safety
  * `client` must be NULL or a live client; each string NULL or NUL-terminated and valid for the
@@ -327,14 +342,19 @@ size_t tel_client_stats_json(tel_client *client, char *buf, size_t buf_len);
 /**
  * `tel_shutdown` for `client`, then frees it: the pointer is invalid after the call, whatever
  * it returns (except `TEL_ERR_INVALID_ARGUMENT`). After it returns, the client's delivery
- * callback is never called again. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the rest was
- * persisted), `TEL_ERR_INVALID_ARGUMENT` (NULL, or called from this client's own delivery
- * callback or worker thread: the client stays open) or `TEL_ERR_INTERNAL` (a caught panic; the
- * client is freed all the same). Returns within `timeout_ms` plus 200 ms, except that it waits
- * for a delivery callback of this client that is running.
+ * callback is never called again. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the deadline came with
+ * events pending: they were persisted), `TEL_ERR_INVALID_ARGUMENT` (NULL, or called from this
+ * client's own delivery callback or worker thread: the client stays open) or
+ * `TEL_ERR_INTERNAL` (a caught panic; the client is freed all the same). Returns within
+ * `timeout_ms` plus 200 ms whatever the callbacks do: a delivery callback of this client still
+ * running then is not waited for (the status says nothing about it); it is not called again,
+ * and the client's memory stays until it returns, so that it may still call the client
+ * (`tel_client_log*` and `tel_client_flush` answer `TEL_ERR_NOT_INITIALIZED`). Its `user_data`
+ * must stay valid until it returns; the library never uses it afterwards.
  *
  * # Safety
- * `client` must be NULL or a live client, not used by any other thread during or after this call.
+ * `client` must be NULL or a live client, not used by any other thread during or after this call
+ * (its own delivery callback still running excepted).
  */
 tel_status tel_client_close(tel_client *client, uint32_t timeout_ms);
 
@@ -345,7 +365,8 @@ tel_status tel_client_close(tel_client *client, uint32_t timeout_ms);
  * `tel_client_close` on this client (refused with `TEL_ERR_INVALID_ARGUMENT`); a `tel_*_flush`
  * of this client from it returns `TEL_ERR_TIMEOUT` at once. `report_json` is valid only during
  * the call. `user_data` is passed back untouched and must stay valid until `tel_client_close`
- * returns (or until a later call replaces the callback and any call in progress has returned).
+ * returns and a call still running then has returned (or until a later call replaces the
+ * callback and any call in progress has returned); the library never uses it afterwards.
  * Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (NULL client) or `TEL_ERR_INTERNAL`.
  *
  * # Safety

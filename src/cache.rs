@@ -87,6 +87,50 @@ pub trait Owner: Send + Sync {
     /// Called under the cache lock before the first write; false when a shutdown took over
     /// (nothing is written then). Once it answered true, a shutdown waits for the owner.
     fn begin_write(&self) -> bool;
+    /// Called under the cache lock as soon as a claim file is created, before anything is
+    /// written to it: a shutdown that takes over later deletes it (see [`ClaimHandle`]). False
+    /// when a shutdown took over already: the new file is deleted at once and nothing is
+    /// claimed.
+    fn adopt_claim(&self, claim: ClaimHandle) -> bool;
+}
+
+/// A session's claim file as a shutdown that takes over from a stuck worker needs it: the
+/// worker's own descriptor (whose lock says the session is alive) and the file's path.
+#[derive(Debug, Clone)]
+pub struct ClaimHandle {
+    file: Weak<std::fs::File>,
+    path: PathBuf,
+}
+
+impl ClaimHandle {
+    /// The claim, while the worker's descriptor is open.
+    pub fn upgrade(&self) -> Option<TakenClaim> {
+        self.file.upgrade().map(|file| TakenClaim {
+            file,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// A stuck worker's claim file, held open (so still locked) by a shutdown that took over.
+#[derive(Debug)]
+pub struct TakenClaim {
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TakenClaim {
+    /// Once every event the shutdown took over is resolved: the claim lists only entries that
+    /// were in hand (now persisted, or counted as dropped), so it goes. It is emptied, then
+    /// deleted while its lock is still held: no other process takes it for a dead session's
+    /// claim meanwhile, and the worker, once taken over, never writes to it again. (Merged
+    /// back by a later process, its entries would be taken up a second time.)
+    pub fn delete(self) {
+        if self.file.set_len(0).is_ok() {
+            let _ = self.file.sync_data();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn taken_over() -> io::Error {
@@ -132,7 +176,8 @@ impl Entry {
 /// two; `normal` lines are the bare envelope, as 0.1 wrote every line. Trailing whitespace is
 /// still one valid JSON object, so 0.1 readers keep (and send) marked lines as they are.
 pub fn mark(line: &str, priority: Priority) -> String {
-    let mut s = String::with_capacity(line.len() + 2);
+    // Room for the newline a file adds after it.
+    let mut s = String::with_capacity(line.len() + 3);
     s.push_str(line);
     match priority {
         Priority::Normal => {}
@@ -204,14 +249,6 @@ impl Cache {
             Some(o) if !o.begin_write() => Err(taken_over()),
             _ => Ok(()),
         }
-    }
-
-    /// This session's claim file, for a shutdown that takes over: it empties the file once it
-    /// has resolved every event (the claimed ones among them).
-    pub fn claim_file(&self) -> Weak<std::fs::File> {
-        self.claim
-            .as_ref()
-            .map_or_else(Weak::new, |c| Arc::downgrade(&c.file))
     }
 
     /// Sets the longest line read back (the session's `event_max_bytes`; 1,000,000 unless set).
@@ -442,10 +479,14 @@ impl Cache {
         for item in dir.flatten() {
             let name = item.file_name();
             let name = name.to_string_lossy();
-            if !name.starts_with(&prefix) || name.ends_with(".tmp") {
+            if !name.starts_with(&prefix) {
                 continue;
             }
             let path = item.path();
+            if name.ends_with(".tmp") {
+                remove_unnamed_claim(&path);
+                continue;
+            }
             if Some(path.as_path()) == own {
                 continue;
             }
@@ -520,7 +561,16 @@ impl Cache {
         let mut held = self.claim.take();
         let r = self.locked(deadline, || {
             if held.is_none() {
-                held = Some(Claim::create(&self.files)?);
+                let claim = Claim::create(&self.files)?;
+                let handle = ClaimHandle {
+                    file: Arc::downgrade(&claim.file),
+                    path: claim.path.clone(),
+                };
+                if self.owner.as_ref().is_some_and(|o| !o.adopt_claim(handle)) {
+                    let _ = std::fs::remove_file(&claim.path);
+                    return Err(taken_over());
+                }
+                held = Some(claim);
             }
             let claim = held.as_ref().expect("created above");
             private_file::remove_orphaned_temps(
@@ -689,6 +739,20 @@ impl Cache {
         let mut contents = Contents::default();
         self.read_cache(&mut contents)?;
         Ok(contents.entries.into_iter().map(|e| e.line).collect())
+    }
+}
+
+/// A critical-events file not yet under its claim name (`F.claim-<id>-critical.tmp`, see
+/// `crate::critical`): never merged, and removed once its lock is free (its writer died before
+/// naming it). It never holds the only copy of an entry: a new file is empty until named, and a
+/// rewrite's copies stay in the old file until the new one is named.
+fn remove_unnamed_claim(path: &Path) {
+    let Ok(Some(f)) = private_file::open_read(path) else {
+        return;
+    };
+    if f.try_lock().is_ok() {
+        drop(f);
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -3,7 +3,8 @@
 
 use crate::cache::{self, CacheFiles};
 use crate::config::{CachePath, Config};
-use crate::delivery::{Callback, Delivery, Report};
+use crate::critical::Durability;
+use crate::delivery::{Callback, Delivery, KeepAlive, Report};
 use crate::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::ext::SessionExt;
 use crate::kill::KillSwitch;
@@ -17,7 +18,7 @@ use crate::sync::Mutex;
 use crate::worker::{Held, Progress, Shared, WorkerHandle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Whether the environment opts the user out: `TEL_DISABLE` set to anything but `0`/empty, or
 /// `DO_NOT_TRACK=1`.
@@ -145,7 +146,7 @@ impl Client {
             cache_files: files,
             epoch_marker: format!("\"epoch\":\"{epoch}\""),
             delivery: Delivery::default(),
-            critical: Mutex::default(),
+            critical: Default::default(),
             taken_over: Default::default(),
             claim_file: Mutex::default(),
         });
@@ -250,38 +251,17 @@ impl Client {
             batch_max_bytes: cfg.batch_max_bytes,
             queue_max_events: cfg.queue_max_events,
         };
-        let critical = options.priority == Priority::Critical && shared.cache_files.is_some();
-        let pushed = shared
-            .queue
-            .push(line, options.priority, bounds, stats, |line| {
-                critical && shared.append_critical(line)
-            });
-        match pushed {
-            Pushed::Queued { evicted } => {
-                if let Some(e) = evicted {
-                    shared.delivery.record(|| {
-                        Report::new(
-                            Outcome::DroppedEvicted,
-                            [e.name()],
-                            0,
-                            format!(
-                                "dropped: the in-memory queue was full (queue_max_events {}) and an event of higher priority took its place",
-                                cfg.queue_max_events
-                            ),
-                        )
-                    });
-                }
-                Ok(())
+        match &shared.cache_files {
+            // A critical event with a cache is written to its file first (abi.md, "Priority").
+            Some(files) if options.priority == Priority::Critical => {
+                log_critical(shared, files, line, bounds)
             }
-            Pushed::Full => Err(Error::new(
-                Status::QueueFull,
-                format!(
-                    "the in-memory queue holds queue_max_events ({}) events of this priority or higher: this event was dropped",
-                    cfg.queue_max_events
-                ),
-            )),
-            // Shutdown began while this call was on its way.
-            Pushed::Closed => Err(Error::not_initialized()),
+            _ => queued(
+                shared,
+                shared
+                    .queue
+                    .push(line, options.priority, bounds, stats, None),
+            ),
         }
     }
 
@@ -331,16 +311,28 @@ impl Client {
             .is_some_and(|l| crate::worker::on_worker_of(l.worker.shared()))
     }
 
-    /// Shutdown, then no callback of this client is ever called again.
+    /// Shutdown, then no callback of this client is ever called again. Returns within
+    /// `timeout` plus the margin whatever the callbacks do: a delivery callback still running
+    /// then is not waited for any longer (it runs to its end, and is not called again).
     pub fn close(&self, timeout: Duration) -> Result<()> {
+        let by = Instant::now() + timeout + crate::worker::budget::RETURN;
         let result = match self.shutdown(timeout) {
             Err(e) if e.status == Status::NotInitialized => Ok(()),
             r => r,
         };
         if let Some(live) = &self.live {
-            live.worker.shared().delivery.close();
+            live.worker.shared().delivery.close(by);
         }
         result
+    }
+
+    /// After [`Client::close`]: keeps `keep` (what a delivery callback still running may reach
+    /// this client through) until that callback returns; gives it back when none runs.
+    pub fn keep_while_callbacks_run(&self, keep: KeepAlive) -> Option<KeepAlive> {
+        match &self.live {
+            Some(live) => live.worker.shared().delivery.keep_while_running(keep),
+            None => Some(keep),
+        }
     }
 
     pub fn stats(&self) -> Snapshot {
@@ -349,6 +341,81 @@ impl Client {
             s.killed_until_ms = live.worker.shared().kill.until_ms();
         }
         s
+    }
+}
+
+/// What a push came to, as the call's result (the push-out it made is reported).
+fn queued(shared: &Shared, pushed: Pushed) -> Result<()> {
+    let cfg = &shared.config;
+    match pushed {
+        Pushed::Queued { evicted: None } => Ok(()),
+        Pushed::Queued { evicted: Some(e) } => {
+            shared.delivery.record(|| {
+                Report::new(
+                    Outcome::DroppedEvicted,
+                    [e.name()],
+                    0,
+                    format!(
+                        "dropped: the in-memory queue was full (queue_max_events {}) and an event of higher priority took its place",
+                        cfg.queue_max_events
+                    ),
+                )
+            });
+            Ok(())
+        }
+        Pushed::Full => Err(Error::new(
+            Status::QueueFull,
+            format!(
+                "the in-memory queue holds queue_max_events ({}) events of this priority or higher: this event was dropped",
+                cfg.queue_max_events
+            ),
+        )),
+        // Shutdown began while this call was on its way.
+        Pushed::Closed => Err(Error::not_initialized()),
+    }
+}
+
+/// A critical event with a cache: written to the session's critical-events file, then pushed
+/// (see [`crate::critical::CriticalLog::log`]). Out of line: `tel_log`'s path stays as short.
+#[inline(never)]
+fn log_critical(shared: &Shared, files: &CacheFiles, line: String, bounds: Bounds) -> Result<()> {
+    let stats = &shared.stats;
+    let (pushed, durability) = shared.critical.log(files, line, |line, durable| {
+        shared
+            .queue
+            .push(line, Priority::Critical, bounds, stats, durable)
+    });
+    queued(shared, pushed)?;
+    not_durable(stats, durability)
+}
+
+/// A queued critical event's durability: the status when its append failed (counted in
+/// `not_durable`; the first failure of a run, and the recovery after it, are logged).
+fn not_durable(stats: &Stats, durability: Durability) -> Result<()> {
+    match durability {
+        Durability::Written => Ok(()),
+        Durability::WrittenAgain => {
+            tel_log!(
+                Level::Info,
+                "critical events are written to the cache file again"
+            );
+            Ok(())
+        }
+        Durability::NotWritten { error, first } => {
+            Stats::add(&stats.not_durable, 1);
+            if first {
+                tel_log!(
+                    Level::Warn,
+                    "critical event not written to the cache file ({error}): it is sent, but would be lost if the process ended first; this and later failures are counted in not_durable"
+                );
+            }
+            Err(Error::new(
+                Status::NotDurable,
+                format!(
+                    "critical event queued and will be sent, but not written to the cache file ({error}): it would not survive the end of the process"
+                ),
+            ))
+        }
     }
 }
 

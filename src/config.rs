@@ -168,10 +168,8 @@ impl Config {
         };
         let key = InstrumentationKey::parse(ikey)?;
         // A key pasted into another field must not come back in the message either.
-        Self::from_map_with_key(map, ikey).map_err(|e| Error {
-            status: e.status,
-            message: key.redact_in(&e.message),
-        })
+        Self::from_map_with_key(map, ikey)
+            .map_err(|e| Error::new(e.status, key.redact_in(&e.message)))
     }
 
     fn from_map_with_key(map: &Map<String, Value>, ikey: &str) -> Result<Self> {

@@ -8,10 +8,11 @@
 use crate::stats::Outcome;
 use crate::sync::{Condvar, Mutex};
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A delivery callback of the Rust API: called with each report, on the library's threads.
 pub type Callback = Arc<dyn Fn(&Report) + Send + Sync>;
@@ -84,17 +85,27 @@ thread_local! {
     static DELIVERING: Cell<usize> = const { Cell::new(0) };
 }
 
+/// What a closed client leaves for its last running callback to drop (the C ABI's
+/// `tel_client`, which that callback may still call).
+pub type KeepAlive = Box<dyn std::any::Any + Send>;
+
 #[derive(Default)]
 struct State {
     callback: Option<Callback>,
-    /// Reports recorded and not yet handed over.
-    queued: Vec<Report>,
+    /// Reports recorded and not yet handed over, oldest first.
+    queued: VecDeque<Report>,
     /// Callbacks running now.
     running: usize,
     closed: bool,
+    /// Dropped once the client is closed and no callback runs any more.
+    keep: Vec<KeepAlive>,
 }
 
 /// One client's delivery callback and the reports waiting for it.
+///
+/// Once [`Delivery::close`] has run, the callback is never called again: every call checks
+/// `closed` first. A call already running when the close gave up waiting goes on; whatever
+/// the client left behind for it ([`Delivery::keep_while_running`]) is dropped when it returns.
 #[derive(Default)]
 pub struct Delivery {
     state: Mutex<State>,
@@ -134,36 +145,58 @@ impl Delivery {
         }
         let mut s = self.state.lock();
         if s.callback.is_some() && !s.closed {
-            s.queued.push(report);
+            s.queued.push_back(report);
         }
     }
 
-    /// Hands the recorded reports to the callback, on this thread, holding no lock of the
-    /// library meanwhile. Call it where no library lock is held.
+    /// Whether reports wait to be handed over.
+    pub fn has_queued(&self) -> bool {
+        !self.state.lock().queued.is_empty()
+    }
+
+    /// Hands the recorded reports to the callback, in order, on this thread, holding no lock
+    /// of the library meanwhile. Call it where no library lock is held, from a thread that
+    /// keeps the client's shared state alive (it may drop what
+    /// [`Delivery::keep_while_running`] kept). Once the client is closed it stops, between two
+    /// calls: the reports it had taken are dropped.
     pub fn emit(&self) {
+        let me = self as *const Delivery as usize;
         loop {
-            let (callback, reports) = {
+            let reports = {
                 let mut s = self.state.lock();
-                let Some(callback) = s.callback.clone().filter(|_| !s.closed) else {
+                if s.closed || s.callback.is_none() {
                     s.queued.clear();
                     return;
-                };
+                }
                 if s.queued.is_empty() {
                     return;
                 }
-                s.running += 1;
-                (callback, std::mem::take(&mut s.queued))
+                std::mem::take(&mut s.queued)
             };
-            let me = self as *const Delivery as usize;
-            let outer = DELIVERING.with(|d| d.replace(me));
-            for report in &reports {
-                callback(report);
+            for report in reports {
+                let callback = {
+                    let mut s = self.state.lock();
+                    let Some(callback) = s.callback.clone().filter(|_| !s.closed) else {
+                        return;
+                    };
+                    s.running += 1;
+                    callback
+                };
+                let outer = DELIVERING.with(|d| d.replace(me));
+                callback(&report);
+                DELIVERING.with(|d| d.set(outer));
+                let left = {
+                    let mut s = self.state.lock();
+                    s.running -= 1;
+                    if s.closed && s.running == 0 {
+                        std::mem::take(&mut s.keep)
+                    } else {
+                        Vec::new()
+                    }
+                };
+                self.idle.notify_all();
+                drop(left);
             }
-            DELIVERING.with(|d| d.set(outer));
-            let mut s = self.state.lock();
-            s.running -= 1;
-            drop(s);
-            self.idle.notify_all();
         }
     }
 
@@ -172,17 +205,37 @@ impl Delivery {
         DELIVERING.with(Cell::get) == self as *const Delivery as usize
     }
 
-    /// No callback after this returns: removes the callback and waits for running ones to
-    /// return (except when called from this client's own callback, which cannot wait for
-    /// itself). Reports not yet handed over are dropped; emit them first.
-    pub fn close(&self) {
+    /// No callback is called after this returns: removes the callback, drops the reports not
+    /// yet handed over (emit them first), and waits until `by` for the calls running on other
+    /// threads to return. True when none runs any more; a call still running past `by` is left
+    /// to finish (abi.md: a callback never holds up a close or a shutdown).
+    pub fn close(&self, by: Instant) -> bool {
         let mut s = self.state.lock();
         s.closed = true;
         s.callback = None;
         s.queued.clear();
         self.installed.store(false, Ordering::Release);
-        while s.running > 0 && !self.in_own_callback() {
-            self.idle.wait(&mut s);
+        if self.in_own_callback() {
+            // This call cannot wait for itself.
+            return false;
+        }
+        while s.running > 0 {
+            if self.idle.wait_until(&mut s, by).timed_out() {
+                break;
+            }
+        }
+        s.running == 0
+    }
+
+    /// After [`Delivery::close`]: keeps `keep` until the calls still running have returned
+    /// (the last one drops it); gives it back when none runs, for the caller to drop.
+    pub fn keep_while_running(&self, keep: KeepAlive) -> Option<KeepAlive> {
+        let mut s = self.state.lock();
+        if s.closed && s.running > 0 {
+            s.keep.push(keep);
+            None
+        } else {
+            Some(keep)
         }
     }
 }
@@ -228,7 +281,7 @@ mod tests {
             ordinal: 0,
             enqueued: Instant::now(),
             priority: Priority::Normal,
-            durable: false,
+            durable: None,
         }
     }
 

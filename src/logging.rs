@@ -203,19 +203,33 @@ impl Drop for Hold {
 }
 
 impl Hold {
-    /// Ends the hold; when it was the last one, the lines kept meanwhile are written from a
-    /// short-lived thread of their own, so that a slow logger cannot hold up this one.
-    pub(crate) fn emit_elsewhere(self) {
+    /// Ends the hold; when it was the last one, writes the lines kept meanwhile before `by`
+    /// when it can: to the stderr sink at once (it is not slow), to a host callback from a
+    /// short-lived thread of their own that this one waits for until `by` (a slow logger then
+    /// writes them after this call returned, but never holds it up).
+    pub(crate) fn emit_by(self, by: std::time::Instant) {
         let lines = release();
         std::mem::forget(self);
-        if !lines.is_empty() {
-            let _ = std::thread::Builder::new()
-                .name("tel-log".into())
-                .spawn(move || {
-                    for (level, line) in lines {
-                        emit(level, &line);
-                    }
-                });
+        if lines.is_empty() {
+            return;
+        }
+        if STATE.get().read().callback.is_none() {
+            for (level, line) in lines {
+                emit(level, &line);
+            }
+            return;
+        }
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("tel-log".into())
+            .spawn(move || {
+                for (level, line) in lines {
+                    emit(level, &line);
+                }
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = finished.recv_timeout(by.saturating_duration_since(std::time::Instant::now()));
         }
     }
 }

@@ -210,6 +210,7 @@ mod tests {
         touch("c.cache.kill.999999999.1.tmp"); // no such process
         touch(&format!("device-id.{me}.2.tmp"));
         touch("c.cache.claim-00ff.tmp.keep"); // not a temporary
+        touch("c.cache.claim-00000000000000ff-critical.tmp"); // a critical-events file being named
         touch("other.1.2.tmp"); // not ours
         let removed = remove_orphaned_temps(&d, "c.cache", &["c.cache.kill", "device-id"]);
         let mut left: Vec<String> = std::fs::read_dir(&d)
@@ -220,6 +221,7 @@ mod tests {
         let mut want = vec![
             format!("c.cache.kill.{me}.1.tmp"),
             "c.cache.claim-00ff.tmp.keep".to_owned(),
+            "c.cache.claim-00000000000000ff-critical.tmp".to_owned(),
             format!("device-id.{me}.2.tmp"),
             "other.1.2.tmp".to_owned(),
         ];

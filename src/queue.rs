@@ -1,8 +1,10 @@
 //! The bounded hand-off between `tel_log` (any thread) and the worker.
 //!
 //! `tel_log` holds the lock only to push one event; the worker holds it only to take a batch or
-//! to wait. Neither holds it across network or disk I/O.
+//! to wait. Neither holds it across network or disk I/O (a critical event is written to its
+//! file before its push, see [`crate::critical`]).
 
+use crate::critical::EntryId;
 use crate::priority::Priority;
 use crate::stats::Stats;
 use crate::sync::{Condvar, Mutex};
@@ -18,8 +20,9 @@ pub struct Event {
     pub ordinal: u64,
     pub enqueued: Instant,
     pub priority: Priority,
-    /// Also written to this session's critical-events file, until it is resolved.
-    pub durable: bool,
+    /// The entry of this session's critical-events file that holds it, until it is resolved
+    /// (`None`: not durable).
+    pub durable: Option<EntryId>,
 }
 
 impl Event {
@@ -80,10 +83,9 @@ impl Queue {
     /// shutdown has drained the queue no push can still move `pending`.
     ///
     /// When `pending` is at `queue_max_events`, the event takes the place of the oldest queued
-    /// (not in flight) event of the lowest priority below its own, or is refused. `before_queue`
-    /// runs under the lock once the event is sure to be queued (the critical-event append: a
-    /// refused or closed push must not leave it in the file) and says whether the event is now
-    /// durable. A critical event is due at once.
+    /// (not in flight) event of the lowest priority below its own, or is refused. `durable`:
+    /// the critical-events entry already written for it (whose writer takes it out again when
+    /// the push is refused). A critical event is due at once.
     /// Wakes the worker when the queue was empty (it starts the flush timer), a batch is full,
     /// or the event is critical.
     pub fn push(
@@ -92,7 +94,7 @@ impl Queue {
         priority: Priority,
         bounds: Bounds,
         stats: &Stats,
-        before_queue: impl FnOnce(&str) -> bool,
+        durable: Option<EntryId>,
     ) -> Pushed {
         let enqueued = Instant::now();
         let mut q = self.state.lock();
@@ -120,7 +122,6 @@ impl Queue {
         } else {
             Stats::add(&stats.pending, 1);
         }
-        let durable = before_queue(&line);
         Stats::add(&stats.logged, 1);
         let ordinal = q.next_ordinal;
         q.next_ordinal += 1;

@@ -26,6 +26,10 @@ pub struct Stats {
     pub http_requests: AtomicU64,
     pub http_failures: AtomicU64,
     pub killed_until_ms: AtomicU64,
+    /// Critical events queued without being written to the cache file (`TEL_ERR_NOT_DURABLE`);
+    /// not part of the conservation identity: they are counted in `logged` and resolved like
+    /// any other.
+    pub not_durable: AtomicU64,
 }
 
 /// Where a pending event ended up.
@@ -73,6 +77,7 @@ pub struct Snapshot {
     pub http_requests: u64,
     pub http_failures: u64,
     pub killed_until_ms: u64,
+    pub not_durable: u64,
 }
 
 impl Snapshot {
@@ -92,7 +97,7 @@ impl Snapshot {
         format!(
             "{{\"enabled\":{},\"logged\":{},\"sent\":{},\"rejected\":{},\"dropped_queue_full\":{},\
 \"dropped_killed\":{},\"dropped_shutdown\":{},\"dropped_evicted\":{},\"replayed\":{},\"persisted\":{},\"cache_evicted\":{},\
-\"pending\":{},\"retries\":{},\"http_requests\":{},\"http_failures\":{},\"killed_until_ms\":{}}}",
+\"pending\":{},\"retries\":{},\"http_requests\":{},\"http_failures\":{},\"killed_until_ms\":{},\"not_durable\":{}}}",
             self.enabled,
             self.logged,
             self.sent,
@@ -108,7 +113,8 @@ impl Snapshot {
             self.retries,
             self.http_requests,
             self.http_failures,
-            self.killed_until_ms
+            self.killed_until_ms,
+            self.not_durable
         )
     }
 }
@@ -153,6 +159,7 @@ impl Stats {
             http_requests: self.http_requests.load(Relaxed),
             http_failures: self.http_failures.load(Relaxed),
             killed_until_ms: self.killed_until_ms.load(Relaxed),
+            not_durable: self.not_durable.load(Relaxed),
         }
     }
 }

@@ -26,9 +26,16 @@ pub enum Status {
     Timeout = 7,
     /// An unexpected failure, including a caught panic.
     Internal = 8,
+    /// A critical event was queued and will be sent, but not written to the cache file.
+    NotDurable = 9,
 }
 
 /// A failed call: the status the ABI returns and a sentence a user can act on.
+///
+/// Every message is made by [`Error::new`], which is the one place where the keys of the live
+/// sessions are redacted from it: a message that quotes a caller's text (an event name, an
+/// option key, an `ext` name, a value) never carries a key, nor a key cut short by an
+/// [`excerpt`], whether it reaches `tel_last_error` or a user of the Rust API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub status: Status,
@@ -39,7 +46,7 @@ impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
         Error {
             status,
-            message: message.into(),
+            message: crate::logging::redact(&message.into()),
         }
     }
     pub fn config(message: impl Into<String>) -> Self {

@@ -85,10 +85,11 @@ fn buffers_follow_snprintf() {
         "http_requests",
         "http_failures",
         "killed_until_ms",
+        "not_durable",
     ] {
         assert!(s.get(key).is_some(), "stats lack {key}: {s}");
     }
-    assert_eq!(s.as_object().unwrap().len(), 16);
+    assert_eq!(s.as_object().unwrap().len(), 17);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! callback for later sessions; no full key in a reason.
 
 mod common;
+mod hardening;
 
 use common::*;
 use serde_json::{json, Value};
@@ -373,4 +374,275 @@ fn drops_inside_a_kill_window_are_reported_while_it_lasts() {
     let s = client.stats();
     assert_eq!(client.close(1000), 0);
     assert_reports_match(&s, &sink.reports.lock());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callbacks never hold up a deadline (a callback that blocks, two clients closing each other).
+
+/// A delivery callback that waits at a gate the test opens, and then calls its own client.
+#[derive(Default)]
+struct Gated {
+    calls: AtomicUsize,
+    /// Calls that began after the test saw the close (or shutdown) return.
+    late: AtomicUsize,
+    closed: AtomicBool,
+    open: parking_lot::Mutex<bool>,
+    opened: parking_lot::Condvar,
+    returned: AtomicUsize,
+    /// The threads the callback ran on (Linux thread ids).
+    threads: parking_lot::Mutex<Vec<i64>>,
+    /// Its own client, called once the gate opens (it is closed by then).
+    own: AtomicUsize,
+    codes: parking_lot::Mutex<Vec<(&'static str, i64)>>,
+}
+
+impl Gated {
+    fn open_gate(&self) {
+        *self.open.lock() = true;
+        self.opened.notify_all();
+    }
+
+    /// Waits until the callback has run on a thread.
+    fn wait_for_a_call(&self) {
+        assert!(
+            eventually(WAIT, || self.calls.load(Ordering::SeqCst) > 0),
+            "the callback was never called"
+        );
+    }
+
+    /// Once the gate is open: waits until every thread the callback ran on has ended, so that
+    /// a call after close would have shown by then.
+    fn wait_for_its_threads_to_end(&self) {
+        let threads = self.threads.lock().clone();
+        assert!(
+            eventually(WAIT, || threads
+                .iter()
+                .all(
+                    |t| !std::path::Path::new(&format!("/proc/self/task/{t}")).exists()
+                )),
+            "the threads that ran the callback never ended: {threads:?}"
+        );
+    }
+}
+
+fn thread_id() -> i64 {
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+extern "C" fn gated(_report: *const c_char, user_data: *mut c_void) {
+    let g = unsafe { &*(user_data as *const Gated) };
+    g.calls.fetch_add(1, Ordering::SeqCst);
+    if g.closed.load(Ordering::SeqCst) {
+        g.late.fetch_add(1, Ordering::SeqCst);
+    }
+    let me = thread_id();
+    {
+        let mut threads = g.threads.lock();
+        if !threads.contains(&me) {
+            threads.push(me);
+        }
+    }
+    let mut open = g.open.lock();
+    while !*open {
+        g.opened.wait(&mut open);
+    }
+    drop(open);
+    let own = g.own.load(Ordering::SeqCst) as *mut tel::ffi::tel_client;
+    if !own.is_null() {
+        // Its client was closed meanwhile: the library's memory must still be there.
+        let name = std::ffi::CString::new("After.Close").unwrap();
+        let rc = unsafe { tel::ffi::tel_client_log(own, name.as_ptr(), std::ptr::null()) };
+        let n = unsafe { tel::ffi::tel_client_stats_json(own, std::ptr::null_mut(), 0) };
+        let mut codes = g.codes.lock();
+        codes.push(("log", rc as i64));
+        codes.push(("stats_len", n as i64));
+    }
+    g.returned.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `tel_client_close(300)` while the client's delivery callback blocks and never returns on
+/// its own: the close returns (the events were resolved before the deadline, so `TEL_OK`); the
+/// callback, once let go, finds its client's memory still there (calls it: `NOT_INITIALIZED`)
+/// and is never called again, although a report was still waiting behind the blocked one.
+#[test]
+fn close_returns_while_a_delivery_callback_blocks() {
+    let c = Collector::start().unwrap();
+    let g: &'static Gated = Box::leak(Box::default());
+    let mut client = TestClient::new(&config(&c, None, json!({})));
+    g.own.store(client.0 as usize, Ordering::SeqCst);
+    let rc = unsafe {
+        tel::ffi::tel_client_set_delivery_callback(
+            client.0,
+            Some(gated),
+            g as *const Gated as *mut c_void,
+        )
+    };
+    assert_eq!(rc, 0);
+    // One answer, two reports: the sent event and the refused one.
+    c.push(Scripted::status(200).with_body(r#"{"acc":1,"rej":1,"efi":{"InvalidData":[1]}}"#));
+    assert_eq!(client.log("Blocked.Good", None), 0);
+    assert_eq!(client.log("Blocked.Bad", None), 0);
+    assert_eq!(client.flush(10_000), 0, "{}", last_error());
+    g.wait_for_a_call();
+    let stats = client.stats();
+    assert_conserved_in(&stats);
+    assert_eq!(stats["pending"], 0, "{stats}");
+    // Closed below from another thread, not by the wrapper.
+    let ptr = std::mem::replace(&mut client.0, std::ptr::null_mut()) as usize;
+    let rc = hardening::within(
+        "tel_client_close",
+        Duration::from_secs(30),
+        move || unsafe { tel::ffi::tel_client_close(ptr as *mut tel::ffi::tel_client, 300) },
+    );
+    g.closed.store(true, Ordering::SeqCst);
+    assert_eq!(rc, 0, "only the callback is late");
+    g.open_gate();
+    assert!(eventually(WAIT, || g.returned.load(Ordering::SeqCst)
+        >= g.calls.load(Ordering::SeqCst)));
+    g.wait_for_its_threads_to_end();
+    assert_eq!(
+        g.late.load(Ordering::SeqCst),
+        0,
+        "called after close returned"
+    );
+    let codes = g.codes.lock().clone();
+    assert!(codes.contains(&("log", 4)), "{codes:?}");
+    assert!(
+        codes.iter().any(|(k, n)| *k == "stats_len" && *n > 0),
+        "{codes:?}"
+    );
+}
+
+/// The same for the default session: `tel_shutdown(300)` returns while its delivery callback
+/// blocks, and that callback is not called again once it is let go.
+#[test]
+fn shutdown_returns_while_the_default_sessions_callback_blocks() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let g: &'static Gated = Box::leak(Box::default());
+    let rc = tel::ffi::tel_set_delivery_callback(Some(gated), g as *const Gated as *mut c_void);
+    assert_eq!(rc, 0);
+    c.push(Scripted::status(200).with_body(r#"{"acc":1,"rej":1,"efi":{"InvalidData":[1]}}"#));
+    init_ok(&config(&c, None, json!({})));
+    log_ok("Blocked.Good", None);
+    log_ok("Blocked.Bad", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    g.wait_for_a_call();
+    let rc = hardening::within("tel_shutdown", Duration::from_secs(30), || shutdown(300));
+    g.closed.store(true, Ordering::SeqCst);
+    let removed = tel::ffi::tel_set_delivery_callback(None, std::ptr::null_mut());
+    assert_eq!(rc, 0, "only the callback is late");
+    assert_eq!(removed, 0);
+    let s = stats();
+    assert_conserved_in(&s);
+    assert_eq!(s["pending"], 0, "{s}");
+    g.open_gate();
+    assert!(eventually(WAIT, || g.returned.load(Ordering::SeqCst)
+        >= g.calls.load(Ordering::SeqCst)));
+    g.wait_for_its_threads_to_end();
+    assert_eq!(
+        g.late.load(Ordering::SeqCst),
+        0,
+        "called after tel_shutdown returned"
+    );
+}
+
+/// Two clients whose delivery callbacks close each other, both at once: A's closes B while
+/// B's closes A. Each close waits for the other's callback only until its deadline, so both
+/// return; neither callback is called after its client's close returned.
+#[derive(Default)]
+struct Closer {
+    entered: AtomicBool,
+    peer: AtomicUsize,
+    /// The client this callback closes.
+    other: AtomicUsize,
+    rc: parking_lot::Mutex<Option<i32>>,
+    calls: AtomicUsize,
+    late: AtomicBool,
+    /// Set by the other client's callback once its close of this client returned.
+    closed: AtomicBool,
+    returned: AtomicBool,
+    thread: AtomicUsize,
+}
+
+extern "C" fn closer(_report: *const c_char, user_data: *mut c_void) {
+    let me = unsafe { &*(user_data as *const Closer) };
+    me.calls.fetch_add(1, Ordering::SeqCst);
+    if me.closed.load(Ordering::SeqCst) {
+        me.late.store(true, Ordering::SeqCst);
+    }
+    me.thread.store(thread_id() as usize, Ordering::SeqCst);
+    if me.entered.swap(true, Ordering::SeqCst) {
+        return; // once
+    }
+    let peer = unsafe { &*(me.peer.load(Ordering::SeqCst) as *const Closer) };
+    // Both callbacks run before either closes: the crossing the deadlock needs.
+    if !eventually(WAIT, || peer.entered.load(Ordering::SeqCst)) {
+        return;
+    }
+    let other = me.other.load(Ordering::SeqCst) as *mut tel::ffi::tel_client;
+    let rc = unsafe { tel::ffi::tel_client_close(other, 300) };
+    peer.closed.store(true, Ordering::SeqCst);
+    *me.rc.lock() = Some(rc);
+    me.returned.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn two_clients_whose_callbacks_close_each_other_do_not_deadlock() {
+    let (ca, cb) = (Collector::start().unwrap(), Collector::start().unwrap());
+    let a: &'static Closer = Box::leak(Box::default());
+    let b: &'static Closer = Box::leak(Box::default());
+    let mut ka = TestClient::new(&config(&ca, None, json!({})));
+    let mut kb = TestClient::new(&config(&cb, None, json!({})));
+    // Each client is closed by the other's callback: the wrappers must not close them.
+    let (pa, pb) = (
+        std::mem::replace(&mut ka.0, std::ptr::null_mut()),
+        std::mem::replace(&mut kb.0, std::ptr::null_mut()),
+    );
+    a.peer.store(b as *const Closer as usize, Ordering::SeqCst);
+    b.peer.store(a as *const Closer as usize, Ordering::SeqCst);
+    a.other.store(pb as usize, Ordering::SeqCst);
+    b.other.store(pa as usize, Ordering::SeqCst);
+    for (p, s) in [(pa, a), (pb, b)] {
+        let rc = unsafe {
+            tel::ffi::tel_client_set_delivery_callback(
+                p,
+                Some(closer),
+                s as *const Closer as *mut c_void,
+            )
+        };
+        assert_eq!(rc, 0);
+    }
+    let name = std::ffi::CString::new("Cross.Close").unwrap();
+    for p in [pa, pb] {
+        assert_eq!(
+            unsafe { tel::ffi::tel_client_log(p, name.as_ptr(), std::ptr::null()) },
+            0
+        );
+    }
+    let (ra, rb) = hardening::within(
+        "the crossed closes",
+        Duration::from_secs(30),
+        move || loop {
+            let (ra, rb) = (*a.rc.lock(), *b.rc.lock());
+            if let (Some(ra), Some(rb)) = (ra, rb) {
+                return (ra, rb);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        },
+    );
+    assert!(ra == 0 || ra == 7, "A's close of B: {ra}");
+    assert!(rb == 0 || rb == 7, "B's close of A: {rb}");
+    for s in [a, b] {
+        let t = s.thread.load(Ordering::SeqCst);
+        assert!(eventually(WAIT, || !std::path::Path::new(&format!(
+            "/proc/self/task/{t}"
+        ))
+        .exists()));
+        assert!(
+            !s.late.load(Ordering::SeqCst),
+            "a callback ran after its client's close returned"
+        );
+    }
+    assert_eq!(ca.accepted_count() + cb.accepted_count(), 2);
 }

@@ -415,3 +415,52 @@ fn a_2xx_status_line_is_the_verdict_even_when_the_body_breaks() {
         c.release();
     }
 }
+
+/// A `200` one of whose header lines holds a control character (or is no header line at all)
+/// is still the collector's verdict: the events it accepted are counted as sent and never sent
+/// again. The broken line is ignored and said so in a log line; a `kill-tokens` holding a
+/// control character is one of them, and no kill window follows from it.
+#[test]
+fn a_2xx_with_a_malformed_header_line_is_accepted_once() {
+    let _s = serial();
+    let capture = Capture::start();
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, None, json!({"retry_initial_ms": 10})));
+    let broken = [
+        ("X-Odd", "a\u{1}b".to_owned()),
+        ("X-Odd", "nul\u{0}here".to_owned()),
+        ("X-Odd", "esc\u{1b}[0m".to_owned()),
+        ("X-Odd", "del\u{7f}".to_owned()),
+        ("X-Odd", "bare\rcr".to_owned()),
+        ("X-Odd", "a\nno colon on this line".to_owned()),
+        ("kill-tokens", format!("o:{TENANT}\u{1}")),
+    ];
+    for (i, (name, value)) in broken.iter().enumerate() {
+        let mut answer = Scripted::status(200).with_header(*name, value.as_str());
+        if *name == "kill-tokens" {
+            answer = answer.with_header("kill-duration", "600");
+        }
+        c.push(answer);
+        log_ok("Odd.Header", Some(&format!("{{\"i\":{i}}}")));
+        assert_eq!(flush(10_000), 0, "{name}: {value:?}: {}", last_error());
+    }
+    let s = stats();
+    assert_conserved_in(&s);
+    let n = broken.len() as u64;
+    assert_eq!(s["sent"], n, "{s}");
+    assert_eq!(s["http_failures"], 0, "{s}");
+    assert_eq!(s["retries"], 0, "{s}");
+    assert_eq!(s["killed_until_ms"], 0, "{s}");
+    assert_eq!(c.request_count() as u64, n, "sent again");
+    assert_eq!(
+        data_i(&c.accepted()),
+        (0..n).collect::<Vec<_>>(),
+        "each accepted once"
+    );
+    assert_eq!(shutdown(1000), 0);
+    let lines = capture.stop();
+    assert!(
+        lines.iter().any(|l| l.contains("header line")),
+        "the ignored line is logged: {lines:?}"
+    );
+}

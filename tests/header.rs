@@ -52,6 +52,7 @@ fn header_declares_every_abi_function() {
         ("TEL_ERR_QUEUE_FULL", 6),
         ("TEL_ERR_TIMEOUT", 7),
         ("TEL_ERR_INTERNAL", 8),
+        ("TEL_ERR_NOT_DURABLE", 9),
     ] {
         assert!(
             header.contains(&format!("#define {name} {value}\n")),

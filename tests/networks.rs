@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use tel::config::Endpoint;
 use tel::{CachePath, Client, Config};
-use tel_emulator::{netns, Collector, ConnectProxy, Options, ProxyOptions};
+use tel_emulator::{netns, Collector, ConnectProxy, Options, ProxyOptions, Scripted};
 
 const KEY: &str = "netten-0000-0000-0000-000000000000-0000";
 /// Reachable only through the proxy, which maps it to the collector.
@@ -209,6 +209,36 @@ fn upper_case_https_proxy_is_used() {
         );
         assert_eq!(collector.accepted_count(), 1);
     });
+}
+
+/// Over TLS inside a `CONNECT` tunnel, on one kept connection: each `200` carries a header line
+/// holding a control character, which the HTTP client's parser would refuse. The lines are left
+/// out under the parser (not in the tunnel's own answer), so both answers count and nothing is
+/// sent twice.
+#[test]
+fn a_malformed_header_line_over_tls_in_a_tunnel_is_left_out() {
+    netns::inside(
+        "a_malformed_header_line_over_tls_in_a_tunnel_is_left_out",
+        HOSTS,
+        || {
+            let (collector, ca) = tls_collector();
+            collector.set_default(Some(Scripted::status(200).with_header("X-Odd", "a\u{1}b")));
+            let proxy = proxy_to(&collector, None);
+            let run = client(
+                &endpoint(PROXIED, &collector),
+                &[
+                    ("HTTPS_PROXY", &proxy.url()),
+                    ("SSL_CERT_FILE", ca.to_str().unwrap()),
+                    ("TEL_NET_FLUSHES", "2"),
+                ],
+            );
+            delivered(&run, 2);
+            assert_eq!(run.stat("http_failures"), 0, "{}", run.stderr);
+            assert_eq!(collector.request_count(), 2);
+            assert_eq!(collector.accepted_count(), 2);
+            assert_eq!(proxy.counts().tunnels, 1, "one kept connection");
+        },
+    );
 }
 
 #[test]

@@ -320,6 +320,109 @@ fn an_error_message_never_echoes_the_key_given_in_another_field() {
     }
 }
 
+/// The secret part of the key (after the tenant token and its `-`).
+fn secret() -> &'static str {
+    &IKEY[TENANT.len() + 1..]
+}
+
+/// No part of the key's secret: neither `<tenant>-` followed by its first character, nor six of
+/// its first characters alone (abi.md: "nor does a key cut short").
+fn shows_secret(text: &str) -> bool {
+    let s = secret();
+    text.contains(&s[..6]) || text.contains(&format!("{TENANT}-{}", &s[..1]))
+}
+
+/// The key, or a key cut short, given where a caller's text is quoted back: as an event name,
+/// as properties that are not an object, as an unknown option key, as an `ext` extension or
+/// field name, as the `priority` value. The message of the refusal never holds it, through the
+/// C ABI (`tel_last_error`, default session and client) and through the Rust API (`Error`).
+#[test]
+fn an_event_or_option_error_never_echoes_the_key() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let s = secret();
+    let forms = [
+        IKEY.to_owned(),
+        format!("{TENANT}-{}", &s[..1]),
+        format!("{TENANT}-{}", &s[..5]),
+        format!("{TENANT}-{}", &s[..12]),
+        s[..6].to_owned(),
+        s.to_owned(),
+        // Long enough that the 64-character quote cuts the key short.
+        format!("{}{IKEY}", "x".repeat(30)),
+        format!("{}{IKEY}", "x".repeat(10)),
+    ];
+    let json_str = |t: &str| serde_json::Value::String(t.to_owned()).to_string();
+    let mut cases: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for k in &forms {
+        let q = json_str(k);
+        cases.push((k.clone(), None, None));
+        cases.push((format!("Name.{k}"), None, None));
+        cases.push(("Props.Event".into(), Some(q.clone()), None));
+        cases.push(("Props.Event".into(), Some(format!("[{q}]")), None));
+        cases.push(("Opt.Event".into(), None, Some(format!("{{{q}:1}}"))));
+        cases.push((
+            "Opt.Event".into(),
+            None,
+            Some(format!(r#"{{"ext":{{{q}:{{}}}}}}"#)),
+        ));
+        cases.push((
+            "Opt.Event".into(),
+            None,
+            Some(format!(r#"{{"ext":{{"dt":{{{q}:"x"}}}}}}"#)),
+        ));
+        cases.push((
+            "Opt.Event".into(),
+            None,
+            Some(format!(r#"{{"ext":{{"app":{{{q}:"x"}}}}}}"#)),
+        ));
+        cases.push((
+            "Opt.Event".into(),
+            None,
+            Some(format!(r#"{{"priority":{q}}}"#)),
+        ));
+    }
+    init_ok(&config(&c, None, json!({})));
+    let client = TestClient::new(&config(&c, None, json!({})));
+    let rust = tel::Client::start(
+        tel::Config::from_json(&config(&c, None, json!({})).to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut leaks = Vec::new();
+    for (name, props, options) in &cases {
+        let what = format!("name {name:?}, properties {props:?}, options {options:?}");
+        let rc = log_ex(name, props.as_deref(), options.as_deref());
+        assert!(rc == 1 || rc == 3, "{what}: {rc}");
+        let mut messages = vec![("tel_log_ex", last_error())];
+        let rc = client.log_ex(name, props.as_deref(), options.as_deref());
+        assert!(rc == 1 || rc == 3, "{what}: {rc}");
+        messages.push(("tel_client_log_ex", last_error()));
+        let e = match options {
+            None => rust.log(name, props.as_deref()),
+            Some(o) => tel::EventOptions::from_json(o)
+                .and_then(|o| rust.log_ex(name, props.as_deref(), &o)),
+        }
+        .unwrap_err();
+        messages.push(("Client::log_ex", e.to_string()));
+        for (call, m) in messages {
+            if shows_secret(&m) {
+                leaks.push(format!("{call}: {m}"));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "{} of {} messages show part of the key:\n{}",
+        leaks.len(),
+        cases.len() * 3,
+        leaks.join("\n")
+    );
+    assert_eq!(client.close(1000), 0);
+    rust.close(Duration::from_secs(1)).unwrap();
+    assert_eq!(shutdown(1000), 0);
+    assert_eq!(c.request_count(), 0, "every event was refused");
+}
+
 #[test]
 fn cache_and_state_files_are_0600_in_a_0700_folder() {
     let _s = serial();

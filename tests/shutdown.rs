@@ -391,3 +391,141 @@ fn a_replayed_batch_persisted_by_a_takeover_is_taken_up_once() {
     assert_eq!(counts.len(), 5, "{counts:?}");
     assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
 }
+
+/// A shutdown that takes over from a stuck worker (in a request, or reading the cache for a
+/// claim) leaves no claim file behind, at once and after that worker ended; every entry the
+/// worker had claimed is in the cache file, and the next session delivers each one once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_takeover_leaves_no_claim_file_behind() {
+    let _s = serial();
+    // In a request: the replayed batch hangs at a collector that never answers.
+    let dir = temp_dir("takeover-no-claim");
+    let cache = dir.join("events.cache");
+    fill_cache(&cache, "Cached.Event", 5);
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    init_ok(&config(
+        &hang,
+        Some(&dir),
+        json!({"http_timeout_ms": 60_000}),
+    ));
+    assert!(
+        hang.wait_for_requests(1, WAIT),
+        "the replayed batch was never sent"
+    );
+    assert_eq!(claim_files(&dir).len(), 1, "the worker holds a claim");
+    assert_eq!(shutdown(100), 7, "{}", last_error());
+    assert_eq!(
+        claim_files(&dir),
+        Vec::<std::path::PathBuf>::new(),
+        "at once"
+    );
+    assert_eq!(read_lines(&cache).len(), 5);
+    hang.release();
+    wait_for_no_worker();
+    assert_eq!(
+        claim_files(&dir),
+        Vec::<std::path::PathBuf>::new(),
+        "once the worker ended"
+    );
+
+    // Reading the cache for a claim (held up by the debug builds' TEL_TEST_CLAIM_GATE): the
+    // claim file exists from the start of the claim.
+    let gate = dir.join("claim-gate");
+    std::fs::write(&gate, b"").unwrap();
+    std::env::set_var("TEL_TEST_CLAIM_GATE", &gate);
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, Some(&dir), json!({})));
+    let until = Instant::now() + WAIT;
+    while claim_files(&dir).is_empty() {
+        assert!(Instant::now() < until, "no claim began");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rc = shutdown(100);
+    assert!(rc == 0 || rc == 7, "{rc}: {}", last_error());
+    let left = claim_files(&dir);
+    std::fs::remove_file(&gate).unwrap();
+    std::env::remove_var("TEL_TEST_CLAIM_GATE");
+    wait_for_no_worker();
+    assert_eq!(left, Vec::<std::path::PathBuf>::new(), "at once");
+    assert_eq!(
+        claim_files(&dir),
+        Vec::<std::path::PathBuf>::new(),
+        "once the worker ended"
+    );
+
+    init_ok(&config(&c, Some(&dir), json!({})));
+    assert_eq!(flush(WAIT.as_millis() as u32), 0, "{}", last_error());
+    assert_eq!(shutdown(WAIT.as_millis() as u32), 0, "{}", last_error());
+    assert_conserved();
+    let counts = seq_counts(&wire_envelopes(&c));
+    assert_eq!(counts.len(), 5, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
+    assert!(claim_files(&dir).is_empty());
+}
+
+/// The child of `the_persisted_line_reaches_stderr_before_the_process_exits`: with `TEL_LOG`
+/// at info and a collector that never answers, it shuts down (which takes over from the stuck
+/// worker and persists its batch) and exits at once.
+#[test]
+fn child_persisting_at_exit() {
+    if child_role().as_deref() != Some("persist-and-exit") {
+        return;
+    }
+    let endpoint = std::env::var("TEL_TEST_ENDPOINT").unwrap();
+    let dir = std::path::PathBuf::from(std::env::var("TEL_TEST_DIR").unwrap());
+    init_ok(&json!({
+        "ikey": IKEY, "endpoint": endpoint, "cache_path": dir.join("events.cache"),
+        "flush_interval_ms": 10, "http_timeout_ms": 60_000,
+    }));
+    for i in 0..3 {
+        log_ok("Exit.Event", Some(&format!("{{\"i\":{i}}}")));
+    }
+    let until = Instant::now() + WAIT;
+    while stat("http_requests") == 0 {
+        assert!(Instant::now() < until, "no request was made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rc = shutdown(100);
+    println!("RC={rc} PERSISTED={}", stat("persisted"));
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    // What a short-lived program does next.
+    std::process::exit(0);
+}
+
+/// abi.md: "one info line ... ; the library holds none of its locks while calling it". The
+/// line saying that what was pending went to the cache is written before `tel_shutdown`
+/// returns (the stderr sink is not slow), so a process that exits right after still shows it.
+#[test]
+fn the_persisted_line_reaches_stderr_before_the_process_exits() {
+    if child_role().is_some() {
+        return;
+    }
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    let dir = temp_dir("persist-line");
+    for round in 0..5 {
+        let out = run_child(
+            "child_persisting_at_exit",
+            &[
+                ("TEL_TEST_ROLE", "persist-and-exit".into()),
+                ("TEL_TEST_ENDPOINT", hang.endpoint()),
+                ("TEL_TEST_DIR", dir.to_string_lossy().into_owned()),
+                ("TEL_LOG", "info".into()),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stdout.contains("RC=7 PERSISTED=3"),
+            "round {round}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("3 events undelivered: written to the cache file"),
+            "round {round}: the line is lost:\n{stderr}"
+        );
+        std::fs::remove_file(dir.join("events.cache")).unwrap();
+    }
+}

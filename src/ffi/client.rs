@@ -88,7 +88,8 @@ pub unsafe extern "C" fn tel_client_log(
 /// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
 /// `TEL_ERR_INVALID_EVENT` naming the key. A `critical`
 /// event with a cache is appended to the cache folder before the call returns (a small write,
-/// no fsync). May be called from a callback.
+/// no fsync); when that write fails (disk full...), the event is queued and sent all the same
+/// and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
 ///
 /// # Safety
 /// `client` must be NULL or a live client; each string NULL or NUL-terminated and valid for the
@@ -141,14 +142,19 @@ pub unsafe extern "C" fn tel_client_stats_json(
 
 /// `tel_shutdown` for `client`, then frees it: the pointer is invalid after the call, whatever
 /// it returns (except `TEL_ERR_INVALID_ARGUMENT`). After it returns, the client's delivery
-/// callback is never called again. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the rest was
-/// persisted), `TEL_ERR_INVALID_ARGUMENT` (NULL, or called from this client's own delivery
-/// callback or worker thread: the client stays open) or `TEL_ERR_INTERNAL` (a caught panic; the
-/// client is freed all the same). Returns within `timeout_ms` plus 200 ms, except that it waits
-/// for a delivery callback of this client that is running.
+/// callback is never called again. Returns `TEL_OK`, `TEL_ERR_TIMEOUT` (the deadline came with
+/// events pending: they were persisted), `TEL_ERR_INVALID_ARGUMENT` (NULL, or called from this
+/// client's own delivery callback or worker thread: the client stays open) or
+/// `TEL_ERR_INTERNAL` (a caught panic; the client is freed all the same). Returns within
+/// `timeout_ms` plus 200 ms whatever the callbacks do: a delivery callback of this client still
+/// running then is not waited for (the status says nothing about it); it is not called again,
+/// and the client's memory stays until it returns, so that it may still call the client
+/// (`tel_client_log*` and `tel_client_flush` answer `TEL_ERR_NOT_INITIALIZED`). Its `user_data`
+/// must stay valid until it returns; the library never uses it afterwards.
 ///
 /// # Safety
-/// `client` must be NULL or a live client, not used by any other thread during or after this call.
+/// `client` must be NULL or a live client, not used by any other thread during or after this call
+/// (its own delivery callback still running excepted).
 #[no_mangle]
 pub unsafe extern "C" fn tel_client_close(client: *mut tel_client, timeout_ms: u32) -> tel_status {
     call(|| {
@@ -159,7 +165,11 @@ pub unsafe extern "C" fn tel_client_close(client: *mut tel_client, timeout_ms: u
             ));
         }
         let owned = Box::from_raw(client);
-        owned.client.close(Duration::from_millis(timeout_ms.into()))
+        let shared = owned.client.clone();
+        let result = shared.close(Duration::from_millis(timeout_ms.into()));
+        // A callback still running may call the client: it is freed when that callback returns.
+        drop(shared.keep_while_callbacks_run(owned));
+        result
     })
 }
 
@@ -169,7 +179,8 @@ pub unsafe extern "C" fn tel_client_close(client: *mut tel_client, timeout_ms: u
 /// `tel_client_close` on this client (refused with `TEL_ERR_INVALID_ARGUMENT`); a `tel_*_flush`
 /// of this client from it returns `TEL_ERR_TIMEOUT` at once. `report_json` is valid only during
 /// the call. `user_data` is passed back untouched and must stay valid until `tel_client_close`
-/// returns (or until a later call replaces the callback and any call in progress has returned).
+/// returns and a call still running then has returned (or until a later call replaces the
+/// callback and any call in progress has returned); the library never uses it afterwards.
 /// Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (NULL client) or `TEL_ERR_INTERNAL`.
 ///
 /// # Safety

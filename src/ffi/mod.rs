@@ -37,6 +37,10 @@ pub const TEL_ERR_QUEUE_FULL: tel_status = 6;
 pub const TEL_ERR_TIMEOUT: tel_status = 7;
 /// An unexpected failure, including a caught panic; the library stays usable.
 pub const TEL_ERR_INTERNAL: tel_status = 8;
+/// ABI 1.1: a `critical` event (`tel_log_ex`) was queued and will be sent, but could not be
+/// written to the cache file (disk full, the cache folder unwritable...): it would not survive
+/// the end of the process. Counted in `logged` like any queued event, and in `not_durable`.
+pub const TEL_ERR_NOT_DURABLE: tel_status = 9;
 
 /// Log levels of `tel_set_logger`.
 pub const TEL_LOG_OFF: i32 = 0;
@@ -57,7 +61,8 @@ pub type tel_log_fn =
 /// during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
 /// `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
 /// HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
-/// when it was installed.
+/// when it was installed. A call still running when `tel_shutdown` or `tel_client_close`
+/// returns is not waited for: it runs to its end, and is the last one.
 #[allow(non_camel_case_types)]
 pub type tel_delivery_fn =
     Option<extern "C" fn(report_json: *const c_char, user_data: *mut c_void)>;
@@ -123,7 +128,10 @@ pub extern "C" fn tel_flush(timeout_ms: u32) -> tel_status {
 /// panic). The session's stats stay readable until the next `tel_init`; its delivery reports
 /// are over when it returns. Thread-safe. A callback may call it; from the session's own worker
 /// thread it returns `TEL_OK` at once and the session ends when the callback returns. A logger
-/// callback that blocks or is slow does not hold it up.
+/// or delivery callback that blocks or is slow does not hold it up: a delivery callback still
+/// running at the deadline plus the margin is not waited for (the status tells about the
+/// events, not about it) and is not called again; its `user_data` must stay valid until it
+/// returns.
 #[no_mangle]
 pub extern "C" fn tel_shutdown(timeout_ms: u32) -> tel_status {
     call(|| global::shutdown(Duration::from_millis(timeout_ms.into())))
@@ -192,7 +200,9 @@ pub extern "C" fn tel_set_logger(
 /// `TEL_ERR_QUEUE_FULL`, `TEL_ERR_NOT_INITIALIZED`, `TEL_ERR_INTERNAL`); a bad option is
 /// `TEL_ERR_INVALID_EVENT` with a message naming the key. A higher
 /// priority takes the place of the oldest lower one in a full queue; a `critical` event is in
-/// the cache folder before this returns and is sent at once. May be called from a callback.
+/// the cache folder before this returns and is sent at once. When a cache is configured but the
+/// critical event could not be written to it (disk full...), it is queued and sent all the
+/// same and the call returns `TEL_ERR_NOT_DURABLE`. May be called from a callback.
 ///
 /// # Safety
 /// Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
@@ -215,8 +225,9 @@ pub unsafe extern "C" fn tel_log_ex(
 /// library's threads, never while a lock of the library is held, and may call any `tel_*`
 /// function (`tel_flush` from it returns `TEL_ERR_TIMEOUT` at once: it cannot wait for its own
 /// thread). After `tel_shutdown` returns, that session's reports are over. `user_data` is passed
-/// back untouched and must stay valid while the callback is installed and until `tel_shutdown`
-/// of the sessions that used it has returned. May be called at any time, before `tel_init` too.
+/// back untouched and must stay valid while the callback is installed, until `tel_shutdown` of
+/// the sessions that used it has returned, and until a call still running then has returned
+/// (the library never uses it afterwards). May be called at any time, before `tel_init` too.
 /// Returns `TEL_OK` or `TEL_ERR_INTERNAL`.
 #[no_mangle]
 pub extern "C" fn tel_set_delivery_callback(

@@ -1,6 +1,7 @@
 //! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, the route
-//! ([`route::route`]), a deadline on the whole exchange, caps on what is read back, and
-//! connections kept for the next request.
+//! ([`route::route`]), a deadline on the whole exchange, caps on what is read back, header
+//! lines no parser accepts left out ([`header_lines`]), and connections kept for the next
+//! request.
 //!
 //! The HTTP client is ureq: HTTP/1.1 with keep-alive, CONNECT tunnels, rustls (ring) and the
 //! operating system's certificate verifier (`rustls-platform-verifier`: the Windows and macOS
@@ -8,6 +9,7 @@
 //! Certificate checks are never switched off.
 
 mod failure;
+mod header_lines;
 pub mod route;
 mod system_proxy;
 
@@ -19,6 +21,7 @@ use route::Route;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+use ureq::unversioned::transport::Connector as _;
 
 /// Most of a response body that is read; the rest is left unread (and the connection closed).
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
@@ -49,6 +52,8 @@ pub struct Transport {
     automatic: Option<route::Automatic>,
     ready: OnceLock<Ready>,
     warned: Mutex<Vec<String>>,
+    /// Header lines of answers left out as malformed (see [`header_lines`]).
+    dropped_headers: Arc<header_lines::Dropped>,
 }
 
 /// The decided route and the client built for it.
@@ -63,7 +68,13 @@ struct Ready {
 }
 
 impl Ready {
-    fn new(route: Route, http_timeout_ms: u64, reuse: bool) -> Ready {
+    fn new(
+        route: Route,
+        http_timeout_ms: u64,
+        reuse: bool,
+        endpoint: &Endpoint,
+        dropped_headers: &Arc<header_lines::Dropped>,
+    ) -> Ready {
         // Our own lines never carry the proxy's credentials; this keeps them out of any other
         // while the transport lives.
         let proxy_credentials = match &route {
@@ -76,7 +87,7 @@ impl Ready {
             }),
             _ => None,
         };
-        let agent = reuse.then(|| agent(&route, http_timeout_ms, true));
+        let agent = reuse.then(|| agent(&route, http_timeout_ms, true, endpoint, dropped_headers));
         Ready {
             route,
             agent,
@@ -108,6 +119,7 @@ impl Transport {
     pub fn with_route(config: &Config, route: Route) -> Self {
         tel_log!(Level::Debug, "route to the collector: {route}");
         let ready = OnceLock::new();
+        let dropped_headers = Arc::default();
         let automatic = match route {
             Route::Automatic(auto) => Some(auto),
             route => {
@@ -115,6 +127,8 @@ impl Transport {
                     route,
                     config.http_timeout_ms,
                     config.connection_reuse,
+                    &config.endpoint,
+                    &dropped_headers,
                 ));
                 None
             }
@@ -127,6 +141,7 @@ impl Transport {
             automatic,
             ready,
             warned: Mutex::new(Vec::new()),
+            dropped_headers,
         }
     }
 
@@ -161,7 +176,13 @@ impl Transport {
                 "route to the collector, from the automatic proxy configuration: {}",
                 resolved.route
             );
-            Ready::new(resolved.route, self.http_timeout_ms, self.reuse)
+            Ready::new(
+                resolved.route,
+                self.http_timeout_ms,
+                self.reuse,
+                &self.endpoint,
+                &self.dropped_headers,
+            )
         })
     }
 
@@ -252,7 +273,13 @@ impl Transport {
         let agent = match &ready.agent {
             Some(agent) => agent,
             None => {
-                own = agent(&ready.route, self.http_timeout_ms, false);
+                own = agent(
+                    &ready.route,
+                    self.http_timeout_ms,
+                    false,
+                    &self.endpoint,
+                    &self.dropped_headers,
+                );
                 &own
             }
         };
@@ -297,9 +324,17 @@ impl Transport {
 }
 
 /// The HTTP client for `route`: no redirects followed (the key never goes elsewhere), every
-/// status returned as a response, the header cap, `http_timeout_ms` on the whole exchange, and
-/// with `reuse` one connection kept per collector for [`IDLE_CONNECTION_AGE`].
-fn agent(route: &Route, http_timeout_ms: u64, reuse: bool) -> ureq::Agent {
+/// status returned as a response, the header cap, `http_timeout_ms` on the whole exchange,
+/// with `reuse` one connection kept per collector for [`IDLE_CONNECTION_AGE`], and under the
+/// parser the filter of [`header_lines`], so that a malformed optional header does not turn an
+/// answer into a network failure.
+fn agent(
+    route: &Route,
+    http_timeout_ms: u64,
+    reuse: bool,
+    endpoint: &Endpoint,
+    dropped_headers: &Arc<header_lines::Dropped>,
+) -> ureq::Agent {
     use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
@@ -311,7 +346,7 @@ fn agent(route: &Route, http_timeout_ms: u64, reuse: bool) -> ureq::Agent {
         _ => None,
     };
     let idle = if reuse { 1 } else { 0 };
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(SDK_VERSION)
@@ -323,8 +358,20 @@ fn agent(route: &Route, http_timeout_ms: u64, reuse: bool) -> ureq::Agent {
         // The route decided already: ureq's own reading of the environment stays out.
         .proxy(proxy)
         .tls_config(tls)
-        .build()
-        .new_agent()
+        .build();
+    // ureq's own chain (TCP, CONNECT tunnel, TLS), then the filter: it sees the answer as the
+    // parser would, decrypted and inside any tunnel.
+    let connector =
+        ureq::unversioned::transport::DefaultConnector::new().chain(header_lines::Filter {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            dropped: dropped_headers.clone(),
+        });
+    ureq::Agent::with_parts(
+        config,
+        connector,
+        ureq::unversioned::resolver::DefaultResolver::default(),
+    )
 }
 
 /// ureq's form of a proxy of the route (credentials as they were decoded, re-encoded once).

@@ -2,6 +2,7 @@
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
 use super::{on_worker_of, Shared, Worker};
+use crate::logging::{tel_log, Level};
 use crate::status::{Error, Result, Status};
 use crate::sync::Mutex;
 use std::sync::Arc;
@@ -9,17 +10,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The shutdown time budget. abi.md: `tel_shutdown(t)` returns within `t` plus 200 ms, even
-/// when the collector hangs mid-request; these three shares of the 200 ms add up below it.
+/// when the collector hangs mid-request and whatever a callback does; these shares of the
+/// 200 ms add up below it.
 pub mod budget {
     use std::time::Duration;
 
     /// How long past its deadline a shutdown waits for the worker to end by itself before
-    /// taking over what it holds (it is then stuck in a request).
+    /// taking over what it holds (it is then stuck in a request or in a callback).
     pub const EXIT_GRACE: Duration = Duration::from_millis(40);
     /// How long a shutdown that took over waits for another process's cache lock to persist.
     pub const TAKEOVER_WRITE: Duration = Duration::from_millis(120);
     /// How long past the deadline the worker's own last write waits for the cache lock.
     pub const LAST_WRITE: Duration = Duration::from_millis(150);
+    /// The latest a shutdown or close returns past its deadline. What is left of the margin
+    /// goes to the delivery reports and log lines still being handed over, and to the
+    /// delivery callbacks still running: they are waited for until then, not longer.
+    pub const RETURN: Duration = Duration::from_millis(180);
 }
 
 /// A running worker thread and what it shares with the callers.
@@ -96,15 +102,20 @@ impl WorkerHandle {
 
     /// Stops accepting events, delivers what it can within `timeout`, persists the rest and
     /// stops the worker. Returns within `timeout` plus [`budget`]'s margin even if a request
-    /// hangs or a logger callback is slow; `pending` is 0 when it returns (unless it is called
-    /// from the worker's own thread, where the worker finishes once the callback returns).
+    /// hangs or a logger or delivery callback is slow or never returns; `pending` is 0 when it
+    /// returns (unless it is called from the worker's own thread, where the worker finishes
+    /// once the callback returns).
     ///
     /// Exactly one side resolves what is left: the worker, which marks itself `finishing`
     /// before it drains (the shutdown then waits for it: that is disk work only), or, when the
-    /// worker is stuck past the deadline, this call, which marks it `abandoned` first.
+    /// worker is stuck past the deadline (in a request, or in a callback), this call, which
+    /// marks it `abandoned` first. The status tells about the events: [`Status::Timeout`] when
+    /// some were still pending at the deadline (and were persisted), else `Ok`, also when a
+    /// callback is what ran late.
     pub fn shutdown(&self, timeout: Duration) -> Result<()> {
         let shared = &self.shared;
         let deadline = Instant::now() + timeout;
+        let return_by = deadline + budget::RETURN;
         shared.queue.state.lock().shutdown_deadline = Some(deadline);
         shared.queue.wake.notify_all();
         if on_worker_of(shared) {
@@ -136,27 +147,36 @@ impl WorkerHandle {
             wait_until = Instant::now() + Duration::from_millis(10);
         }
         if let Some(taken) = took_over {
-            // The worker is stuck in a request: take what it holds and leave it behind; it
-            // touches nothing once it sees `abandoned`. This thread's log lines go out on
-            // another thread, so that a slow logger cannot stretch the call.
+            // The worker is stuck in a request or a callback: take what it holds and leave it
+            // behind; it touches nothing once it sees `abandoned`. This thread's log lines and
+            // reports go out before it returns when they can within the margin (see
+            // `logging::Hold::emit_by`, `deliver_by`).
             let lines = crate::logging::hold();
             let cache = shared.new_cache();
-            shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);
-            taken.empty_claim();
-            shared.delivery.emit();
-            lines.emit_elsewhere();
+            let resolved =
+                shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);
+            taken.release_claim();
+            deliver_by(shared, return_by);
+            lines.emit_by(return_by);
             drop(self.thread.lock().take()); // detach
-            return Err(Error::new(
-                Status::Timeout,
-                format!(
-                    "shutdown reached its deadline of {} ms with a request still in flight: pending events were persisted",
-                    timeout.as_millis()
-                ),
-            ));
+            return if resolved > 0 {
+                Err(Error::new(
+                    Status::Timeout,
+                    format!(
+                        "shutdown reached its deadline of {} ms with the worker still busy (in a request or a callback): pending events were persisted",
+                        timeout.as_millis()
+                    ),
+                ))
+            } else {
+                Ok(())
+            };
         }
-        shared.delivery.emit();
         let hit_deadline = shared.progress.lock().hit_deadline;
-        self.join_by(deadline + budget::EXIT_GRACE);
+        // The worker hands over its last reports and log lines after it announced its end.
+        self.join_by(return_by);
+        if shared.delivery.has_queued() {
+            deliver_by(shared, return_by);
+        }
         if hit_deadline {
             Err(Error::new(
                 Status::Timeout,
@@ -167,8 +187,8 @@ impl WorkerHandle {
         }
     }
 
-    /// Joins the worker if it ends by `by` (it may still be writing its last log lines to a
-    /// slow logger); else leaves it to end by itself.
+    /// Joins the worker if it ends by `by` (it may still be handing its last reports and log
+    /// lines to a slow callback); else leaves it to end by itself.
     fn join_by(&self, by: Instant) {
         let shared = &self.shared;
         let mut p = shared.progress.lock();
@@ -185,5 +205,33 @@ impl WorkerHandle {
                 let _ = t.join();
             }
         }
+    }
+}
+
+/// Hands the reports waiting in `shared`'s delivery to the callback on a thread of their own
+/// and waits for it until `by`: a callback that is slow or never returns cannot hold the caller
+/// past its deadline. Reports not handed over by then are dropped when the client closes.
+fn deliver_by(shared: &Arc<Shared>, by: Instant) {
+    if !shared.delivery.has_queued() {
+        return;
+    }
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let for_thread = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tel-delivery".into())
+        .spawn(move || {
+            // Holds the shared state: what a closed client left for its last callback may be
+            // dropped here.
+            for_thread.delivery.emit();
+            let _ = done.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = finished.recv_timeout(by.saturating_duration_since(Instant::now()));
+        }
+        Err(e) => tel_log!(
+            Level::Debug,
+            "delivery reports not handed over: no thread for them ({e})"
+        ),
     }
 }

@@ -131,6 +131,10 @@ impl Worker {
                 Step::Exit => break,
             }
             self.publish_progress();
+            // The critical-events file shrinks here, off the callers' threads.
+            if let Some(cache) = &self.cache {
+                self.shared.critical.maintain(cache);
+            }
             // Here no lock of the library is held: the host's callback may do anything.
             self.shared.delivery.emit();
         }
@@ -544,9 +548,10 @@ impl Worker {
         self.shared.progress_changed.notify_all();
     }
 
-    /// Shutdown: whatever is still pending goes to the cache (or is counted as dropped), the
-    /// reports go out, and only then is the end announced. Log lines wait until after that,
-    /// so a slow logger never holds up `tel_shutdown`.
+    /// Shutdown: whatever is still pending goes to the cache (or is counted as dropped) and
+    /// the end is announced: the counters are final. Then the reports go out and the log lines
+    /// are written, which the shutdown waits for within its margin only, so that a slow or
+    /// blocking callback (delivery or logger) never holds up `tel_shutdown`.
     fn finish(mut self) {
         let lines = crate::logging::hold();
         let deadline = self
@@ -570,13 +575,13 @@ impl Worker {
         if let Some(c) = self.cache.as_mut() {
             c.close();
         }
-        self.shared.delivery.emit();
         let mut p = self.shared.progress.lock();
         p.exited = true;
         p.hit_deadline = hit_deadline && resolved > 0;
         p.replay_done = true;
         drop(p);
         self.shared.progress_changed.notify_all();
+        self.shared.delivery.emit();
         drop(lines);
         self.shared.progress.lock().done = true;
         self.shared.progress_changed.notify_all();

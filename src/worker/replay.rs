@@ -35,7 +35,6 @@ impl Worker {
             line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
         };
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
-        *self.shared.claim_file.lock() = cache.claim_file();
         let (lines, change) = match claimed {
             Ok(claimed) => claimed,
             Err(_) => {
@@ -56,7 +55,7 @@ impl Worker {
                     ordinal: Event::REPLAYED,
                     enqueued: now,
                     priority,
-                    durable: false,
+                    durable: None,
                 }
             })
             .collect();

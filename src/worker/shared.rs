@@ -4,19 +4,17 @@
 
 use super::count_events;
 use crate::batch::Held;
-use crate::cache::{mark, Cache, CacheFiles, Owner};
+use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
 use crate::config::Config;
 use crate::critical::CriticalLog;
 use crate::delivery::{Delivery, Report};
 use crate::kill::KillSwitch;
 use crate::logging::{tel_log, Level};
-use crate::priority::Priority;
 use crate::queue::{Event, Queue};
 use crate::stats::{Outcome, Stats};
 use crate::sync::{Condvar, Mutex};
-use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What `tel_flush` and `tel_shutdown` wait on.
@@ -34,12 +32,6 @@ pub struct Progress {
     pub done: bool,
 }
 
-/// The critical-events file, opened at the first critical event.
-#[derive(Debug, Default)]
-pub struct CriticalSlot {
-    pub log: Option<CriticalLog>,
-}
-
 pub struct Shared {
     pub config: Arc<Config>,
     pub stats: Arc<Stats>,
@@ -52,12 +44,13 @@ pub struct Shared {
     /// This session's `ext.sdk.epoch` marker; its own persisted entries are not replayed by it.
     pub epoch_marker: String,
     pub delivery: Delivery,
-    /// Taken after the queue lock when both are needed, never the other way round.
-    pub critical: Mutex<CriticalSlot>,
+    /// The critical-events file (created at the first critical event). Its locks are taken
+    /// before the queue lock when both are needed (see [`crate::critical`]).
+    pub critical: CriticalLog,
     /// `held.abandoned`, readable without the lock: the worker's cache work checks it as it goes.
     pub taken_over: AtomicBool,
-    /// The worker's claim file, for a shutdown that takes over (see [`Shared::empty_claim`]).
-    pub claim_file: Mutex<Weak<File>>,
+    /// The worker's claim file, for a shutdown that takes over (see [`TakenOver`]).
+    pub claim_file: Mutex<Option<ClaimHandle>>,
 }
 
 impl Owner for Shared {
@@ -71,6 +64,15 @@ impl Owner for Shared {
             return false;
         }
         held.committing = true;
+        true
+    }
+
+    fn adopt_claim(&self, claim: ClaimHandle) -> bool {
+        let held = self.held.lock();
+        if held.abandoned {
+            return false;
+        }
+        *self.claim_file.lock() = Some(claim);
         true
     }
 }
@@ -101,51 +103,12 @@ impl Shared {
             return;
         }
         self.stats.resolve(outcome, events.len() as u64);
-        let durable = events.iter().filter(|e| e.durable).count();
-        if durable > 0 {
-            if let Some(log) = self.critical.lock().log.as_mut() {
-                log.resolved(durable);
-            }
+        if events.iter().any(|e| e.durable.is_some()) {
+            self.critical
+                .resolved(events.iter().filter_map(|e| e.durable));
         }
         self.delivery
             .record(|| Report::new(outcome, events.iter().map(|e| e.name()), status, reason()));
-    }
-
-    /// Appends a critical event to the critical-events file (created at the first one). Called
-    /// under the queue lock, once the event is sure to be queued. False when the file cannot be
-    /// written: the event is then sent like a high-priority one, without the durability.
-    pub fn append_critical(&self, line: &str) -> bool {
-        let mut slot = self.critical.lock();
-        if slot.log.as_ref().is_some_and(|l| !l.usable()) {
-            // Deleted by a purge: the events it held were purged; start a new file.
-            slot.log = None;
-        }
-        if slot.log.is_none() {
-            let Some(cache) = self.new_cache() else {
-                return false;
-            };
-            match CriticalLog::create(&cache) {
-                Ok(log) => slot.log = Some(log),
-                Err(e) => {
-                    tel_log!(
-                        Level::Debug,
-                        "critical event not written to the cache ({e}): it is sent without the durability"
-                    );
-                    return false;
-                }
-            }
-        }
-        let log = slot.log.as_mut().expect("opened above");
-        match log.append(line) {
-            Ok(()) => true,
-            Err(e) => {
-                tel_log!(
-                    Level::Debug,
-                    "critical event not written to the cache ({e}): it is sent without the durability"
-                );
-                false
-            }
-        }
     }
 
     /// Shutdown, once, by whoever owns the end (the worker, or a shutdown that stopped waiting
@@ -163,30 +126,25 @@ impl Shared {
             .chain(queued.iter())
             .collect();
         let n = events.len();
-        let critical_log = self.critical.lock().log.take();
+        // No append from now on; one in progress is finished (its push refused) first.
+        self.critical.close();
         if self.kill.active() {
             self.resolve(Outcome::DroppedKilled, &events, 0, || {
                 "dropped: the collector told this tenant to stop sending for a while (kill window)"
                     .to_owned()
             });
-            if let Some(log) = critical_log {
-                log.discard();
-            }
+            self.critical.discard();
             return n;
         }
-        let (critical, rest): (Vec<&Event>, Vec<&Event>) = events
+        // The critical events whose entries the file holds stay there for the next process;
+        // the rest (critical ones whose append failed or was purged included) go to the cache.
+        let (kept, to_cache): (Vec<&Event>, Vec<&Event>) = events
             .iter()
-            .partition(|e| e.priority == Priority::Critical && critical_log.is_some());
-        let mut to_cache = rest;
-        if let Some(log) = critical_log {
-            let lines: Vec<&str> = critical.iter().map(|e| e.line.as_str()).collect();
-            match log.keep_and_release(&lines) {
-                Ok(()) => self.resolve(Outcome::Persisted, &critical, 0, || {
-                    "undelivered at shutdown: kept in the cache for the next process".to_owned()
-                }),
-                Err(_) => to_cache.extend(critical),
-            }
-        }
+            .partition(|e| e.durable.is_some_and(|id| self.critical.holds(id)));
+        self.critical.release(cache, write_by);
+        self.resolve(Outcome::Persisted, &kept, 0, || {
+            "undelivered at shutdown: kept in the cache for the next process".to_owned()
+        });
         self.persist_or_drop(cache, &to_cache, write_by);
         n
     }
@@ -249,28 +207,29 @@ impl Shared {
         held.abandoned = true;
         self.taken_over.store(true, Ordering::Release);
         // Taken while the worker cannot have ended (it ends only once it sees `abandoned`), so
-        // its claim stays open and locked until the shutdown has resolved what it lists.
+        // its claim stays open and locked until the shutdown has resolved what it lists. A claim
+        // file the worker creates from now on is refused (see `adopt_claim`).
         Some(TakenOver {
-            claim: self.claim_file.lock().upgrade(),
+            claim: self
+                .claim_file
+                .lock()
+                .as_ref()
+                .and_then(ClaimHandle::upgrade),
         })
     }
 }
 
 /// What a shutdown took over from a stuck worker besides the events: its claim file.
 pub struct TakenOver {
-    claim: Option<Arc<File>>,
+    claim: Option<TakenClaim>,
 }
 
 impl TakenOver {
-    /// Once every event in hand is resolved: the worker's claim file lists only entries that
-    /// were in hand (now persisted, or counted as dropped), so it is emptied. Merged back by a
-    /// later process they would be taken up a second time (when the cache copy is gone by
-    /// then, evicted or claimed, nothing tells the two apart).
-    pub fn empty_claim(self) {
-        if let Some(f) = self.claim {
-            if f.set_len(0).is_ok() {
-                let _ = f.sync_data();
-            }
+    /// Once every event in hand is resolved: the worker's claim file goes (see
+    /// [`TakenClaim::delete`]), so that no empty claim file stays behind either.
+    pub fn release_claim(self) {
+        if let Some(claim) = self.claim {
+            claim.delete();
         }
     }
 }

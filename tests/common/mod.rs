@@ -301,6 +301,7 @@ pub fn snapshot_of(s: &Value) -> tel::Snapshot {
         http_requests: g("http_requests"),
         http_failures: g("http_failures"),
         killed_until_ms: g("killed_until_ms"),
+        not_durable: g("not_durable"),
     }
 }
 

@@ -7,17 +7,20 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace {
@@ -230,6 +233,32 @@ void case_critical() {
     remove_cache(path);
 }
 
+// A critical event that cannot be written (its cache folder would have to be where a file is):
+// `log` does not throw, `try_log` says `not_durable`, and both are sent all the same.
+void case_critical_not_durable() {
+    Collector collector;
+    const std::string blocker = cache_file("not-a-folder");
+    std::ofstream(blocker).put('x');
+    {
+        tel::Client client(fast_config(collector, kKeyA).cache_path(blocker + "/events.cache"));
+        const auto critical = tel::LogOptions().priority(tel::Priority::critical);
+        client.log("Cpp.Critical.Thrown", {}, critical);
+        const tel::Result r = client.try_log("Cpp.Critical.Tried", {}, critical);
+        CHECK(r.status == tel::Status::not_durable);
+        CHECK(r.message.find("not written to the cache file") != std::string::npos);
+        CHECK_EQ(std::string(tel::to_string(r.status)), std::string("TEL_ERR_NOT_DURABLE"));
+        client.flush(20s);
+        const tel::Stats s = client.stats();
+        CHECK_EQ(s.logged, 2u);
+        CHECK_EQ(s.not_durable, 2u);
+        CHECK_EQ(s.sent, 2u);
+        CHECK(s.conserved());
+    }
+    CHECK_EQ(count_events(collector.accepted(), "Cpp.Critical.Thrown"), 1u);
+    CHECK_EQ(count_events(collector.accepted(), "Cpp.Critical.Tried"), 1u);
+    std::filesystem::remove(blocker);
+}
+
 // Two clients with different keys, and the default session, side by side.
 void case_two_clients() {
     Collector collector;
@@ -395,6 +424,63 @@ void case_close_hang() {
     CHECK(collector.post("/_emulator/release", "{}"));
 }
 
+// A delivery callback still blocked when the close's deadline has passed: the close returns
+// (abi.md), and the callback, let go, ends with its slot still allocated (under AddressSanitizer
+// a freed one would show) and is not called again.
+void case_close_blocked() {
+    Collector collector;
+    std::mutex m;
+    std::condition_variable changed;
+    bool entered = false, open = false;
+    std::atomic<int> calls{0}, late{0};
+    std::atomic<bool> closed{false};
+    std::atomic<long> thread{0};
+    auto client = std::make_unique<tel::Client>(fast_config(collector, kKeyA), 300ms);
+    client->set_delivery_callback([&](const tel::DeliveryReport&) {
+        ++calls;
+        if (closed) ++late;
+        thread = static_cast<long>(syscall(SYS_gettid));
+        std::unique_lock<std::mutex> lock(m);
+        entered = true;
+        changed.notify_all();
+        changed.wait(lock, [&] { return open; });
+    });
+    client->log("Cpp.Blocked");
+    {
+        std::unique_lock<std::mutex> lock(m);
+        CHECK(changed.wait_for(lock, 20s, [&] { return entered; }));
+    }
+    std::atomic<bool> returned{false};
+    tel::Result result;
+    std::thread closer([&] {
+        result = client->try_close();
+        returned = true;
+    });
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (!returned && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+    CHECK(returned.load());
+    if (!returned) {
+        closer.detach();
+        return;  // a hang: nothing more to learn
+    }
+    closer.join();
+    closed = true;
+    CHECK(result.ok());
+    client.reset();
+    {
+        std::lock_guard<std::mutex> lock(m);
+        open = true;
+    }
+    changed.notify_all();
+    // The callback's thread (the client's worker) ends once the callback has returned.
+    const std::string task = "/proc/self/task/" + std::to_string(thread.load());
+    while (std::filesystem::exists(task) && std::chrono::steady_clock::now() < until + 30s)
+        std::this_thread::sleep_for(5ms);
+    CHECK(!std::filesystem::exists(task));
+    CHECK_EQ(calls.load(), 1);
+    CHECK_EQ(late.load(), 0);
+}
+
 // Delivery reports: one per resolved group, adding up to the counters.
 void case_delivery() {
     Collector collector;
@@ -541,9 +627,10 @@ void case_purge() {
 
 const std::map<std::string, std::function<void()>> cases = {
     {"options", case_options},     {"critical", case_critical},
+    {"critical_not_durable", case_critical_not_durable},
     {"two_clients", case_two_clients}, {"lifecycle", case_lifecycle},
     {"close_hang", case_close_hang}, {"delivery", case_delivery},
-    {"purge", case_purge},
+    {"purge", case_purge},         {"close_blocked", case_close_blocked},
 };
 
 }  // namespace

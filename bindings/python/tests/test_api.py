@@ -289,6 +289,9 @@ def test_errors_form_one_hierarchy_with_one_class_per_status():
         assert issubclass(cls, tel.TelemetryError)
         assert cls.status == status
     assert issubclass(tel.TelemetryTimeoutError, TimeoutError)
+    # Not an error: the event was queued, only its durability is missing.
+    assert issubclass(tel.NotDurableWarning, UserWarning)
+    assert tel.NotDurableWarning.status == _native.TEL_ERR_NOT_DURABLE
 
 
 def test_a_full_queue_is_warned_of_once_then_at_most_once_a_minute_with_the_count(start, emulator, caplog, monkeypatch):

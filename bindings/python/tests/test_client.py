@@ -207,6 +207,20 @@ def test_a_critical_event_outlives_a_sigkill_right_after_the_call(emulator, tmp_
     assert [e["name"] for e in emulator.accepted()] == ["CriticalEvent"]
 
 
+def test_a_critical_event_that_cannot_be_written_warns_and_is_still_sent(emulator, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # the cache folder would have to be created where a file is
+    with tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=blocker / "events.cache", **FAST) as client:
+        with pytest.warns(tel.NotDurableWarning, match="not written to the cache file") as caught:
+            client.log_event("CriticalEvent", priority="critical")
+        assert caught[0].message.status == _native.TEL_ERR_NOT_DURABLE
+        client.flush()
+        stats = client.stats()
+    assert stats["not_durable"] == 1
+    assert_conserved(stats)
+    assert [e["name"] for e in emulator.accepted()] == ["CriticalEvent"]
+
+
 def test_module_log_event_uses_the_default_session(start, emulator):
     start()
     tel.log_event("ModuleLevel", {"x": 1}, time=1712678400, ext={"app": {"sesId": "m"}})
@@ -307,6 +321,33 @@ def test_on_delivery_cannot_close_its_own_client(emulator, tmp_path):
     client.log("StillWorks")
     client.close()
     assert client.closed
+
+
+def test_close_does_not_wait_past_its_deadline_for_a_blocked_on_delivery(emulator, tmp_path):
+    entered = threading.Event()
+    release = threading.Event()
+    calls = []
+
+    def on_delivery(report):
+        calls.append(report)
+        entered.set()
+        release.wait(60)
+
+    client = tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "c.cache", on_delivery=on_delivery, **FAST)
+    client.log("BlockedReport")
+    client.flush()
+    assert entered.wait(30)
+    closer = threading.Thread(target=client.close, kwargs={"timeout": 0.3}, daemon=True)
+    closer.start()
+    closer.join(30)
+    closed_while_blocked = not closer.is_alive()
+    release.set()
+    assert closed_while_blocked, "close() waited for the blocked on_delivery"
+    assert client.closed
+    del client
+    client_calls = len(calls)
+    tel.Client(IKEY, endpoint=emulator.endpoint, cache_path=tmp_path / "d.cache", **FAST).close()
+    assert len(calls) == client_calls == 1
 
 
 def test_client_messages_name_the_client_calls(make_client, emulator):

@@ -157,6 +157,18 @@ inline DeliverySlot& default_delivery_slot() {
     return *slot;
 }
 
+/// Keeps, for the rest of the process, the slot of a closed client whose callback was still
+/// running when the close returned: the library does not wait for it past the close's deadline
+/// (abi.md), and the call ends by touching its slot. Rare (a callback still running past a
+/// deadline), so the slots are kept rather than tracked.
+inline void retire_delivery_slot(std::unique_ptr<DeliverySlot> slot) {
+    static std::mutex* mutex = new std::mutex();
+    static std::vector<std::unique_ptr<DeliverySlot>>* retired =
+        new std::vector<std::unique_ptr<DeliverySlot>>();
+    std::lock_guard<std::mutex> lock(*mutex);
+    retired->push_back(std::move(slot));
+}
+
 }  // namespace detail
 }  // namespace tel
 
@@ -379,7 +391,7 @@ public:
             // still use this client (abi.md allows every call but close).
             const tel_status code = tel_client_close(handle_, detail::to_timeout_ms(deadline_));
             handle_ = nullptr;
-            deliveries_.reset();  // the library calls it no more
+            release_deliveries();
             return detail::result_of(code);
         });
     }
@@ -410,7 +422,28 @@ private:
         }
         (void)tel_client_close(handle_, detail::to_timeout_ms(deadline_));
         handle_ = nullptr;
-        deliveries_.reset();
+        release_deliveries();
+    }
+
+    /// After `tel_client_close`: the library calls the callback no more, but does not wait past
+    /// the close's deadline for a call still running (abi.md). Such a call keeps its slot
+    /// (`detail::retire_delivery_slot`) to finish with.
+    void release_deliveries() noexcept {
+        if (!deliveries_) return;
+        bool running = false;
+        {
+            std::lock_guard<std::mutex> lock(deliveries_->mutex);
+            running = deliveries_->current && deliveries_->current->running > 0;
+        }
+        if (!running) {
+            deliveries_.reset();
+            return;
+        }
+        try {
+            detail::retire_delivery_slot(std::move(deliveries_));
+        } catch (...) {
+            (void)deliveries_.release();  // no memory to keep it: leaked, never freed under it
+        }
     }
 
     tel_client* handle_ = nullptr;

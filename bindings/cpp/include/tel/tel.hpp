@@ -63,6 +63,10 @@ enum class Status : std::int32_t {
     queue_full = TEL_ERR_QUEUE_FULL,
     timeout = TEL_ERR_TIMEOUT,
     internal = TEL_ERR_INTERNAL,
+    /// A critical event was queued and will be sent, but could not be written to the cache
+    /// file (a full disk...): it would not survive the end of the process. Not a lost event:
+    /// the throwing `log` does not throw for it; `try_log` returns it.
+    not_durable = TEL_ERR_NOT_DURABLE,
 };
 
 /// The C name of a status, e.g. "TEL_ERR_TIMEOUT"; "TEL_ERR_UNKNOWN" for a code this header
@@ -78,6 +82,7 @@ constexpr std::string_view to_string(Status status) noexcept {
         case Status::queue_full: return "TEL_ERR_QUEUE_FULL";
         case Status::timeout: return "TEL_ERR_TIMEOUT";
         case Status::internal: return "TEL_ERR_INTERNAL";
+        case Status::not_durable: return "TEL_ERR_NOT_DURABLE";
     }
     return "TEL_ERR_UNKNOWN";
 }
@@ -260,6 +265,9 @@ struct Stats {
     std::uint64_t http_failures = 0;
     /// Unix ms of the end of the current kill window, 0 when none.
     std::uint64_t killed_until_ms = 0;
+    /// Critical events queued without being written to the cache file (`Status::not_durable`);
+    /// each is also in `logged`, so not part of `conserved()`.
+    std::uint64_t not_durable = 0;
 
     /// abi.md's conservation law, true at every quiet point (after a successful flush, or
     /// after shutdown or close).
@@ -295,6 +303,7 @@ struct Stats {
             {"http_requests", &Stats::http_requests},
             {"http_failures", &Stats::http_failures},
             {"killed_until_ms", &Stats::killed_until_ms},
+            {"not_durable", &Stats::not_durable},
         };
         for (const auto& [name, field] : counters) {
             const Value* v = object->find(name);
@@ -487,10 +496,13 @@ public:
 
     /// Logs one event with options (`tel_log_ex`, `tel_client_log_ex`): its time, priority,
     /// trace context, exception. Throws as `log`; bad options are `Status::invalid_event`,
-    /// naming the key.
+    /// naming the key. A critical event that could not be written to the cache file is queued
+    /// and sent all the same: no exception for that (`try_log` returns `Status::not_durable`,
+    /// the library logs a warning, `Stats::not_durable` counts it).
     void log(std::string_view name, const Properties& properties,
              const LogOptions& options) const {
-        try_log(name, properties, options).throw_if_error();
+        const Result result = try_log(name, properties, options);
+        if (result.status != Status::not_durable) result.throw_if_error();
     }
 
     [[nodiscard]] Result try_log(std::string_view name, const Properties& properties,

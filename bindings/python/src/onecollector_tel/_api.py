@@ -23,6 +23,7 @@ from ._errors import (
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
+    warn_not_durable,
 )
 
 if TYPE_CHECKING:
@@ -282,7 +283,9 @@ def log_event(
     - ``priority``: ``"normal"``, ``"high"`` or ``"critical"``. A full queue makes room for a
       higher priority by dropping the oldest queued event of a lower one (counted in
       ``dropped_evicted``); a critical event is in the cache file before the call returns and
-      is sent at once (this call then releases the GIL while it writes).
+      is sent at once (this call then releases the GIL while it writes). When it cannot be
+      written (a full disk...), it is sent all the same and :class:`NotDurableWarning` is
+      issued.
     - ``ext``: Common Schema extension fields of this event alone, merged over the session's
       field by field: the documented ones, plus ``dt`` (``traceId``, ``spanId``,
       ``traceFlags``) and ``ex`` (``type``, ``msg``, ``stack``).
@@ -297,6 +300,9 @@ def log_event(
     if status:
         if status == _native.TEL_ERR_QUEUE_FULL:
             _state.queue_full.dropped()
+            return
+        if status == _native.TEL_ERR_NOT_DURABLE:
+            warn_not_durable()
             return
         if status == _native.TEL_ERR_NOT_INITIALIZED:
             status = _missed_session(status)

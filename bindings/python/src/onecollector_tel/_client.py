@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import threading
@@ -20,6 +21,7 @@ from ._errors import (
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
+    warn_not_durable,
 )
 
 if TYPE_CHECKING:
@@ -44,11 +46,18 @@ _live: "weakref.WeakSet[Client]" = weakref.WeakSet()
 _in_callback = threading.local()
 
 
-def _deliver(ref: "weakref.ref[Client]", report_json: Optional[bytes], _user_data: Optional[int]) -> None:
+#: Each client with an ``on_delivery`` callback, under the key the library passes back as
+#: ``user_data``. The library is handed a plain number, never a pointer to a Python object.
+_by_key: "Dict[int, weakref.ref[Client]]" = {}
+_keys = itertools.count(1)
+
+
+def _deliver(report_json: Optional[bytes], user_data: Optional[int]) -> None:
     """The C callback of every client: runs ``on_delivery`` with the report as a dict, on the
     library's thread. Nothing it raises goes back into the library: it is logged."""
     try:
-        client = ref()
+        ref = _by_key.get(user_data or 0)
+        client = ref() if ref is not None else None
         if client is None or client._on_delivery is None:
             return
         report = json.loads(report_json.decode("utf-8", "replace")) if report_json else {}
@@ -65,6 +74,13 @@ def _deliver(ref: "weakref.ref[Client]", report_json: Optional[bytes], _user_dat
             _logging.logger.exception("the on_delivery callback of a onecollector_tel.Client raised")
         except BaseException:  # noqa: BLE001
             pass
+
+
+#: The one C function every client's reports go through, kept for the life of the process: the
+#: library does not wait past a close's deadline for a callback that is still running (abi.md),
+#: so a call it began may still be on its way in after the client, and its Python object, are
+#: gone.
+_DELIVER = _native.DELIVERY_FN(_deliver)
 
 
 class Client:
@@ -103,7 +119,7 @@ class Client:
         self._waiting = 0  # calls in progress with the GIL released
         self._generation = _api._fork_generation
         self._on_delivery = on_delivery
-        self._callback: Any = None
+        self._delivery_key: Optional[int] = None
         self._queue_full = _logging.QueueFullWarning("telemetry client")
         _api._require("tel_client_new", "onecollector_tel.Client()")
         if on_delivery is not None and not callable(on_delivery):
@@ -120,11 +136,10 @@ class Client:
             raise error_for(status, client=True)
         self._ptr = out.value
         if on_delivery is not None:
-            # Kept for the client's whole life: the library calls it until close() returns. It
-            # holds the client weakly, so that a forgotten client can still be collected.
-            ref = weakref.ref(self)
-            self._callback = _native.DELIVERY_FN(lambda report, user_data: _deliver(ref, report, user_data))
-            status = _lib.tel_client_set_delivery_callback(self._ptr, self._callback, None)
+            # The client is found by its key, weakly: a forgotten client can still be collected.
+            self._delivery_key = next(_keys)
+            _by_key[self._delivery_key] = weakref.ref(self)
+            status = _lib.tel_client_set_delivery_callback(self._ptr, _DELIVER, self._delivery_key)
             if status:
                 error = error_for(status, client=True)
                 self._release_pointer(0)
@@ -162,6 +177,8 @@ class Client:
         status = self._log_event_status(name, properties, time, priority, ext)
         if status == _native.TEL_ERR_QUEUE_FULL:
             self._queue_full.dropped()
+        elif status == _native.TEL_ERR_NOT_DURABLE:
+            warn_not_durable(client=True)
         elif status:
             raise error_for(status, client=True)
 
@@ -209,7 +226,8 @@ class Client:
 
     def close(self, timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
         """Stops the client: delivers what it can within ``timeout`` seconds, writes the rest to
-        the cache file, ends its thread. ``on_delivery`` is never called after it returns.
+        the cache file, ends its thread. ``on_delivery`` is never called after it returns (a call
+        still running then is not waited for past the deadline: it runs to its end).
         Raises :class:`TelemetryTimeoutError` when the deadline was reached (the client is
         closed all the same; what was not delivered was persisted). A second call does nothing.
         A ``flush()`` in progress on another thread returns first; calls made after this one
@@ -244,6 +262,9 @@ class Client:
             with self._lock:
                 self._ptr = ptr
             _live.add(self)
+        elif self._delivery_key is not None:
+            # No report is handed over any more: a call still running finds its client gone.
+            _by_key.pop(self._delivery_key, None)
         return status
 
     # --- state -------------------------------------------------------------------------------

@@ -128,6 +128,32 @@ class InternalError(TelemetryError):
     status = _native.TEL_ERR_INTERNAL
 
 
+class NotDurableWarning(UserWarning):
+    """A ``"critical"`` event was queued and will be sent, but could not be written to the cache
+    file (a full disk, a cache folder that cannot be written): it would not survive the end of
+    the process (``TEL_ERR_NOT_DURABLE``).
+
+    ``log_event`` warns with it rather than raise: the event is not lost, only its durability.
+    ``stats()["not_durable"]`` counts such events. To make it an error, use the ``warnings``
+    filters (``warnings.simplefilter("error", NotDurableWarning)``).
+    """
+
+    status = _native.TEL_ERR_NOT_DURABLE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def warn_not_durable(client: bool = False) -> None:
+    """After a ``TEL_ERR_NOT_DURABLE`` answer: a :class:`NotDurableWarning` with the library's
+    message, pointing at the caller of ``log_event``."""
+    import warnings
+
+    message = python_names(_native.last_error(), client) or "critical event not written to the cache file"
+    warnings.warn(NotDurableWarning(message), stacklevel=3)
+
+
 _BY_STATUS: dict[int, type[TelemetryError]] = {
     cls.status: cls
     for cls in (

@@ -37,6 +37,7 @@ TEL_ERR_ALREADY_INITIALIZED = 5
 TEL_ERR_QUEUE_FULL = 6
 TEL_ERR_TIMEOUT = 7
 TEL_ERR_INTERNAL = 8
+TEL_ERR_NOT_DURABLE = 9  # 0.2.0: a critical event queued but not written to the cache file
 
 # Log levels of tel_set_logger.
 TEL_LOG_OFF = 0
