@@ -8,7 +8,7 @@
 //! `tests/fuzz-corpus/cache/` replayed every run (each file is a cache file), failures persisted
 //! to `tests/fuzz-corpus/fuzz_cache.regressions`.
 
-mod fuzz_support;
+mod common;
 
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use tel::internals::cache::{Cache, CacheFiles};
 const TENANT: &str = "fuzztenant";
 
 fn settings() -> ProptestConfig {
-    fuzz_support::settings("fuzz_cache", 128)
+    common::fuzz::settings("fuzz_cache", 128)
 }
 
 fn valid(i: usize) -> String {

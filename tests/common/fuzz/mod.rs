@@ -1,6 +1,5 @@
 //! Shared by the fuzz targets (tests/fuzz_*.rs): proptest settings, the checked-in corpus, and
 //! the contract they check ([`oracle`], which the libFuzzer targets of fuzz/ check too).
-#![allow(dead_code)]
 
 pub mod oracle;
 
