@@ -35,4 +35,14 @@ for part in bindings/python/run-tests.sh bindings/cpp/run-tests.sh packaging/win
     "$part"
   fi
 done
+# The other Linux targets, then the NuGet package with every runtime the steps above built.
+for triple in aarch64-unknown-linux-gnu x86_64-unknown-linux-musl; do
+  step "packaging/linux/cross-test.sh $triple"
+  bash packaging/linux/cross-test.sh "$triple"
+done
+step "NuGet: OneCollector.Tel.Native with its five runtimes"
+rids=linux-x64,linux-arm64,linux-musl-x64,win-x64,win-arm64
+nupkg=$(python3 packaging/nuget/pack.py --require "$rids" | cut -d' ' -f1)
+python3 packaging/nuget/test_layout.py "$nupkg" ${rids//,/ }
+
 step "all tests passed"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Tests the Python binding end to end, on the wheels that are published:
 #   1. builds the emulator (`cargo build -p telctl`);
-#   2. builds both wheels with build-wheels.sh (the manylinux one repaired by auditwheel, the
-#      win_amd64 one with the cross-built tel.dll) and checks them: tags, contents, auditwheel's
-#      verdict, pip's acceptance of the Windows wheel for win_amd64, tel.dll's export table;
+#   2. builds the five wheels with build-wheels.sh (manylinux x86_64 and aarch64 and musllinux
+#      x86_64, repaired by auditwheel; win_amd64 and win_arm64 with the cross-built tel.dll) and
+#      checks them (tests/check_wheels.py): tags, contents, each library's machine, exports
+#      (exactly the ABI) and imports (system libraries only), auditwheel's verdict on the
+#      manylinux x86_64 one, pip's acceptance of each Windows wheel for its platform;
 #   3. installs the manylinux wheel into a virtual environment with the test dependencies and
 #      runs pytest against `telctl serve` with TEL_LIBRARY unset, so the bundled library is the
 #      one tested;
@@ -34,17 +36,24 @@ step "cargo build -p telctl"
 step "bash build-wheels.sh"
 bash "$HERE/build-wheels.sh" || die "build-wheels.sh failed"
 linux=("$DIST"/onecollector_tel-*-py3-none-manylinux*_x86_64.whl)
+aarch64=("$DIST"/onecollector_tel-*-py3-none-manylinux*_aarch64.whl)
+musl=("$DIST"/onecollector_tel-*-py3-none-musllinux_*_x86_64.whl)
 windows=("$DIST"/onecollector_tel-*-py3-none-win_amd64.whl)
-[ "${#linux[@]}" -eq 1 ] && [ -f "${linux[0]}" ] || die "expected one manylinux wheel in $DIST"
-[ "${#windows[@]}" -eq 1 ] && [ -f "${windows[0]}" ] || die "expected one win_amd64 wheel in $DIST"
+windows_arm64=("$DIST"/onecollector_tel-*-py3-none-win_arm64.whl)
+for kind in linux aarch64 musl windows windows_arm64; do
+    declare -n found=$kind
+    [ "${#found[@]}" -eq 1 ] && [ -f "${found[0]}" ] || die "expected one $kind wheel in $DIST"
+    unset -n found
+done
 
-step "check both wheels"
+step "check the five wheels"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV" || die "cannot create $VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7" "opentelemetry-sdk>=1.39" \
     || die "cannot install the test dependencies"
-"$VENV/bin/python" "$HERE/tests/check_wheels.py" "${linux[0]}" "${windows[0]}" || die "the wheels are not right"
+"$VENV/bin/python" "$HERE/tests/check_wheels.py" "${linux[0]}" "${aarch64[0]}" "${musl[0]}" "${windows[0]}" \
+    "${windows_arm64[0]}" || die "the wheels are not right"
 build_venv="$CARGO_TARGET_DIR/python/build-venv"
 PATH="$build_venv/bin:$PATH" "$build_venv/bin/auditwheel" show "${linux[0]}" >"$CARGO_TARGET_DIR/python/auditwheel-check.txt" \
     || die "auditwheel cannot read ${linux[0]}"
@@ -63,6 +72,21 @@ rm -rf "$win_target"
     || die "pip does not install $(basename "${windows[0]}") for win_amd64"
 [ -f "$win_target/onecollector_tel/tel.dll" ] || die "the win_amd64 install has no onecollector_tel/tel.dll"
 echo "pip installs $(basename "${windows[0]}") for win_amd64 (Python 3.9)"
+# Python on Windows on Arm (native Arm64 builds from 3.11 on), Linux aarch64, musl: each wheel
+# is one pip accepts for its platform.
+other_target="$CARGO_TARGET_DIR/python/platform-install"
+for pair in "win_arm64:3.11:${windows_arm64[0]}" "manylinux_2_17_aarch64:3.9:${aarch64[0]}" \
+    "musllinux_1_2_x86_64:3.9:${musl[0]}"; do
+    plat=${pair%%:*} rest=${pair#*:}
+    pyver=${rest%%:*} wheel=${rest#*:}
+    rm -rf "$other_target"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-index --only-binary :all: \
+        --platform "$plat" --python-version "$pyver" --target "$other_target" "$wheel" \
+        || die "pip does not install $(basename "$wheel") for $plat"
+    [ -n "$(find "$other_target/onecollector_tel" -name 'libtel.so' -o -name 'tel.dll')" ] ||
+        die "the $plat install has no library in onecollector_tel/"
+    echo "pip installs $(basename "$wheel") for $plat (Python $pyver)"
+done
 if command -v x86_64-w64-mingw32-objdump >/dev/null 2>&1; then
     exports=$(x86_64-w64-mingw32-objdump -p "$win_target/onecollector_tel/tel.dll" | grep -cE '^\s*\[\s*[0-9]+\] tel_')
     [ "$exports" -ge 8 ] || die "the bundled tel.dll exports $exports tel_* functions"

@@ -12,20 +12,29 @@ part): Debian's `nuget` (2.8) predates the nuspec's <license> and <repository> e
 newer packer is installable on Linux from the registries this project uses.
 
 Where each platform's library is taken from, first found wins:
-  linux-x64    --linux-x64, $TEL_NUGET_LINUX_X64, <target>/release/libtel.so (required)
-  linux-arm64  --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/release
-  win-x64      --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/release,
-               <target>/x86_64-pc-windows-msvc/release: tel.dll and its import library
-               (tel.dll.lib, tel.lib or libtel.dll.a), packaged as build/native/lib/win-x64/tel.lib
-  osx-x64      --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/release
-  osx-arm64    --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/release
+  linux-x64       --linux-x64, $TEL_NUGET_LINUX_X64, <target>/x86_64-unknown-linux-gnu/release
+                  (the glibc 2.17 build of build-wheels.sh), <target>/release (required)
+  linux-arm64     --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/release
+  linux-musl-x64  --linux-musl-x64, $TEL_NUGET_LINUX_MUSL_X64, <target>/x86_64-unknown-linux-musl/release
+  win-x64         --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/release,
+                  <target>/x86_64-pc-windows-msvc/release: tel.dll and its import library
+                  (tel.dll.lib, tel.lib or libtel.dll.a), packaged as build/native/lib/win-x64/tel.lib
+  win-arm64       --win-arm64, $TEL_NUGET_WIN_ARM64, <target>/aarch64-pc-windows-gnullvm/release,
+                  <target>/aarch64-pc-windows-msvc/release: the same, for Arm64
+  osx-x64         --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/release
+  osx-arm64       --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/release
 Each may name the library file or its folder. <target> is $CARGO_TARGET_DIR, else <repo>/target.
+Every file is checked for its platform before it is packaged: the machine of an ELF, PE or
+Mach-O library (and of each member of a Windows import library), and for Linux the C library
+it needs (glibc's libc.so.6, or musl's libc.so for linux-musl-x64), so a library can not land
+in another platform's slot. --require RID,... fails unless each of those platforms was found.
 $TEL_NUGET_EXTRA may name a folder laid out like the package (runtimes/..., build/...), whose
 files are added as they are.
 """
 
 import argparse
 import hashlib
+import struct
 import os
 import re
 import shutil
@@ -81,17 +90,29 @@ def target_dir():
 
 # rid: (option, environment variable, cargo triple folders, library file names)
 PLATFORMS = {
-    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["release"], ["libtel.so"]),
+    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["x86_64-unknown-linux-gnu/release", "release"], ["libtel.so"]),
     "linux-arm64": (
         "linux_arm64",
         "TEL_NUGET_LINUX_ARM64",
         ["aarch64-unknown-linux-gnu/release"],
         ["libtel.so"],
     ),
+    "linux-musl-x64": (
+        "linux_musl_x64",
+        "TEL_NUGET_LINUX_MUSL_X64",
+        ["x86_64-unknown-linux-musl/release"],
+        ["libtel.so"],
+    ),
     "win-x64": (
         "win_x64",
         "TEL_NUGET_WIN_X64",
         ["x86_64-pc-windows-gnu/release", "x86_64-pc-windows-msvc/release"],
+        ["tel.dll"],
+    ),
+    "win-arm64": (
+        "win_arm64",
+        "TEL_NUGET_WIN_ARM64",
+        ["aarch64-pc-windows-gnullvm/release", "aarch64-pc-windows-msvc/release"],
         ["tel.dll"],
     ),
     "osx-x64": ("osx_x64", "TEL_NUGET_OSX_X64", ["x86_64-apple-darwin/release"], ["libtel.dylib"]),
@@ -102,6 +123,96 @@ PLATFORMS = {
         ["libtel.dylib"],
     ),
 }
+
+# What each platform's files must be: (format, machine, C library for ELF).
+# ELF e_machine: 62 x86-64, 183 AArch64; PE/COFF machine: 0x8664 AMD64, 0xAA64 ARM64; Mach-O
+# cputype: 0x01000007 x86-64, 0x0100000C arm64.
+ARCHITECTURES = {
+    "linux-x64": ("ELF", 62, "glibc"),
+    "linux-arm64": ("ELF", 183, "glibc"),
+    "linux-musl-x64": ("ELF", 62, "musl"),
+    "win-x64": ("PE", 0x8664, None),
+    "win-arm64": ("PE", 0xAA64, None),
+    "osx-x64": ("Mach-O", 0x01000007, None),
+    "osx-arm64": ("Mach-O", 0x0100000C, None),
+}
+
+
+def elf_needed(data):
+    """The DT_NEEDED names of an ELF64 little-endian file."""
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    needed = []
+    for _, sh_type, _, _, offset, size, link, _, _, _ in sections:
+        if sh_type != 6:  # SHT_DYNAMIC
+            continue
+        strtab = sections[link][4]
+        for at in range(offset, offset + size, 16):
+            tag, value = struct.unpack_from("<qQ", data, at)
+            if tag == 0:
+                break
+            if tag == 1:
+                end = data.index(b"\0", strtab + value)
+                needed.append(data[strtab + value : end].decode())
+    return needed
+
+
+def describe(data):
+    """(format, machine, C library) of a library file; C library only for ELF."""
+    if data[:4] == b"\x7fELF":
+        if data[4] != 2 or data[5] != 1:
+            return ("ELF (not 64-bit little-endian)", None, None)
+        needed = elf_needed(data)
+        libc = "glibc" if "libc.so.6" in needed else "musl" if any(n == "libc.so" or n.startswith("libc.musl-") for n in needed) else None
+        return ("ELF", struct.unpack_from("<H", data, 18)[0], libc)
+    if data[:2] == b"MZ":
+        pe = struct.unpack_from("<I", data, 0x3C)[0]
+        if data[pe : pe + 4] == b"PE\0\0":
+            return ("PE", struct.unpack_from("<H", data, pe + 4)[0], None)
+    if data[:4] in (b"\xcf\xfa\xed\xfe",):  # MH_MAGIC_64, little-endian
+        return ("Mach-O", struct.unpack_from("<I", data, 4)[0], None)
+    return ("unknown", None, None)
+
+
+def import_library_machines(data):
+    """The machines of the members of a COFF import library (an ar archive): short import
+    entries (MSVC's format, llvm-dlltool's) and COFF objects (GNU's format)."""
+    if data[:8] != b"!<arch>\n":
+        return {"not an archive"}
+    machines = set()
+    at = 8
+    while at + 60 <= len(data):
+        name = data[at : at + 16].decode("ascii", "replace").strip()
+        size = int(data[at + 48 : at + 58].decode().strip())
+        body = data[at + 60 : at + 60 + size]
+        if name not in ("/", "//") and not name.startswith("/SYM") and len(body) >= 8:
+            sig1, sig2 = struct.unpack_from("<HH", body, 0)
+            if sig1 == 0 and sig2 == 0xFFFF:
+                machines.add(struct.unpack_from("<H", body, 6)[0])
+            else:
+                machine = struct.unpack_from("<H", body, 0)[0]
+                if machine:  # 0: IMAGE_FILE_MACHINE_UNKNOWN, e.g. a symbol-table member
+                    machines.add(machine)
+        at += 60 + size + (size & 1)
+    return machines
+
+
+def check_architecture(rid, path, implib=None):
+    """Fails unless the file at `path` (and its import library) are for `rid`."""
+    want_format, want_machine, want_libc = ARCHITECTURES[rid]
+    kind, machine, libc = describe(path.read_bytes())
+    if (kind, machine) != (want_format, want_machine):
+        found = f"{kind} for machine {machine:#x}" if machine is not None else kind
+        raise SystemExit(f"pack.py: {path} is {found}, not {want_format} for machine {want_machine:#x} ({rid})")
+    if want_libc and libc != want_libc:
+        raise SystemExit(f"pack.py: {path} needs {libc or 'no known C library'}, not {want_libc} ({rid})")
+    if implib is not None:
+        machines = import_library_machines(implib.read_bytes())
+        if machines != {want_machine}:
+            shown = ", ".join(m if isinstance(m, str) else f"{m:#x}" for m in sorted(machines, key=str))
+            raise SystemExit(f"pack.py: {implib} is for machines {{{shown}}}, not {want_machine:#x} ({rid})")
+
 
 # The import library of tel.dll, best first: cargo's MSVC name, a dlltool-made tel.lib, the
 # GNU one (which MSVC's linker reads too). cargo's MSVC tel.lib is the *static* library, so it
@@ -136,13 +247,16 @@ def stage(root, args):
         library = locate(rid, getattr(args, option))
         if library is None:
             continue
-        native = root / "runtimes" / rid / "native"
-        native.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(library, native / library.name)
+        implib = None
         if rid.startswith("win-"):
             implib = next((library.parent / n for n in IMPORT_LIBS if (library.parent / n).is_file()), None)
             if implib is None:
                 raise SystemExit(f"pack.py: {library} has no import library beside it ({', '.join(IMPORT_LIBS)})")
+        check_architecture(rid, library, implib)
+        native = root / "runtimes" / rid / "native"
+        native.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(library, native / library.name)
+        if implib is not None:
             lib = root / "build" / "native" / "lib" / rid
             lib.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(implib, lib / "tel.lib")
@@ -256,12 +370,20 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=target_dir() / "nuget", help="output folder (default <target>/nuget)")
     for rid, (option, env, _, _) in PLATFORMS.items():
         parser.add_argument(f"--{rid}", dest=option, help=f"{rid} library file or folder (or ${env})")
+    parser.add_argument("--require", default="", help="comma-separated platforms that must be found (e.g. all five built here)")
     args = parser.parse_args(argv)
+    required = [r for r in args.require.split(",") if r]
+    unknown = [r for r in required if r not in PLATFORMS]
+    if unknown:
+        parser.error(f"--require: unknown platforms {unknown}")
 
     meta = crate_metadata()
     with tempfile.TemporaryDirectory(prefix="tel-nuget-") as tmp:
         root = Path(tmp)
         found = stage(root, args)
+        missing = [r for r in required if r not in found]
+        if missing:
+            raise SystemExit(f"pack.py: required platforms not built: {', '.join(missing)}")
         path = write_package(root, meta, args.out)
     print(f"{path} ({', '.join(found)})")
     return 0

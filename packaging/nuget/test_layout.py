@@ -3,10 +3,15 @@
 parts, the nuspec metadata (id, the crate's version, license, repository), the native library
 slots, the headers and the MSBuild targets.
 
-    python3 packaging/nuget/test_layout.py <path to .nupkg>
+    python3 packaging/nuget/test_layout.py <path to .nupkg> [RID...]
+
+Each library in runtimes/ must be for its slot's machine (read from its ELF, PE or Mach-O
+header here, independently of pack.py), with musl's C library in linux-musl-x64 and glibc's in
+the other Linux slots; each RID named must be in the package.
 """
 
 import re
+import struct
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
@@ -43,7 +48,31 @@ class Checks:
         return ok
 
 
-def main(path):
+# slot: (format, machine); ELF e_machine, PE machine, Mach-O cputype.
+SLOTS = {
+    "runtimes/linux-x64/native/libtel.so": ("ELF", 62),
+    "runtimes/linux-arm64/native/libtel.so": ("ELF", 183),
+    "runtimes/linux-musl-x64/native/libtel.so": ("ELF", 62),
+    "runtimes/win-x64/native/tel.dll": ("PE", 0x8664),
+    "runtimes/win-arm64/native/tel.dll": ("PE", 0xAA64),
+    "runtimes/osx-x64/native/libtel.dylib": ("Mach-O", 0x01000007),
+    "runtimes/osx-arm64/native/libtel.dylib": ("Mach-O", 0x0100000C),
+}
+
+
+def machine_of(data):
+    """(format, machine) from a library's first bytes."""
+    if data[:4] == b"\x7fELF":
+        return "ELF", struct.unpack_from("<H", data, 18)[0]
+    if data[:2] == b"MZ":
+        pe = struct.unpack_from("<I", data, 0x3C)[0]
+        return "PE", struct.unpack_from("<H", data, pe + 4)[0]
+    if data[:4] == b"\xcf\xfa\xed\xfe":
+        return "Mach-O", struct.unpack_from("<I", data, 4)[0]
+    return "unknown", None
+
+
+def main(path, expected_rids=()):
     t = Checks()
     version = crate_field("version")
     nupkg = Path(path)
@@ -135,18 +164,19 @@ def main(path):
             t.check(packaged in names and read(packaged) == source.read_bytes(),
                     f"{packaged} is the repository's {source.name}")
 
-        # Only the slots NuGet knows, each with the right file.
-        slots = {
-            "runtimes/linux-x64/native/libtel.so",
-            "runtimes/linux-arm64/native/libtel.so",
-            "runtimes/win-x64/native/tel.dll",
-            "runtimes/win-arm64/native/tel.dll",
-            "runtimes/osx-x64/native/libtel.dylib",
-            "runtimes/osx-arm64/native/libtel.dylib",
-        }
+        # Only the slots NuGet knows, each with the right file for its machine.
         for name in names:
             if name.startswith("runtimes/"):
-                t.check(name in slots, f"{name} is a known runtime slot")
+                if t.check(name in SLOTS, f"{name} is a known runtime slot"):
+                    t.check(machine_of(read(name)) == SLOTS[name], f"{name} is {SLOTS[name][0]} for machine {SLOTS[name][1]:#x}")
+        for name in names:
+            if name.startswith("runtimes/linux"):
+                musl = b"\0libc.so\0" in read(name) or b"\0libc.musl-" in read(name)
+                glibc = b"\0libc.so.6\0" in read(name)
+                want = "musl" in name
+                t.check((musl, glibc) == (want, not want), f"{name} needs {'musl' if want else 'glibc'}'s C library")
+        for rid in expected_rids:
+            t.check(any(n.startswith(f"runtimes/{rid}/native/") for n in names), f"runtimes/{rid} is in the package")
         for rid in ("win-x64", "win-arm64"):
             dll = f"runtimes/{rid}/native/tel.dll" in names
             lib = f"build/native/lib/{rid}/tel.lib" in names
@@ -183,7 +213,7 @@ def main(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

@@ -17,8 +17,10 @@
 #      script (AutoConfigURL, or the URL in DefaultConnectionSettings) served on loopback by
 #      Python's http.server names the proxy, or answers DIRECT over a static proxy; an
 #      unreachable PAC URL falls back to the static proxy;
-#   6. the NuGet package is built with both the Linux and the Windows libraries and its Windows
-#      half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
+#   6. the NuGet package is built with the Linux and both Windows libraries (x64, Arm64) and
+#      its Windows half checked (tests/check_nuget.py), after packaging/nuget/test_layout.py.
+# build.sh also builds the Arm64 tel.dll and checks it statically; Wine here runs x86-64 code
+# only, so no Arm64 program runs (README.md lists what that leaves unverified).
 # With TEL_WINDOWS_RUST_TESTS=1 the library's own Rust tests also run under Wine (slower).
 #
 # Skips (exit 0, saying so) when Wine, mingw-w64 or the Rust target is missing; fails on any
@@ -88,6 +90,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Prints the first line of FILE once it starts with PREFIX. Waits for it as long as the process
+# PID runs (up to 120 s, for a loaded machine): a server that is slow to start is waited for,
+# one that died or never says it listens fails the caller, which must not go on without it.
+first_line() { # file prefix pid
+    local line=
+    for _ in $(seq 2400); do
+        line=$(head -n 1 "$1" 2>/dev/null || true)
+        case $line in "$2"*)
+            echo "$line"
+            return 0
+            ;;
+        esac
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.05
+    done
+    line=$(head -n 1 "$1" 2>/dev/null || true)
+    case $line in "$2"*)
+        echo "$line"
+        return 0
+        ;;
+    esac
+    return 1
+}
+
 # `telctl serve` for one test program; its address goes to TEL_TEST_ENDPOINT. Its stdin is a
 # FIFO held open here, so it also exits if this script dies.
 start_collector() {
@@ -97,18 +123,12 @@ start_collector() {
     "$telctl" serve --quiet --exit-on-stdin-eof <"$fifo" >"$out" 2>&1 &
     collector_pid=$!
     exec {collector_fd}>"$fifo"
-    for _ in $(seq 200); do
-        line=$(head -n 1 "$out" 2>/dev/null || true)
-        case $line in "listening on "*) break ;; esac
-        sleep 0.05
-    done
-    case $line in
-    "listening on "*) export TEL_TEST_ENDPOINT=${line#listening on } ;;
-    *)
+    if line=$(first_line "$out" "listening on " "$collector_pid"); then
+        export TEL_TEST_ENDPOINT=${line#listening on }
+    else
         echo "run-tests.sh: telctl serve did not start: $(cat "$out")" >&2
         return 1
-        ;;
-    esac
+    fi
 }
 
 stop_collector() {
@@ -264,11 +284,11 @@ mkdir -p "$work/pac"
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/pac" >"$work/pac.log" 2>&1 &
 pac_pid=$!
 pac_port=
-for _ in $(seq 200); do
-    pac_port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\).*/\1/p' "$work/pac.log" 2>/dev/null | head -n 1)
-    [ -n "$pac_port" ] && break
-    sleep 0.05
-done
+if pac_line=$(first_line "$work/pac.log" "Serving HTTP on " "$pac_pid"); then
+    pac_port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\).*/\1/p' <<<"$pac_line")
+else
+    echo "run-tests.sh: the PAC server did not start: $(cat "$work/pac.log")" >&2
+fi
 # A loopback port nothing listens on: a PAC URL that cannot be fetched.
 closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 settings_key='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
@@ -284,6 +304,35 @@ for t in texts:
     blob += struct.pack("<I", len(t.encode())) + t.encode()
 print((blob + bytes(32)).hex())' "$@"
 }
+# set_setting SUBKEY NAME TYPE DATA: one value of the Internet Settings key (or of its SUBKEY),
+# written with `wine reg add`; says why when it fails.
+set_setting() {
+    local key=$settings_key
+    [ -z "$1" ] || key="$settings_key\\$1"
+    if ! "$wine" reg add "$key" /v "$2" /t "$3" /d "$4" /f >"$work/reg.out" 2>&1; then
+        echo "wine reg add $2=$4 failed: $(tr -d '\r' <"$work/reg.out")" >&2
+        return 1
+    fi
+}
+
+# check_settings BLOB ENABLE SERVER OVERRIDE URL: the values a new process reads, through
+# `wine reg query`, are the ones just written.
+check_settings() {
+    local want got
+    want=$(printf 'DefaultConnectionSettings=%s\nProxyEnable=0x%x\nProxyServer=%s\nProxyOverride=%s\nAutoConfigURL=%s' \
+        "${1^^}" "$2" "$3" "$4" "$5")
+    got=$( { "$wine" reg query "$settings_key\\Connections" /v DefaultConnectionSettings
+        for value in ProxyEnable ProxyServer ProxyOverride AutoConfigURL; do
+            "$wine" reg query "$settings_key" /v "$value"
+        done; } 2>/dev/null | tr -d '\r' |
+        sed -n -E 's/^[[:space:]]+([A-Za-z]+)[[:space:]]+REG_[A-Z_]+[[:space:]]*(.*)$/\1=\2/p')
+    if [ "$got" != "$want" ]; then
+        echo "the Internet Settings read back differ from those written:" >&2
+        diff <(echo "$want") <(echo "$got") >&2 || true
+        return 1
+    fi
+}
+
 # proxy_run NAME EXPECT ROUTE [SETTING...]: the Internet Settings name what SETTINGs say around a
 # fresh `telctl proxy`; system_proxy.exe then sends to https://collector.test. EXPECT is 1 when
 # the proxy must see the CONNECT, 0 when it must not; ROUTE is an extended regular expression
@@ -303,11 +352,13 @@ proxy_run() {
     "$telctl" proxy --exit-on-stdin-eof <"$fifo" >"$out" 2>&1 &
     local proxy_pid=$! proxy_fd
     exec {proxy_fd}>"$fifo"
-    for _ in $(seq 200); do
-        line=$(head -n 1 "$out" 2>/dev/null || true)
-        case $line in "listening on "*) break ;; esac
-        sleep 0.05
-    done
+    if ! line=$(first_line "$out" "listening on http://" "$proxy_pid"); then
+        echo "$name: telctl proxy did not start: $(cat "$out")" >&2
+        exec {proxy_fd}>&-
+        wait "$proxy_pid" 2>/dev/null || true
+        result "$name" 1
+        return
+    fi
     local address=${line#listening on http://}
     local enable=0 server= override= url= api_url= setting answer script
     for setting in "$@"; do
@@ -328,14 +379,23 @@ proxy_run() {
             ;;
         esac
     done
-    local flags=1
+    local flags=1 blob
     [ -n "$api_url" ] && flags=5
-    "$wine" reg add "$settings_key\\Connections" /v DefaultConnectionSettings /t REG_BINARY \
-        /d "$(connection_settings "$flags" "" "" "$api_url")" /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$settings_key" /v ProxyEnable /t REG_DWORD /d "$enable" /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$settings_key" /v ProxyServer /t REG_SZ /d "$server" /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$settings_key" /v ProxyOverride /t REG_SZ /d "$override" /f >/dev/null 2>&1 || status=1
-    "$wine" reg add "$settings_key" /v AutoConfigURL /t REG_SZ /d "$url" /f >/dev/null 2>&1 || status=1
+    blob=$(connection_settings "$flags" "" "" "$api_url")
+    set_setting "Connections" DefaultConnectionSettings REG_BINARY "$blob" || status=1
+    set_setting "" ProxyEnable REG_DWORD "$enable" || status=1
+    set_setting "" ProxyServer REG_SZ "$server" || status=1
+    set_setting "" ProxyOverride REG_SZ "$override" || status=1
+    set_setting "" AutoConfigURL REG_SZ "$url" || status=1
+    # The program must start only once the registry says what the case needs: each value is
+    # read back from the registry, as a new process sees it.
+    check_settings "$blob" "$enable" "$server" "$override" "$url" || status=1
+    if [ "$status" -ne 0 ]; then
+        exec {proxy_fd}>&-
+        wait "$proxy_pid" 2>/dev/null || true
+        result "$name" 1
+        return
+    fi
     (cd "$bin" && env -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY \
         TEL_LOG=debug timeout 120 "$wine" system_proxy.exe "https://collector.test/OneCollector/1.0/") \
         2>"$work/system_proxy.log" || status=$?
@@ -428,13 +488,14 @@ step "NuGet package with the Linux and Windows libraries"
 nuget=$target/nuget
 status=0
 last=$(date +%s)
-python3 "$repo/packaging/nuget/pack.py" --out "$nuget" \
-    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" || status=$?
+arm64=$target/aarch64-pc-windows-gnullvm/release
+python3 "$repo/packaging/nuget/pack.py" --out "$nuget" --require win-x64,win-arm64 \
+    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" --win-arm64 "$arm64/tel.dll" || status=$?
 package=$nuget/OneCollector.Tel.Native.$version.nupkg
-[ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" || status=$?
+[ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" win-x64 win-arm64 || status=$?
 [ $status -ne 0 ] || python3 "$here/tests/check_nuget.py" "$package" "$release/tel.dll" \
-    "$release/tel.lib" || status=$?
-result "nuget: runtimes/win-x64/native/tel.dll, build/native/lib/win-x64/tel.lib, .targets" $status
+    "$release/tel.lib" "$arm64/tel.dll" "$arm64/tel.lib" || status=$?
+result "nuget: runtimes/win-x64 and win-arm64 native/tel.dll, build/native/lib/<rid>/tel.lib, .targets" $status
 
 printf '\nrun-tests.sh (windows, under %s): %ss\n' "$("$wine" --version 2>/dev/null || echo wine)" \
     "$(($(date +%s) - started))"

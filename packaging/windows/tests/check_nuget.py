@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The Windows half of the NuGet package: opens a built OneCollector.Tel.Native nupkg and checks
-that it carries the tel.dll and tel.lib that packaging/windows/build.sh made (byte for byte), that
-tel.dll's export table is exactly the functions of include/tel.h, and that the package's MSBuild
-.targets, evaluated as MSBuild would for an x64 project, link that import library and copy that
-DLL (the paths it computes name files that are in the package).
+that it carries the tel.dll and tel.lib that packaging/windows/build.sh made (byte for byte), for
+x64 and, when given, Arm64, that each tel.dll's export table is exactly the functions of
+include/tel.h for its machine, and that the package's MSBuild .targets, evaluated as MSBuild
+would for an x64 and an ARM64 project, link that import library and copy that DLL (the paths it
+computes name files that are in the package); and for projects that name a RuntimeIdentifier or
+none (on a Linux machine), that it copies the library of that platform.
 
-    python3 packaging/windows/tests/check_nuget.py NUPKG TEL_DLL TEL_LIB
+    python3 packaging/windows/tests/check_nuget.py NUPKG TEL_DLL TEL_LIB [ARM64_DLL ARM64_LIB]
 """
 
 import re
@@ -27,12 +29,12 @@ def header_functions():
     )
 
 
-def pe_exports(data):
+def pe_exports(data, want_machine=0x8664):
     """The names in a PE32+ file's export table, read from the bytes (no tool needed)."""
     pe = struct.unpack_from("<I", data, 0x3C)[0]
     assert data[pe : pe + 4] == b"PE\0\0", "not a PE file"
     machine, sections, _, _, _, optional_size, _ = struct.unpack_from("<HHIIIHH", data, pe + 4)
-    assert machine == 0x8664, f"machine {machine:#x} is not x86-64"
+    assert machine == want_machine, f"machine {machine:#x} is not {want_machine:#x}"
     optional = pe + 24
     assert struct.unpack_from("<H", data, optional)[0] == 0x20B, "not PE32+"
     export_rva, _ = struct.unpack_from("<II", data, optional + 112)
@@ -56,15 +58,23 @@ def pe_exports(data):
     return sorted(names)
 
 
-def evaluate_targets(xml_text, platform, this_dir):
-    """The properties of the .targets file as MSBuild evaluates them for `platform`: the
-    property groups in order, each property's Condition honoured. Only the condition forms a
-    property file of this kind uses are understood: '...' == '...', != and Exists(), joined
-    with `and` / `or`, in parentheses."""
-    props = {"Platform": platform, "MSBuildThisFileDirectory": this_dir}
+def evaluate_targets(xml_text, platform, this_dir, runtime_identifier="", host=("Windows", "X64")):
+    """The properties of the .targets file as MSBuild evaluates them for `platform` (and a
+    RuntimeIdentifier) on a `host` (operating system, architecture): the property groups in
+    order, each property's Condition honoured. Only the forms a property file of this kind uses
+    are understood: '...' == '...', != and Exists(), joined with `and` / `or`, in parentheses;
+    the property functions $([MSBuild]::IsOSPlatform('...')),
+    $([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture) and
+    $(Property.StartsWith('...'))."""
+    props = {"Platform": platform, "MSBuildThisFileDirectory": this_dir, "RuntimeIdentifier": runtime_identifier}
 
     def expand(text):
-        return re.sub(r"\$\((\w+)\)", lambda m: props.get(m.group(1), ""), text or "")
+        text = re.sub(r"\$\(\[MSBuild\]::IsOSPlatform\('(\w+)'\)\)",
+                      lambda m: str(m.group(1).lower() == host[0].lower()), text or "")
+        text = text.replace("$([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture)", host[1])
+        text = re.sub(r"\$\((\w+)\.StartsWith\('([^']*)'\)\)",
+                      lambda m: str(props.get(m.group(1), "").startswith(m.group(2))), text)
+        return re.sub(r"\$\((\w+)\)", lambda m: props.get(m.group(1), ""), text)
 
     def condition(text):
         if text is None:
@@ -106,7 +116,7 @@ def package_path(windows_path):
     return "/".join(parts)
 
 
-def main(nupkg, dll_path, lib_path):
+def main(nupkg, dll_path, lib_path, arm64_dll_path=None, arm64_lib_path=None):
     passed = failed = 0
 
     def check(ok, what):
@@ -155,6 +165,34 @@ def main(nupkg, dll_path, lib_path):
                   "Link.AdditionalDependencies names the import library")
             copies = [c.get("SourceFiles") for c in root.iter(f"{MSBUILD_NS}Copy")]
             check("$(TelNativeDll)" in copies, "a Copy task puts tel.dll next to the program")
+            check("$(TelNativeSharedObject)" in copies, "a Copy task puts libtel.so next to the program")
+
+            # Projects that are not Visual C++ ones: by RuntimeIdentifier, else by the machine.
+            for rid, host in (("linux-x64", ("Linux", "X64")), ("linux-arm64", ("Linux", "X64")),
+                              ("linux-musl-x64", ("Linux", "X64")), ("", ("Linux", "Arm64")),
+                              ("", ("Linux", "X64")), ("win-arm64", ("Windows", "X64")),
+                              ("", ("Windows", "Arm64"))):
+                props, _ = evaluate_targets(text, "", "build\\native\\", rid, host)
+                want = rid or f"{host[0].lower().replace('windows', 'win')}-{host[1].lower()}"
+                check(props.get("TelNativeRid") == want,
+                      f"RuntimeIdentifier {rid!r} on {host} resolves to {want} (got {props.get('TelNativeRid')})")
+                library = props.get("TelNativeDll" if want.startswith("win-") else "TelNativeSharedObject", "")
+                check(package_path(library) in names, f"{want}: the .targets copies {package_path(library)}, which is in the package")
+
+        if arm64_dll_path:
+            built = Path(arm64_dll_path).read_bytes()
+            dll = "runtimes/win-arm64/native/tel.dll"
+            lib = "build/native/lib/win-arm64/tel.lib"
+            check(pe_exports(built, 0xAA64) == functions, "the built Arm64 tel.dll exports exactly the header's functions")
+            if check(dll in names, f"{dll} is in the package"):
+                check(z.read(dll) == built, f"{dll} is the Arm64 tel.dll build.sh made")
+            if check(lib in names, f"{lib} is in the package"):
+                check(z.read(lib) == Path(arm64_lib_path).read_bytes(), f"{lib} is the Arm64 tel.lib build.sh made")
+            if targets_name in names:
+                props, _ = evaluate_targets(z.read(targets_name).decode("utf-8"), "ARM64", "build\\native\\")
+                check(props.get("TelNativeRid") == "win-arm64", "an ARM64 project resolves to win-arm64")
+                check(package_path(props.get("TelNativeDll", "")) == dll, f"the .targets copies {dll} for ARM64")
+                check(package_path(props.get("TelNativeImportLib", "")) == lib, f"the .targets links {lib} for ARM64")
 
     print(f"nuget (windows): {Path(nupkg).name}")
     print(f"{passed} passed, {failed} failed")
@@ -162,7 +200,7 @@ def main(nupkg, dll_path, lib_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 6):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))
