@@ -223,6 +223,7 @@ extern "C" fn slow_logger(_level: i32, _msg: *const c_char, _ud: *mut c_void) {
     std::thread::sleep(Duration::from_millis(1000));
 }
 
+/// Removes the logger when dropped.
 struct LoggerReset;
 
 impl Drop for LoggerReset {
@@ -231,20 +232,29 @@ impl Drop for LoggerReset {
     }
 }
 
+/// A session (cache in a folder named after `tag`) whose every request is answered 503, so that
+/// the worker writes a "backing off" line after each, to `logger` at info level until the
+/// returned guard is dropped.
+fn refused_session_logging_to(
+    logger: extern "C" fn(i32, *const c_char, *mut c_void),
+    tag: &str,
+) -> (Collector, LoggerReset) {
+    let reset = LoggerReset;
+    let c = Collector::start().unwrap();
+    c.set_default(Some(Scripted::status(503)));
+    tel::ffi::tel_set_logger(Some(logger), 3, std::ptr::null_mut());
+    init_ok(&config(
+        &c,
+        Some(&temp_dir(tag)),
+        json!({"flush_interval_ms": 10, "retry_initial_ms": 10}),
+    ));
+    (c, reset)
+}
+
 #[test]
 fn a_logger_blocking_on_a_mutex_held_by_the_shutdown_caller_does_not_deadlock() {
     let _s = serial();
-    let _r = LoggerReset;
-    let c = Collector::start().unwrap();
-    let dir = temp_dir("logger-mutex");
-    // Every answer is a 503: the worker writes a "backing off" line after each.
-    c.set_default(Some(Scripted::status(503)));
-    tel::ffi::tel_set_logger(Some(blocking_logger), 3, std::ptr::null_mut());
-    init_ok(&config(
-        &c,
-        Some(&dir),
-        json!({"flush_interval_ms": 10, "retry_initial_ms": 10}),
-    ));
+    let (c, _reset) = refused_session_logging_to(blocking_logger, "logger-mutex");
     let host = HOST_MUTEX.lock();
     LINES.store(0, Ordering::SeqCst);
     log_ok("Mutex.Event", None);
@@ -263,16 +273,7 @@ fn a_logger_blocking_on_a_mutex_held_by_the_shutdown_caller_does_not_deadlock() 
 #[test]
 fn a_slow_logger_does_not_stretch_shutdown() {
     let _s = serial();
-    let _r = LoggerReset;
-    let c = Collector::start().unwrap();
-    let dir = temp_dir("logger-slow");
-    c.set_default(Some(Scripted::status(503)));
-    tel::ffi::tel_set_logger(Some(slow_logger), 3, std::ptr::null_mut());
-    init_ok(&config(
-        &c,
-        Some(&dir),
-        json!({"flush_interval_ms": 10, "retry_initial_ms": 10}),
-    ));
+    let (c, _reset) = refused_session_logging_to(slow_logger, "logger-slow");
     for i in 0..5 {
         log_ok("Slow.Event", Some(&format!("{{\"i\":{i}}}")));
     }
