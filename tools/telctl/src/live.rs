@@ -267,7 +267,7 @@ impl LiveView {
         let fates = fates(request);
         self.totals.add(request, &fates);
         if self.summary_shown {
-            self.out.partial("\r\x1b[2K");
+            self.out.clear_line();
         }
         let color = match (&request.fault, request.status) {
             (None, 200..=299) if request.rejected == 0 => Color::Green,
