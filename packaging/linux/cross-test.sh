@@ -145,25 +145,10 @@ else
 fi
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-passed=0
-failed=0
-failures=()
+# shellcheck source=../../scripts/lib/results.sh
+. "$here/../../scripts/lib/results.sh"
 started=$(date +%s)
-last=$started
 step() { printf '\n==> %s: %s\n' "$triple" "$*"; last=$(date +%s); }
-result() { # name status
-    local now
-    now=$(date +%s)
-    if [ "$2" -eq 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok    %s (%ss)\n' "$1" "$((now - last))"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL  %s (%ss)\n' "$1" "$((now - last))"
-    fi
-    last=$now
-}
 
 step "the shipped library: cargo zigbuild --release --target $zig_triple"
 status=0
@@ -313,8 +298,4 @@ if [ "$triple" = aarch64-unknown-linux-gnu ]; then
 fi
 
 printf '\ncross-test.sh %s: %ss\n' "$triple" "$(($(date +%s) - started))"
-if [ $failed -ne 0 ]; then
-    printf 'failed: %s\n' "${failures[@]}"
-fi
-echo "$triple: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+results_end "$triple"
