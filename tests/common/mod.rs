@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests, and the one place for them: the C ABI called as a
 //! C host would call it, a lock that serialises tests (the session is process-wide), temporary
 //! folders and cache files; child processes ([`children`]); the test process's own figures, a
-//! capturing logger and deadlines ([`process`]); the fuzz targets' settings, corpus and
-//! contract ([`fuzz`]).
+//! capturing logger and deadlines ([`process`]). The fuzz targets' settings, corpus and
+//! contract are in `fuzz/`, which only the `fuzz_*` files include (as `mod fuzz`), so that the
+//! other test binaries do not compile them.
 //!
 //! Each test binary runs its tests on several threads. A test takes [`serial`] when it uses
 //! the default session or sets anything process-wide (the logger, the default session's
@@ -12,7 +13,6 @@
 #![allow(dead_code)]
 
 pub mod children;
-pub mod fuzz;
 pub mod process;
 
 #[allow(unused_imports)]
