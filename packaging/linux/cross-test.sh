@@ -29,12 +29,12 @@
 #    .ci/run). Without it the step is skipped and says why. Not on musl: Debian has no musl
 #    Python.
 #
-# Left out of step 2, and why: two tests under qemu (QEMU_SKIPS below); header (runs cbindgen on
-# this machine's sources); of network, all but one test (network namespaces: unshare under
-# qemu-user is not emulated); the fuzz_* property tests (pure parsing, the same code on every
-# target, minutes under qemu); fork, security, audit, and the tests RUST_TESTS leaves out of
-# the files it runs (long or timing-heavy stress runs: 100 MB inputs, the fault matrix, 80,000
-# tel_init calls, 40,000 keys, 256 MiB of cache; covered on x86-64); sanitize (x86-64 only).
+# Left out of step 2, and why: header (runs cbindgen on this machine's sources); of network,
+# all but one test (network namespaces: unshare under qemu-user is not emulated); the fuzz_*
+# property tests (pure parsing, the same code on every target, minutes under qemu); fork,
+# security, audit, and the tests RUST_TESTS leaves out of the files it runs (long or
+# timing-heavy stress runs: 100 MB inputs, the fault matrix, 80,000 tel_init calls, 40,000 keys,
+# 256 MiB of cache; covered on x86-64); sanitize (x86-64 only).
 #
 # Skips (exit 0, saying so) when a tool or Rust target is missing; fails on any failure when
 # they are there. Debian: apt-get install qemu-user qemu-user-binfmt gcc-aarch64-linux-gnu
@@ -75,12 +75,6 @@ the_persisted_line_reaches_stderr_before_the_process_exits"
     "faults only: a_missing_status_line_is_a_network_failure_not_a_503"
     "network only: loopback_endpoints_bypass_proxy_variables"
 )
-# Under qemu only: two tests of tests/delivery.rs that fail there under load (1 to 3 runs in 6
-# of the binary with two busy loops beside it) and pass natively (10 of 10 on musl, same load):
-# one needs a client's close(200) to persist and report within its deadline, which emulation
-# 5 to 10 times slower misses; the other waited 20 s for a kill-window drop report that, when
-# it comes, comes in 0.3 s (a race to look into; it runs on x86-64 and musl).
-QEMU_SKIPS=(persisted_and_dropped_at_shutdown_are_reported drops_inside_a_kill_window_are_reported_while_it_lasts)
 
 skip() {
     echo "packaging/linux/cross-test.sh $triple: skipped: $*"
@@ -209,9 +203,6 @@ if [ $status -eq 0 ]; then
                 *) if [ "$mode" = skip: ]; then args+=(--skip "$w"); else args+=("$w"); fi ;;
             esac
         done
-        if [ "$triple" = aarch64-unknown-linux-gnu ]; then
-            for name in "${QEMU_SKIPS[@]}"; do args+=(--skip "$name"); done
-        fi
         (cd "$repo" && timeout 900 "${test_cargo[@]}" test --locked -q -p onecollector-tel --target "$test_triple" \
             --test "$t" -- "${args[@]}") || status=$?
         result "rust: tests/$t.rs" $status

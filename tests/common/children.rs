@@ -4,8 +4,8 @@
 //! parent starts it with [`run_child`], [`run_child_within`], [`spawn_child`] or a [`Kid`].
 //!
 //! A child never inherits the debug builds' gates (`TEL_TEST_CLAIM_GATE`,
-//! `TEL_TEST_CRITICAL_GATE`) from a test running beside the one that starts it; a test that
-//! wants a gate in its child passes it in `env`.
+//! `TEL_TEST_CRITICAL_GATE`, `TEL_TEST_KILL_SLEEP_GATE`) from a test running beside the one that
+//! starts it; a test that wants a gate in its child passes it in `env`.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -13,7 +13,11 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Variables a child gets only from the `env` it is given.
-const NOT_INHERITED: &[&str] = &["TEL_TEST_CLAIM_GATE", "TEL_TEST_CRITICAL_GATE"];
+const NOT_INHERITED: &[&str] = &[
+    "TEL_TEST_CLAIM_GATE",
+    "TEL_TEST_CRITICAL_GATE",
+    "TEL_TEST_KILL_SLEEP_GATE",
+];
 
 /// This binary, to run its test `test` alone (ignored or not), with `env`.
 fn command(test: &str, env: &[(&str, String)]) -> Command {
