@@ -982,39 +982,23 @@ fn main() {
             "release"
         }
     );
-    let all = args.is_empty();
-    let want = |n: &str| all || args.iter().any(|a| a == n);
-    if want("size") {
-        size();
-    }
-    if want("lifecycle") {
-        lifecycle();
-    }
-    if want("latency") {
-        latency();
-    }
-    if want("throughput") {
-        throughput();
-    }
-    if want("sink") {
-        sink();
-    }
-    if want("network") {
-        network();
-    }
-    if want("cpu") {
-        cpu();
-    }
-    if want("memory") {
-        memory();
-    }
-    if want("clients") {
-        clients();
-    }
-    if want("many_clients") {
-        many_clients();
-    }
-    if want("scrub") {
-        scrub();
+    // Every benchmark, or the ones named on the command line, in this order.
+    let benchmarks: [(&str, fn()); 11] = [
+        ("size", size),
+        ("lifecycle", lifecycle),
+        ("latency", latency),
+        ("throughput", throughput),
+        ("sink", sink),
+        ("network", network),
+        ("cpu", cpu),
+        ("memory", memory),
+        ("clients", clients),
+        ("many_clients", many_clients),
+        ("scrub", scrub),
+    ];
+    for (name, run) in benchmarks {
+        if args.is_empty() || args.iter().any(|a| a == name) {
+            run();
+        }
     }
 }

@@ -121,6 +121,18 @@ cc_san() { # OUT SANITIZER SHORT SOURCES... [LINK ARGS...]
     -Wl,--export-dynamic "${link[@]}" -lpthread -ldl -lm -lrt
 }
 
+# The words of a `test` entry's section ($2...) that no test of the binary $1 matches: a filter
+# or `--skip` pattern left behind when a test was renamed or moved to another file.
+stale_words() {
+  local exe=$1 names w
+  shift
+  names=$("$exe" --list --format=terse 2>/dev/null | sed -n 's/: test$//p')
+  for w in "$@"; do
+    case $w in -*) continue ;; esac
+    grep -qF -- "$w" <<<"$names" || printf ' %s' "$w"
+  done
+}
+
 fail=0
 run_checked() { # LABEL COMMAND... : runs it; a non-zero status or a new report fails
   local label=$1
@@ -203,6 +215,12 @@ for san in "${sanitizers[@]}"; do
     [ -x "$exe" ] || { echo "FAILED: no test binary for $name"; fail=1; continue; }
     section_of "$entry" "$short"
     [ -z "$skip" ] || continue
+    stale=$(stale_words "$exe" "${extra[@]}")
+    if [ -n "$stale" ]; then
+      echo "FAILED: $list: no test of tests/$name.rs matches$stale"
+      fail=1
+      continue
+    fi
     for round in $(seq "$rounds"); do
       step "$san: tests/$name.rs${extra[*]:+ ${extra[*]}}${opts:+ (options $opts)} [round $round]"
       if [ "$san" = thread ]; then

@@ -152,7 +152,10 @@ impl Queue {
     }
 
     /// Wakes the worker without pushing anything (a report recorded by a caller waits for it).
+    /// Takes the lock first: the worker looks for such reports under it before it sleeps, so a
+    /// report recorded before this call is either seen there or woken for, never slept through.
     pub fn wake_worker(&self) {
+        drop(self.state.lock());
         self.wake.notify_one();
     }
 

@@ -31,11 +31,12 @@
 #    .ci/run). Without it the step is skipped and says why. Not on musl: Debian has no musl
 #    Python.
 #
-# Left out of step 2, and why: two tests under qemu (QEMU_SKIPS below); header (runs cbindgen on this machine's sources), networks
-# (network namespaces: unshare under qemu-user is not emulated), the fuzz_* property tests
-# (pure parsing, the same code on every target, minutes under qemu), adversarial, hostile,
-# faults, security, boundary, http_client (long or timing-heavy stress runs, covered on
-# x86-64), sanitize (x86-64 only).
+# Left out of step 2, and why: header (runs cbindgen on this machine's sources); of network,
+# all but one test (network namespaces: unshare under qemu-user is not emulated); the fuzz_*
+# property tests (pure parsing, the same code on every target, minutes under qemu); fork,
+# security, audit, and the tests RUST_TESTS leaves out of the files it runs (long or
+# timing-heavy stress runs: 100 MB inputs, the fault matrix, 80,000 tel_init calls, 40,000 keys,
+# 256 MiB of cache; covered on x86-64); sanitize (x86-64 only).
 #
 # Skips (exit 0, saying so) when a tool or Rust target is missing; fails on any failure when
 # they are there. Debian: apt-get install qemu-user qemu-user-binfmt gcc-aarch64-linux-gnu
@@ -48,13 +49,34 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../scripts/lib/target-dir.sh"
 
 triple=${1:-}
-RUST_TESTS=(abi_core delivery cache directives shutdown clients purge log_ex priority short_lived)
-# Under qemu only: two tests of tests/delivery.rs that fail there under load (1 to 3 runs in 6
-# of the binary with two busy loops beside it) and pass natively (10 of 10 on musl, same load):
-# one needs a client's close(200) to persist and report within its deadline, which emulation
-# 5 to 10 times slower misses; the other waited 20 s for a kill-window drop report that, when
-# it comes, comes in 0.3 s (a race to look into; it runs on x86-64 and musl).
-QEMU_SKIPS=(persisted_and_dropped_at_shutdown_are_reported drops_inside_a_kill_window_are_reported_while_it_lasts)
+# A test file (tests/NAME.rs), whole, or only the tests named after `only:`, or all but those
+# named after `skip:`.
+RUST_TESTS=(
+    delivery
+    clients
+    options
+    "directives skip: retry_after_and_kill_duration_past_u64_are_capped"
+    "purge skip: a_purge_deletes_this_tenants_entries_only"
+    "cache skip: a_cache_path_naming_another_file_leaves_it_untouched \
+another_tenants_entries_survive_a_session_of_this_tenant orphaned_temporary_files_are_removed \
+replay_takes_this_tenants_lines_by_parse_and_sets_bad_ones_aside"
+    "cache_processes skip: a_fifo_in_place_of_a_file_never_blocks \
+an_overlong_line_is_read_past_in_bounded_memory no_claim_file_appears_while_another_process_holds_the_cache_lock"
+    "critical only: a_critical_event_is_on_disk_when_the_call_returns_and_sent_at_once \
+a_critical_event_survives_sigkill_right_after_the_call \
+a_critical_event_is_delivered_exactly_once_when_the_process_lives_to_shutdown"
+    "shutdown skip: init_shutdown_cycles_with_new_keys_keep_memory_flat \
+init_shutdown_log_flush_race_from_many_threads many_sessions_leak_nothing \
+rust_api_log_racing_shutdown_leaves_nothing_pending shutdown_zero_with_a_busy_worker_leaves_nothing_pending \
+tel_log_during_shutdown"
+    "logging only: a_logger_blocking_on_a_mutex_held_by_the_shutdown_caller_does_not_deadlock \
+a_slow_logger_does_not_stretch_shutdown non_2xx_produces_one_debug_line_without_the_key \
+the_persisted_line_reaches_stderr_before_the_process_exits"
+    "boundary only: lifecycle_codes"
+    "hostile_input only: invalid_configurations_name_their_problem invalid_events_get_their_status_and_a_message"
+    "faults only: a_missing_status_line_is_a_network_failure_not_a_503"
+    "network only: loopback_endpoints_bypass_proxy_variables"
+)
 
 skip() {
     echo "packaging/linux/cross-test.sh $triple: skipped: $*"
@@ -121,25 +143,10 @@ else
 fi
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-passed=0
-failed=0
-failures=()
+# shellcheck source=../../scripts/lib/results.sh
+. "$here/../../scripts/lib/results.sh"
 started=$(date +%s)
-last=$started
 step() { printf '\n==> %s: %s\n' "$triple" "$*"; last=$(date +%s); }
-result() { # name status
-    local now
-    now=$(date +%s)
-    if [ "$2" -eq 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok    %s (%ss)\n' "$1" "$((now - last))"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL  %s (%ss)\n' "$1" "$((now - last))"
-    fi
-    last=$now
-}
 
 step "the shipped library: cargo zigbuild --profile dist --target $zig_triple"
 status=0
@@ -177,22 +184,31 @@ if [ "$triple" = aarch64-unknown-linux-gnu ]; then
     result "binfmt_misc entry for aarch64" $status
 fi
 
-step "the C ABI integration tests (${RUST_TESTS[*]}), built for $triple"
+test_files=()
+for entry in "${RUST_TESTS[@]}"; do test_files+=("${entry%% *}"); done
+step "the C ABI integration tests (${test_files[*]}), built for $triple"
 status=0
 test_args=()
-for t in "${RUST_TESTS[@]}"; do test_args+=(--test "$t"); done
+for t in "${test_files[@]}"; do test_args+=(--test "$t"); done
 (cd "$repo" && "${test_cargo[@]}" test --locked -p onecollector-tel --target "$test_triple" "${test_args[@]}" --no-run) || status=$?
 result "rust: build the tests for $triple" $status
 if [ $status -eq 0 ]; then
-    for t in "${RUST_TESTS[@]}"; do
+    for entry in "${RUST_TESTS[@]}"; do
+        read -r -a words <<<"$entry"
+        t=${words[0]}
         last=$(date +%s)
         status=0
-        skips=()
-        if [ "$triple" = aarch64-unknown-linux-gnu ]; then
-            for name in "${QEMU_SKIPS[@]}"; do skips+=(--skip "$name"); done
-        fi
+        # libtest arguments: the names after `only:` as filters, those after `skip:` skipped.
+        args=()
+        mode=
+        for w in "${words[@]:1}"; do
+            case $w in
+                only: | skip:) mode=$w ;;
+                *) if [ "$mode" = skip: ]; then args+=(--skip "$w"); else args+=("$w"); fi ;;
+            esac
+        done
         (cd "$repo" && timeout 900 "${test_cargo[@]}" test --locked -q -p onecollector-tel --target "$test_triple" \
-            --test "$t" -- "${skips[@]}") || status=$?
+            --test "$t" -- "${args[@]}") || status=$?
         result "rust: tests/$t.rs" $status
     done
 fi
@@ -279,8 +295,4 @@ if [ "$triple" = aarch64-unknown-linux-gnu ]; then
 fi
 
 printf '\ncross-test.sh %s: %ss\n' "$triple" "$(($(date +%s) - started))"
-if [ $failed -ne 0 ]; then
-    printf 'failed: %s\n' "${failures[@]}"
-fi
-echo "$triple: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+results_end "$triple"

@@ -61,24 +61,9 @@ export WINEPREFIX=$work/prefix WINEARCH=win64 WINEDEBUG=-all
 # No Mono or Gecko install prompts: the tests need neither.
 export WINEDLLOVERRIDES="mscoree,mshtml="
 
-passed=0
-failed=0
-failures=()
+# shellcheck source=../../scripts/lib/results.sh
+. "$here/../../scripts/lib/results.sh"
 step() { printf '\n==> %s\n' "$*"; }
-last=$(date +%s)
-result() { # name, status
-    local now
-    now=$(date +%s)
-    if [ "$2" -eq 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok    %s (%ss)\n' "$1" "$((now - last))"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL  %s (%ss)\n' "$1" "$((now - last))"
-    fi
-    last=$now
-}
 
 collector_pid=
 collector_fd=
@@ -499,8 +484,4 @@ result "nuget: runtimes/win-x64 and win-arm64 native/tel.dll, build/native/lib/<
 
 printf '\nrun-tests.sh (windows, under %s): %ss\n' "$("$wine" --version 2>/dev/null || echo wine)" \
     "$(($(date +%s) - started))"
-if [ $failed -ne 0 ]; then
-    printf 'failed: %s\n' "${failures[@]}"
-fi
-echo "windows: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+results_end windows

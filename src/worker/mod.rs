@@ -150,6 +150,8 @@ impl Worker {
             self.replay_pending = false;
             // A flush may have asked before this wait began: tell it now what is resolved.
             self.publish_progress();
+            #[cfg(debug_assertions)]
+            kill_sleep_gate();
         }
         let held_empty = self.shared.held.lock().batches.is_empty();
         let mut q = self.shared.queue.state.lock();
@@ -160,6 +162,13 @@ impl Worker {
             }
         }
         if killed {
+            // A drop that `tel_log` reported since this thread last handed the reports over
+            // goes out now, not after the window. `Queue::wake_worker` takes this lock before
+            // it wakes this thread, and it is held from this check into the wait: its wake-up
+            // cannot fall in between and be lost.
+            if self.shared.delivery.has_queued() {
+                return Step::Continue;
+            }
             let until = Duration::from_millis(
                 self.shared
                     .kill
@@ -585,6 +594,25 @@ impl Worker {
         drop(lines);
         self.shared.progress.lock().done = true;
         self.shared.progress_changed.notify_all();
+    }
+}
+
+/// Debug builds only, for tests: while the file that `TEL_TEST_KILL_SLEEP_GATE` names exists, a
+/// worker inside a kill window waits here, between handing over the reports and going to sleep
+/// for the window (as a descheduled thread on a loaded machine would), having created
+/// `<that file>.entered`.
+#[cfg(debug_assertions)]
+fn kill_sleep_gate() {
+    if let Some(gate) = std::env::var_os("TEL_TEST_KILL_SLEEP_GATE") {
+        let gate = std::path::PathBuf::from(gate);
+        if gate.exists() {
+            let mut entered = gate.clone().into_os_string();
+            entered.push(".entered");
+            let _ = std::fs::write(entered, b"");
+            while gate.exists() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
 
