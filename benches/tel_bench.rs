@@ -919,17 +919,25 @@ fn scrub() {
     }
 }
 
+/// The size of the shared library built with this benchmark's own profile (`bench`, which has
+/// the settings of `dist`, the shipped build): cargo leaves it beside the benchmark, in
+/// `deps/`, and does not copy it to the profile's folder, where another profile's build of
+/// `libtel.so` may be (`target/release/libtel.so` is the `release` one).
 fn size() {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let lib = dir.join("libtel.so");
-    if !lib.exists() {
+    let deps = exe.parent().unwrap();
+    let Some(lib) = [
+        deps.join("libtel.so"),
+        deps.parent().unwrap().join("libtel.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists()) else {
         println!(
-            "libtel.so: not built in {} (cargo build --release -p onecollector-tel)",
-            dir.display()
+            "libtel.so: not built in {} (cargo bench builds it)",
+            deps.display()
         );
         return;
-    }
+    };
     let stripped = std::env::temp_dir().join(format!("libtel-stripped-{}.so", std::process::id()));
     let ok = std::process::Command::new("strip")
         .arg("-o")
@@ -944,9 +952,10 @@ fn size() {
         0
     };
     println!(
-        "libtel.so: {:.2} MiB as built, {:.2} MiB stripped",
+        "libtel.so: {:.2} MiB as built, {:.2} MiB stripped ({})",
         full as f64 / 1048576.0,
-        small as f64 / 1048576.0
+        small as f64 / 1048576.0,
+        lib.display()
     );
     let _ = std::fs::remove_file(stripped);
 }

@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/target-dir.sh
 . scripts/lib/target-dir.sh
+# shellcheck source=lib/soname-links.sh
+. scripts/lib/soname-links.sh
 work=$target/hardening
 mkdir -p "$work"
 unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR
@@ -29,7 +31,8 @@ done
 
 step "build libtel (debug) and telctl"
 cargo build --locked -p onecollector-tel -p telctl
-lib=$target/debug
+lib=$work/lib # libtel.so and its SONAME, links to the debug build
+tel_soname_links "$target/debug" "$lib"
 
 step "start telctl serve"
 rm -f "$work/serve.fifo" "$work/serve.out"

@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/target-dir.sh
 . scripts/lib/target-dir.sh
+# shellcheck source=lib/soname-links.sh
+. scripts/lib/soname-links.sh
 root=$target
 triple=x86_64-unknown-linux-gnu
 reports=$root/sanitizers/reports
@@ -182,8 +184,9 @@ for san in "${sanitizers[@]}"; do
   for name in $(printf '%s\n' "${names[@]}" | sort -u); do selected+=(--test "$name"); done
   "${build[@]}" test --target "$triple" --target-dir "$dir" -p onecollector-tel --no-run \
     --message-format=json "${selected[@]}" >"$json"
-  lib=$dir/$triple/debug/deps # the cdylib, built with the tests' features
-  [ -f "$lib/libtel.so" ] || { echo "sanitizers.sh: no $lib/libtel.so" >&2; exit 1; }
+  # The cdylib, built with the tests' features: libtel.so and its SONAME, links to it.
+  lib=$dir/lib
+  tel_soname_links "$dir/$triple/debug/deps" "$lib" || exit 1
 
   common="halt_on_error=1:exitcode=$code:log_path=$reports/$short:log_exe_name=1"
   if [ "$san" = thread ]; then

@@ -4,9 +4,9 @@
 #   bash packaging/linux/cross-test.sh aarch64-unknown-linux-gnu    (under qemu-user)
 #   bash packaging/linux/cross-test.sh x86_64-unknown-linux-musl    (natively, against musl)
 #
-# 1. The shipped library: `cargo zigbuild --release` for the target (glibc 2.17's symbols for
-#    aarch64, musl's libc.so for musl), the one the wheels and the NuGet package take from
-#    <target>/<triple>/release (a no-op when build-wheels.sh built it already). Its dynamic
+# 1. The shipped library: `cargo zigbuild --profile dist` for the target (glibc 2.17's symbols
+#    for aarch64, musl's libc.so for musl), the one the wheels and the NuGet package take from
+#    <target>/<triple>/dist (a no-op when build-wheels.sh built it already). Its dynamic
 #    symbols must be exactly the functions of include/tel.h, its DT_NEEDED the C library's.
 # 2. The library's integration tests that drive the C ABI, built for the target (debug) and run
 #    there against the emulator, which they run in-process (built for the target too):
@@ -15,8 +15,10 @@
 #    through qemu-user's binfmt_misc entry, which this script registers when it is missing
 #    (root only; Debian's qemu-user-binfmt ships the entry).
 # 3. A C consumer: bindings/cpp/tests/c11_test.c and its collector client, compiled by the
-#    target's C compiler and linked against the shipped library, run against `telctl serve`
-#    (the emulator built for this machine: a program started from the target's process).
+#    target's C compiler and linked against the shipped library (with the link named by its
+#    SONAME, libtel.so.1, beside it: the program records that name and the loader looks for
+#    it), run against `telctl serve` (the emulator built for this machine: a program started
+#    from the target's process).
 # 4. CMake (aarch64): cmake/ configured with the cross compiler and TEL_CARGO_TARGET, its
 #    cargo build (the debug build of step 2, so nothing is built twice) installed into a
 #    prefix; packaging/linux/consumer, a project that knows only find_package(tel), is built
@@ -110,9 +112,11 @@ fi
 
 # shellcheck source=../../scripts/lib/zig.sh
 . "$repo/scripts/lib/zig.sh"
+# shellcheck source=../../scripts/lib/soname-links.sh
+. "$repo/scripts/lib/soname-links.sh"
 
 work=$target/cross/$triple
-shipped=$target/$triple/release
+shipped=$target/$triple/dist
 tests_dir=$target/$triple/debug
 mkdir -p "$work"
 # How the tests are built (debug, in the shared target folder):
@@ -144,9 +148,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 started=$(date +%s)
 step() { printf '\n==> %s: %s\n' "$triple" "$*"; last=$(date +%s); }
 
-step "the shipped library: cargo zigbuild --release --target $zig_triple"
+step "the shipped library: cargo zigbuild --profile dist --target $zig_triple"
 status=0
-zigbuild --release --locked -p onecollector-tel --target "$zig_triple" || status=$?
+zigbuild --profile dist --locked -p onecollector-tel --target "$zig_triple" || status=$?
 if [ $status -eq 0 ]; then
     python3 "$here/check_elf.py" "$triple" "$shipped/libtel.so" || status=$?
 fi
@@ -215,6 +219,7 @@ version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$
 rm -rf "$work/c"
 mkdir -p "$work/c"
 cp "$shipped/libtel.so" "$work/c/"
+tel_soname_links "$work/c" "$work/c"
 cpp_tests=$repo/bindings/cpp/tests
 "$cc" -std=c11 -Wall -Wextra -Werror -pedantic -O1 -D_POSIX_C_SOURCE=200809L \
     -DTEL_TEST_EXPECTED_VERSION="\"$version\"" -I"$repo/include" -I"$cpp_tests" \
@@ -234,6 +239,7 @@ if [ "$triple" = x86_64-unknown-linux-musl ]; then
         mkdir -p "$work/wheel"
         python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("onecollector_tel/libtel.so"))' \
             "${wheels[0]}" "$work/wheel/libtel.so"
+        tel_soname_links "$work/wheel" "$work/wheel"
         cp "$work/c/c11_test" "$work/wheel/"
         (cd "$work/wheel" && timeout 300 ./c11_test) || status=$?
         result "c11: the C ABI through $(basename "${wheels[0]}")'s libtel.so" $status
