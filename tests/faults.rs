@@ -503,13 +503,16 @@ fn a_missing_status_line_is_a_network_failure_not_a_503() {
 
 const RAW_KEY: &str = "rawsrv-0000-0000-0000-000000000000-0000";
 
-/// Reads one request (head and `Content-Length` body) from `stream`.
-fn read_request(stream: &mut TcpStream) {
+/// Reads one request (head and `Content-Length` body) from `stream`; false if the client left
+/// before it was whole.
+fn read_request(stream: &mut TcpStream) -> bool {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let body_len = loop {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "the client left before its request was whole");
+        let n = stream.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
         got.extend_from_slice(&buf[..n]);
         if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
@@ -521,19 +524,35 @@ fn read_request(stream: &mut TcpStream) {
         }
     };
     while got.len() < body_len {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0);
+        let n = stream.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
         got.extend_from_slice(&buf[..n]);
     }
+    true
 }
 
-/// A server for one connection running `serve` after the request is read.
+/// A server for one connection running `serve` after the whole request is read.
 fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (u16, JoinHandle<()>) {
+    serve_after_request(true, serve)
+}
+
+/// As [`server`]; with `whole_required` false, a client that leaves before its request is
+/// whole (one whose budget is shorter than a slow machine takes to send) is not a failure.
+fn serve_after_request(
+    whole_required: bool,
+    serve: impl FnOnce(TcpStream) + Send + 'static,
+) -> (u16, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let thread = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        read_request(&mut stream);
+        let whole = read_request(&mut stream);
+        assert!(
+            whole || !whole_required,
+            "the client left before its request was whole"
+        );
         serve(stream);
     });
     (port, thread)
@@ -595,7 +614,8 @@ fn a_204_without_content_length_is_whole_at_its_head() {
 #[test]
 fn the_timeout_is_kept_in_milliseconds() {
     let _s = serial();
-    let (port, server) = server(|mut s| {
+    // Under a sanitizer the 50 ms can run out while the request is still being written.
+    let (port, server) = serve_after_request(false, |mut s| {
         s.set_read_timeout(Some(Duration::from_millis(900)))
             .unwrap();
         // Returns when the client gives up (end of stream) or after 900 ms.
