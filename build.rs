@@ -1,22 +1,41 @@
-//! Generates the C header from the Rust source. The checked-in `include/tel.h` is compared with a
-//! fresh generation by `tests/header.rs`; set `TEL_WRITE_HEADER=1` to rewrite it.
-
-include!("tools/header.rs");
+//! Gives the shared library its SONAME on Linux, `libtel.so.<abi-major>` (`abi-major` in
+//! `[package.metadata.tel]` of Cargo.toml): a program linked against it records that name, so
+//! the library can be installed beside others of another ABI major (docs/abi.md, "Versions").
+//! That is all a build needs; the C header is generated and checked by `tests/header.rs`.
 
 fn main() {
-    println!("cargo:rerun-if-changed=src");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-changed=tools/header.rs");
-    println!("cargo:rerun-if-env-changed=TEL_WRITE_HEADER");
-    let dir = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    match generate_header(&dir) {
-        Ok(header) => {
-            std::fs::write(out.join("tel.h"), &header).unwrap();
-            if std::env::var_os("TEL_WRITE_HEADER").is_some_and(|v| v == "1") {
-                std::fs::write(dir.join("include/tel.h"), &header).unwrap();
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    let manifest =
+        std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap()).join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let major = abi_major(&text).unwrap_or_else(|| {
+        panic!(
+            "{}: no `abi-major = <number>` in [package.metadata.tel]",
+            manifest.display()
+        )
+    });
+    // Android's loader and packaging expect the plain `libtel.so`; other systems are not
+    // built for yet.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtel.so.{major}");
+    }
+}
+
+/// `abi-major` of the `[package.metadata.tel]` table: the two lines that hold it are all that
+/// is read, which keeps TOML parsing out of the build.
+fn abi_major(manifest: &str) -> Option<u32> {
+    let mut in_table = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == "[package.metadata.tel]";
+        } else if in_table {
+            if let Some(value) = line
+                .strip_prefix("abi-major")
+                .and_then(|rest| rest.trim_start().strip_prefix('='))
+            {
+                return value.split('#').next()?.trim().parse().ok();
             }
         }
-        Err(e) => println!("cargo:warning=tel.h not generated: {e}"),
     }
+    None
 }

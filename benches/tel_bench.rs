@@ -919,17 +919,25 @@ fn scrub() {
     }
 }
 
+/// The size of the shared library built with this benchmark's own profile (`bench`, which has
+/// the settings of `dist`, the shipped build): cargo leaves it beside the benchmark, in
+/// `deps/`, and does not copy it to the profile's folder, where another profile's build of
+/// `libtel.so` may be (`target/release/libtel.so` is the `release` one).
 fn size() {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let lib = dir.join("libtel.so");
-    if !lib.exists() {
+    let deps = exe.parent().unwrap();
+    let Some(lib) = [
+        deps.join("libtel.so"),
+        deps.parent().unwrap().join("libtel.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists()) else {
         println!(
-            "libtel.so: not built in {} (cargo build --release -p onecollector-tel)",
-            dir.display()
+            "libtel.so: not built in {} (cargo bench builds it)",
+            deps.display()
         );
         return;
-    }
+    };
     let stripped = std::env::temp_dir().join(format!("libtel-stripped-{}.so", std::process::id()));
     let ok = std::process::Command::new("strip")
         .arg("-o")
@@ -944,9 +952,10 @@ fn size() {
         0
     };
     println!(
-        "libtel.so: {:.2} MiB as built, {:.2} MiB stripped",
+        "libtel.so: {:.2} MiB as built, {:.2} MiB stripped ({})",
         full as f64 / 1048576.0,
-        small as f64 / 1048576.0
+        small as f64 / 1048576.0,
+        lib.display()
     );
     let _ = std::fs::remove_file(stripped);
 }
@@ -973,39 +982,23 @@ fn main() {
             "release"
         }
     );
-    let all = args.is_empty();
-    let want = |n: &str| all || args.iter().any(|a| a == n);
-    if want("size") {
-        size();
-    }
-    if want("lifecycle") {
-        lifecycle();
-    }
-    if want("latency") {
-        latency();
-    }
-    if want("throughput") {
-        throughput();
-    }
-    if want("sink") {
-        sink();
-    }
-    if want("network") {
-        network();
-    }
-    if want("cpu") {
-        cpu();
-    }
-    if want("memory") {
-        memory();
-    }
-    if want("clients") {
-        clients();
-    }
-    if want("many_clients") {
-        many_clients();
-    }
-    if want("scrub") {
-        scrub();
+    // Every benchmark, or the ones named on the command line, in this order.
+    let benchmarks: [(&str, fn()); 11] = [
+        ("size", size),
+        ("lifecycle", lifecycle),
+        ("latency", latency),
+        ("throughput", throughput),
+        ("sink", sink),
+        ("network", network),
+        ("cpu", cpu),
+        ("memory", memory),
+        ("clients", clients),
+        ("many_clients", many_clients),
+        ("scrub", scrub),
+    ];
+    for (name, run) in benchmarks {
+        if args.is_empty() || args.iter().any(|a| a == name) {
+            run();
+        }
     }
 }

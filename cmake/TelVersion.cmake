@@ -32,3 +32,26 @@ function(tel_read_crate_version cargo_toml out_var)
     set(${out_var} "${version}" PARENT_SCOPE)
     set(${out_var}_NUMERIC "${CMAKE_MATCH_1}" PARENT_SCOPE)
 endfunction()
+
+# The major level of the C ABI, `abi-major` in the root Cargo.toml's [package.metadata.tel]
+# (build.rs reads the same line): the SONAME of the Linux library is libtel.so.<abi-major>.
+#
+#   tel_read_abi_major(<Cargo.toml> <out-var>)
+function(tel_read_abi_major cargo_toml out_var)
+    file(STRINGS "${cargo_toml}" lines)
+    set(section "")
+    set(major "")
+    foreach(line IN LISTS lines)
+        if(line MATCHES "^[ \t]*\\[([^]]+)\\]")
+            set(section "${CMAKE_MATCH_1}")
+        elseif(section STREQUAL "package.metadata.tel"
+                AND line MATCHES "^[ \t]*abi-major[ \t]*=[ \t]*([0-9]+)")
+            set(major "${CMAKE_MATCH_1}")
+            break()
+        endif()
+    endforeach()
+    if(major STREQUAL "")
+        message(FATAL_ERROR "tel: no `abi-major = <number>` in [package.metadata.tel] of ${cargo_toml}")
+    endif()
+    set(${out_var} "${major}" PARENT_SCOPE)
+endfunction()

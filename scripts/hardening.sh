@@ -4,7 +4,7 @@
 # tests/hardening/*.c: a logger callback that takes a host mutex held by the thread calling
 # tel_shutdown, and logging racing tel_shutdown over many sessions) under AddressSanitizer +
 # UndefinedBehaviorSanitizer (LeakSanitizer included) and under valgrind memcheck, and a Rust
-# stress test (`stress_for_valgrind` in tests/hostile.rs) under valgrind memcheck. A few
+# stress test (`stress_for_valgrind` in tests/shutdown.rs) under valgrind memcheck. A few
 # minutes on 2 cores after `cargo test`. See docs/reliability.md.
 #
 #   scripts/hardening.sh                  # what CI runs
@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/target-dir.sh
 . scripts/lib/target-dir.sh
+# shellcheck source=lib/soname-links.sh
+. scripts/lib/soname-links.sh
 work=$target/hardening
 mkdir -p "$work"
 unset TEL_DISABLE DO_NOT_TRACK TEL_LOG TEL_CACHE_DIR
@@ -29,7 +31,8 @@ done
 
 step "build libtel (debug) and telctl"
 cargo build --locked -p onecollector-tel -p telctl
-lib=$target/debug
+lib=$work/lib # libtel.so and its SONAME, links to the debug build
+tel_soname_links "$target/debug" "$lib"
 
 step "start telctl serve"
 rm -f "$work/serve.fifo" "$work/serve.out"
@@ -98,9 +101,9 @@ for program in callback_deadlock shutdown_race; do
 done
 
 step "Rust stress test under valgrind memcheck"
-bin=$(cargo test --locked --test hostile --no-run --message-format=json 2>/dev/null |
-  sed -n 's/.*"executable":"\([^"]*hostile-[^"]*\)".*/\1/p' | tail -1)
-[ -x "$bin" ] || { echo "no hostile test binary"; exit 1; }
+bin=$(cargo test --locked --test shutdown --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*shutdown-[^"]*\)".*/\1/p' | tail -1)
+[ -x "$bin" ] || { echo "no shutdown test binary"; exit 1; }
 if ! "${vg[@]}" --log-file="$work/stress.valgrind.log" "$bin" stress_for_valgrind --exact \
   --include-ignored --test-threads=1; then
   cat "$work/stress.valgrind.log"; exit 1

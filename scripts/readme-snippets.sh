@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/target-dir.sh
 . scripts/lib/target-dir.sh
+# shellcheck source=lib/soname-links.sh
+. scripts/lib/soname-links.sh
 work=$target/readme-snippets
 host=mobile.events.data.microsoft.com
 malformed='<tenant>-<rest-of-key>'
@@ -69,7 +71,9 @@ EOF
   done
 
   lib=$target/debug
-  cflags=(-I"$PWD/include" -L"$lib" -ltel -Wl,-rpath,"$lib")
+  # libtel.so and its SONAME (libtel.so.1), links to the debug build, for -ltel and the rpath.
+  tel_soname_links "$lib" "$work/lib"
+  cflags=(-I"$PWD/include" -L"$work/lib" -ltel -Wl,-rpath,"$work/lib")
   build() { # build SOURCE OUTPUT
     case $1 in
       *.c) cc -std=c11 -Wall -Wextra -Werror -o "$2" "$1" "${cflags[@]}" ;;

@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/target-dir.sh
 . scripts/lib/target-dir.sh
+# shellcheck source=lib/soname-links.sh
+. scripts/lib/soname-links.sh
 root=$target
 triple=x86_64-unknown-linux-gnu
 reports=$root/sanitizers/reports
@@ -119,6 +121,18 @@ cc_san() { # OUT SANITIZER SHORT SOURCES... [LINK ARGS...]
     -Wl,--export-dynamic "${link[@]}" -lpthread -ldl -lm -lrt
 }
 
+# The words of a `test` entry's section ($2...) that no test of the binary $1 matches: a filter
+# or `--skip` pattern left behind when a test was renamed or moved to another file.
+stale_words() {
+  local exe=$1 names w
+  shift
+  names=$("$exe" --list --format=terse 2>/dev/null | sed -n 's/: test$//p')
+  for w in "$@"; do
+    case $w in -*) continue ;; esac
+    grep -qF -- "$w" <<<"$names" || printf ' %s' "$w"
+  done
+}
+
 fail=0
 run_checked() { # LABEL COMMAND... : runs it; a non-zero status or a new report fails
   local label=$1
@@ -170,8 +184,9 @@ for san in "${sanitizers[@]}"; do
   for name in $(printf '%s\n' "${names[@]}" | sort -u); do selected+=(--test "$name"); done
   "${build[@]}" test --target "$triple" --target-dir "$dir" -p onecollector-tel --no-run \
     --message-format=json "${selected[@]}" >"$json"
-  lib=$dir/$triple/debug/deps # the cdylib, built with the tests' features
-  [ -f "$lib/libtel.so" ] || { echo "sanitizers.sh: no $lib/libtel.so" >&2; exit 1; }
+  # The cdylib, built with the tests' features: libtel.so and its SONAME, links to it.
+  lib=$dir/lib
+  tel_soname_links "$dir/$triple/debug/deps" "$lib" || exit 1
 
   common="halt_on_error=1:exitcode=$code:log_path=$reports/$short:log_exe_name=1"
   if [ "$san" = thread ]; then
@@ -200,6 +215,12 @@ for san in "${sanitizers[@]}"; do
     [ -x "$exe" ] || { echo "FAILED: no test binary for $name"; fail=1; continue; }
     section_of "$entry" "$short"
     [ -z "$skip" ] || continue
+    stale=$(stale_words "$exe" "${extra[@]}")
+    if [ -n "$stale" ]; then
+      echo "FAILED: $list: no test of tests/$name.rs matches$stale"
+      fail=1
+      continue
+    fi
     for round in $(seq "$rounds"); do
       step "$san: tests/$name.rs${extra[*]:+ ${extra[*]}}${opts:+ (options $opts)} [round $round]"
       if [ "$san" = thread ]; then

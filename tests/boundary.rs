@@ -1,11 +1,13 @@
-//! The C boundary itself: NULL and invalid UTF-8 arguments, snprintf-style buffers, the
-//! per-thread last error, the version string and the logger's levels.
+//! The C boundary itself: NULL and invalid UTF-8 in every pointer argument, whatever the state
+//! of the session; snprintf-style buffers; the per-thread last error; the status each call
+//! answers before, during and after a session; the version string.
 
 mod common;
 
 use common::*;
 use serde_json::json;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::{null, null_mut};
 use tel::ffi;
 
 #[test]
@@ -35,6 +37,93 @@ fn null_and_invalid_utf8_are_invalid_arguments_whatever_the_state() {
             assert_eq!(stat("logged"), 0);
         }
     }
+}
+
+#[test]
+fn null_in_every_pointer_argument() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    for live in [false, true] {
+        if live {
+            init_ok(&config(&c, None, json!({})));
+        }
+        unsafe {
+            assert_eq!(ffi::tel_init(null()), 1);
+            assert!(last_error().contains("config_json is NULL"));
+            assert_eq!(ffi::tel_log(null(), null()), 1);
+            let props = CString::new("{}").unwrap();
+            assert_eq!(ffi::tel_log(null(), props.as_ptr()), 1);
+            let name = CString::new("Null.Props").unwrap();
+            // NULL properties mean `{}`.
+            assert_eq!(
+                ffi::tel_log(name.as_ptr(), null()),
+                if live { 0 } else { 4 }
+            );
+            // snprintf rules: NULL or zero-length buffers are not written, the length is told.
+            let n = ffi::tel_stats_json(null_mut(), 0);
+            assert!(n > 0);
+            assert_eq!(ffi::tel_stats_json(null_mut(), 4096), n);
+            let mut one = [0x55u8; 4];
+            assert_eq!(ffi::tel_stats_json(one.as_mut_ptr().cast(), 0), n);
+            assert_eq!(one, [0x55; 4], "a zero-length buffer is not touched");
+            assert_eq!(ffi::tel_stats_json(one.as_mut_ptr().cast(), 1), n);
+            assert_eq!(
+                one,
+                [0, 0x55, 0x55, 0x55],
+                "a 1-byte buffer gets the NUL only"
+            );
+            let m = ffi::tel_last_error(null_mut(), 0);
+            assert_eq!(ffi::tel_last_error(null_mut(), 100), m);
+            assert!(!ffi::tel_version().is_null());
+            // A NULL callback restores the default sink; user data may be NULL.
+            assert_eq!(ffi::tel_set_logger(None, 5, null_mut()), 0);
+            assert_eq!(ffi::tel_set_logger(None, 0, null_mut()), 0);
+            // Levels outside 0-5 are clamped or refused, never trusted.
+            for level in [6, -1, i32::MIN, i32::MAX] {
+                assert!([0, 1].contains(&ffi::tel_set_logger(None, level, null_mut())));
+            }
+            assert_eq!(ffi::tel_set_logger(None, 0, null_mut()), 0);
+        }
+    }
+    assert_eq!(flush(5000), 0);
+    assert_eq!(c.accepted_count(), 1);
+    assert_eq!(c.accepted()[0]["data"], json!({}));
+}
+
+#[test]
+fn invalid_utf8_is_an_invalid_argument() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let bad: [&[u8]; 6] = [
+        b"\xff\xfe",
+        b"Name\x80",
+        b"\xc0\xafName",         // overlong '/'
+        b"Nam\xed\xa0\x80e",     // a UTF-16 surrogate
+        b"Name\xf4\x90\x80\x80", // above U+10FFFF
+        b"Name\xe2\x82",         // truncated sequence
+    ];
+    for b in bad {
+        assert_eq!(init_raw(b), 1, "{b:?}");
+        assert!(last_error().contains("UTF-8"), "{}", last_error());
+    }
+    init_ok(&config(&c, None, json!({})));
+    for b in bad {
+        assert_eq!(log_raw(b, None), 1, "{b:?}");
+        assert_eq!(log_raw(b"Good.Name", Some(b)), 1, "{b:?}");
+        let mut props = b"{\"k\":\"".to_vec();
+        props.extend_from_slice(b);
+        props.extend_from_slice(b"\"}");
+        assert_eq!(log_raw(b"Good.Name", Some(&props)), 1, "{b:?}");
+    }
+    // Valid UTF-8 that is not a valid event name is an invalid event, not an argument error.
+    assert_eq!(log("Ünïcödé.Name", None), 3);
+    assert_eq!(log("Name\u{200b}Zero", None), 3);
+    // Non-ASCII inside properties is fine and arrives intact.
+    log_ok("Utf8.Props", Some(r#"{"s":"żółć 🦀 \u0000 \ud83e\udd80"}"#));
+    assert_eq!(flush(5000), 0);
+    assert_eq!(c.accepted()[0]["data"]["s"], "żółć 🦀 \u{0} 🦀");
+    assert_eq!(stat("logged"), 1);
+    assert_conserved();
 }
 
 #[test]
@@ -106,32 +195,28 @@ fn the_last_error_is_per_thread_and_survives_ok_returns() {
 }
 
 #[test]
-fn version_is_the_crate_version() {
-    let v = unsafe { CStr::from_ptr(ffi::tel_version()) };
-    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+fn lifecycle_codes() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    assert_eq!(log("Before.Init", None), 4);
+    assert!(last_error().contains("tel_init"));
+    assert_eq!(flush(10), 4);
+    assert_eq!(shutdown(10), 4);
+    init_ok(&config(&c, None, json!({})));
+    assert_eq!(init(&config(&c, None, json!({}))), 5);
+    log_ok("During.Session", None);
+    assert_eq!(shutdown(5000), 0);
+    assert_eq!(log("After.Shutdown", None), 4);
+    assert_eq!(stat("sent"), 1, "stats of the last session stay readable");
+    init_ok(&config(&c, None, json!({})));
+    assert_eq!(stat("sent"), 0, "a new session starts its counters at zero");
+    log_ok("Second.Session", None);
+    assert_eq!(flush(5000), 0);
+    assert_eq!(names(&c.accepted()), ["During.Session", "Second.Session"]);
 }
 
 #[test]
-fn logger_levels_filter_and_clamp() {
-    let _s = serial();
-    static SEEN: parking_lot::Mutex<Vec<i32>> = parking_lot::Mutex::new(Vec::new());
-    extern "C" fn sink(level: i32, _: *const c_char, _: *mut std::ffi::c_void) {
-        SEEN.lock().push(level);
-    }
-    let c = Collector::start().unwrap();
-    c.push(Scripted::status(400));
-    SEEN.lock().clear();
-    assert_eq!(ffi::tel_set_logger(Some(sink), 3, std::ptr::null_mut()), 0);
-    init_ok(&config(&c, None, json!({})));
-    log_ok("Logger.Levels", None);
-    assert_eq!(flush(5000), 0);
-    assert_eq!(shutdown(1000), 0);
-    let seen = SEEN.lock().clone();
-    assert!(seen.contains(&3), "the rejection's info line: {seen:?}");
-    assert!(
-        seen.iter().all(|l| *l <= 3),
-        "nothing above max_level: {seen:?}"
-    );
-    assert_eq!(ffi::tel_set_logger(Some(sink), 99, std::ptr::null_mut()), 0);
-    assert_eq!(ffi::tel_set_logger(None, -3, std::ptr::null_mut()), 0);
+fn version_is_the_crate_version() {
+    let v = unsafe { CStr::from_ptr(ffi::tel_version()) };
+    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }

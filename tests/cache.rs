@@ -1,423 +1,292 @@
-//! The on-disk cache, with real processes: outages survive the process, replays are shared
-//! without duplicates, SIGKILL loses nothing, garbage is skipped, the file stays bounded.
+//! The cache within one process: a `cache_path` naming a file that is not a cache is left
+//! alone; another tenant's entries survive this tenant's sessions; replay takes this tenant's
+//! lines by a real parse and sets unsendable ones aside; orphaned temporary files go; eviction
+//! by priority (with 0.1 cache lines read as normal); a line both in the cache and in a dead
+//! claim is delivered once, and so is each entry two clients share; an unusable location still
+//! lets events be sent, and a symlinked cache file is not followed. What spans processes is in
+//! cache_processes.rs.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::Command;
 
-/// The child side: start a session from `TEL_TEST_CONFIG`, log `TEL_TEST_EVENTS` events named
-/// `TEL_TEST_NAME`, optionally flush, then end as `TEL_TEST_END` says, printing the stats.
+// ---------------------------------------------------------------------------------------------
+// What is not ours is left alone.
+
+/// A `cache_path` naming a file that is not a cache: the file is left exactly as it was,
+/// whether the session delivers everything or has to persist at shutdown.
 #[test]
-fn child_session() {
-    if child_role().as_deref() != Some("session") {
-        return;
-    }
-    let env = |k: &str| std::env::var(k).ok();
-    let config: Value = serde_json::from_str(&env("TEL_TEST_CONFIG").unwrap()).unwrap();
-    init_ok(&config);
-    let n: usize = env("TEL_TEST_EVENTS").map_or(0, |v| v.parse().unwrap());
-    let name = env("TEL_TEST_NAME").unwrap_or_else(|| "Cache.Event".into());
-    for i in 0..n {
-        log_ok(
-            &name,
-            Some(&format!("{{\"i\":{i},\"pid\":{}}}", std::process::id())),
-        );
-    }
-    if let Some(ms) = env("TEL_TEST_FLUSH_MS") {
-        let rc = flush(ms.parse().unwrap());
-        println!("FLUSH={rc}");
-    }
-    match env("TEL_TEST_END").as_deref() {
-        Some("exit") => {
-            println!("STATS={}", stats());
-            std::process::exit(0)
+fn a_cache_path_naming_another_file_leaves_it_untouched() {
+    let _s = serial();
+    let dir = temp_dir("not-a-cache");
+    let notes = dir.join("notes.txt");
+    let text = "my notes, not a cache\nsecond line\n";
+    let c = Collector::start().unwrap();
+    for endpoint in [c.endpoint(), dead_endpoint()] {
+        std::fs::write(&notes, text).unwrap();
+        init_ok(&fast_config(&endpoint, Some(&notes), json!({})));
+        for _ in 0..3 {
+            log_ok("Not.A.Cache", None);
         }
-        Some("hang") => {
-            println!("READY");
-            loop {
-                std::thread::park();
-            }
+        if endpoint == c.endpoint() {
+            assert_eq!(flush(10_000), 0, "{}", last_error());
         }
-        _ => {
-            let rc = shutdown(2000);
-            println!("SHUTDOWN={rc}");
-            println!("STATS={}", stats());
-        }
+        let _ = shutdown(1000);
+        assert_conserved();
+        assert_eq!(std::fs::read_to_string(&notes).unwrap(), text, "{endpoint}");
     }
+    assert_eq!(c.accepted_count(), 3);
+    // Nor does an opt-out session, which deletes the cache file.
+    init_ok(&fast_config(
+        &c.endpoint(),
+        Some(&notes),
+        json!({"enabled": false}),
+    ));
+    assert_eq!(shutdown(1000), 0);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), text, "opt-out");
 }
 
-fn child_env(
-    config: &Value,
-    events: usize,
-    extra: &[(&'static str, &str)],
-) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("TEL_TEST_ROLE", "session".to_owned()),
-        ("TEL_TEST_CONFIG", config.to_string()),
-        ("TEL_TEST_EVENTS", events.to_string()),
-    ];
-    for (k, v) in extra {
-        env.push((*k, v.to_string()));
+/// Tenant B's session on a file that holds tenant A's entries: A's entries stay, and A's next
+/// session delivers every one of them.
+#[test]
+fn another_tenants_entries_survive_a_session_of_this_tenant() {
+    let _s = serial();
+    let cache = temp_dir("two-tenants").join("shared.cache");
+    cache_through_outage(OTHER_IKEY, &cache, 5, "Other.Tenant");
+    let c = Collector::start().unwrap();
+    init_ok(&fast_config(&c.endpoint(), Some(&cache), json!({})));
+    log_ok("This.Tenant", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    assert_eq!(stat("replayed"), 0);
+    assert_conserved();
+    assert_eq!(names(&c.accepted()), vec!["This.Tenant"]);
+    let left = read_lines(&cache);
+    assert_eq!(left.len(), 5, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|l| l.contains(&format!("\"iKey\":\"o:{OTHER_TENANT}\""))));
+
+    let other = Collector::start().unwrap();
+    init_ok(&fast_config(
+        &other.endpoint(),
+        Some(&cache),
+        json!({"ikey": OTHER_IKEY}),
+    ));
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    assert_eq!(stat("replayed"), 5);
+    assert_conserved();
+    assert_eq!(data_i(&other.accepted()), vec![0, 1, 2, 3, 4]);
+}
+
+/// Replay takes this tenant's lines by a real parse, and sets unsendable lines aside.
+#[test]
+fn replay_takes_this_tenants_lines_by_parse_and_sets_bad_ones_aside() {
+    let _s = serial();
+    let cache = temp_dir("replay-checks").join("events.cache");
+    cache_through_outage(IKEY, &cache, 4, "Good.Entry");
+    let good = read_lines(&cache);
+    assert_eq!(good.len(), 4);
+    let first = &good[0];
+    let data0 = "\"data\":{\"i\":0}";
+    assert!(first.contains(data0), "{first}");
+    let time = serde_json::from_str::<Value>(first).unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another tenant's line whose data holds the text of this tenant's iKey.
+    let foreign = format!(
+        r#"{{"ver":"4.0","name":"Other.Tenant","time":"{time}","iKey":"o:{OTHER_TENANT}","data":{{"iKey":"o:{TENANT}"}}}}"#
+    );
+    // This tenant's lines that tel_log would never have accepted.
+    let crlf = first.replace(data0, "\"data\":{\"i\":100}") + "\r";
+    let huge_number = first.replace(
+        data0,
+        &format!("\"data\":{{\"i\":101,\"n\":1{}}}", "0".repeat(5000)),
+    );
+    let bad_name = first.replace("\"name\":\"Good.Entry\"", "\"name\":\"x\"");
+    let mut file = String::new();
+    for l in [
+        &good[0],
+        &foreign,
+        &crlf,
+        &good[1],
+        &huge_number,
+        &good[2],
+        &bad_name,
+        &good[3],
+    ] {
+        file.push_str(l);
+        file.push('\n');
     }
-    env
-}
+    std::fs::write(&cache, file).unwrap();
 
-fn run_session(config: &Value, events: usize, extra: &[(&'static str, &str)]) -> Value {
-    let out = run_child("child_session", &child_env(config, events, extra));
-    parse_stats(&out)
-}
-
-fn parse_stats(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
+    let c = Collector::start().unwrap();
+    let capture = Capture::start();
+    init_ok(&fast_config(&c.endpoint(), Some(&cache), json!({})));
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    capture.stop();
+    assert_conserved();
+    let s = stats();
+    assert_eq!(data_i(&c.accepted()), vec![0, 1, 2, 3], "{s}");
     assert!(
-        out.status.success(),
-        "child failed: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        c.requests().iter().all(|r| r.status == 200),
+        "a request was refused: {:?}",
+        c.requests()
+            .iter()
+            .map(|r| (r.status, r.collector_error.clone()))
+            .collect::<Vec<_>>()
     );
-    let json = text
-        .split("STATS=")
-        .nth(1)
-        .and_then(|r| r.lines().next())
-        .unwrap_or_else(|| panic!("no stats in {text}"));
-    serde_json::from_str(json).unwrap()
-}
-
-/// A port where nothing listens: every request fails to connect (an outage).
-fn session_config(endpoint: &str, cache: &Path, extra: Value) -> Value {
-    let c = json!({
-        "ikey": IKEY,
-        "endpoint": endpoint,
-        "cache_path": cache,
-        "flush_interval_ms": 20,
-        "retry_initial_ms": 50,
-        "retry_max_ms": 100,
-        "http_timeout_ms": 5000,
-    });
-    merged(c, extra)
-}
-
-/// Leaves `n` events in the cache file through a process that shut down during an outage.
-fn cache_through_outage(cache: &Path, n: usize, name: &str) -> Value {
-    let s = run_session(
-        &session_config(&dead_endpoint(), cache, json!({})),
-        n,
-        &[("TEL_TEST_NAME", name)],
-    );
-    // What it replayed from earlier outages went back to the cache with its own events.
+    assert_eq!(s["sent"], 4, "{s}");
+    assert_eq!(s["rejected"], 3, "unsendable lines are counted: {s}");
+    assert_eq!(s["replayed"], 7, "{s}");
     assert_eq!(
-        s["persisted"].as_u64().unwrap(),
-        n as u64 + s["replayed"].as_u64().unwrap(),
-        "{s}"
+        read_lines(&cache),
+        vec![foreign],
+        "the other tenant's line stays"
     );
-    s
 }
 
-fn fresh_cache(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = temp_dir(tag).join("nested");
-    let cache = dir.join("tenant.cache");
-    (dir, cache)
+/// Orphaned temporary files (of writers that are gone) are removed; a live writer's and files
+/// that are not the library's stay.
+#[test]
+fn orphaned_temporary_files_are_removed() {
+    let _s = serial();
+    let dir = temp_dir("orphans");
+    let cache = dir.join("events.cache");
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let me = std::process::id();
+    let orphans = [
+        "events.cache.1234567890.tmp".to_owned(), // a writer of an earlier version
+        format!("events.cache.{dead}.42.tmp"),
+        format!("events.cache.kill.{dead}.7.tmp"),
+        format!("device-id.{dead}.9.tmp"),
+    ];
+    let keep = [
+        format!("device-id.{me}.1.tmp"), // a writer that is alive
+        "notes.tmp".to_owned(),          // not the library's
+    ];
+    for name in orphans.iter().chain(&keep) {
+        std::fs::write(dir.join(name), vec![b'x'; 1 << 20]).unwrap();
+    }
+    let c = Collector::start().unwrap();
+    init_ok(&fast_config(&c.endpoint(), Some(&cache), json!({})));
+    log_ok("Orphans.Gone", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    assert_eq!(shutdown(2000), 0);
+    assert_conserved();
+    for name in &orphans {
+        assert!(!dir.join(name).exists(), "{name} is left");
+    }
+    for name in &keep {
+        assert!(dir.join(name).exists(), "{name} was removed");
+    }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Priorities, claims and sharers.
 
 #[test]
-fn an_outage_is_delivered_by_the_next_process() {
-    if child_role().is_some() {
-        return;
-    }
-    let (dir, cache) = fresh_cache("outage");
-    cache_through_outage(&cache, 30, "Outage.Event");
-    assert_eq!(read_lines(&cache).len(), 30);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&cache), 0o600, "cache file mode");
-        assert_eq!(mode(&dir), 0o700, "cache folder mode");
-    }
-    let content = std::fs::read_to_string(&cache).unwrap();
-    assert!(!content.contains(IKEY), "the full key was written to disk");
+fn the_cache_evicts_lower_priorities_first_and_reads_0_1_lines_as_normal() {
     let c = Collector::start().unwrap();
-    let s = run_session(
-        &session_config(&c.endpoint(), &cache, json!({})),
-        0,
-        &[("TEL_TEST_FLUSH_MS", "10000")],
-    );
-    assert_eq!(s["replayed"], 30);
-    assert_eq!(s["sent"], 30);
-    assert_eq!(data_i(&c.accepted()), (0..30).collect::<Vec<_>>());
-    assert!(
-        read_lines(&cache).is_empty(),
-        "delivered entries leave the file"
-    );
-    // The original time is kept: the envelopes are sent exactly as cached.
-    let cached: Vec<Value> = content
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    let dir = temp_dir("prio-evict");
+    let path = dir.join("events.cache");
+    // Oldest first: critical and high entries are older than every normal (0.1-style) one.
+    let mut text = String::new();
+    for (seq, mark) in [
+        (1, "  "),
+        (2, " "),
+        (3, ""),
+        (4, ""),
+        (5, " "),
+        (6, ""),
+        (7, ""),
+    ] {
+        text.push_str(&cached_line("Cached.Entry", "old", seq, mark));
+        text.push('\n');
+    }
+    std::fs::write(&path, &text).unwrap();
+    let line_len = text.lines().map(|l| l.len() + 1).max().unwrap() as u64;
+    // Room for three entries: the critical and the two high ones stay.
+    let client = TestClient::new(&config(
+        &c,
+        Some(&dir),
+        json!({"cache_max_bytes": line_len * 3 + 2}),
+    ));
+    assert_eq!(client.flush(10_000), 0);
+    let s = client.stats();
+    assert_eq!(client.close(5000), 0);
+    let mut seqs: Vec<u64> = c
+        .accepted()
+        .iter()
+        .map(|e| e["data"]["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(cached[0]["time"], c.accepted()[0]["time"]);
+    seqs.sort();
+    assert_eq!(seqs, [1, 2, 5]);
+    assert_eq!(s["cache_evicted"], 4);
+    // Marks never reach the wire.
+    for r in c.requests() {
+        for l in &r.lines {
+            assert!(l.ends_with('}'), "{l:?}");
+        }
+    }
 }
 
 #[test]
-fn two_processes_replaying_the_same_entries_deliver_each_once() {
-    if child_role().is_some() {
-        return;
-    }
-    let (_dir, cache) = fresh_cache("shared");
-    for k in 0..4 {
-        cache_through_outage(&cache, 50, &format!("Shared.Batch{k}"));
-    }
-    assert_eq!(read_lines(&cache).len(), 200);
+fn a_line_both_in_the_cache_and_in_a_dead_claim_is_delivered_once() {
     let c = Collector::start().unwrap();
-    let config = session_config(&c.endpoint(), &cache, json!({"batch_max_events": 10}));
-    let env = child_env(&config, 0, &[("TEL_TEST_FLUSH_MS", "20000")]);
-    let a = spawn_child("child_session", &env);
-    let b = spawn_child("child_session", &env);
-    let sa = parse_stats(&a.wait_with_output().unwrap());
-    let sb = parse_stats(&b.wait_with_output().unwrap());
-    let acc = c.accepted();
-    let mut seen: HashMap<(String, u64), usize> = HashMap::new();
-    for e in &acc {
-        *seen
-            .entry((
-                e["name"].as_str().unwrap().to_owned(),
-                e["data"]["i"].as_u64().unwrap(),
-            ))
-            .or_default() += 1;
-    }
-    assert_eq!(seen.len(), 200, "every entry delivered");
-    assert!(seen.values().all(|n| *n == 1), "an entry was sent twice");
+    let dir = temp_dir("dup-claim");
+    let line = cached_line("Twice.Written", "e1", 1, "  ");
+    let other = cached_line("Once.Written", "e1", 2, "");
+    std::fs::write(dir.join("events.cache"), format!("{line}\n{other}\n")).unwrap();
+    std::fs::write(
+        dir.join("events.cache.claim-0123456789abcdef"),
+        format!("{line}\n"),
+    )
+    .unwrap();
+    let client = TestClient::new(&config(&c, Some(&dir), json!({})));
+    assert_eq!(client.flush(10_000), 0);
+    let s = client.stats();
+    assert_eq!(client.close(5000), 0);
+    let mut got = names(&c.accepted());
+    got.sort();
+    assert_eq!(got, ["Once.Written", "Twice.Written"]);
+    assert_eq!(s["replayed"], 2);
+    assert_conserved_in(&s);
+}
+
+#[test]
+fn two_clients_on_one_cache_deliver_each_entry_once() {
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("two-clients");
+    fill_cache(&dir.join("events.cache"), "Shared.Entry", 400);
+    let cfg = config(&c, Some(&dir), json!({"batch_max_events": 20}));
+    let a = TestClient::new(&cfg);
+    let b = TestClient::new(&cfg);
+    assert_eq!(a.flush(10_000), 0, "{}", last_error());
+    assert_eq!(b.flush(10_000), 0, "{}", last_error());
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(a.close(5000), 0);
+    assert_eq!(b.close(5000), 0);
+    let counts = seq_counts(&c.accepted());
+    assert_eq!(counts.len(), 400, "every entry arrived");
+    assert!(counts.values().all(|n| *n == 1), "no entry twice");
     assert_eq!(
         sa["replayed"].as_u64().unwrap() + sb["replayed"].as_u64().unwrap(),
-        200
+        400
     );
-    assert!(read_lines(&cache).is_empty());
+    assert_conserved_in(&sa);
+    assert_conserved_in(&sb);
 }
 
-#[test]
-fn a_process_killed_while_its_replay_hangs_loses_nothing() {
-    if child_role().is_some() {
-        return;
-    }
-    let (dir, cache) = fresh_cache("sigkill");
-    cache_through_outage(&cache, 40, "Killed.Replay");
-    let c = Collector::start().unwrap();
-    c.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
-    let config = session_config(&c.endpoint(), &cache, json!({"http_timeout_ms": 60_000}));
-    let mut child = spawn_child(
-        "child_session",
-        &child_env(&config, 0, &[("TEL_TEST_END", "hang")]),
-    );
-    assert!(
-        c.wait_for_requests(1, WAIT),
-        "the replay request reached the collector"
-    );
-    // The entries now sit in the child's claim file.
-    let claims: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains(".claim-"))
-        .collect();
-    assert_eq!(claims.len(), 1);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    c.set_default(None);
-    c.release();
-    let before = c.accepted_count();
-    let s = run_session(
-        &session_config(&c.endpoint(), &cache, json!({})),
-        0,
-        &[("TEL_TEST_FLUSH_MS", "10000")],
-    );
-    assert_eq!(
-        s["replayed"], 40,
-        "the dead process's claim was recovered: {s}"
-    );
-    let acc = c.accepted();
-    let mut count: HashMap<u64, usize> = HashMap::new();
-    for e in &acc[before..] {
-        *count.entry(e["data"]["i"].as_u64().unwrap()).or_default() += 1;
-    }
-    assert_eq!(count.len(), 40, "every entry delivered");
-    assert!(count.values().all(|n| *n <= 2));
-    assert!(read_lines(&cache).is_empty());
-}
-
-#[test]
-fn exiting_without_shutdown_keeps_what_was_cached() {
-    if child_role().is_some() {
-        return;
-    }
-    let (_dir, cache) = fresh_cache("noshutdown");
-    cache_through_outage(&cache, 20, "Exit.Cached");
-    // A process that starts (and so begins replaying) and exits at once without tel_shutdown,
-    // while the collector is down.
-    let s = run_session(
-        &session_config(&dead_endpoint(), &cache, json!({})),
-        5,
-        &[("TEL_TEST_END", "exit")],
-    );
-    assert_eq!(s["logged"], 5);
-    let c = Collector::start().unwrap();
-    run_session(
-        &session_config(&c.endpoint(), &cache, json!({})),
-        0,
-        &[("TEL_TEST_FLUSH_MS", "10000")],
-    );
-    let names = names(&c.accepted());
-    let cached = names.iter().filter(|n| *n == "Exit.Cached").count();
-    assert!(
-        cached >= 20,
-        "only {cached} of the 20 cached entries arrived"
-    );
-}
-
-#[test]
-fn garbage_and_torn_lines_are_skipped() {
-    if child_role().is_some() {
-        return;
-    }
-    let (_dir, cache) = fresh_cache("garbage");
-    cache_through_outage(&cache, 6, "Good.Entry");
-    let good = std::fs::read(&cache).unwrap();
-    let lines: Vec<&[u8]> = good
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut mixed = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        mixed.extend_from_slice(l);
-        mixed.push(b'\n');
-        match i {
-            0 => mixed.extend_from_slice(b"this is not json\n"),
-            1 => mixed.extend_from_slice(b"\xff\xfe\xfd invalid utf-8\n"),
-            2 => mixed.extend_from_slice(b"\n\n"),
-            3 => mixed.extend_from_slice(
-                b"{\"ver\":\"4.0\",\"name\":\"Other.Tenant\",\"iKey\":\"o:someone\"}\n",
-            ),
-            4 => mixed.extend_from_slice(b"[1,2,3]\n"),
-            _ => {}
-        }
-    }
-    mixed.extend_from_slice(&lines[0][..lines[0].len() / 2]); // a torn last line
-    std::fs::write(&cache, mixed).unwrap();
-    let c = Collector::start().unwrap();
-    let s = run_session(
-        &session_config(&c.endpoint(), &cache, json!({})),
-        0,
-        &[("TEL_TEST_FLUSH_MS", "10000")],
-    );
-    assert_eq!(s["replayed"], 6);
-    assert_eq!(data_i(&c.accepted()), (0..6).collect::<Vec<_>>());
-    assert_eq!(c.requests().iter().filter(|r| r.status != 200).count(), 0);
-}
-
-#[test]
-fn the_file_stays_within_cache_max_bytes_and_counts_evictions() {
-    if child_role().is_some() {
-        return;
-    }
-    let (_dir, cache) = fresh_cache("bounded");
-    let max = 6000u64;
-    let mut evicted = 0;
-    for round in 0..4 {
-        let s = run_session(
-            &session_config(&dead_endpoint(), &cache, json!({"cache_max_bytes": max})),
-            10,
-            &[("TEL_TEST_NAME", &format!("Bounded.Round{round}"))],
-        );
-        evicted += s["cache_evicted"].as_u64().unwrap();
-        let size = std::fs::metadata(&cache).unwrap().len();
-        assert!(size <= max, "round {round}: {size} bytes > {max}");
-    }
-    assert!(evicted > 0, "evictions are counted");
-    // The oldest went first: the last round is all there.
-    let lines = read_lines(&cache);
-    assert_eq!(
-        lines
-            .iter()
-            .filter(|l| l.contains("Bounded.Round3"))
-            .count(),
-        10
-    );
-    assert!(!lines.iter().any(|l| l.contains("Bounded.Round0")));
-}
-
-#[test]
-fn expired_entries_are_not_sent() {
-    if child_role().is_some() {
-        return;
-    }
-    let (_dir, cache) = fresh_cache("expired");
-    cache_through_outage(&cache, 5, "Old.Entry");
-    // Age three of them by two days.
-    let aged: Vec<String> = read_lines(&cache)
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if i < 3 {
-                let t = tel::internals::envelope::envelope_time_ms(&l).unwrap();
-                l.replace(
-                    &tel::internals::clock::iso8601(t),
-                    &tel::internals::clock::iso8601(t - 2 * 86_400_000),
-                )
-            } else {
-                l
-            }
-        })
-        .collect();
-    std::fs::write(&cache, aged.join("\n") + "\n").unwrap();
-    let c = Collector::start().unwrap();
-    let s = run_session(
-        &session_config(&c.endpoint(), &cache, json!({"cache_max_age_s": 86_400})),
-        0,
-        &[("TEL_TEST_FLUSH_MS", "10000")],
-    );
-    assert_eq!(s["cache_evicted"], 3);
-    assert_eq!(s["replayed"], 2);
-    assert_eq!(data_i(&c.accepted()), [3, 4]);
-    assert!(read_lines(&cache).is_empty());
-}
-
-#[test]
-fn a_null_cache_path_writes_nothing() {
-    if child_role().is_some() {
-        return;
-    }
-    let home = temp_dir("nullcache");
-    let mut config = session_config(&dead_endpoint(), Path::new("unused"), json!({}));
-    config["cache_path"] = Value::Null;
-    let s = run_session(
-        &config,
-        5,
-        &[
-            ("TEL_CACHE_DIR", home.to_str().unwrap()),
-            ("XDG_CACHE_HOME", home.to_str().unwrap()),
-            ("HOME", home.to_str().unwrap()),
-        ],
-    );
-    assert_eq!(s["dropped_shutdown"], 5);
-    assert_eq!(s["persisted"], 0);
-    assert_eq!(
-        std::fs::read_dir(&home).unwrap().count(),
-        0,
-        "something was written"
-    );
-}
-
-#[test]
-fn the_default_cache_folder_follows_tel_cache_dir() {
-    if child_role().is_some() {
-        return;
-    }
-    let home = temp_dir("defaultdir");
-    let mut config = session_config(&dead_endpoint(), Path::new("unused"), json!({}));
-    config.as_object_mut().unwrap().remove("cache_path");
-    run_session(&config, 3, &[("TEL_CACHE_DIR", home.to_str().unwrap())]);
-    assert_eq!(read_lines(&home.join(format!("{TENANT}.cache"))).len(), 3);
-}
+// ---------------------------------------------------------------------------------------------
+// Where the cache cannot be.
 
 #[test]
 fn an_unusable_cache_location_still_lets_events_be_sent() {

@@ -1,14 +1,15 @@
 //! ABI 1.1 clients through the C ABI: side by side with the default session and with each
-//! other, the boundary (NULL), opt-out, and a shared cache delivered once by two clients and by
-//! two processes.
+//! other (each its own key, counters and sequence), the boundary (NULL), opt-out, closing
+//! right away, and eight threads logging to two clients. (Two clients sharing one cache:
+//! cache.rs and cache_processes.rs.)
 
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::ffi::CString;
 
-const OTHER_IKEY: &str = "feedfacefeedfacefeedfacefeedface-0123-4567-89ab-cdef01234567-0002";
+const SECOND_IKEY: &str = "feedfacefeedfacefeedfacefeedface-0123-4567-89ab-cdef01234567-0002";
 
 #[test]
 fn clients_live_side_by_side_with_the_default_session() {
@@ -20,7 +21,7 @@ fn clients_live_side_by_side_with_the_default_session() {
     );
     init_ok(&config(&c1, None, json!({})));
     let a = TestClient::new(&config(&c2, None, json!({"ext": {"app": {"ver": "2.0"}}})));
-    let b = TestClient::new(&config(&c3, None, json!({"ikey": OTHER_IKEY})));
+    let b = TestClient::new(&config(&c3, None, json!({"ikey": SECOND_IKEY})));
     log_ok("Default.Event", None);
     assert_eq!(a.log("Client.A", Some(r#"{"k":1}"#)), 0);
     assert_eq!(a.log("Client.A", None), 0);
@@ -38,7 +39,7 @@ fn clients_live_side_by_side_with_the_default_session() {
     );
     assert_eq!(
         c3.requests()[0].header("x-apikey"),
-        Some(OTHER_IKEY),
+        Some(SECOND_IKEY),
         "each client sends under its own key"
     );
     // Each has its own counters and sequence.
@@ -141,76 +142,6 @@ fn closing_right_away_delivers_what_was_logged() {
     }
     assert_eq!(client.close(5000), 0);
     assert_eq!(c.accepted().len(), 10);
-}
-
-#[test]
-fn two_clients_on_one_cache_deliver_each_entry_once() {
-    let c = Collector::start().unwrap();
-    let dir = temp_dir("two-clients");
-    fill_cache(&dir.join("events.cache"), "Shared.Entry", 400);
-    let cfg = config(&c, Some(&dir), json!({"batch_max_events": 20}));
-    let a = TestClient::new(&cfg);
-    let b = TestClient::new(&cfg);
-    assert_eq!(a.flush(10_000), 0, "{}", last_error());
-    assert_eq!(b.flush(10_000), 0, "{}", last_error());
-    let (sa, sb) = (a.stats(), b.stats());
-    assert_eq!(a.close(5000), 0);
-    assert_eq!(b.close(5000), 0);
-    let counts = seq_counts(&c.accepted());
-    assert_eq!(counts.len(), 400, "every entry arrived");
-    assert!(counts.values().all(|n| *n == 1), "no entry twice");
-    assert_eq!(
-        sa["replayed"].as_u64().unwrap() + sb["replayed"].as_u64().unwrap(),
-        400
-    );
-    assert_conserved_in(&sa);
-    assert_conserved_in(&sb);
-}
-
-/// The child side: a client on `TEL_TEST_CONFIG` that flushes, closes and prints its stats.
-#[test]
-fn child_client() {
-    if child_role().as_deref() != Some("client") {
-        return;
-    }
-    let config: Value = serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap();
-    let a = TestClient::new(&config);
-    let b = TestClient::new(&config);
-    let fa = a.flush(20_000);
-    let fb = b.flush(20_000);
-    println!("STATS={}", a.stats());
-    println!("STATS={}", b.stats());
-    assert_eq!((fa, fb), (0, 0));
-    assert_eq!(a.close(5000), 0);
-    assert_eq!(b.close(5000), 0);
-}
-
-#[test]
-fn two_processes_with_two_clients_each_deliver_each_entry_once() {
-    let c = Collector::start().unwrap();
-    let dir = temp_dir("two-procs-clients");
-    fill_cache(&dir.join("events.cache"), "Shared.Entry", 1000);
-    let cfg = config(&c, Some(&dir), json!({"batch_max_events": 25}));
-    let env = [
-        ("TEL_TEST_ROLE", "client".to_owned()),
-        ("TEL_TEST_CONFIG", cfg.to_string()),
-    ];
-    let kids: Vec<_> = (0..2).map(|_| spawn_child("child_client", &env)).collect();
-    let mut replayed = 0;
-    for k in kids {
-        let out = k.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}");
-        for part in text.split("STATS=").skip(1) {
-            let s: Value = serde_json::from_str(part.lines().next().unwrap()).unwrap();
-            assert_conserved_in(&s);
-            replayed += s["replayed"].as_u64().unwrap();
-        }
-    }
-    let counts = seq_counts(&c.accepted());
-    assert_eq!(counts.len(), 1000, "every entry arrived");
-    assert!(counts.values().all(|n| *n == 1), "no entry twice");
-    assert_eq!(replayed, 1000);
 }
 
 #[test]

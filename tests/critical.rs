@@ -8,20 +8,19 @@
 //!   SIGKILL re-sends no more than that, give or take one rewrite's worth);
 //! - a full file system during an append (no torn line; the call says it was not durable);
 //! - another process holding the cache lock (critical calls do not wait for it, and plain
-//!   `tel_log` never waits for a critical call's disk work).
+//!   `tel_log` never waits for a critical call's disk work);
+//! - an event on disk when the call returns and sent at once, one that survives a SIGKILL right
+//!   after the call, and one delivered exactly once by whichever process lives to deliver it.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 use tel::ffi;
-
-const CRITICAL: &str = r#"{"priority":"critical"}"#;
 
 fn critical_files(dir: &Path) -> Vec<PathBuf> {
     files_named(dir, |name| name.ends_with("-critical"))
@@ -36,105 +35,8 @@ fn critical_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn purge(config: &Value) -> i32 {
-    let c = std::ffi::CString::new(config.to_string()).unwrap();
-    unsafe { ffi::tel_purge(c.as_ptr()) }
-}
-
-/// The configuration a child was handed in `TEL_TEST_CONFIG`.
-fn child_config() -> Value {
-    serde_json::from_str(&std::env::var("TEL_TEST_CONFIG").unwrap()).unwrap()
-}
-
 fn log_critical(name: &str, i: u64) -> i32 {
     log_ex(name, Some(&format!("{{\"i\":{i}}}")), Some(CRITICAL))
-}
-
-/// Prints `READY` and waits to be killed.
-fn ready_until_killed() -> ! {
-    println!("READY");
-    std::io::stdout().flush().unwrap();
-    loop {
-        std::thread::park();
-    }
-}
-
-/// A child process in a role, talked to through its stdin and stdout.
-struct Kid {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    printed: Vec<String>,
-}
-
-impl Kid {
-    fn start(role: &str, env: &[(&str, String)]) -> Kid {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "child_in_a_role",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TEL_TEST_ROLE", role)
-        .env_remove("TEL_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        Kid {
-            stdin: child.stdin.take().unwrap(),
-            stdout: BufReader::new(child.stdout.take().unwrap()),
-            child,
-            printed: Vec::new(),
-        }
-    }
-
-    /// Reads what the child prints until a line ending with `marker`.
-    fn until(&mut self, marker: &str) {
-        loop {
-            let mut line = String::new();
-            if self.stdout.read_line(&mut line).unwrap() == 0 {
-                let _ = self.child.wait();
-                panic!("the child ended before {marker}: {:#?}", self.printed);
-            }
-            let line = line.trim_end().to_owned();
-            let done = line.ends_with(marker);
-            self.printed.push(line);
-            if done {
-                return;
-            }
-        }
-    }
-
-    /// The value printed as `KEY=value` (it may follow the harness's "test NAME ... ").
-    fn value(&self, key: &str) -> String {
-        let prefix = format!("{key}=");
-        self.printed
-            .iter()
-            .find_map(|l| l.split(&prefix).nth(1).map(|v| v.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no {key} in {:#?}", self.printed))
-    }
-
-    fn tell(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-/// A test that fails leaves no child behind.
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The child side of every test here, by `TEL_TEST_ROLE`.
@@ -197,7 +99,11 @@ fn a_critical_event_logged_after_a_purge_survives_sigkill() {
     c.push(Scripted::fault(Fault::HangBeforeHeaders)); // C2
     let dir = temp_dir("crit-purge-live");
     let config = config(&c, Some(&dir), json!({"http_timeout_ms": 60_000}));
-    let mut kid = Kid::start("purge-live", &[("TEL_TEST_CONFIG", config.to_string())]);
+    let mut kid = Kid::start(
+        "child_in_a_role",
+        "purge-live",
+        &[("TEL_TEST_CONFIG", config.to_string())],
+    );
     kid.until("LOGGED");
     assert!(c.wait_for_requests(1, WAIT), "C1 reached the collector");
     c.release();
@@ -268,6 +174,7 @@ fn a_steady_stream_keeps_the_file_small_and_a_sigkill_resends_little() {
         json!({"batch_max_events": STREAM_BATCH, "queue_max_events": 100_000}),
     );
     let mut kid = Kid::start(
+        "child_in_a_role",
         "stream",
         &[
             ("TEL_TEST_CONFIG", config.to_string()),
@@ -356,6 +263,7 @@ fn a_full_disk_leaves_no_torn_line_and_the_call_says_so() {
     let dir = temp_dir("crit-full");
     let config = config(&hang, Some(&dir), json!({"http_timeout_ms": 60_000}));
     let mut kid = Kid::start(
+        "child_in_a_role",
         "file-size-limit",
         &[("TEL_TEST_CONFIG", config.to_string())],
     );
@@ -481,20 +389,6 @@ fn unnamed_critical_files_are_never_merged_and_dead_ones_go() {
 // ---------------------------------------------------------------------------------------------
 // 4. Another process holds the cache lock; a slow disk under a critical append.
 
-/// The child: holds the cache lock (as another process mid-write would) until killed.
-fn hold_the_cache_lock() {
-    let lock = std::env::var("TEL_TEST_LOCK").unwrap();
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(lock)
-        .unwrap();
-    f.lock().unwrap();
-    ready_until_killed()
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -509,6 +403,7 @@ fn a_held_cache_lock_neither_stalls_nor_weakens_critical_calls() {
     let dir = temp_dir("crit-lock");
     let cache = dir.join("events.cache");
     let mut holder = Kid::start(
+        "child_in_a_role",
         "hold-lock",
         &[("TEL_TEST_LOCK", format!("{}.lock", cache.display()))],
     );
@@ -622,6 +517,7 @@ fn plain_tel_log_never_waits_for_a_critical_append() {
     let c = Collector::start().unwrap();
     let dir = temp_dir("crit-gate");
     let mut kid = Kid::start(
+        "child_in_a_role",
         "slow-append",
         &[
             ("TEL_TEST_CONFIG", config_for(&c, &dir).to_string()),
@@ -665,4 +561,126 @@ fn plain_tel_log_never_waits_for_a_critical_append() {
     let mut got = names(&c.accepted());
     got.sort();
     assert_eq!(got, ["Crit.Slow", "Plain.Event"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. On disk when the call returns, and delivered once.
+
+#[test]
+fn a_critical_event_is_on_disk_when_the_call_returns_and_sent_at_once() {
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("crit-disk");
+    let client = TestClient::new(&config(
+        &c,
+        Some(&dir),
+        json!({"flush_interval_ms": 600_000}),
+    ));
+    // A collector that hangs keeps it from being resolved while we look.
+    c.push(Scripted::fault(Fault::HangBeforeHeaders));
+    assert_eq!(
+        client.log_ex("Crash.Report", Some(r#"{"why":"x"}"#), Some(CRITICAL)),
+        0
+    );
+    let files = critical_files(&dir);
+    assert_eq!(files.len(), 1, "one critical-events file");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("\"name\":\"Crash.Report\""), "{text}");
+    // Sent without a flush and without waiting for flush_interval_ms.
+    assert!(c.wait_for_requests(1, WAIT), "sent at once");
+    c.release();
+    assert!(c.wait_for_accepted(1, WAIT));
+    assert_eq!(client.close(5000), 0);
+    assert!(
+        critical_files(&dir).is_empty(),
+        "resolved: nothing left for a next process"
+    );
+    assert_eq!(c.accepted().len(), 1);
+}
+
+/// The child side: log one critical event towards `TEL_TEST_CONFIG` and print its status, then
+/// wait to be killed (`critical-kill`) or shut down (`critical`).
+#[test]
+fn child_critical() {
+    let Some(role) = child_role() else {
+        return;
+    };
+    if !role.starts_with("critical") {
+        return;
+    }
+    init_ok(&child_config());
+    let rc = log_ex("Crash.Report", Some(r#"{"pid":1}"#), Some(CRITICAL));
+    println!("LOGGED={rc}");
+    if role == "critical-kill" {
+        ready_until_killed()
+    }
+    println!("SHUTDOWN={}", shutdown(2000));
+    println!("STATS={}", stats());
+}
+
+/// Runs [`child_critical`] to its shutdown with `config`; what it printed.
+fn critical_to_shutdown(config: &Value) -> std::process::Output {
+    let out = run_child(
+        "child_critical",
+        &role_env("critical", &[("TEL_TEST_CONFIG", config.to_string())]),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    out
+}
+
+#[test]
+fn a_critical_event_survives_sigkill_right_after_the_call() {
+    let _s = serial();
+    let dir = temp_dir("crit-kill");
+    let cfg = json!({
+        "ikey": IKEY, "endpoint": dead_endpoint(), "retry_initial_ms": 10_000,
+        "cache_path": dir.join("events.cache"),
+    });
+    let mut kid = Kid::start(
+        "child_critical",
+        "critical-kill",
+        &[("TEL_TEST_CONFIG", cfg.to_string())],
+    );
+    kid.until("READY");
+    kid.kill(); // SIGKILL right after the call returned
+    assert_eq!(kid.value("LOGGED"), "0");
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, Some(&dir), json!({})));
+    assert_eq!(flush(10_000), 0);
+    assert_eq!(names(&c.accepted()), ["Crash.Report"]);
+    assert_eq!(stat("replayed"), 1);
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+}
+
+#[test]
+fn a_critical_event_is_delivered_exactly_once_when_the_process_lives_to_shutdown() {
+    let _s = serial();
+    // Delivered by this process: nothing left for the next one.
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("crit-once");
+    let out = critical_to_shutdown(&config(&c, Some(&dir), json!({})));
+    assert_eq!(printed(&out, "SHUTDOWN").as_deref(), Some("0"));
+    assert_eq!(names(&c.accepted()), ["Crash.Report"]);
+    init_ok(&config(&c, Some(&dir), json!({})));
+    assert_eq!(flush(10_000), 0);
+    assert_eq!(shutdown(5000), 0);
+    assert_eq!(c.accepted().len(), 1, "not replayed by the next process");
+
+    // Not deliverable now: kept for the next process, which delivers it once.
+    let dir = temp_dir("crit-later");
+    let cfg = json!({
+        "ikey": IKEY, "endpoint": dead_endpoint(), "retry_initial_ms": 10_000,
+        "cache_path": dir.join("events.cache"),
+    });
+    let s = printed_stats(&critical_to_shutdown(&cfg));
+    assert_eq!(s["persisted"], 1, "{s}");
+    assert_eq!(s["pending"], 0);
+    assert_conserved_in(&s);
+    let c = Collector::start().unwrap();
+    for _ in 0..2 {
+        init_ok(&config(&c, Some(&dir), json!({})));
+        assert_eq!(flush(10_000), 0);
+        assert_eq!(shutdown(5000), 0);
+    }
+    assert_eq!(names(&c.accepted()), ["Crash.Report"], "once");
 }

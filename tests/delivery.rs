@@ -1,16 +1,450 @@
-//! Delivery reports through the C ABI: one report per resolved group, adding up to the
-//! counters; callbacks that call back into the library; none after close; the default session's
-//! callback for later sessions; no full key in a reason.
+//! Delivery through the C ABI, and the account of it: events reach the collector in Common
+//! Schema 4.0 form with the protocol's headers, in every compression mode, in batches within
+//! their bounds, from eight threads with nothing lost or sent twice; a full queue answers
+//! `QUEUE_FULL` and a higher priority takes the place of the oldest lower one; opt-out sends
+//! and writes nothing; the device id outlives the process; the counters add up after a flush
+//! and a shutdown. Then the delivery reports: one per resolved group, adding up to the
+//! counters; callbacks that call back into the library; none after close; the default
+//! session's callback for later sessions; no full key in a reason; callbacks that block or
+//! close each other never hold up a deadline.
 
 mod common;
-mod hardening;
 
 use common::*;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Events on the wire.
+
+#[test]
+fn events_arrive_in_common_schema_4_form_with_the_protocol_headers() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, None, json!({"ext": {"app": {"ver": "1.2.3"}}})));
+    log_ok(
+        "Test.Event1",
+        Some(r#"{"action":"build","ok":true,"n":[1,{"x":null}]}"#),
+    );
+    log_ok("Test.Event2", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    let acc = c.accepted();
+    assert_eq!(names(&acc), ["Test.Event1", "Test.Event2"]);
+    let e = &acc[0];
+    assert_eq!(e["ver"], "4.0");
+    assert_eq!(e["iKey"], format!("o:{TENANT}"));
+    assert!(tel::internals::clock::parse_iso8601(e["time"].as_str().unwrap()).is_some());
+    assert_eq!(
+        e["data"],
+        json!({"action":"build","ok":true,"n":[1,{"x":null}]})
+    );
+    assert_eq!(acc[1]["data"], json!({}));
+    let ext = &e["ext"];
+    assert_eq!(ext["app"]["ver"], "1.2.3");
+    assert!(ext["app"]["sesId"].as_str().unwrap().len() >= 32);
+    assert!(ext["device"]["localId"].as_str().unwrap().starts_with("r:"));
+    assert!(ext["os"]["name"].is_string() && ext["os"]["ver"].is_string());
+    assert_eq!(ext["sdk"]["seq"], 1);
+    assert_eq!(acc[1]["ext"]["sdk"]["seq"], 2);
+    assert_eq!(ext["sdk"]["epoch"], acc[1]["ext"]["sdk"]["epoch"]);
+
+    let req = &c.requests()[0];
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-json-stream; charset=utf-8")
+    );
+    assert_eq!(req.header("x-apikey"), Some(IKEY));
+    assert_eq!(req.header("client-id"), Some("NO_AUTH"));
+    assert!(req
+        .header("sdk-version")
+        .unwrap()
+        .starts_with("onecollector-tel-"));
+    assert!(req.header("upload-time").unwrap().parse::<u64>().is_ok());
+    assert_eq!(req.header("content-encoding"), Some("deflate"));
+    assert_eq!(req.lines.len(), 2, "one envelope per line");
+    // The regression behind the original exporter's 401s: the full key never enters a body.
+    for r in c.requests() {
+        assert!(!String::from_utf8_lossy(&r.body).contains(IKEY));
+        assert!(!r.full_key_in_body);
+    }
+    assert_eq!(shutdown(5000), 0);
+    assert_conserved();
+}
+
+#[test]
+fn every_compression_mode_is_accepted() {
+    let _s = serial();
+    for (mode, header) in [
+        ("deflate", Some("deflate")),
+        ("gzip", Some("gzip")),
+        ("none", None),
+    ] {
+        let c = Collector::start().unwrap();
+        init_ok(&config(&c, None, json!({"compression": mode})));
+        log_ok(
+            "Compressed.Event",
+            Some(&format!("{{\"mode\":\"{mode}\"}}")),
+        );
+        assert_eq!(flush(5000), 0, "{mode}: {}", last_error());
+        assert_eq!(shutdown(5000), 0);
+        let r = &c.requests()[0];
+        assert_eq!(r.header("content-encoding"), header, "{mode}");
+        assert_eq!(c.accepted()[0]["data"]["mode"], mode);
+    }
+}
+
+#[test]
+fn batches_respect_event_and_byte_limits() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    init_ok(&config(
+        &c,
+        None,
+        json!({"batch_max_events": 10, "batch_max_bytes": 4096, "flush_interval_ms": 60000}),
+    ));
+    for i in 0..25 {
+        log_ok("Batch.Event", Some(&format!("{{\"i\":{i}}}")));
+    }
+    // Two full batches go without waiting for the interval (which is a minute here).
+    assert!(c.wait_for_accepted(20, WAIT));
+    assert_eq!(flush(5000), 0);
+    let sizes: Vec<usize> = c.requests().iter().map(|r| r.lines.len()).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    let pad = "p".repeat(900);
+    for _ in 0..9 {
+        log_ok("Batch.Large", Some(&format!("{{\"pad\":\"{pad}\"}}")));
+    }
+    assert_eq!(flush(5000), 0);
+    for r in &c.requests()[3..] {
+        assert!(r.body.len() <= 4096, "a request of {} bytes", r.body.len());
+        assert!(r.lines.len() < 9);
+    }
+    assert_eq!(c.accepted_count(), 34);
+    assert_conserved();
+}
+
+#[test]
+fn eight_threads_lose_and_duplicate_nothing() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    init_ok(&config(&c, None, json!({"queue_max_events": 100_000})));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..2500 {
+                    log_ok("Thread.Event", Some(&format!("{{\"t\":{t},\"i\":{i}}}")));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(flush(60_000), 0, "{}", last_error());
+    let acc = c.accepted();
+    assert_eq!(acc.len(), 20_000);
+    let unique: HashSet<(u64, u64)> = acc
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["t"].as_u64().unwrap(),
+                e["data"]["i"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(unique.len(), 20_000, "duplicates arrived");
+    let seqs: HashSet<u64> = acc
+        .iter()
+        .map(|e| e["ext"]["sdk"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 20_000);
+    assert_eq!(stat("sent"), 20_000);
+    assert_conserved();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue: its bound and priorities.
+
+#[test]
+fn a_full_queue_answers_queue_full_and_counts() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    c.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    init_ok(&config(
+        &c,
+        None,
+        json!({"queue_max_events": 50, "http_timeout_ms": 60_000}),
+    ));
+    let mut full = 0;
+    for _ in 0..80 {
+        match log("Queue.Event", None) {
+            0 => {}
+            6 => full += 1,
+            rc => panic!("unexpected {rc}"),
+        }
+    }
+    assert_eq!(full, 30);
+    assert!(last_error().contains("queue_max_events"));
+    assert_eq!(stat("logged"), 50);
+    assert_eq!(stat("dropped_queue_full"), 30);
+    assert_eq!(shutdown(100), 7);
+    assert_eq!(
+        stat("dropped_shutdown"),
+        50,
+        "no cache: what was pending is counted as dropped"
+    );
+    assert_conserved();
+    c.release();
+}
+
+#[test]
+fn a_queue_filled_as_the_session_starts_is_flushed() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("fullstart");
+    for _ in 0..5 {
+        init_ok(&config(
+            &c,
+            Some(&dir),
+            json!({"queue_max_events": 2, "flush_interval_ms": 600_000}),
+        ));
+        log_ok("Full.AtStart", None);
+        log_ok("Full.AtStart", None);
+        assert_eq!(flush(5000), 0, "{}", last_error());
+        assert_eq!(shutdown(1000), 0);
+    }
+    assert_eq!(c.accepted_count(), 10);
+}
+
+#[test]
+fn a_higher_priority_takes_the_place_of_the_oldest_lower_one() {
+    let c = Collector::start().unwrap();
+    let client = TestClient::new(&config(
+        &c,
+        None,
+        json!({"queue_max_events": 5, "flush_interval_ms": 600_000, "batch_max_events": 100}),
+    ));
+    // One event in flight, held by a collector that hangs: the worker takes nothing more from
+    // the queue meanwhile (a full queue would otherwise go out at once to make room), and an
+    // event in flight is never pushed out.
+    c.push(Scripted::fault(Fault::HangBeforeHeaders));
+    assert_eq!(client.log("Stuck.Event", Some(r#"{"i":0}"#)), 0);
+    assert_eq!(client.flush(0), 7);
+    assert!(c.wait_for_requests(1, WAIT));
+    for i in 0..4 {
+        let props = format!("{{\"i\":{i}}}");
+        assert_eq!(client.log("Normal.Event", Some(&props)), 0);
+    }
+    assert_eq!(client.log("Normal.Event", Some(r#"{"i":99}"#)), 6, "full");
+    let ex = |name: &str, i: u32, opts: &str| {
+        client.log_ex(name, Some(&format!("{{\"i\":{i}}}")), Some(opts))
+    };
+    assert_eq!(ex("High.Event", 0, HIGH), 0);
+    assert_eq!(ex("High.Event", 1, HIGH), 0);
+    assert_eq!(client.stats()["dropped_evicted"], 2);
+    // Critical without a cache: the highest priority all the same.
+    assert_eq!(ex("Crit.Event", 0, CRITICAL), 0);
+    assert_eq!(ex("High.Event", 2, HIGH), 0);
+    // Only high and critical are queued: another high is refused, a critical evicts a high.
+    assert_eq!(ex("High.Event", 3, HIGH), 6);
+    assert_eq!(ex("Crit.Event", 1, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 2, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 3, CRITICAL), 0);
+    assert_eq!(ex("Crit.Event", 4, CRITICAL), 6);
+    c.release();
+    assert_eq!(client.flush(10_000), 0);
+    let s = client.stats();
+    assert_conserved_in(&s);
+    assert_eq!(s["dropped_evicted"], 7);
+    assert_eq!(s["dropped_queue_full"], 3);
+    assert_eq!(s["logged"], 12);
+    assert_eq!(s["sent"], 5);
+    let mut got: Vec<(String, u64)> = c
+        .accepted()
+        .iter()
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_owned();
+            (name, e["data"]["i"].as_u64().unwrap())
+        })
+        .collect();
+    got.sort();
+    let crit = |i| ("Crit.Event".to_owned(), i);
+    assert_eq!(
+        got,
+        [
+            crit(0),
+            crit(1),
+            crit(2),
+            crit(3),
+            ("Stuck.Event".to_owned(), 0)
+        ]
+    );
+    assert_eq!(client.close(5000), 0);
+}
+
+#[test]
+fn without_priorities_nothing_is_evicted() {
+    let c = Collector::start().unwrap();
+    let client = TestClient::new(&config(
+        &c,
+        None,
+        json!({"queue_max_events": 3, "flush_interval_ms": 600_000}),
+    ));
+    for _ in 0..3 {
+        assert_eq!(client.log("Normal.Event", None), 0);
+    }
+    assert_eq!(
+        client.log_ex("Normal.Event", None, Some(r#"{"priority":"normal"}"#)),
+        6
+    );
+    assert_eq!(client.close(5000), 0);
+    assert_eq!(c.accepted().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opt-out, the device id, the counters.
+
+#[test]
+fn opt_out_sends_and_writes_nothing() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("optout");
+    let cache = dir.join("events.cache");
+    let old = format!(
+        r#"{{"ver":"4.0","name":"Old.Entry","time":"2026-01-01T00:00:00.000Z","iKey":"o:{TENANT}","data":{{}}}}"#
+    );
+    std::fs::write(&cache, old + "\n").unwrap();
+    init_ok(&config(&c, Some(&dir), json!({"enabled": false})));
+    for _ in 0..10 {
+        log_ok("OptOut.Event", None);
+    }
+    assert_eq!(log("OptOut.Event", None), 0);
+    assert_eq!(flush(1000), 0);
+    let s = stats();
+    assert_eq!(s["enabled"], false);
+    assert_eq!(s["logged"], 0);
+    assert_eq!(shutdown(1000), 0);
+    assert_eq!(c.request_count(), 0);
+    assert!(!cache.exists(), "opt-out deletes the cache file");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "opt-out wrote {left:?}");
+}
+
+#[test]
+fn opt_out_by_environment() {
+    // Run in child processes: the environment is process-wide.
+    if let Some(role) = child_role() {
+        if role == "optout-env" {
+            let c = Collector::start().unwrap();
+            let dir = temp_dir("optout-env");
+            init_ok(&config(&c, Some(&dir), json!({})));
+            log_ok("Env.OptOut", None);
+            assert_eq!(shutdown(1000), 0);
+            assert_eq!(c.request_count(), 0);
+            assert_eq!(stats()["enabled"], false);
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+            println!("CHILD-OK");
+        }
+        return;
+    }
+    for env in [("TEL_DISABLE", "1"), ("DO_NOT_TRACK", "1")] {
+        let out = run_child(
+            "opt_out_by_environment",
+            &[
+                ("TEL_TEST_ROLE", "optout-env".into()),
+                (env.0, env.1.into()),
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("CHILD-OK"),
+            "{env:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn device_local_id_survives_a_process_restart() {
+    if child_role().as_deref() == Some("device-id") {
+        let c = Collector::start().unwrap();
+        let dir = std::path::PathBuf::from(std::env::var("TEL_TEST_DIR").unwrap());
+        init_ok(&config(&c, Some(&dir), json!({})));
+        log_ok("Device.Id", None);
+        assert_eq!(flush(5000), 0);
+        println!(
+            "LOCAL-ID={}",
+            c.accepted()[0]["ext"]["device"]["localId"]
+                .as_str()
+                .unwrap()
+        );
+        assert_eq!(shutdown(1000), 0);
+        return;
+    }
+    if child_role().is_some() {
+        return;
+    }
+    let dir = temp_dir("device");
+    let id = || {
+        let out = run_child(
+            "device_local_id_survives_a_process_restart",
+            &[
+                ("TEL_TEST_ROLE", "device-id".into()),
+                ("TEL_TEST_DIR", dir.to_string_lossy().into_owned()),
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text.split("LOCAL-ID=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| {
+                panic!(
+                    "child printed no id: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+            .to_owned()
+    };
+    let first = id();
+    let second = id();
+    assert!(first.starts_with("r:") && first.len() == 38, "{first}");
+    assert_eq!(first, second);
+}
+
+#[test]
+fn conservation_holds_after_flush_and_after_shutdown() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("conserve");
+    init_ok(&config(&c, Some(&dir), json!({"retry_max_attempts": 2})));
+    c.push(Scripted::status(200).with_body(r#"{"acc":1,"rej":1,"efi":{"X":[1]}}"#));
+    log_ok("Conserve.One", None);
+    log_ok("Conserve.Two", None);
+    assert_eq!(flush(5000), 0);
+    assert_conserved();
+    assert_eq!((stat("sent"), stat("rejected")), (1, 1));
+    c.set_default(Some(Scripted::status(503)));
+    log_ok("Conserve.Three", None);
+    assert_eq!(
+        flush(10_000),
+        0,
+        "retries ran out: the batch is persisted, which resolves it"
+    );
+    assert_conserved();
+    assert_eq!(stat("persisted"), 1);
+    log_ok("Conserve.Four", None);
+    let _ = shutdown(2000);
+    assert_conserved();
+    let s: Value = stats();
+    assert_eq!(s["logged"], 4);
+    assert_eq!(s["pending"], 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery reports.
 
 /// What a callback saw; passed as `user_data`.
 #[derive(Default)]
@@ -538,7 +972,7 @@ fn close_returns_while_a_delivery_callback_blocks() {
     assert_eq!(stats["pending"], 0, "{stats}");
     // Closed below from another thread, not by the wrapper.
     let ptr = std::mem::replace(&mut client.0, std::ptr::null_mut()) as usize;
-    let rc = hardening::within(
+    let rc = within(
         "tel_client_close",
         Duration::from_secs(30),
         move || unsafe { tel::ffi::tel_client_close(ptr as *mut tel::ffi::tel_client, 300) },
@@ -577,7 +1011,7 @@ fn shutdown_returns_while_the_default_sessions_callback_blocks() {
     log_ok("Blocked.Bad", None);
     assert_eq!(flush(10_000), 0, "{}", last_error());
     g.wait_for_a_call();
-    let rc = hardening::within("tel_shutdown", Duration::from_secs(30), || shutdown(300));
+    let rc = within("tel_shutdown", Duration::from_secs(30), || shutdown(300));
     g.closed.store(true, Ordering::SeqCst);
     let removed = tel::ffi::tel_set_delivery_callback(None, std::ptr::null_mut());
     assert_eq!(rc, 0, "only the callback is late");
@@ -669,7 +1103,7 @@ fn two_clients_whose_callbacks_close_each_other_do_not_deadlock() {
             0
         );
     }
-    let (ra, rb) = hardening::within(
+    let (ra, rb) = within(
         "the crossed closes",
         Duration::from_secs(30),
         move || loop {

@@ -387,3 +387,42 @@ fn a_dead_network_is_not_hammered() {
     assert_eq!(flush(100), 7);
     assert_conserved();
 }
+
+/// `Retry-After` and `kill-duration` past 2^64 are capped (at an hour and at seven days), not
+/// ignored.
+#[test]
+fn retry_after_and_kill_duration_past_u64_are_capped() {
+    let _s = serial();
+    let huge = "18446744073709551616"; // 2^64
+    let c = Collector::start().unwrap();
+    c.push(Scripted::status(503).with_header("Retry-After", huge));
+    let capture = Capture::start();
+    init_ok(&fast_config(&c.endpoint(), None, json!({})));
+    log_ok("Retry.After", None);
+    assert!(
+        eventually(Duration::from_secs(20), || capture.has("backing off")),
+        "the worker backed off"
+    );
+    let _ = shutdown(0);
+    let lines = capture.stop();
+    let wait_ms: u64 = lines
+        .iter()
+        .find_map(|l| {
+            let rest = l.split(" tried again in ").nth(1)?;
+            rest.split(" ms").next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no backoff line in {lines:?}"));
+    assert!(
+        wait_ms >= 3_600_000,
+        "Retry-After 2^64 must be capped at one hour, the wait was {wait_ms} ms"
+    );
+
+    let k = Collector::start().unwrap();
+    k.push(kill_for(TENANT, huge));
+    init_ok(&fast_config(&k.endpoint(), None, json!({})));
+    log_ok("Kill.Duration", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    let until = stat("killed_until_ms");
+    assert_eq!(shutdown(1000), 0);
+    assert!(until > 0, "kill-duration 2^64 must open the longest window");
+}

@@ -8,7 +8,8 @@
 //! `tests/fuzz-corpus/cache/` replayed every run (each file is a cache file), failures persisted
 //! to `tests/fuzz-corpus/fuzz_cache.regressions`.
 
-mod fuzz_support;
+#[path = "common/fuzz/mod.rs"]
+mod fuzz;
 
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use tel::internals::cache::{Cache, CacheFiles};
 const TENANT: &str = "fuzztenant";
 
 fn settings() -> ProptestConfig {
-    fuzz_support::settings("fuzz_cache", 128)
+    fuzz::settings("fuzz_cache", 128)
 }
 
 fn valid(i: usize) -> String {

@@ -7,17 +7,18 @@
 //! on the next run: commit them. Longer runs: `PROPTEST_CASES=200000 cargo test --release
 //! --test fuzz_input` (docs/reliability.md).
 
-mod fuzz_support;
+#[path = "common/fuzz/mod.rs"]
+mod fuzz;
 
-use fuzz_support::corpus;
-use fuzz_support::oracle::{check_config, check_event_name, name_is_valid, NAME_MESSAGE_MAX};
+use fuzz::corpus;
+use fuzz::oracle::{check_config, check_event_name, name_is_valid, NAME_MESSAGE_MAX};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tel::internals::envelope::{check_name, check_properties, MAX_DEPTH};
 use tel::{Config, Status};
 
 fn settings() -> ProptestConfig {
-    fuzz_support::settings("fuzz_input", 256)
+    fuzz::settings("fuzz_input", 256)
 }
 
 // ---------- configuration ----------

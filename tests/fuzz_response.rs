@@ -7,10 +7,11 @@
 //! `tests/fuzz-corpus/{headers,bodies}/` replayed every run, failures persisted to
 //! `tests/fuzz-corpus/fuzz_response.regressions`. See docs/reliability.md for longer runs.
 
-mod fuzz_support;
+#[path = "common/fuzz/mod.rs"]
+mod fuzz;
 
-use fuzz_support::corpus;
-use fuzz_support::oracle::{check_refused, check_response};
+use fuzz::corpus;
+use fuzz::oracle::{check_refused, check_response};
 use proptest::prelude::*;
 use std::time::Duration;
 use tel::internals::backoff::MAX_RETRY_AFTER;
@@ -19,7 +20,7 @@ use tel::internals::kill::{parse_directive, MAX_KILL_SECONDS};
 use tel::internals::response::{directives, parse_retry_after, HttpResponse, Refused};
 
 fn settings() -> ProptestConfig {
-    fuzz_support::settings("fuzz_response", 256)
+    fuzz::settings("fuzz_response", 256)
 }
 
 /// Header values as a collector (or something pretending to be one) might send them.

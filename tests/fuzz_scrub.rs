@@ -6,7 +6,8 @@
 //! Runs `PROPTEST_CASES` cases (256 by default) and replays `tests/fuzz-corpus/scrub/*` every
 //! time; see tests/fuzz_input.rs for the conventions.
 
-mod fuzz_support;
+#[path = "common/fuzz/mod.rs"]
+mod fuzz;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -14,7 +15,7 @@ use std::borrow::Cow;
 use tel::internals::privacy::{Detectors, Scrubber, UserIdentity};
 
 fn settings() -> ProptestConfig {
-    fuzz_support::settings("fuzz_scrub", 256)
+    fuzz::settings("fuzz_scrub", 256)
 }
 
 /// The scrubbers under test: every detector, the default ones, or the others, under Unix and
@@ -221,7 +222,7 @@ proptest! {
 
 #[test]
 fn the_corpus() {
-    for (name, bytes) in fuzz_support::corpus("scrub") {
+    for (name, bytes) in fuzz::corpus("scrub") {
         let text = String::from_utf8(bytes).unwrap();
         if let Err(e) = check(text.trim_end()) {
             panic!("{name}: {e}");

@@ -1,5 +1,9 @@
 //! The checked-in `include/tel.h` must be exactly what cbindgen generates from the source, and
 //! no internal module is `pub`.
+//!
+//! This is the one place cbindgen runs (a dev-dependency: a consumer's build never compiles
+//! it). `TEL_WRITE_HEADER=1 cargo test --test header` writes the fresh header to
+//! `include/tel.h` instead of failing on a difference.
 
 include!("../tools/header.rs");
 
@@ -7,10 +11,16 @@ include!("../tools/header.rs");
 fn checked_in_header_matches_a_fresh_generation() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let fresh = generate_header(dir).expect("cbindgen runs");
-    let checked_in = std::fs::read_to_string(dir.join("include/tel.h")).unwrap();
+    let path = dir.join("include/tel.h");
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    if fresh != checked_in && std::env::var_os("TEL_WRITE_HEADER").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &fresh).unwrap();
+        println!("wrote {}", path.display());
+        return;
+    }
     assert!(
         fresh == checked_in,
-        "include/tel.h is stale: regenerate it with `TEL_WRITE_HEADER=1 cargo build -p onecollector-tel` and commit it"
+        "include/tel.h is stale: regenerate it with `TEL_WRITE_HEADER=1 cargo test --test header` and commit it"
     );
 }
 

@@ -1,18 +1,13 @@
 //! `tel_purge` through the C ABI: deletes the cache file and the claims taken from it (a live
 //! client's included), keeps the device id and the kill window, needs no session and no
-//! network, validates the configuration like `tel_init`.
+//! network, validates the configuration like `tel_init`, and deletes this tenant's entries
+//! only, from a cache file and nothing else.
 
 mod common;
 
 use common::*;
 use serde_json::json;
-use std::ffi::CString;
 use std::path::Path;
-
-fn purge(config: &serde_json::Value) -> i32 {
-    let c = CString::new(config.to_string()).unwrap();
-    unsafe { tel::ffi::tel_purge(c.as_ptr()) }
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -119,4 +114,38 @@ fn purge_deletes_a_live_clients_claim_and_the_client_goes_on() {
     assert_eq!(client.flush(10_000), 0);
     assert!(names(&c.accepted()).contains(&"After.Purge".to_owned()));
     assert_eq!(client.close(5000), 0);
+}
+
+/// `tel_purge` on a `cache_path` naming a file that is not a cache leaves it, and on a file
+/// shared with another tenant deletes this tenant's entries only.
+#[test]
+fn a_purge_deletes_this_tenants_entries_only() {
+    let _s = serial();
+    let dir = temp_dir("purge-not-ours");
+    let notes = dir.join("notes.txt");
+    let text = "my notes, not a cache\n";
+    std::fs::write(&notes, text).unwrap();
+    assert_eq!(
+        purge(&json!({"ikey": IKEY, "cache_path": notes})),
+        0,
+        "{}",
+        last_error()
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), text);
+
+    let cache = dir.join("shared.cache");
+    cache_through_outage(OTHER_IKEY, &cache, 3, "Other.Tenant");
+    cache_through_outage(IKEY, &cache, 2, "This.Tenant");
+    assert_eq!(read_lines(&cache).len(), 5);
+    assert_eq!(
+        purge(&json!({"ikey": IKEY, "cache_path": cache})),
+        0,
+        "{}",
+        last_error()
+    );
+    let left = read_lines(&cache);
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left
+        .iter()
+        .all(|l| l.contains(&format!("o:{OTHER_TENANT}"))));
 }

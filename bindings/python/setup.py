@@ -1,14 +1,16 @@
 """Builds the wheel: compiles the Rust library and bundles it inside the package.
 
 setuptools-rust runs ``cargo rustc --lib --crate-type cdylib`` on the crate at
-``../../Cargo.toml`` (release profile; ``CARGO_TARGET_DIR`` is honoured, as cargo reads it) and
+``../../Cargo.toml`` (the release profile, quicker to build than the ``dist`` one of the
+published wheels; ``CARGO_TARGET_DIR`` is honoured, as cargo reads it) and
 the result is placed in the package as ``onecollector_tel/libtel.so`` (``libtel.dylib`` on
 macOS, ``tel.dll`` on Windows), the name ``_native.py`` loads with ctypes. The wheel is tagged
 ``py3-none-<platform>``: ctypes needs no Python ABI, so one wheel serves every Python 3. The
 package version is the crate's.
 
 Building needs the repository checkout (the crate lives two levels up), so build wheels, not
-source distributions.
+source distributions. The repository's ``LICENSE`` is copied beside this file first, where
+``license-files`` in pyproject.toml takes it from into the wheel's ``.dist-info/licenses/``.
 
 ``build-wheels.sh`` builds the published wheels another way: it compiles the library once
 (shared with the other packagings) and sets ``TEL_BUNDLE_LIBRARY`` to that file (``libtel.so``
@@ -40,6 +42,8 @@ else:
 
 HERE = Path(__file__).resolve().parent
 CRATE_MANIFEST = HERE.parent.parent / "Cargo.toml"
+#: The licence text, the same for the crate, the wheels and the NuGet package.
+REPO_LICENSE = HERE.parent.parent / "LICENSE"
 #: A library built beforehand, bundled as it is (see build-wheels.sh).
 BUNDLE = os.environ.get("TEL_BUNDLE_LIBRARY")
 #: The wheel's platform tag, for a library built for another platform.
@@ -67,6 +71,21 @@ def crate_version() -> str:
     if isinstance(version, dict) and version.get("workspace"):
         version = manifest["workspace"]["package"]["version"]
     return str(version)
+
+
+def copy_license() -> None:
+    """Puts the repository's LICENSE beside this file, for ``license-files`` (pyproject.toml)."""
+    if not REPO_LICENSE.is_file():
+        raise SystemExit(
+            f"cannot find the licence text at {REPO_LICENSE}: build this package from a checkout of "
+            "the repository (bindings/python)"
+        )
+    target = HERE / "LICENSE"
+    if not target.is_file() or target.read_bytes() != REPO_LICENSE.read_bytes():
+        shutil.copyfile(REPO_LICENSE, target)
+
+
+copy_license()
 
 
 class bdist_wheel_any_python(bdist_wheel):

@@ -1,10 +1,10 @@
 //! What the fuzz targets share: the contract they check, written once with the property tests
-//! (`tests/fuzz_support/oracle.rs`), and a scratch folder for the targets that read files.
+//! (`tests/common/fuzz/oracle.rs`), and a scratch folder for the targets that read files.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-#[path = "../../tests/fuzz_support/oracle.rs"]
+#[path = "../../tests/common/fuzz/oracle.rs"]
 pub mod oracle;
 
 /// `name` in a folder of this process's own, on tmpfs when there is one (a target writes its

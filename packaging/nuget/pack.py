@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds OneCollector.Tel.Native.<version>.nupkg: libtel for each platform built so far, tel.h,
 the C++ wrapper (tel/tel.hpp and the headers it includes: tel/value.hpp, tel/options.hpp,
-tel/client.hpp) and the MSBuild targets.
+tel/client.hpp), the MSBuild targets and the licence text (LICENSE, at the package's root).
 
     python3 packaging/nuget/pack.py [--out DIR] [--linux-x64 PATH] [--win-x64 PATH] ...
 
@@ -11,19 +11,22 @@ writes it (an OPC zip: the nuspec, [Content_Types].xml, _rels/.rels and a core-p
 part): Debian's `nuget` (2.8) predates the nuspec's <license> and <repository> elements, and no
 newer packer is installable on Linux from the registries this project uses.
 
-Where each platform's library is taken from, first found wins:
-  linux-x64       --linux-x64, $TEL_NUGET_LINUX_X64, <target>/x86_64-unknown-linux-gnu/release
-                  (the glibc 2.17 build of build-wheels.sh), <target>/release (required)
-  linux-arm64     --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/release
-  linux-musl-x64  --linux-musl-x64, $TEL_NUGET_LINUX_MUSL_X64, <target>/x86_64-unknown-linux-musl/release
-  win-x64         --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/release,
-                  <target>/x86_64-pc-windows-msvc/release: tel.dll and its import library
+Where each platform's library is taken from, first found wins (cargo's `dist` profile, the one
+packages are built with, e.g. `cargo build --profile dist -p onecollector-tel`):
+  linux-x64       --linux-x64, $TEL_NUGET_LINUX_X64, <target>/x86_64-unknown-linux-gnu/dist
+                  (the glibc 2.17 build of build-wheels.sh), <target>/dist (required)
+  linux-arm64     --linux-arm64, $TEL_NUGET_LINUX_ARM64, <target>/aarch64-unknown-linux-gnu/dist
+  linux-musl-x64  --linux-musl-x64, $TEL_NUGET_LINUX_MUSL_X64, <target>/x86_64-unknown-linux-musl/dist
+  win-x64         --win-x64, $TEL_NUGET_WIN_X64, <target>/x86_64-pc-windows-gnu/dist,
+                  <target>/x86_64-pc-windows-msvc/dist: tel.dll and its import library
                   (tel.dll.lib, tel.lib or libtel.dll.a), packaged as build/native/lib/win-x64/tel.lib
-  win-arm64       --win-arm64, $TEL_NUGET_WIN_ARM64, <target>/aarch64-pc-windows-gnullvm/release,
-                  <target>/aarch64-pc-windows-msvc/release: the same, for Arm64
-  osx-x64         --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/release
-  osx-arm64       --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/release
-Each may name the library file or its folder. <target> is $CARGO_TARGET_DIR, else <repo>/target.
+  win-arm64       --win-arm64, $TEL_NUGET_WIN_ARM64, <target>/aarch64-pc-windows-gnullvm/dist,
+                  <target>/aarch64-pc-windows-msvc/dist: the same, for Arm64
+  osx-x64         --osx-x64, $TEL_NUGET_OSX_X64, <target>/x86_64-apple-darwin/dist
+  osx-arm64       --osx-arm64, $TEL_NUGET_OSX_ARM64, <target>/aarch64-apple-darwin/dist
+Each may name the library file or its folder; a file is packaged under the name .NET loads
+(libtel.so, tel.dll, libtel.dylib), whatever its own (an installed libtel.so.0.2.0, say).
+<target> is $CARGO_TARGET_DIR, else <repo>/target.
 Every file is checked for its platform before it is packaged: the machine of an ELF, PE or
 Mach-O library (and of each member of a Windows import library), and for Linux the C library
 it needs (glibc's libc.so.6, or musl's libc.so for linux-musl-x64), so a library can not land
@@ -90,36 +93,36 @@ def target_dir():
 
 # rid: (option, environment variable, cargo triple folders, library file names)
 PLATFORMS = {
-    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["x86_64-unknown-linux-gnu/release", "release"], ["libtel.so"]),
+    "linux-x64": ("linux_x64", "TEL_NUGET_LINUX_X64", ["x86_64-unknown-linux-gnu/dist", "dist"], ["libtel.so"]),
     "linux-arm64": (
         "linux_arm64",
         "TEL_NUGET_LINUX_ARM64",
-        ["aarch64-unknown-linux-gnu/release"],
+        ["aarch64-unknown-linux-gnu/dist"],
         ["libtel.so"],
     ),
     "linux-musl-x64": (
         "linux_musl_x64",
         "TEL_NUGET_LINUX_MUSL_X64",
-        ["x86_64-unknown-linux-musl/release"],
+        ["x86_64-unknown-linux-musl/dist"],
         ["libtel.so"],
     ),
     "win-x64": (
         "win_x64",
         "TEL_NUGET_WIN_X64",
-        ["x86_64-pc-windows-gnu/release", "x86_64-pc-windows-msvc/release"],
+        ["x86_64-pc-windows-gnu/dist", "x86_64-pc-windows-msvc/dist"],
         ["tel.dll"],
     ),
     "win-arm64": (
         "win_arm64",
         "TEL_NUGET_WIN_ARM64",
-        ["aarch64-pc-windows-gnullvm/release", "aarch64-pc-windows-msvc/release"],
+        ["aarch64-pc-windows-gnullvm/dist", "aarch64-pc-windows-msvc/dist"],
         ["tel.dll"],
     ),
-    "osx-x64": ("osx_x64", "TEL_NUGET_OSX_X64", ["x86_64-apple-darwin/release"], ["libtel.dylib"]),
+    "osx-x64": ("osx_x64", "TEL_NUGET_OSX_X64", ["x86_64-apple-darwin/dist"], ["libtel.dylib"]),
     "osx-arm64": (
         "osx_arm64",
         "TEL_NUGET_OSX_ARM64",
-        ["aarch64-apple-darwin/release"],
+        ["aarch64-apple-darwin/dist"],
         ["libtel.dylib"],
     ),
 }
@@ -243,7 +246,7 @@ def locate(rid, given):
 def stage(root, args):
     """Lays out the package's files under `root`; returns the platforms found."""
     found = []
-    for rid, (option, _, _, _) in PLATFORMS.items():
+    for rid, (option, _, _, names) in PLATFORMS.items():
         library = locate(rid, getattr(args, option))
         if library is None:
             continue
@@ -255,14 +258,17 @@ def stage(root, args):
         check_architecture(rid, library, implib)
         native = root / "runtimes" / rid / "native"
         native.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(library, native / library.name)
+        shutil.copyfile(library, native / names[0])
         if implib is not None:
             lib = root / "build" / "native" / "lib" / rid
             lib.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(implib, lib / "tel.lib")
         found.append(rid)
     if "linux-x64" not in found:
-        raise SystemExit("pack.py: no linux-x64 libtel.so; build it (cargo build --release -p onecollector-tel) or pass --linux-x64")
+        raise SystemExit("pack.py: no linux-x64 libtel.so; build it (cargo build --profile dist -p onecollector-tel) or pass --linux-x64")
+
+    # The MIT licence asks for its text, with the copyright line, in every copy.
+    shutil.copyfile(REPO / "LICENSE", root / "LICENSE")
 
     include = root / "build" / "native" / "include"
     include.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Opens a built OneCollector.Tel.Native nupkg and checks what NuGet and MSBuild rely on: the OPC
-parts, the nuspec metadata (id, the crate's version, license, repository), the native library
-slots, the headers and the MSBuild targets.
+parts, the nuspec metadata (id, the crate's version, license, repository), the licence text
+(LICENSE, the repository's), the native library slots, the headers and the MSBuild targets.
 
     python3 packaging/nuget/test_layout.py <path to .nupkg> [RID...]
 
@@ -140,6 +140,8 @@ def main(path, expected_rids=()):
                     == version, "core properties carry the version")
 
         # --- content
+        if t.check("LICENSE" in names, "LICENSE (the licence text) is in the package"):
+            t.check(read("LICENSE") == (REPO / "LICENSE").read_bytes(), "LICENSE is the repository's")
         so = "runtimes/linux-x64/native/libtel.so"
         if t.check(so in names, f"{so} is in the package"):
             data = read(so)
@@ -182,7 +184,7 @@ def main(path, expected_rids=()):
             lib = f"build/native/lib/{rid}/tel.lib" in names
             t.check(dll == lib, f"{rid}: tel.dll and its import library come together")
         allowed = re.compile(
-            r"(_rels/\.rels|\[Content_Types\]\.xml|OneCollector\.Tel\.Native\.nuspec|package/services/.*"
+            r"(_rels/\.rels|\[Content_Types\]\.xml|OneCollector\.Tel\.Native\.nuspec|package/services/.*|LICENSE"
             r"|runtimes/[^/]+/native/[^/]+|build/native/include/.*|build/native/lib/[^/]+/tel\.lib"
             r"|build/native/OneCollector\.Tel\.Native\.targets)")
         for name in names:

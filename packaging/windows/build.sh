@@ -9,8 +9,9 @@
 # Needs: rustup target add x86_64-pc-windows-gnu aarch64-pc-windows-gnullvm; Debian's
 # gcc-mingw-w64-x86-64 (the x86-64 linker) and binutils-mingw-w64-x86-64 (objdump); llvm
 # (llvm-dlltool for tel.lib, llvm-readobj and llvm-nm for the Arm64 checks). zig and
-# cargo-zigbuild come from PyPI (scripts/lib/zig.sh installs them). Leaves in
-# <target>/<triple>/release/, where packaging/nuget/pack.py and the wheels take them from:
+# cargo-zigbuild come from PyPI (scripts/lib/zig.sh installs them). Builds with cargo's `dist`
+# profile (the one for what ships) and leaves in <target>/<triple>/dist/, where
+# packaging/nuget/pack.py and the wheels take them from:
 #
 #   tel.dll        the library; imports system DLLs only (no mingw or LLVM runtime DLL to ship)
 #   libtel.dll.a   its import library for mingw and clang (GNU ld, lld), made by cargo
@@ -79,7 +80,7 @@ implib_functions() { # triple library
 # files against include/tel.h.
 build() { # triple
     local triple=$1 out machine want_machine dlltool_machine imports unexpected count status=0
-    out=$target/$triple/release
+    out=$target/$triple/dist
     mkdir -p "$out"
     {
         echo "; The exports of tel.dll: the functions of include/tel.h (written by packaging/windows/build.sh)."
@@ -90,14 +91,14 @@ build() { # triple
     cmp -s "$out/tel.def.new" "$out/tel.def" 2>/dev/null && rm "$out/tel.def.new" || mv "$out/tel.def.new" "$out/tel.def"
     case $triple in
     x86_64-pc-windows-gnu)
-        (cd "$repo" && cargo build --release --locked -p onecollector-tel --target "$triple")
+        (cd "$repo" && cargo build --profile dist --locked -p onecollector-tel --target "$triple")
         want_machine=pei-x86-64 dlltool_machine=i386:x86-64
         ;;
     aarch64-pc-windows-gnullvm)
         # cargo-zigbuild drops the export list rustc hands the linker, and without one the
         # linker exports every symbol; tel.def, given as an input, restores exactly the ABI.
         CARGO_TARGET_AARCH64_PC_WINDOWS_GNULLVM_RUSTFLAGS="-C link-arg=$out/tel.def" \
-            zigbuild --release --locked -p onecollector-tel --target "$triple"
+            zigbuild --profile dist --locked -p onecollector-tel --target "$triple"
         want_machine=IMAGE_FILE_MACHINE_ARM64 dlltool_machine=arm64
         ;;
     *) fail "unknown target $triple (x86_64-pc-windows-gnu or aarch64-pc-windows-gnullvm)" ;;

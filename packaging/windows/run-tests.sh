@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Windows tests, run on Linux under Wine (scripts/test.sh runs this when it is executable):
 #
-#   1. build.sh cross-builds tel.dll (release) with its import libraries and checks its export
+#   1. build.sh cross-builds tel.dll (dist profile) with its import libraries and checks its export
 #      table against include/tel.h;
 #   2. the unit tests of src/sys/platform/windows.rs (packaging/windows/platform-tests) run under Wine;
 #   3. test programs are built with mingw against tel.dll: the C11 test and the C++ wrapper tests
@@ -33,7 +33,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../scripts/lib/target-dir.sh
 . "$here/../../scripts/lib/target-dir.sh"
 triple=x86_64-pc-windows-gnu
-release=$target/$triple/release
+release=$target/$triple/dist # build.sh's output: the dist profile
 work=$target/windows-tests
 bin=$work/bin
 started=$(date +%s)
@@ -61,24 +61,9 @@ export WINEPREFIX=$work/prefix WINEARCH=win64 WINEDEBUG=-all
 # No Mono or Gecko install prompts: the tests need neither.
 export WINEDLLOVERRIDES="mscoree,mshtml="
 
-passed=0
-failed=0
-failures=()
+# shellcheck source=../../scripts/lib/results.sh
+. "$here/../../scripts/lib/results.sh"
 step() { printf '\n==> %s\n' "$*"; }
-last=$(date +%s)
-result() { # name, status
-    local now
-    now=$(date +%s)
-    if [ "$2" -eq 0 ]; then
-        passed=$((passed + 1))
-        printf 'ok    %s (%ss)\n' "$1" "$((now - last))"
-    else
-        failed=$((failed + 1))
-        failures+=("$1")
-        printf 'FAIL  %s (%ss)\n' "$1" "$((now - last))"
-    fi
-    last=$now
-}
 
 collector_pid=
 collector_fd=
@@ -173,7 +158,7 @@ result "build: tel.dll, import libraries, export table = include/tel.h" $status
 [ $status -eq 0 ] || exit 1
 
 step "Linux side: telctl (the collector) and libtel.so (for the NuGet package)"
-(cd "$repo" && cargo build --locked -p telctl && cargo build --release --locked -p onecollector-tel)
+(cd "$repo" && cargo build --locked -p telctl && cargo build --profile dist --locked -p onecollector-tel)
 telctl=$target/debug/telctl
 
 step "build the Windows test programs with mingw"
@@ -488,9 +473,9 @@ step "NuGet package with the Linux and Windows libraries"
 nuget=$target/nuget
 status=0
 last=$(date +%s)
-arm64=$target/aarch64-pc-windows-gnullvm/release
+arm64=$target/aarch64-pc-windows-gnullvm/dist
 python3 "$repo/packaging/nuget/pack.py" --out "$nuget" --require win-x64,win-arm64 \
-    --linux-x64 "$target/release/libtel.so" --win-x64 "$release/tel.dll" --win-arm64 "$arm64/tel.dll" || status=$?
+    --linux-x64 "$target/dist/libtel.so" --win-x64 "$release/tel.dll" --win-arm64 "$arm64/tel.dll" || status=$?
 package=$nuget/OneCollector.Tel.Native.$version.nupkg
 [ $status -ne 0 ] || python3 "$repo/packaging/nuget/test_layout.py" "$package" win-x64 win-arm64 || status=$?
 [ $status -ne 0 ] || python3 "$here/tests/check_nuget.py" "$package" "$release/tel.dll" \
@@ -499,8 +484,4 @@ result "nuget: runtimes/win-x64 and win-arm64 native/tel.dll, build/native/lib/<
 
 printf '\nrun-tests.sh (windows, under %s): %ss\n' "$("$wine" --version 2>/dev/null || echo wine)" \
     "$(($(date +%s) - started))"
-if [ $failed -ne 0 ]; then
-    printf 'failed: %s\n' "${failures[@]}"
-fi
-echo "windows: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+results_end windows

@@ -1,6 +1,24 @@
-//! Helpers shared by the integration tests: the C ABI called as a C host would call it, a lock
-//! that serialises tests (the session is process-wide), temporary folders, and child processes.
+//! Helpers shared by the integration tests, and the one place for them: the C ABI called as a
+//! C host would call it, a lock that serialises tests (the session is process-wide), temporary
+//! folders and cache files; child processes ([`children`]); the test process's own figures, a
+//! capturing logger and deadlines ([`process`]). The fuzz targets' settings, corpus and
+//! contract are in `fuzz/`, which only the `fuzz_*` files include (as `mod fuzz`), so that the
+//! other test binaries do not compile them.
+//!
+//! Each test binary runs its tests on several threads. A test takes [`serial`] when it uses
+//! the default session or sets anything process-wide (the logger, the default session's
+//! delivery callback, an environment variable), and every test of a binary whose tests read
+//! process-wide figures (memory, threads, descriptors) or capture log lines takes it too.
+//! Tests that use only their own clients, collectors and folders may run side by side.
 #![allow(dead_code)]
+
+pub mod children;
+pub mod process;
+
+#[allow(unused_imports)]
+pub use children::*;
+#[allow(unused_imports)]
+pub use process::*;
 
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{json, Value};
@@ -14,6 +32,12 @@ pub use tel_emulator::{Collector, Fault, Scripted};
 
 pub const IKEY: &str = "0123456789abcdef0123456789abcdef-0123-4567-89ab-cdef01234567-0001";
 pub const TENANT: &str = "0123456789abcdef0123456789abcdef";
+/// The `tel_log_ex` options of a high and of a critical event.
+pub const HIGH: &str = r#"{"priority":"high"}"#;
+pub const CRITICAL: &str = r#"{"priority":"critical"}"#;
+/// Another tenant's key, for cache files shared with [`IKEY`]'s tenant.
+pub const OTHER_IKEY: &str = "othertenant0-aaaa-bbbb-cccc";
+pub const OTHER_TENANT: &str = "othertenant0";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -34,8 +58,7 @@ impl Drop for Serial {
 }
 
 pub fn init(config: &Value) -> i32 {
-    let c = CString::new(config.to_string()).unwrap();
-    unsafe { ffi::tel_init(c.as_ptr()) }
+    init_raw(config.to_string().as_bytes())
 }
 
 pub fn init_ok(config: &Value) {
@@ -44,6 +67,17 @@ pub fn init_ok(config: &Value) {
 }
 
 pub fn log(name: &str, props: Option<&str>) -> i32 {
+    log_raw(name.as_bytes(), props.map(str::as_bytes))
+}
+
+/// `tel_init` with bytes that may not be UTF-8 (no NUL among them).
+pub fn init_raw(bytes: &[u8]) -> i32 {
+    let c = CString::new(bytes).unwrap();
+    unsafe { ffi::tel_init(c.as_ptr()) }
+}
+
+/// `tel_log` with bytes that may not be UTF-8 (no NUL among them).
+pub fn log_raw(name: &[u8], props: Option<&[u8]>) -> i32 {
     let n = CString::new(name).unwrap();
     let p = props.map(|p| CString::new(p).unwrap());
     unsafe {
@@ -52,6 +86,11 @@ pub fn log(name: &str, props: Option<&str>) -> i32 {
             p.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
         )
     }
+}
+
+pub fn purge(config: &Value) -> i32 {
+    let c = CString::new(config.to_string()).unwrap();
+    unsafe { ffi::tel_purge(c.as_ptr()) }
 }
 
 pub fn log_ok(name: &str, props: Option<&str>) {
@@ -117,10 +156,7 @@ pub fn merged(mut config: Value, extra: Value) -> Value {
 
 /// An endpoint on loopback where nothing listens: every request fails at once (an outage).
 pub fn dead_endpoint() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/OneCollector/1.0/")
+    format!("http://127.0.0.1:{}/OneCollector/1.0/", closed_port())
 }
 
 /// A configuration that talks to `collector`, with fast timings and a cache file in `dir`
@@ -138,6 +174,37 @@ pub fn config(collector: &Collector, dir: Option<&Path>, extra: Value) -> Value 
     merged(c, extra)
 }
 
+/// A configuration for `endpoint` with faster timings than [`config`] (a retry after 20 ms,
+/// at most 100 ms apart) and the cache file `cache` (or none), merged with `extra`.
+pub fn fast_config(endpoint: &str, cache: Option<&Path>, extra: Value) -> Value {
+    let c = json!({
+        "ikey": IKEY,
+        "endpoint": endpoint,
+        "cache_path": cache,
+        "flush_interval_ms": 20,
+        "retry_initial_ms": 20,
+        "retry_max_ms": 100,
+        "http_timeout_ms": 5000,
+    });
+    merged(c, extra)
+}
+
+/// Leaves `n` events named `name` (properties `{"i":0}`, `{"i":1}`, ...) of the key `ikey` in
+/// the cache file `cache`, through a session of this process that shut down during an outage.
+pub fn cache_through_outage(ikey: &str, cache: &Path, n: usize, name: &str) {
+    init_ok(&fast_config(
+        &dead_endpoint(),
+        Some(cache),
+        json!({"ikey": ikey}),
+    ));
+    for i in 0..n {
+        log_ok(name, Some(&format!("{{\"i\":{i}}}")));
+    }
+    let _ = shutdown(2000);
+    assert_eq!(stat("persisted"), n as u64, "{}", stats());
+    assert_conserved();
+}
+
 pub fn names(envelopes: &[Value]) -> Vec<String> {
     envelopes
         .iter()
@@ -146,46 +213,6 @@ pub fn names(envelopes: &[Value]) -> Vec<String> {
 }
 
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Runs the test named `test` of this test binary in a child process with `env`, and returns
-/// its output. The child side of a test checks `child_role()`.
-pub fn run_child(test: &str, env: &[(&str, String)]) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([
-        test,
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-        "--include-ignored",
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-pub fn spawn_child(test: &str, env: &[(&str, String)]) -> std::process::Child {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([
-        test,
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-        "--include-ignored",
-    ]);
-    cmd.stdout(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().unwrap()
-}
-
-/// The role a child process was started for (`TEL_TEST_ROLE`), if any.
-pub fn child_role() -> Option<String> {
-    std::env::var("TEL_TEST_ROLE").ok()
-}
 
 pub fn read_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -16,6 +16,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <tel.h>
 
+#include "check.h"
+
 #include "collector.h"
 
 #include <pthread.h>
@@ -27,17 +29,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "callback_deadlock:%d: %s: ", __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-            failures++;                                                     \
-        }                                                                   \
-    } while (0)
 
 static const char *IKEY = "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b-6b6b-4b6b-b6b6-b6b6b6b6b6b6-0002";
 

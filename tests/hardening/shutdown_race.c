@@ -17,6 +17,8 @@
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <tel.h>
 
+#include "check.h"
+
 #include "collector.h"
 
 #include <dirent.h>
@@ -26,17 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "shutdown_race:%d: %s: ", __LINE__, #cond);  \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 static const char *IKEY = "7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c-7c7c-4c7c-c7c7-c7c7c7c7c7c7-0003";
 

@@ -9,23 +9,14 @@
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <tel.h>
 
+#include "../hardening/check.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "abi_stress:%d: %s: ", __LINE__, #cond);      \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
 
 static const char *IKEY = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a-5a5a-4a5a-a5a5-a5a5a5a5a5a5-0001";
 static char endpoint[512];

@@ -4,8 +4,9 @@
 
 The platform each wheel is for is read from its file name, and each is checked for it: tagged
 ``py3-none-<platform>`` (ctypes needs no Python ABI) and not pure, every file's hash matching its
-RECORD line, the same Python files in every wheel, ``py.typed``, and one library, the platform's
-alone:
+RECORD line, the same Python files in every wheel, ``py.typed``, the repository's LICENSE in
+``.dist-info/licenses/`` and named by METADATA with the MIT licence expression, and one library,
+the platform's alone:
 
 - ``manylinux*_x86_64``, ``manylinux*_aarch64``, ``musllinux_*_x86_64``: ``libtel.so``, a 64-bit
   little-endian ELF shared object for that machine (x86-64, AArch64), whose dynamic symbol table
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 PACKAGE = "onecollector_tel"
+REPO = Path(__file__).resolve().parents[3]
 LIBRARIES = {"libtel.so", "libtel.dylib", "tel.dll"}
 HEADER = Path(__file__).resolve().parents[3] / "include" / "tel.h"
 
@@ -122,6 +124,20 @@ def check_tags(wheel: zipfile.ZipFile, name: str, platform: str) -> None:
     for tag in file_tags.split("-")[-1].split("."):
         if not re.fullmatch(platform, tag):
             fail(f"{name}: platform tag {tag} in the file name is not {platform}")
+
+
+def check_license(wheel: zipfile.ZipFile, name: str) -> None:
+    """The licence text ships in the wheel (PEP 639: .dist-info/licenses/), named by METADATA."""
+    found = [n for n in wheel.namelist() if re.fullmatch(r"[^/]+\.dist-info/licenses/LICENSE", n)]
+    if len(found) != 1:
+        fail(f"{name}: expected one .dist-info/licenses/LICENSE, found {found}")
+    if wheel.read(found[0]) != (REPO / "LICENSE").read_bytes():
+        fail(f"{name}: {found[0]} is not the repository's LICENSE")
+    (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    text = wheel.read(metadata).decode("utf-8")
+    for line in ("License-Expression: MIT", "License-File: LICENSE"):
+        if not re.search(rf"^{re.escape(line)}$", text, re.M):
+            fail(f"{name}: METADATA lacks '{line}'")
 
 
 def libraries(wheel: zipfile.ZipFile) -> List[str]:
@@ -262,6 +278,7 @@ def main(paths: List[str]) -> int:
         wheel = zipfile.ZipFile(path)
         check_tags(wheel, path, platform.tag)
         check_record(wheel, path)
+        check_license(wheel, path)
         if libraries(wheel) != [f"{PACKAGE}/{platform.library}"]:
             fail(f"{path}: libraries {libraries(wheel)}, expected {PACKAGE}/{platform.library} alone")
         data = wheel.read(f"{PACKAGE}/{platform.library}")

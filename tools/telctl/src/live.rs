@@ -55,11 +55,75 @@ impl Totals {
 }
 
 /// An instrumentation key as it may be shown: the tenant token and `-***`.
-pub fn masked_key(key: &str) -> String {
+fn masked_key(key: &str) -> String {
     match tenant_of(key) {
         Some(tenant) => format!("{tenant}-***"),
         None => "***".to_string(),
     }
+}
+
+/// One line about a request: status, counts, masked key, Collector-Error, the optional headers
+/// it lacks, accepted names.
+fn request_line(request: &RecordedRequest) -> String {
+    let mut line = match &request.fault {
+        Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
+        None => format!("{} {} {}", request.method, request.path, request.status),
+    };
+    line.push_str(&format!(
+        " acc={} rej={} events={}",
+        request.accepted,
+        request.rejected,
+        request.lines.len()
+    ));
+    if let Some(key) = request.header("x-apikey") {
+        line.push_str(&format!(" key={}", masked_key(key)));
+    }
+    if let Some(encoding) = request.header("content-encoding") {
+        line.push_str(&format!(" encoding={encoding}"));
+    }
+    if let Some(error) = &request.collector_error {
+        line.push_str(&format!(" error={error:?}"));
+    }
+    // Accepted without them, as the service does; worth knowing when comparing clients.
+    let missing = tel_emulator::missing_optional_headers(&request.headers);
+    if request.method == "POST" && !missing.is_empty() {
+        line.push_str(&format!(" lacks=[{}]", missing.join(", ")));
+    }
+    if request.full_key_in_body {
+        line.push_str(" FULL-KEY-IN-BODY");
+    }
+    if request.accepted > 0 {
+        line.push_str(&format!(" names=[{}]", event_names(request)));
+    }
+    line
+}
+
+/// Names of the request's events with repeats folded, `Name x3`, at most a few shown.
+fn event_names(request: &RecordedRequest) -> String {
+    const SHOWN: usize = 5;
+    let mut counted: Vec<(String, usize)> = Vec::new();
+    for line in &request.lines {
+        let name = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "?".to_string());
+        match counted.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((name, 1)),
+        }
+    }
+    let mut parts: Vec<String> = counted
+        .iter()
+        .take(SHOWN)
+        .map(|(name, count)| match count {
+            1 => name.clone(),
+            n => format!("{name} x{n}"),
+        })
+        .collect();
+    if counted.len() > SHOWN {
+        parts.push(format!("+{} more", counted.len() - SHOWN));
+    }
+    parts.join(", ")
 }
 
 /// `text` with the request's key masked, wherever it appears (an event's data may hold it).
@@ -203,14 +267,14 @@ impl LiveView {
         let fates = fates(request);
         self.totals.add(request, &fates);
         if self.summary_shown {
-            self.out.partial("\r\x1b[2K");
+            self.out.clear_line();
         }
         let color = match (&request.fault, request.status) {
             (None, 200..=299) if request.rejected == 0 => Color::Green,
             (None, 200..=299) | (None, 408 | 429) | (None, 500..) | (Some(_), _) => Color::Yellow,
             _ => Color::Red,
         };
-        let line = mask(request, crate::serve::request_line(request));
+        let line = mask(request, request_line(request));
         self.out.line(&self.out.paint(color, &line));
         for (line, fate) in request.lines.iter().zip(&fates) {
             self.out.line(&mask(request, self.event_line(line, fate)));
@@ -298,6 +362,13 @@ mod tests {
         format!(
             r#"{{"ver":"4.0","name":"{name}","time":"2026-05-07T03:09:12.345Z","iKey":"o:abc123","ext":{{"device":{{"localId":"{local_id}"}}}},"data":{{"k":"{data}"}}}}"#
         )
+    }
+
+    #[test]
+    fn keys_are_masked_to_their_tenant_token() {
+        assert_eq!(masked_key("abc123-secret-part"), "abc123-***");
+        assert_eq!(masked_key("nodash"), "***");
+        assert_eq!(masked_key("-x"), "***");
     }
 
     #[test]

@@ -21,8 +21,8 @@ use std::process::ExitCode;
     name = "telctl",
     version,
     about = "Tools around the onecollector-tel telemetry client",
-    after_help = "Colours only on a terminal; NO_COLOR turns them off. No output shows a full \
-instrumentation key: keys appear as <tenant>-***."
+    after_help = "Colours on a terminal; NO_COLOR or CLICOLOR=0 turns them off, CLICOLOR_FORCE=1 \
+on. No output shows a full instrumentation key: keys appear as <tenant>-***."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -10,7 +10,7 @@
 //! says what it received. Either way the CA file it wrote for `--tls` in the temporary folder
 //! is removed (a `--ca-file` the caller named stays).
 
-use crate::live::{masked_key, LiveView};
+use crate::live::LiveView;
 use crate::term::Out;
 use clap::Args;
 use std::io::{self, Write};
@@ -194,81 +194,5 @@ impl Drop for RemoveOnDrop {
         if let Some(path) = &self.0 {
             let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-/// One line about a request: status, counts, masked key, Collector-Error, the optional headers
-/// it lacks, accepted names.
-pub fn request_line(request: &RecordedRequest) -> String {
-    let mut line = match &request.fault {
-        Some(fault) => format!("{} {} fault={fault}", request.method, request.path),
-        None => format!("{} {} {}", request.method, request.path, request.status),
-    };
-    line.push_str(&format!(
-        " acc={} rej={} events={}",
-        request.accepted,
-        request.rejected,
-        request.lines.len()
-    ));
-    if let Some(key) = request.header("x-apikey") {
-        line.push_str(&format!(" key={}", masked_key(key)));
-    }
-    if let Some(encoding) = request.header("content-encoding") {
-        line.push_str(&format!(" encoding={encoding}"));
-    }
-    if let Some(error) = &request.collector_error {
-        line.push_str(&format!(" error={error:?}"));
-    }
-    // Accepted without them, as the service does; worth knowing when comparing clients.
-    let missing = tel_emulator::missing_optional_headers(&request.headers);
-    if request.method == "POST" && !missing.is_empty() {
-        line.push_str(&format!(" lacks=[{}]", missing.join(", ")));
-    }
-    if request.full_key_in_body {
-        line.push_str(" FULL-KEY-IN-BODY");
-    }
-    if request.accepted > 0 {
-        line.push_str(&format!(" names=[{}]", event_names(request)));
-    }
-    line
-}
-
-/// Names of the request's events with repeats folded, `Name x3`, at most a few shown.
-fn event_names(request: &RecordedRequest) -> String {
-    const SHOWN: usize = 5;
-    let mut counted: Vec<(String, usize)> = Vec::new();
-    for line in &request.lines {
-        let name = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
-            .unwrap_or_else(|| "?".to_string());
-        match counted.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, count)) => *count += 1,
-            None => counted.push((name, 1)),
-        }
-    }
-    let mut parts: Vec<String> = counted
-        .iter()
-        .take(SHOWN)
-        .map(|(name, count)| match count {
-            1 => name.clone(),
-            n => format!("{name} x{n}"),
-        })
-        .collect();
-    if counted.len() > SHOWN {
-        parts.push(format!("+{} more", counted.len() - SHOWN));
-    }
-    parts.join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_masked_to_their_tenant_token() {
-        assert_eq!(masked_key("abc123-secret-part"), "abc123-***");
-        assert_eq!(masked_key("nodash"), "***");
-        assert_eq!(masked_key("-x"), "***");
     }
 }

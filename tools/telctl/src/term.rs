@@ -1,7 +1,12 @@
-//! What every subcommand prints through: colours only on a terminal and never under `NO_COLOR`,
-//! and the full instrumentation key masked in every line, whatever produced the text.
+//! What every subcommand prints through: colours as the conventions say (a terminal, and not
+//! `NO_COLOR`; `CLICOLOR=0` off, `CLICOLOR_FORCE` on even when piped; on Windows consoles too,
+//! through anstream), and the full instrumentation key masked in every line, whatever produced
+//! the text.
 
+use anstream::{AutoStream, ColorChoice};
+use anstyle::{AnsiColor, Effects, Style};
 use serde_json::Value;
+use std::cell::Cell;
 use std::io::{self, IsTerminal, Write};
 use tel::internals::ikey::InstrumentationKey;
 
@@ -16,38 +21,38 @@ pub enum Color {
 }
 
 impl Color {
-    fn code(self) -> &'static str {
+    fn style(self) -> Style {
         match self {
-            Color::Green => "32",
-            Color::Red => "31",
-            Color::Yellow => "33",
-            Color::Dim => "2",
-            Color::Bold => "1",
+            Color::Green => AnsiColor::Green.on_default(),
+            Color::Red => AnsiColor::Red.on_default(),
+            Color::Yellow => AnsiColor::Yellow.on_default(),
+            Color::Dim => Style::new().effects(Effects::DIMMED),
+            Color::Bold => Style::new().effects(Effects::BOLD),
         }
     }
 }
 
-/// Colours on a terminal only, and never when `NO_COLOR` is set to anything non-empty
-/// (<https://no-color.org>).
-fn colors(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
-    terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
 /// Standard output as the subcommands use it.
 pub struct Out {
-    color: bool,
+    /// anstream's reading of the environment and the stream: `Never`, or how to colour.
+    choice: ColorChoice,
     terminal: bool,
     key: Option<InstrumentationKey>,
+    /// Characters shown by the text written since the last line end, for [`Out::replace_line`].
+    shown: Cell<usize>,
 }
 
 impl Out {
-    /// Standard output; colours when it is a terminal and `NO_COLOR` is unset or empty.
+    /// Standard output, coloured as anstream decides for it: `NO_COLOR` (set and not empty)
+    /// turns colours off, `CLICOLOR_FORCE` on even off a terminal, `CLICOLOR=0` off; otherwise a
+    /// terminal (not `TERM=dumb`) gets them.
     pub fn stdout() -> Out {
-        let terminal = io::stdout().is_terminal();
+        let stdout = io::stdout();
         Out {
-            color: colors(terminal, std::env::var_os("NO_COLOR")),
-            terminal,
+            choice: AutoStream::choice(&stdout),
+            terminal: stdout.is_terminal(),
             key: None,
+            shown: Cell::new(0),
         }
     }
 
@@ -64,10 +69,31 @@ impl Out {
 
     /// `text` in `color` when colours are on.
     pub fn paint(&self, color: Color, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{}m{text}\x1b[0m", color.code())
-        } else {
-            text.to_string()
+        if self.choice == ColorChoice::Never {
+            return text.to_string();
+        }
+        let style = color.style();
+        format!("{style}{text}{style:#}")
+    }
+
+    /// Writes `text` (masked) to standard output and flushes it (progress must show as it
+    /// happens), through anstream, which turns the colours into what the stream takes: escape
+    /// codes, Windows console calls, or nothing. A closed stdout is ignored: the work goes on
+    /// and the exit status still tells the outcome.
+    fn write(&self, text: &str, line_end: bool) {
+        let text = self.redact(text);
+        let mut out = AutoStream::new(io::stdout().lock(), self.choice);
+        let end = if line_end { "\n" } else { "" };
+        let _ = write!(out, "{text}{end}").and_then(|()| out.flush());
+        let after = text.rsplit('\n').next().unwrap_or_default();
+        let shown = anstream::adapter::strip_str(after)
+            .to_string()
+            .chars()
+            .count();
+        match (line_end, text.contains('\n')) {
+            (true, _) => self.shown.set(0),
+            (false, true) => self.shown.set(shown),
+            (false, false) => self.shown.set(self.shown.get() + shown),
         }
     }
 
@@ -79,22 +105,29 @@ impl Out {
         }
     }
 
-    /// One line, key masked, flushed at once (progress must show as it happens). A closed
-    /// stdout is ignored: the work goes on and the exit status still tells the outcome.
+    /// One line, key masked, flushed at once.
     pub fn line(&self, text: &str) {
-        let mut out = io::stdout().lock();
-        let _ = writeln!(out, "{}", self.redact(text)).and_then(|()| out.flush());
+        self.write(text, true);
     }
 
     /// Text without a line end (a progress line to be replaced by [`Out::replace_line`]).
     pub fn partial(&self, text: &str) {
-        let mut out = io::stdout().lock();
-        let _ = write!(out, "{}", self.redact(text)).and_then(|()| out.flush());
+        self.write(text, false);
+    }
+
+    /// Blanks the current terminal line (printed with [`Out::partial`]) and returns to its
+    /// start: spaces over what it showed, which every terminal and console takes.
+    pub fn clear_line(&self) {
+        let shown = self.shown.get();
+        if shown > 0 {
+            self.partial(&format!("\r{}\r", " ".repeat(shown)));
+            self.shown.set(0);
+        }
     }
 
     /// Replaces the current terminal line (printed with [`Out::partial`]) by `text`.
     pub fn replace_line(&self, text: &str) {
-        self.partial("\r\x1b[2K");
+        self.clear_line();
         self.line(text);
     }
 
@@ -191,11 +224,18 @@ mod tests {
     }
 
     #[test]
-    fn colours_need_a_terminal_and_no_no_color() {
-        assert!(colors(true, None));
-        assert!(colors(true, Some("".into())));
-        assert!(!colors(true, Some("1".into())));
-        assert!(!colors(false, None));
+    fn paint_styles_only_when_colours_are_on() {
+        let out = |choice| Out {
+            choice,
+            terminal: false,
+            key: None,
+            shown: Cell::new(0),
+        };
+        assert_eq!(out(ColorChoice::Never).paint(Color::Red, "x"), "x");
+        assert_eq!(
+            out(ColorChoice::Always).paint(Color::Red, "x"),
+            "\x1b[31mx\x1b[0m"
+        );
     }
 
     #[test]

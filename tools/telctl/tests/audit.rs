@@ -93,6 +93,8 @@ impl Follower {
             .args(["audit", "--follow", path.to_str().unwrap()])
             .env("TEL_CACHE_DIR", cache_dir)
             .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

@@ -162,6 +162,8 @@ impl Session {
             "TEL_DISABLE",
             "DO_NOT_TRACK",
             "NO_COLOR",
+            "CLICOLOR",
+            "CLICOLOR_FORCE",
             "COLUMNS",
         ] {
             sh.env_remove(name);

@@ -16,6 +16,7 @@
 #include <windows.h>
 
 #include "collector.h"
+#include "collector_answer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,8 +191,6 @@ int tel_test_http(const tel_test_collector *collector, const char *method, const
     char *reply = NULL;
     size_t used = 0, capacity = 0;
     size_t body_length = body ? strlen(body) : 0;
-    int status = 0;
-    const char *text;
     SOCKET s;
 
     if (response) *response = NULL;
@@ -219,47 +218,11 @@ int tel_test_http(const tel_test_collector *collector, const char *method, const
     }
     for (;;) {
         int got;
-        if (capacity - used < 4096) {
-            char *grown = realloc(reply, capacity * 2 + 8192);
-            if (grown == NULL) break;
-            reply = grown;
-            capacity = capacity * 2 + 8192;
-        }
+        if (tel_test_answer_room(&reply, &capacity, used) != 0) break;
         got = recv(s, reply + used, (int)(capacity - used - 1), 0);
         if (got <= 0) break;
         used += (size_t)got;
     }
     closesocket(s);
-    if (reply == NULL) return 0;
-    reply[used] = '\0';
-    if (sscanf(reply, "HTTP/1.%*d %d", &status) != 1) status = 0;
-    text = strstr(reply, "\r\n\r\n");
-    if (response && text) {
-        size_t length = used - (size_t)(text + 4 - reply);
-        *response = malloc(length + 1);
-        if (*response) {
-            memcpy(*response, text + 4, length);
-            (*response)[length] = '\0';
-        }
-    }
-    free(reply);
-    if (status == 0) fprintf(stderr, "collector: no HTTP answer to %s %s\n", method, path);
-    return status;
-}
-
-int tel_test_post(const tel_test_collector *collector, const char *path, const char *body) {
-    return tel_test_http(collector, "POST", path, body, NULL) == 200 ? 0 : -1;
-}
-
-int tel_test_wait(const tel_test_collector *collector, unsigned accepted, unsigned requests,
-                  unsigned timeout_ms) {
-    char path[160];
-    char *reply = NULL;
-    int ok;
-    snprintf(path, sizeof path, "/_emulator/wait?accepted=%u&requests=%u&timeout_ms=%u", accepted,
-             requests, timeout_ms);
-    ok = tel_test_http(collector, "GET", path, NULL, &reply) == 200 && reply &&
-         strstr(reply, "\"ok\":true") != NULL;
-    free(reply);
-    return ok ? 0 : -1;
+    return tel_test_answer(reply, used, response, method, path);
 }

@@ -1,76 +1,19 @@
-//! The running collector: its options, the listener thread, and the state that the connection
-//! threads, the control API and the Rust API share.
+//! The running collector: the Rust API of the emulator, and its listener thread. What the
+//! threads of a collector share is in `shared`.
 
 use crate::connection;
+use crate::options::Options;
 use crate::record::RecordedRequest;
 use crate::script::Scripted;
+use crate::shared::Shared;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// How a [`Collector`] is set up.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// When set, the only `x-apikey` values accepted; others get 401.
-    pub api_keys: Option<Vec<String>>,
-    /// Bound on a body once decompressed (413 beyond). Default 3 MiB.
-    pub max_body_bytes: usize,
-    /// Bound on a body as received (413 beyond, and the connection is closed). Default 10 MiB.
-    pub max_raw_body_bytes: usize,
-    /// Port on 127.0.0.1 (on `::1` with `ipv6`); 0 picks a free one.
-    pub port: u16,
-    /// Listen on the IPv6 loopback `[::1]` instead of 127.0.0.1 (the TLS certificate names
-    /// `::1` too), for clients given an IPv6 literal.
-    pub ipv6: bool,
-    /// A file to which accepted envelopes are appended, one JSON line each.
-    pub record: Option<PathBuf>,
-    /// Serve HTTPS with a certificate signed by a CA made at start (feature `tls`): no client
-    /// trusts it unless given the CA ([`Collector::tls_certificate_der`],
-    /// [`Collector::tls_ca_pem`]). The endpoint is `https://`.
-    pub tls: bool,
-    /// With `tls`: host names (or addresses) the server certificate names besides `localhost`
-    /// and `127.0.0.1`, for clients that reach it under another name (through a proxy, or a
-    /// hosts file in a network namespace).
-    pub tls_names: Vec<String>,
-    /// Keep every request and accepted envelope for inspection (the default). Off, only the
-    /// counts are kept: for benchmarks and long runs, whose memory would otherwise grow.
-    pub keep_records: bool,
-    /// A round-trip time to play, as if the collector were far away (zero: none). Each new
-    /// connection waits it once (the TCP handshake), each handshake flight of the TLS server
-    /// once more (one for TLS 1.3, two for a full TLS 1.2 handshake), and each answer on the
-    /// collector path once. Connections wait in parallel: it adds latency, not load.
-    pub rtt: Duration,
-    /// A sink, not a collector: every POST to the collector path is answered 200 `{}` without
-    /// being decoded, parsed or checked, and only counted (in [`Collector::request_count`]);
-    /// scripts do not apply and nothing is accepted or recorded. For measuring a client's own
-    /// limit, which a strict collector would hide. Off by default.
-    pub sink: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            api_keys: None,
-            max_body_bytes: 3 * 1024 * 1024,
-            max_raw_body_bytes: 10 * 1024 * 1024,
-            port: 0,
-            ipv6: false,
-            record: None,
-            tls: false,
-            tls_names: Vec::new(),
-            keep_records: true,
-            rtt: Duration::ZERO,
-            sink: false,
-        }
-    }
-}
+use std::time::Duration;
 
 /// How long the collector waits for dropped connection threads before leaving them behind.
 const DROP_GRACE: Duration = Duration::from_secs(2);
@@ -122,14 +65,7 @@ impl Collector {
             )?),
             false => None,
         };
-        let shared = Arc::new(Shared {
-            options,
-            state: Mutex::new(State {
-                record_file,
-                ..State::default()
-            }),
-            changed: Condvar::new(),
-        });
+        let shared = Arc::new(Shared::new(options, record_file));
         let listener_thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -266,7 +202,7 @@ impl Collector {
     /// the request is recorded and before it is answered. The hook must not block for long; it
     /// may call the collector.
     pub fn on_request(&self, hook: impl Fn(&RecordedRequest) + Send + Sync + 'static) {
-        self.shared.lock().hooks.push(Arc::new(hook));
+        self.shared.on_request(hook);
     }
 }
 
@@ -274,14 +210,7 @@ impl Drop for Collector {
     fn drop(&mut self) {
         #[cfg(feature = "tls")]
         drop(self.tls.take());
-        {
-            let mut state = self.shared.lock();
-            state.stopping = true;
-            for connection in state.connections.values() {
-                let _ = connection.shutdown(Shutdown::Both);
-            }
-        }
-        self.shared.changed.notify_all();
+        self.shared.stop();
         // Wakes the listener out of accept(); it then sees `stopping`.
         let woke = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).is_ok();
         if let Some(thread) = self.listener_thread.take() {
@@ -320,203 +249,4 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             shared.unregister(id);
         }
     }
-}
-
-/// What every thread of a collector shares.
-pub(crate) struct Shared {
-    pub options: Options,
-    state: Mutex<State>,
-    /// Signalled on every change: a record, a release, a reset, a closed connection, stopping.
-    changed: Condvar,
-}
-
-type RequestHook = Arc<dyn Fn(&RecordedRequest) + Send + Sync>;
-
-#[derive(Default)]
-pub(crate) struct State {
-    pub script: VecDeque<Scripted>,
-    pub default: Option<Scripted>,
-    pub requests: Vec<RecordedRequest>,
-    pub accepted: Vec<Value>,
-    /// Counts since the last reset, kept whether or not the records are.
-    pub requests_total: usize,
-    pub accepted_total: usize,
-    pub rejected_total: usize,
-    record_file: Option<File>,
-    hooks: Vec<RequestHook>,
-    /// Bumped by every release; a hang lasts while it is unchanged.
-    release_generation: u64,
-    pub hanging: usize,
-    pub stopping: bool,
-    /// Open connections, to shut them down when stopping.
-    pub connections: HashMap<u64, TcpStream>,
-    /// The last connection's id: the number of connections accepted since the start.
-    next_connection: u64,
-}
-
-impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        // A panicking connection thread must not take the collector down with it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn register(&self, stream: &TcpStream) -> Option<u64> {
-        let clone = stream.try_clone().ok()?;
-        let mut state = self.lock();
-        if state.stopping {
-            return None;
-        }
-        state.next_connection += 1;
-        let id = state.next_connection;
-        state.connections.insert(id, clone);
-        Some(id)
-    }
-
-    fn unregister(&self, id: u64) {
-        self.lock().connections.remove(&id);
-        self.changed.notify_all();
-    }
-
-    /// The answer for the next collector request: the script's head, else the default.
-    pub fn next_answer(&self) -> Option<Scripted> {
-        let mut state = self.lock();
-        match state.script.front_mut() {
-            Some(head) if head.times > 1 => {
-                head.times -= 1;
-                Some(head.clone())
-            }
-            Some(_) => state.script.pop_front(),
-            None => state.default.clone(),
-        }
-    }
-
-    /// Records a request and the envelopes accepted from it (with their lines). Returns the
-    /// release generation at that moment, so that a hang that follows ends at the next release
-    /// even if it comes before the hang begins.
-    pub fn record(&self, request: RecordedRequest, accepted: Vec<(String, Value)>) -> u64 {
-        let mut state = self.lock();
-        if let Some(file) = state.record_file.as_mut() {
-            let mut lines = String::new();
-            for (line, _) in &accepted {
-                lines.push_str(line);
-                lines.push('\n');
-            }
-            if let Err(e) = file.write_all(lines.as_bytes()).and_then(|()| file.flush()) {
-                eprintln!("tel-emulator: cannot append to the record file: {e}");
-            }
-        }
-        state.requests_total += 1;
-        state.accepted_total += accepted.len();
-        state.rejected_total += request.rejected;
-        let hooks = state.hooks.clone();
-        let copy = (!hooks.is_empty()).then(|| request.clone());
-        if self.options.keep_records {
-            state
-                .accepted
-                .extend(accepted.into_iter().map(|(_, envelope)| envelope));
-            state.requests.push(request);
-        }
-        let generation = state.release_generation;
-        drop(state);
-        self.changed.notify_all();
-        if let Some(request) = copy {
-            for hook in &hooks {
-                hook(&request);
-            }
-        }
-        generation
-    }
-
-    /// Counts a request taken by [`Options::sink`].
-    pub fn sunk(&self) {
-        self.lock().requests_total += 1;
-        self.changed.notify_all();
-    }
-
-    pub fn release(&self) {
-        self.lock().release_generation += 1;
-        self.changed.notify_all();
-    }
-
-    pub fn reset(&self) {
-        let mut state = self.lock();
-        state.script.clear();
-        state.default = None;
-        state.requests.clear();
-        state.accepted.clear();
-        state.requests_total = 0;
-        state.accepted_total = 0;
-        state.rejected_total = 0;
-        drop(state);
-        self.changed.notify_all();
-    }
-
-    /// Blocks while no release came after `generation` and the collector runs.
-    pub fn hang(&self, generation: u64) {
-        let mut state = self.lock();
-        state.hanging += 1;
-        while !state.stopping && state.release_generation == generation {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        state.hanging -= 1;
-    }
-
-    /// Waits `duration`; false, early, when the collector stops.
-    pub fn pause(&self, duration: Duration) -> bool {
-        let deadline = Instant::now() + duration;
-        let mut state = self.lock();
-        loop {
-            if state.stopping {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// Waits until `done` holds, at most `timeout`, and not past the collector's stop;
-    /// whether it holds.
-    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
-        self.wait(timeout, |state| done(state) || state.stopping);
-        done(&self.lock())
-    }
-
-    /// Waits until `done` holds, at most `timeout`; whether it holds.
-    fn wait(&self, timeout: Duration, done: impl Fn(&State) -> bool) -> bool {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.lock();
-        loop {
-            if done(&state) {
-                return true;
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(deadline) if now >= deadline => return false,
-                Some(deadline) => deadline - now,
-                None => Duration::from_secs(3600),
-            };
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-}
-
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

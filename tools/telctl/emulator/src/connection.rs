@@ -1,12 +1,12 @@
 //! One client connection: requests read in turn (keep-alive), routed to the collector path,
 //! the control API or a 404, and answered as judged and scripted.
 
-use crate::collector::{now_ms, Shared};
 use crate::fault;
 use crate::http::{self, Framing, ReadError, RequestHead, Response};
 use crate::judge::{judge_request, Judgement};
 use crate::record::RecordedRequest;
 use crate::script::Scripted;
+use crate::shared::{now_ms, Shared};
 use crate::{control, COLLECTOR_PATH};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};

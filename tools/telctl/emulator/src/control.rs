@@ -12,9 +12,9 @@
 //! | `GET /_emulator/wait?accepted=N&requests=M&timeout_ms=T` | waits for both counts | `{"ok":bool,"accepted":n,"requests":n}` |
 //! | `GET /_emulator/stats` | | counts |
 
-use crate::collector::Shared;
 use crate::http::{RequestHead, Response};
 use crate::script::{self, Scripted};
+use crate::shared::Shared;
 use serde_json::{json, Value};
 use std::time::Duration;
 

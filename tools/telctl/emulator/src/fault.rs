@@ -2,9 +2,9 @@
 //!
 //! Every fault ends the connection; a write that fails (the client gave up) ends it early.
 
-use crate::collector::Shared;
 use crate::http::Response;
 use crate::script::Fault;
+use crate::shared::Shared;
 use std::io::{self, BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
 

@@ -18,9 +18,11 @@
 //!
 //! Layout: [`validate`] (one envelope) and [`judge`] (one request) hold the protocol's rules
 //! as pure functions; [`decode`] undoes Content-Encoding; `http` reads requests and writes
-//! responses; [`script`] describes scripted answers and faults; `collector`, `connection` and
-//! `fault` run them. [`proxy`] is a CONNECT proxy for the tests of a client's proxy route;
-//! it and the TLS front accept connections with `listener`.
+//! responses; [`script`] describes scripted answers and faults. `collector` (the Rust API and
+//! the listener thread), `connection` (one client's requests), [`control`] and `fault` run
+//! them, each through `shared`, the state their threads share, which imports none of them.
+//! [`proxy`] is a CONNECT proxy for the tests of a client's proxy route; it and the TLS front
+//! accept connections with `listener`. `sync` locks survive a panicking thread.
 
 mod collector;
 mod connection;
@@ -31,15 +33,19 @@ mod http;
 pub mod judge;
 mod listener;
 pub mod netns;
+mod options;
 pub mod proxy;
 mod record;
 pub mod script;
+mod shared;
+mod sync;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod validate;
 
-pub use collector::{Collector, Options};
+pub use collector::Collector;
 pub use judge::{judge_request, missing_optional_headers, Judgement, OPTIONAL_HEADERS};
+pub use options::Options;
 pub use proxy::{ConnectProxy, ProxyCounts, ProxyOptions};
 pub use record::RecordedRequest;
 pub use script::{Fault, Scripted};

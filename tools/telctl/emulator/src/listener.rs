@@ -2,19 +2,14 @@
 //! that accepts on a loopback listener and serves each connection on a thread of its own, and
 //! stops, closing every connection still open, when it is dropped.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// Locks `m`, also after a connection thread panicked while holding it: the servers' state
-/// stays usable for the test that is reading it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The connections accepted and not yet served to the end, shut down when the loop stops.
 #[derive(Default)]

@@ -3,7 +3,8 @@
 //! Basic credentials (407 without them), and can send a made-up host name to a loopback port
 //! (so that a collector named `collector.test` is reachable only through it).
 
-use crate::listener::{lock, AcceptLoop};
+use crate::listener::AcceptLoop;
+use crate::sync::lock;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};

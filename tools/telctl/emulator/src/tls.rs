@@ -7,7 +7,8 @@
 //! verifies certificates must refuse this server, and the counters tell whether it even
 //! finished a handshake, and whether it resumed a session.
 
-use crate::listener::{lock, AcceptLoop};
+use crate::listener::AcceptLoop;
+use crate::sync::lock;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,18 @@ fn one_event() -> Vec<u8> {
     ndjson(&[envelope("Scripted.Event")])
 }
 
+/// A raw client that has sent `collector` one upload, not read its answer yet.
+fn sent_one_upload(collector: &Collector) -> Client {
+    let mut client = Client::connect(collector.port());
+    client.send(
+        "POST",
+        "/OneCollector/1.0/",
+        &upload_headers(),
+        &one_event(),
+    );
+    client
+}
+
 #[test]
 fn a_scripted_status_answers_once_and_accepts_nothing() {
     let collector = Collector::start().unwrap();
@@ -121,13 +133,7 @@ fn a_delay_comes_before_the_answer() {
 fn reset_closes_without_an_answer() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::Reset));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     let mut buf = Vec::new();
     let result = client.reader.read_to_end(&mut buf);
     assert!(buf.is_empty(), "got {:?}", String::from_utf8_lossy(&buf));
@@ -151,13 +157,7 @@ fn reset_closes_without_an_answer() {
 fn a_hang_lasts_until_release() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::HangBeforeHeaders));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     assert!(collector.wait_for_requests(1, WAIT));
     // Nothing comes while the hang lasts.
     client
@@ -184,13 +184,7 @@ fn a_release_before_the_hang_begins_still_ends_it() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::HangBeforeHeaders).times(3));
     for _ in 0..3 {
-        let mut client = Client::connect(collector.port());
-        client.send(
-            "POST",
-            "/OneCollector/1.0/",
-            &upload_headers(),
-            &one_event(),
-        );
+        let mut client = sent_one_upload(&collector);
         let n = collector.request_count() + 1;
         assert!(collector.wait_for_requests(n, WAIT));
         collector.release();
@@ -202,13 +196,7 @@ fn a_release_before_the_hang_begins_still_ends_it() {
 fn hang_mid_body_sends_part_of_the_body() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::HangMidBody));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     assert!(collector.wait_for_requests(1, WAIT));
     let mut partial = [0u8; 10];
     let mut head = String::new();
@@ -232,13 +220,7 @@ fn hang_mid_body_sends_part_of_the_body() {
 fn dropping_the_collector_ends_hangs() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::HangBeforeHeaders));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     assert!(collector.wait_for_requests(1, WAIT));
     let started = Instant::now();
     drop(collector);
@@ -252,13 +234,7 @@ fn garbage_is_sent_as_is() {
     collector.push(Scripted::fault(Fault::Garbage(
         b"\x00\xffNOT HTTP".to_vec(),
     )));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     assert_eq!(client.read_to_close().unwrap(), b"\x00\xffNOT HTTP");
     assert_eq!(collector.accepted_count(), 0);
 }
@@ -267,13 +243,7 @@ fn garbage_is_sent_as_is() {
 fn a_lying_content_length_promises_more_than_it_sends() {
     let collector = Collector::start().unwrap();
     collector.push(Scripted::fault(Fault::LyingContentLength));
-    let mut client = Client::connect(collector.port());
-    client.send(
-        "POST",
-        "/OneCollector/1.0/",
-        &upload_headers(),
-        &one_event(),
-    );
+    let mut client = sent_one_upload(&collector);
     let err = client.read_reply().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
     assert_eq!(collector.accepted_count(), 0);

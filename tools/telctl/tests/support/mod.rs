@@ -77,6 +77,8 @@ pub fn telctl(cache_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         "DO_NOT_TRACK",
         "TEL_LOG",
         "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
     ] {
         command.env_remove(name);
     }

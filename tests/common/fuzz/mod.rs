@@ -1,5 +1,6 @@
 //! Shared by the fuzz targets (tests/fuzz_*.rs): proptest settings, the checked-in corpus, and
-//! the contract they check ([`oracle`], which the libFuzzer targets of fuzz/ check too).
+//! the contract they check ([`oracle`], which the libFuzzer targets of fuzz/ check too). Each
+//! of those files includes it as `#[path = "common/fuzz/mod.rs"] mod fuzz;`.
 #![allow(dead_code)]
 
 pub mod oracle;

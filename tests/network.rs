@@ -1,5 +1,6 @@
-//! Real networks, with real processes: the route of a request (loopback never proxied, the
-//! proxy variables in either case, NO_PROXY as curl reads it), proxy credentials, trust from
+//! Real networks, with real processes: the endpoint (any scheme case, IPv6 loopback, a host
+//! that only looks like loopback), the route of a request (loopback never proxied, the proxy
+//! variables in either case, NO_PROXY as curl reads it), proxy credentials, trust from
 //! `SSL_CERT_FILE` and the refusal of an unknown CA with its reason, and connection reuse
 //! (keep-alive over HTTP, TLS and CONNECT tunnels; TLS resumption; a connection the collector
 //! closed while idle costs nothing).
@@ -10,14 +11,17 @@
 //! client process started with the environment under test, whose counters and warnings the
 //! test reads back.
 
-use serde_json::Value;
-use std::io::{BufRead, Write};
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tel::config::Endpoint;
 use tel::{CachePath, Client, Config};
-use tel_emulator::{netns, Collector, ConnectProxy, Options, ProxyOptions, Scripted};
+use tel_emulator::{netns, ConnectProxy, Options, ProxyOptions};
 
 const KEY: &str = "netten-0000-0000-0000-000000000000-0000";
 /// Reachable only through the proxy, which maps it to the collector.
@@ -25,7 +29,6 @@ const PROXIED: &str = "proxied.test";
 /// In the namespace's hosts file: reachable directly.
 const DIRECT: &str = "direct.test";
 const HOSTS: &str = "127.0.0.1 direct.test";
-const WAIT: Duration = Duration::from_secs(20);
 /// Every variable the route reads, cleared in client processes before the test's own.
 const ROUTE_VARIABLES: &[&str] = &[
     "https_proxy",
@@ -676,4 +679,145 @@ fn a_new_tls_connection_resumes_the_session() {
             "{counts:?}"
         );
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints on loopback, without a namespace.
+
+/// A one-request-at-a-time HTTP collector on `[::1]`: answers 200 and counts the lines.
+fn ipv6_collector() -> Option<(u16, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+    let listener = std::net::TcpListener::bind("[::1]:0").ok()?;
+    let port = listener.local_addr().unwrap().port();
+    let lines = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = lines.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let n = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            count.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            let answer = format!("{{\"acc\":{n}}}");
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    Some((port, lines))
+}
+
+/// An endpoint either works or is refused at init: any scheme case and `[::1]` deliver; a host
+/// part that only looks like loopback is `TEL_ERR_INVALID_CONFIG`.
+#[test]
+fn endpoints_work_in_any_scheme_case_and_on_ipv6_loopback() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let port = c.port();
+    for endpoint in [
+        format!("HTTP://127.0.0.1:{port}/OneCollector/1.0/"),
+        format!("Http://localhost:{port}/OneCollector/1.0/"),
+    ] {
+        let before = c.accepted_count();
+        init_ok(&fast_config(&endpoint, None, json!({})));
+        log_ok("Endpoint.Case", None);
+        assert_eq!(flush(10_000), 0, "{endpoint}: {}", last_error());
+        assert_eq!(shutdown(1000), 0);
+        assert_eq!(c.accepted_count() - before, 1, "{endpoint}");
+    }
+    let (v6_port, lines) = ipv6_collector().expect("::1 is up");
+    let endpoint = format!("http://[::1]:{v6_port}/OneCollector/1.0/");
+    init_ok(&fast_config(
+        &endpoint,
+        None,
+        json!({"compression": "none"}),
+    ));
+    log_ok("Endpoint.Ipv6", None);
+    log_ok("Endpoint.Ipv6", None);
+    assert_eq!(flush(10_000), 0, "{endpoint}: {}", last_error());
+    assert_eq!(shutdown(1000), 0);
+    assert_eq!(stat("sent"), 2);
+    assert_eq!(lines.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // A host part that only looks like loopback is refused at init.
+    for endpoint in [
+        format!("http://127.0.0.1#.example.com:{port}/"),
+        format!("http://127.0.0.1:{port}#x/OneCollector/1.0/"),
+        format!("http://127.0.0.1%2eexample.com:{port}/"),
+    ] {
+        assert_eq!(
+            init(&fast_config(&endpoint, None, json!({}))),
+            2,
+            "{endpoint} was accepted"
+        );
+    }
+}
+
+/// Loopback endpoints never go through a proxy, whatever the proxy variables say (the HTTP
+/// client would route `http://` through `http_proxy`; such requests take a direct path).
+#[test]
+fn loopback_endpoints_bypass_proxy_variables() {
+    if child_role().as_deref() == Some("proxy-bypass") {
+        let c = Collector::start().unwrap();
+        c.push(Scripted::status(503));
+        c.push(Scripted::fault(Fault::Reset));
+        c.push(Scripted::fault(Fault::Garbage(
+            b"nonsense\r\n\r\n".to_vec(),
+        )));
+        for mode in ["deflate", "gzip", "none"] {
+            init_ok(&config(&c, None, json!({"compression": mode})));
+            log_ok("Proxy.Bypass", Some(&format!("{{\"mode\":\"{mode}\"}}")));
+            assert_eq!(flush(20_000), 0, "{mode}: {}", last_error());
+            assert_eq!(shutdown(2000), 0);
+            assert_conserved();
+        }
+        let acc = c.accepted();
+        assert_eq!(acc.len(), 3, "{acc:?}");
+        assert_eq!(
+            c.request_count(),
+            6,
+            "three failures, then three deliveries"
+        );
+        assert!(c.requests().iter().all(|r| r.path == "/OneCollector/1.0/"));
+        println!("CHILD-OK");
+        return;
+    }
+    if child_role().is_some() {
+        return;
+    }
+    let dead = "http://127.0.0.1:9".to_owned();
+    let out = run_child(
+        "loopback_endpoints_bypass_proxy_variables",
+        &[
+            ("TEL_TEST_ROLE", "proxy-bypass".into()),
+            ("http_proxy", dead.clone()),
+            ("HTTP_PROXY", dead.clone()),
+            ("https_proxy", dead.clone()),
+            ("HTTPS_PROXY", dead.clone()),
+            ("ALL_PROXY", dead.clone()),
+            ("all_proxy", dead),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("CHILD-OK"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

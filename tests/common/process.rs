@@ -1,6 +1,9 @@
-//! Helpers of the hardening tests (faults, hostile input, security): process figures from
-//! /proc, a capturing logger, and deadline checks. Used beside `common`.
-#![allow(dead_code)]
+//! The test process itself: figures from /proc (memory, threads, descriptors), a logger that
+//! captures the library's lines, and deadlines.
+//!
+//! The figures and the logger are process-wide: a test that reads them or installs the logger
+//! takes [`serial`](super::serial), and so does every other test of its binary that runs the
+//! library in-process (its threads, memory and lines would show in the figures).
 
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_void, CStr};
@@ -93,9 +96,14 @@ pub struct Capture;
 
 impl Capture {
     pub fn start() -> Capture {
+        Capture::up_to(5)
+    }
+
+    /// Records the lines up to `max_level` (`tel_set_logger`'s levels: 1 error ... 5 trace).
+    pub fn up_to(max_level: i32) -> Capture {
         LINES.lock().clear();
         assert_eq!(
-            tel::ffi::tel_set_logger(Some(capture_sink), 5, std::ptr::null_mut()),
+            tel::ffi::tel_set_logger(Some(capture_sink), max_level, std::ptr::null_mut()),
             0
         );
         Capture
