@@ -7,45 +7,46 @@
 //! outside the crate uses, so an item nothing uses is still reported as dead code.
 
 pub mod backoff {
-    pub use crate::backoff::MAX_RETRY_AFTER;
+    pub use crate::policy::backoff::MAX_RETRY_AFTER;
 }
 
 pub mod cache {
-    pub use crate::cache::{Cache, CacheFiles};
+    pub use crate::cache::files::CacheFiles;
+    pub use crate::cache::Cache;
 }
 
 pub mod clock {
-    pub use crate::clock::{iso8601, now_ms, parse_http_date, parse_iso8601};
+    pub use crate::sys::clock::{iso8601, now_ms, parse_http_date, parse_iso8601};
 }
 
 pub mod device {
-    pub use crate::device::local_id;
+    pub use crate::cache::device::local_id;
 }
 
 pub mod envelope {
-    pub use crate::envelope::{
+    pub use crate::model::envelope::{
         check_name, check_properties, envelope_time_ms, EnvelopeTemplate, MAX_DEPTH,
     };
 }
 
 pub mod ext {
-    pub use crate::ext::{default_context, ExtOverrides, SessionExt, DOCUMENTED};
+    pub use crate::model::ext::{default_context, ExtOverrides, SessionExt, DOCUMENTED};
 }
 
 pub mod ikey {
-    pub use crate::ikey::InstrumentationKey;
+    pub use crate::model::ikey::InstrumentationKey;
 }
 
 pub mod kill {
-    pub use crate::kill::{parse_directive, KillSwitch, MAX_KILL_SECONDS};
+    pub use crate::policy::kill::{parse_directive, KillSwitch, MAX_KILL_SECONDS};
 }
 
 pub mod logging {
-    pub use crate::logging::set_callback;
+    pub use crate::sys::log::set_callback;
 }
 
 pub mod platform {
-    pub use crate::platform::{default_cache_dir, os_name, os_version};
+    pub use crate::sys::platform::{default_cache_dir, os_name, os_version};
 }
 
 pub mod privacy {
@@ -55,16 +56,18 @@ pub mod privacy {
 }
 
 pub mod random {
-    pub use crate::random::{u64, uuid4};
+    pub use crate::sys::random::{u64, uuid4};
 }
 
 pub mod response {
-    pub use crate::response::{
-        classify, directives, parse_retry_after, refused_events, HttpResponse, NetworkError,
-        Refused, Verdict,
+    pub use crate::policy::answer::{
+        classify, directives, parse_retry_after, refused_events, Refused, Verdict,
     };
+    pub use crate::transport::reply::{HttpResponse, NetworkError};
 }
 
 pub mod transport {
-    pub use crate::transport::{encode, ndjson, Transport, MAX_RESPONSE_BODY};
+    pub use crate::transport::codec::{encode, ndjson};
+    pub use crate::transport::reply::MAX_RESPONSE_BODY;
+    pub use crate::transport::Transport;
 }

@@ -39,12 +39,18 @@
 //!
 //! ## Inside
 //!
-//! The pipeline, one module each: [`ffi`] (the C ABI) -> `global` (the process-wide default
-//! session) -> [`client`] (the Rust API; `options` parses per-event options) -> `queue` ->
-//! `worker` (with its handle, the one owner of flush and shutdown) -> `envelope` -> `codec` ->
-//! `transport` -> `response` (the policy) -> `kill` / `backoff` / `cache` (with `critical`,
-//! the durable critical events, and `purge`). `batch` holds the batches in hand; `delivery`
-//! hands reports to the host; `sync` and `fork` keep the locks safe across `fork`.
+//! The crate is in layers, one folder each, and a file names only its own folder and the layers
+//! below it: `ffi` (the C ABI) -> `api` (the Rust API: a client, the process-wide default
+//! session, the purge) -> `worker` (the worker thread: queue, batches, replay, the executor of
+//! the policy's decisions, critical events, delivery reports, counters) -> `policy` (what an
+//! answer means, decided purely; backoff; the kill switch), `transport` (the HTTPS request, its
+//! route), `cache` (the cache file, its claims) and `privacy`, side by side -> `model` (the
+//! vocabulary: configuration, options, envelope, `ext`, keys, endpoint, status) -> `sys`
+//! (platform, locks, fork, clock, randomness, diagnostics, private files). The threads, every
+//! lock and the order they are taken in, what a forked child renews, and where each policy is
+//! written down: `docs/architecture.md`
+//! (<https://github.com/onecollector-tel/onecollector-tel/blob/main/docs/architecture.md>);
+//! `tests/architecture.rs` checks the import rule on the source.
 //!
 //! The public surface is the Rust API (the modules [`client`], [`config`], [`stats`] and
 //! [`status`]; at the root [`Client`], [`Config`], [`EventOptions`], [`Snapshot`], [`Status`],
@@ -53,49 +59,43 @@
 //! benches, examples, tests and fuzz targets use, is hidden from the docs, is not part of the API and
 //! may change in any release.
 
-pub(crate) mod backoff;
-pub(crate) mod batch;
+pub(crate) mod api;
 pub(crate) mod cache;
-pub mod client;
-pub(crate) mod clock;
-pub(crate) mod codec;
-pub mod config;
-pub(crate) mod critical;
-pub(crate) mod delivery;
-pub(crate) mod device;
-pub(crate) mod endpoint;
-pub(crate) mod envelope;
-pub(crate) mod ext;
 pub mod ffi;
-pub(crate) mod fork;
-pub(crate) mod global;
-pub(crate) mod ikey;
 #[doc(hidden)]
 pub mod internals;
-pub(crate) mod kill;
-pub(crate) mod logging;
-pub(crate) mod options;
-pub(crate) mod platform;
-pub(crate) mod priority;
+pub(crate) mod model;
+pub(crate) mod policy;
 pub(crate) mod privacy;
-pub(crate) mod private_file;
-pub(crate) mod purge;
-pub(crate) mod queue;
-pub(crate) mod random;
-pub(crate) mod response;
-pub mod stats;
-pub mod status;
-pub(crate) mod sync;
+pub(crate) mod sys;
 pub(crate) mod transport;
 pub(crate) mod worker;
 
-pub use client::Client;
-pub use config::{CachePath, Compression, Config};
-pub use delivery::{Callback as DeliveryCallback, Report};
-pub use options::{EventOptions, Priority};
-pub use stats::Outcome;
-pub use stats::Snapshot;
-pub use status::{Error, Status};
+/// A telemetry client: the Rust API the C ABI is a thin layer over.
+pub mod client {
+    pub use crate::api::client::*;
+}
 
-/// The library's name and version as the collector sees it (`sdk-version`, `ext.sdk.ver`).
-pub const SDK_VERSION: &str = concat!("onecollector-tel-", env!("CARGO_PKG_VERSION"));
+/// The configuration of a client: `tel_init`'s JSON object, its defaults and its validation.
+pub mod config {
+    pub use crate::model::config::*;
+}
+
+/// The counters of `tel_stats_json` and [`Client::stats`](crate::Client::stats): where every event went.
+pub mod stats {
+    pub use crate::worker::stats::*;
+}
+
+/// The status codes of the C ABI and the error type that carries them.
+pub mod status {
+    pub use crate::model::status::*;
+}
+
+pub use api::client::Client;
+pub use model::config::{CachePath, Compression, Config};
+pub use model::ext::SDK_VERSION;
+pub use model::options::{EventOptions, Priority};
+pub use model::status::{Error, Status};
+pub use worker::delivery::{Callback as DeliveryCallback, Report};
+pub use worker::stats::Outcome;
+pub use worker::stats::Snapshot;

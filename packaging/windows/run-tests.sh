@@ -3,7 +3,7 @@
 #
 #   1. build.sh cross-builds tel.dll (dist profile) with its import libraries and checks its export
 #      table against include/tel.h;
-#   2. the unit tests of src/platform/windows.rs (packaging/windows/platform-tests) run under Wine;
+#   2. the unit tests of src/sys/platform/windows.rs (packaging/windows/platform-tests) run under Wine;
 #   3. test programs are built with mingw against tel.dll: the C11 test and the C++ wrapper tests
 #      of bindings/cpp/tests (with support/collector_win.c in place of the POSIX collector.c),
 #      windows_test.c (the multi-process scenarios) and msvc_link.c (linked by lld-link against
@@ -223,11 +223,11 @@ echo "created in $(($(date +%s) - prefix_started)) s"
 # program, and a program starting just then fails ("wine client error ... recvmsg").
 "$wineserver" -p
 
-step "src/platform/windows.rs unit tests under Wine"
+step "src/sys/platform/windows.rs unit tests under Wine"
 status=0
 last=$(date +%s)
 (cd "$bin" && timeout 300 "$wine" platform_tests.exe) || status=$?
-result "platform: src/platform/windows.rs unit tests" $status
+result "platform: src/sys/platform/windows.rs unit tests" $status
 
 if [ -f "$bin/msvc_link.exe" ]; then
     step "msvc_link.exe: linked by lld-link against tel.lib"

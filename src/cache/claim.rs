@@ -1,11 +1,12 @@
 //! This session's claim file: the entries it took up for replay, locked while it lives.
 
-use super::{CacheFiles, Entry};
-use crate::private_file;
+use super::entry::Entry;
+use super::files::CacheFiles;
+use crate::sys::private_file;
 use std::fs::{File, TryLockError};
 use std::io::{self, Seek, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// This session's claim file, locked while the session lives: a free lock means its owner is
 /// gone. Its descriptor is closed in a forked child (see [`close_claims_in_child`]), so a child
@@ -23,7 +24,7 @@ impl Claim {
     /// Creates and locks a new claim file; called with the cache lock held.
     pub(super) fn create(files: &CacheFiles) -> io::Result<Claim> {
         let mut name = files.cache.clone().into_os_string();
-        name.push(format!(".claim-{:016x}", crate::random::u64()));
+        name.push(format!(".claim-{:016x}", crate::sys::random::u64()));
         let path = PathBuf::from(name);
         let file = private_file::open(
             &path,
@@ -47,6 +48,14 @@ impl Claim {
         })
     }
 
+    /// What a shutdown that takes over needs of it (see [`ClaimHandle`]).
+    pub(super) fn handle(&self) -> ClaimHandle {
+        ClaimHandle {
+            file: Arc::downgrade(&self.file),
+            path: self.path.clone(),
+        }
+    }
+
     pub(super) fn write(&self, entries: &[Entry]) -> io::Result<()> {
         let mut f = &*self.file;
         f.set_len(0)?;
@@ -59,6 +68,45 @@ impl Claim {
         out.flush()?;
         drop(out);
         self.file.sync_data()
+    }
+}
+
+/// A session's claim file as a shutdown that takes over from a stuck worker needs it: the
+/// worker's own descriptor (whose lock says the session is alive) and the file's path.
+#[derive(Debug, Clone)]
+pub struct ClaimHandle {
+    file: Weak<std::fs::File>,
+    path: PathBuf,
+}
+
+impl ClaimHandle {
+    /// The claim, while the worker's descriptor is open.
+    pub fn upgrade(&self) -> Option<TakenClaim> {
+        self.file.upgrade().map(|file| TakenClaim {
+            file,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// A stuck worker's claim file, held open (so still locked) by a shutdown that took over.
+#[derive(Debug)]
+pub struct TakenClaim {
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TakenClaim {
+    /// Once every event the shutdown took over is resolved: the claim lists only entries that
+    /// were in hand (now persisted, or counted as dropped), so it goes. It is emptied, then
+    /// deleted while its lock is still held: no other process takes it for a dead session's
+    /// claim meanwhile, and the worker, once taken over, never writes to it again. (Merged
+    /// back by a later process, its entries would be taken up a second time.)
+    pub fn delete(self) {
+        if self.file.set_len(0).is_ok() {
+            let _ = self.file.sync_data();
+        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The plumbing every exported function goes through: panics caught, pointers and UTF-8
 //! checked, the thread's last error recorded, buffers filled `snprintf`-style.
 
-use crate::status::{Error, Result, Status};
+use crate::model::status::{Error, Result, Status};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,11 +2,11 @@
 //! [`crate::Client`]; the opaque `tel_client` owns one reference to it.
 
 use super::boundary::{call, call_size, fill_buffer, optional_str, required_str};
-use super::{tel_delivery_fn, tel_status};
-use crate::client::Client;
-use crate::config::Config;
-use crate::options::EventOptions;
-use crate::status::{Error, Result};
+use super::types::{tel_delivery_fn, tel_status};
+use crate::api::client::Client;
+use crate::model::config::Config;
+use crate::model::options::EventOptions;
+use crate::model::status::{Error, Result};
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,7 @@ pub unsafe extern "C" fn tel_client_new(
             return Err(Error::argument("out is NULL"));
         }
         let config = Config::from_json(text)?;
-        crate::fork::watch();
+        crate::api::global::watch_fork();
         let client = Client::start(config)?;
         let boxed = Box::new(tel_client {
             client: Arc::new(client),
@@ -193,7 +193,9 @@ pub unsafe extern "C" fn tel_client_set_delivery_callback(
 ) -> tel_status {
     call(|| {
         let c = client_ref(client)?;
-        c.set_delivery_callback(callback.map(|f| crate::delivery::c_callback(f, user_data)));
+        c.set_delivery_callback(
+            callback.map(|f| crate::worker::delivery::c_callback(f, user_data)),
+        );
         Ok(())
     })
 }

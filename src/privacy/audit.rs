@@ -14,8 +14,8 @@
 //! - **Never in the way.** Nothing is opened until the first record; a failure is logged once
 //!   (warn) and never reaches the caller or changes what is delivered or counted.
 
-use crate::logging::{tel_log, Level};
-use crate::{platform, private_file};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::{platform, private_file};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -102,7 +102,7 @@ impl AuditFile {
     ) -> io::Result<()> {
         let head = format!(
             "{{\"time_ms\":{},\"outcome\":\"{}\",\"status\":{status},\"event\":",
-            crate::clock::now_ms(),
+            crate::sys::clock::now_ms(),
             outcome.as_str()
         );
         let mut file = self.open_file()?;
@@ -198,7 +198,7 @@ mod tests {
     use serde_json::Value;
 
     fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("tel-audit-{tag}-{}", crate::random::u64()));
+        let d = std::env::temp_dir().join(format!("tel-audit-{tag}-{}", crate::sys::random::u64()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -220,7 +220,7 @@ mod tests {
         let d = dir("lines");
         let audit = AuditFile::open(d.join("sub").join("audit.jsonl"), DEFAULT_MAX_BYTES);
         assert!(!audit.path().exists(), "nothing before the first record");
-        let before = crate::clock::now_ms();
+        let before = crate::sys::clock::now_ms();
         audit.record(
             AuditOutcome::Sent,
             200,
@@ -239,7 +239,7 @@ mod tests {
             assert_eq!(v["outcome"], outcome);
             assert_eq!(v["status"], status);
             let t = v["time_ms"].as_u64().unwrap();
-            assert!(t >= before && t <= crate::clock::now_ms());
+            assert!(t >= before && t <= crate::sys::clock::now_ms());
             // The envelope's own bytes, not a re-serialisation.
             let exact = format!(",\"event\":{}}}", envelope(name, n));
             assert!(line.ends_with(&exact), "{line}");
@@ -328,12 +328,12 @@ mod tests {
         // A folder where the file should be: every open fails.
         let path = d.join("audit-is-a-folder");
         std::fs::create_dir_all(&path).unwrap();
-        crate::logging::set_callback(Some(collect), 2, std::ptr::null_mut());
+        crate::sys::log::set_callback(Some(collect), 2, std::ptr::null_mut());
         let audit = AuditFile::open(&path, DEFAULT_MAX_BYTES);
         for _ in 0..3 {
             audit.record(AuditOutcome::Sent, 200, &["{}"]);
         }
-        crate::logging::set_callback(None, 0, std::ptr::null_mut());
+        crate::sys::log::set_callback(None, 0, std::ptr::null_mut());
         let name = path.display().to_string();
         let ours: Vec<String> = LOGGED
             .lock()

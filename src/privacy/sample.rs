@@ -2,8 +2,8 @@
 //! the event name, so that a device sends every event of a name or none, in every process that
 //! shares its device id, on every platform and in every version of the library.
 
-use crate::envelope::check_name;
-use crate::status::{excerpt, Error, Result};
+use crate::model::envelope::check_name;
+use crate::model::status::{excerpt, Error, Result};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -188,7 +188,7 @@ mod tests {
             (json!(0.5), "sample must be an object"),
         ] {
             let e = SampleRates::from_json(&bad).unwrap_err();
-            assert_eq!(e.status, crate::Status::InvalidConfig);
+            assert_eq!(e.status, crate::model::status::Status::InvalidConfig);
             assert!(e.message.contains(words), "{bad}: {}", e.message);
         }
     }

@@ -2,7 +2,7 @@
 //! certificate, the proxy, the name, the connection), with which route, and what to change.
 
 use super::route::{DirectReason, Route};
-use crate::endpoint::Endpoint;
+use crate::model::endpoint::Endpoint;
 use rustls::{CertificateError, Error as TlsError};
 
 /// The sentence for `error`, which happened on `route` to the collector at `endpoint`.

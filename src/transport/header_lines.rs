@@ -11,9 +11,10 @@
 //!
 //! Only the head is touched: the status line, and every byte from the blank line that ends the
 //! head to the next request, go through as they came. A head longer than
-//! [`super::MAX_RESPONSE_HEADERS`] goes through unfiltered, for the parser's own cap to refuse.
+//! [`MAX_RESPONSE_HEADERS`] goes through unfiltered, for the parser's own cap to refuse.
 
-use crate::logging::{tel_log, Level};
+use super::reply::MAX_RESPONSE_HEADERS;
+use crate::sys::log::{tel_log, Level};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTimeout, Transport};
@@ -147,7 +148,7 @@ impl Filtered {
             if complete {
                 let line = std::mem::take(&mut self.line);
                 self.head_line(&line);
-            } else if self.head_bytes > super::MAX_RESPONSE_HEADERS {
+            } else if self.head_bytes > MAX_RESPONSE_HEADERS {
                 // Past the cap: the parser refuses it whole, as it would without this layer.
                 self.input.append(&mut self.line);
                 self.state = State::Body;

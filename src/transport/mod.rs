@@ -1,5 +1,5 @@
 //! One HTTPS POST of a batch: body encoding, the request headers of protocol.md, the route
-//! ([`route::route`]), a deadline on the whole exchange, caps on what is read back, header
+//! ([`route::rules::route`]), a deadline on the whole exchange, caps on what is read back, header
 //! lines no parser accepts left out ([`header_lines`]), and connections kept for the next
 //! request.
 //!
@@ -8,32 +8,29 @@
 //! verifiers; on Linux the system store, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`).
 //! Certificate checks are never switched off.
 
+pub(crate) mod codec;
 mod failure;
 mod header_lines;
+pub(crate) mod reply;
 pub mod route;
 mod system_proxy;
 
-use crate::config::Config;
-use crate::endpoint::Endpoint;
-use crate::logging::{tel_log, Level};
-use crate::response::{HttpResponse, NetworkError};
+use crate::model::config::Config;
+use crate::model::endpoint::Endpoint;
+use crate::model::ext::SDK_VERSION;
+use crate::sys::log::{tel_log, Level};
+use reply::{HttpResponse, NetworkError, MAX_RESPONSE_BODY, MAX_RESPONSE_HEADERS};
 use route::Route;
 use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use ureq::unversioned::transport::Connector as _;
 
-/// Most of a response body that is read; the rest is left unread (and the connection closed).
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
-/// Most header bytes accepted before the response is treated as garbage.
-pub const MAX_RESPONSE_HEADERS: usize = 64 * 1024;
 /// How long an idle connection is kept for the next request: below the 30 s or more that
 /// collectors and proxies commonly keep one, so the client lets go first. A connection the
 /// server closed sooner is seen closed before it is used (a non-blocking read finds its end)
 /// and replaced at once, which costs neither an event nor an attempt.
 pub const IDLE_CONNECTION_AGE: Duration = Duration::from_secs(20);
-
-pub const SDK_VERSION: &str = crate::SDK_VERSION;
 
 /// Distinct failure causes remembered for the once-per-cause warning.
 const MAX_WARNED_CAUSES: usize = 32;
@@ -80,8 +77,8 @@ impl Ready {
         let proxy_credentials = match &route {
             Route::Proxy(url, _) => url.credentials().map(|(user, password)| {
                 let secret = Arc::new(ProxyCredentials(format!("{user}:{password}")));
-                crate::logging::add_secret(
-                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::logging::Redact>
+                crate::sys::log::add_secret(
+                    Arc::downgrade(&secret) as std::sync::Weak<dyn crate::sys::log::Redact>
                 );
                 secret
             }),
@@ -99,24 +96,52 @@ impl Ready {
 /// `user:password` of the proxy, masked in every log line.
 struct ProxyCredentials(String);
 
-impl crate::logging::Redact for ProxyCredentials {
+impl crate::sys::log::Redact for ProxyCredentials {
     fn redact(&self, text: &str) -> String {
         text.replace(&self.0, "***")
     }
 }
 
-// The body codec lives below the transport; kept reachable here for the tools and tests.
-pub use crate::codec::{encode, ndjson};
+/// What the transport reads of a configuration, and nothing else.
+#[derive(Clone)]
+pub struct Settings {
+    pub endpoint: Endpoint,
+    /// The `x-apikey` header: the full instrumentation key (so not `Debug`).
+    pub api_key: String,
+    /// The whole exchange of one request, connection and TLS included.
+    pub http_timeout_ms: u64,
+    /// Keep the connection (and the TLS sessions to resume) for the next request.
+    pub connection_reuse: bool,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Settings {
+        Settings {
+            endpoint: config.endpoint.clone(),
+            api_key: config.ikey.header_value().to_owned(),
+            http_timeout_ms: config.http_timeout_ms,
+            connection_reuse: config.connection_reuse,
+        }
+    }
+}
 
 impl Transport {
-    pub fn new(config: &Config) -> Self {
-        Self::with_route(config, route::route_from_system(&config.endpoint))
+    pub fn new(settings: impl Into<Settings>) -> Self {
+        let settings = settings.into();
+        let route = route::rules::route_from_system(&settings.endpoint);
+        Self::with_route(settings, route)
     }
 
     /// A transport that takes `route` instead of reading the environment. A
     /// [`Route::Automatic`] is evaluated on the first request (or the first call of
     /// [`Transport::route`]); any other is final at once.
-    pub fn with_route(config: &Config, route: Route) -> Self {
+    pub fn with_route(settings: impl Into<Settings>, route: Route) -> Self {
+        let Settings {
+            endpoint,
+            api_key,
+            http_timeout_ms,
+            connection_reuse: reuse,
+        } = settings.into();
         tel_log!(Level::Debug, "route to the collector: {route}");
         let ready = OnceLock::new();
         let dropped_headers = Arc::default();
@@ -125,19 +150,19 @@ impl Transport {
             route => {
                 let _ = ready.set(Ready::new(
                     route,
-                    config.http_timeout_ms,
-                    config.connection_reuse,
-                    &config.endpoint,
+                    http_timeout_ms,
+                    reuse,
+                    &endpoint,
                     &dropped_headers,
                 ));
                 None
             }
         };
         Transport {
-            endpoint: config.endpoint.clone(),
-            api_key: config.ikey.header_value().to_owned(),
-            http_timeout_ms: config.http_timeout_ms,
-            reuse: config.connection_reuse,
+            endpoint,
+            api_key,
+            http_timeout_ms,
+            reuse,
             automatic,
             ready,
             warned: Mutex::new(Vec::new()),
@@ -161,7 +186,7 @@ impl Transport {
                 .expect("a transport without a route has an automatic configuration");
             let timeout_ms = self.http_timeout_ms.clamp(1, AUTOMATIC_PROXY_TIMEOUT_MS);
             let url = self.endpoint.url.as_str();
-            let resolved = route::resolve_automatic(auto, &mut |source| {
+            let resolved = route::windows::resolve_automatic(auto, &mut |source| {
                 system_proxy::evaluate(source, url, timeout_ms)
             });
             if let Some(why) = &resolved.failure {
@@ -200,7 +225,7 @@ impl Transport {
             ("x-apikey", self.api_key.clone()),
             ("Client-Id", "NO_AUTH".to_owned()),
             ("sdk-version", SDK_VERSION.to_owned()),
-            ("Upload-Time", crate::clock::now_ms().to_string()),
+            ("Upload-Time", crate::sys::clock::now_ms().to_string()),
         ];
         if let Some(enc) = encoding {
             headers.push(("Content-Encoding", enc.to_owned()));
@@ -211,7 +236,7 @@ impl Transport {
         headers
     }
 
-    /// POSTs an encoded body (see [`encode`]). The exchange ends by `deadline` at the latest,
+    /// POSTs an encoded body (see [`encode`](codec::encode)). The exchange ends by `deadline` at the latest,
     /// and by `http_timeout_ms` from now.
     pub fn post(
         &self,

@@ -15,7 +15,51 @@
 //! The first place wins where both say something; automatic detection comes from the first
 //! alone.
 
-use super::route::{AutoError, AutoSource, SystemProxy};
+use std::fmt;
+
+/// Which part of the Windows automatic proxy configuration gave the PAC script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoSource {
+    /// "Automatically detect settings": the script WPAD found (DHCP, then DNS).
+    Detected,
+    /// "Use setup script": the script at this URL.
+    Url(String),
+}
+
+impl fmt::Display for AutoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AutoSource::Detected => {
+                f.write_str("the PAC script found by automatic proxy detection (WPAD)")
+            }
+            AutoSource::Url(url) => write!(f, "the PAC script at {url}"),
+        }
+    }
+}
+
+/// The Windows proxy settings of the current user, as the route reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemProxy {
+    /// "Automatically detect settings" (WPAD).
+    pub auto_detect: bool,
+    /// "Use setup script": the URL of a PAC script.
+    pub pac_url: Option<String>,
+    /// The static proxy (`ProxyServer`): `host:port`, or per protocol `http=h:p;https=h:p`;
+    /// empty when none is enabled.
+    pub server: String,
+    /// `ProxyOverride`: `;`-separated host patterns with `*`, and `<local>`.
+    pub bypass: String,
+}
+
+/// Why one part of the automatic configuration gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoError {
+    /// Automatic detection found no PAC script (the common case on a network without WPAD).
+    #[cfg_attr(not(windows), allow(dead_code))] // WinHTTP's answer: made on Windows only
+    NoScript,
+    /// The script could not be fetched or run, or WinHTTP failed; the sentence says which.
+    Failed(String),
+}
 
 /// The user's proxy settings; `None` when they name neither a proxy nor automatic
 /// configuration.
@@ -141,7 +185,10 @@ mod winhttp {
         url: &str,
         timeout_ms: u64,
     ) -> Result<Option<String>, AutoError> {
-        let agent = wide(&format!("onecollector-tel/{}", crate::SDK_VERSION));
+        let agent = wide(&format!(
+            "onecollector-tel/{}",
+            crate::model::ext::SDK_VERSION
+        ));
         // SAFETY: a NUL-terminated agent name and null proxy strings, as the call allows.
         let session = unsafe {
             WinHttpOpen(

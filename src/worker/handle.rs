@@ -1,32 +1,15 @@
 //! The one owner of the protocol between a client and its worker: start it, wait for a flush,
 //! shut it down. Nothing outside this file drives the worker through its shared fields.
 
-use super::{on_worker_of, Shared, Worker};
-use crate::logging::{tel_log, Level};
-use crate::status::{Error, Result, Status};
-use crate::sync::Mutex;
+use super::budget;
+use super::shared::Shared;
+use super::{on_worker_of, Worker};
+use crate::model::status::{Error, Result, Status};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::sync::Mutex;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// The shutdown time budget. abi.md: `tel_shutdown(t)` returns within `t` plus 200 ms, even
-/// when the collector hangs mid-request and whatever a callback does; these shares of the
-/// 200 ms add up below it.
-pub mod budget {
-    use std::time::Duration;
-
-    /// How long past its deadline a shutdown waits for the worker to end by itself before
-    /// taking over what it holds (it is then stuck in a request or in a callback).
-    pub const EXIT_GRACE: Duration = Duration::from_millis(40);
-    /// How long a shutdown that took over waits for another process's cache lock to persist.
-    pub const TAKEOVER_WRITE: Duration = Duration::from_millis(120);
-    /// How long past the deadline the worker's own last write waits for the cache lock.
-    pub const LAST_WRITE: Duration = Duration::from_millis(150);
-    /// The latest a shutdown or close returns past its deadline. What is left of the margin
-    /// goes to the delivery reports and log lines still being handed over, and to the
-    /// delivery callbacks still running: they are waited for until then, not longer.
-    pub const RETURN: Duration = Duration::from_millis(180);
-}
 
 /// A running worker thread and what it shares with the callers.
 pub struct WorkerHandle {
@@ -150,8 +133,8 @@ impl WorkerHandle {
             // The worker is stuck in a request or a callback: take what it holds and leave it
             // behind; it touches nothing once it sees `abandoned`. This thread's log lines and
             // reports go out before it returns when they can within the margin (see
-            // `logging::Hold::emit_by`, `deliver_by`).
-            let lines = crate::logging::hold();
+            // `log::Hold::emit_by`, `deliver_by`).
+            let lines = crate::sys::log::hold();
             let cache = shared.new_cache();
             let resolved =
                 shared.drain_and_persist(cache.as_ref(), Instant::now() + budget::TAKEOVER_WRITE);

@@ -1,46 +1,77 @@
 //! The worker's side of the on-disk cache: taking entries up for replay within the memory
-//! bound, and writing back a batch whose attempts ran out.
+//! bound, writing back a batch whose attempts ran out, and releasing the claim once what it
+//! lists is resolved.
 
-use super::{count_events, Batch, Event, Worker};
-use crate::logging::{tel_log, Level};
-use crate::stats::{Outcome, Stats};
+use crate::cache::entry::{fingerprint, mark, unmark, Fingerprints};
+use crate::cache::Cache;
+use crate::sys::log::{tel_log, Level};
+use crate::worker::batch::Batch;
+use crate::worker::queue::Event;
+use crate::worker::shared::Shared;
+use crate::worker::stats::{count_events, Outcome, Stats};
 use std::time::{Duration, Instant};
 
-impl Worker {
-    /// How many cache entries may be taken up now without passing `queue_max_events`.
-    pub(super) fn replay_room(&self) -> usize {
-        let cfg = &self.shared.config;
-        let pending = self
-            .shared
-            .stats
-            .pending
-            .load(std::sync::atomic::Ordering::Relaxed) as usize;
-        cfg.queue_max_events
-            .saturating_sub(pending)
-            .min(cfg.batch_max_events)
+/// The session's cache and how far its replay has come.
+pub struct Replay {
+    /// None without a usable cache (`cache_path: null`, or no folder for it).
+    pub cache: Option<Cache>,
+    /// Entries present at start may still be waiting to be claimed.
+    pending: bool,
+    /// Claimed cache entries not yet resolved; the claim file is emptied when it reaches 0.
+    claimed_outstanding: usize,
+    /// Lines this session wrote back (a batch whose attempts ran out): not claimed again by it.
+    put_back: Fingerprints,
+}
+
+impl Replay {
+    pub fn new(cache: Option<Cache>) -> Self {
+        Replay {
+            pending: cache.is_some(),
+            cache,
+            claimed_outstanding: 0,
+            put_back: Fingerprints::new(),
+        }
+    }
+
+    /// Whether entries may still be waiting to be claimed.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Every entry present at start is resolved (or there is no cache).
+    pub fn done(&self) -> bool {
+        !self.pending && self.claimed_outstanding == 0
+    }
+
+    /// A kill window: nothing more is claimed, and what was claimed is dropped with the rest.
+    pub fn stop(&mut self) {
+        self.pending = false;
+        self.claimed_outstanding = 0;
+        if let Some(cache) = &self.cache {
+            cache.release_claim();
+        }
     }
 
     /// Claims the next chunk of cache entries, within the memory bound.
-    pub(super) fn replay_chunk(&mut self) {
-        let cfg = self.shared.config.clone();
-        let room = self.replay_room();
+    pub fn chunk(&mut self, shared: &Shared) {
+        let cfg = shared.config.clone();
+        let room = room(shared);
         let Some(cache) = self.cache.as_mut() else {
-            self.replay_pending = false;
+            self.pending = false;
             return;
         };
         cache.forget_purged_claim();
-        let marker = &self.shared.epoch_marker;
+        let marker = &shared.epoch_marker;
         let put_back = &self.put_back;
-        let skip = |line: &str| {
-            line.contains(marker.as_str()) || put_back.contains(&crate::cache::fingerprint(line))
-        };
+        let skip =
+            |line: &str| line.contains(marker.as_str()) || put_back.contains(&fingerprint(line));
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
         let (lines, change) = match claimed {
             Ok(claimed) => claimed,
             Err(_) => {
                 // Logged once by the cache; an unusable cache must not stop delivery.
-                self.shared.held.lock().committing = false;
-                self.replay_pending = false;
+                shared.held.lock().committing = false;
+                self.pending = false;
                 return;
             }
         };
@@ -49,7 +80,7 @@ impl Worker {
         let events: Vec<Event> = lines
             .iter()
             .map(|line| {
-                let (bare, priority) = crate::cache::unmark(line);
+                let (bare, priority) = unmark(line);
                 Event {
                     line: bare.to_owned(),
                     ordinal: Event::REPLAYED,
@@ -62,13 +93,13 @@ impl Worker {
         {
             // What the claim wrote is counted and in hand before a shutdown may take over (it
             // waits while `committing`): the counters are final once `tel_shutdown` returns.
-            let mut held = self.shared.held.lock();
+            let mut held = shared.held.lock();
             held.committing = false;
             if held.abandoned {
                 // Taken over before the claim wrote anything: nothing changed on disk.
                 return;
             }
-            let stats = &self.shared.stats;
+            let stats = &shared.stats;
             Stats::add(&stats.cache_evicted, change.evicted as u64);
             if change.rejected > 0 {
                 // Taken up like every entry, and resolved at once: never sent.
@@ -98,7 +129,7 @@ impl Worker {
             );
         }
         if n == 0 {
-            self.replay_pending = false;
+            self.pending = false;
             return;
         }
         self.claimed_outstanding += n;
@@ -111,24 +142,22 @@ impl Worker {
 
     /// The front batch ran out of attempts: it goes to the cache file for a later process. It
     /// stays in hand while it is written (a shutdown taking over persists it instead).
-    pub(super) fn persist_exhausted(&mut self) {
-        let Some((lines, attempts)) = self.shared.held.lock().batches.front().map(|b| {
-            let lines: Vec<String> = b
-                .events
-                .iter()
-                .map(|e| crate::cache::mark(&e.line, e.priority))
-                .collect();
+    pub fn persist_exhausted(&mut self, shared: &Shared) {
+        let Some((lines, attempts)) = shared.held.lock().batches.front().map(|b| {
+            let lines: Vec<String> = b.events.iter().map(|e| mark(&e.line, e.priority)).collect();
             (lines, b.attempts)
         }) else {
             return;
         };
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let cache = self.cache.as_ref().expect("checked by caller");
+        let Some(cache) = self.cache.as_ref() else {
+            return;
+        };
         let written = cache.persist(&refs, Instant::now() + Duration::from_secs(2));
         let batch = {
             // Resolved under the lock a shutdown takes over with: it waits while `committing`,
             // so what was written is counted before `tel_shutdown` returns.
-            let mut held = self.shared.held.lock();
+            let mut held = shared.held.lock();
             held.committing = false;
             let Ok(change) = written else {
                 // Keep it in memory and keep trying at the longest backoff.
@@ -142,17 +171,16 @@ impl Worker {
                 .pop_front()
                 .expect("the front batch stays in hand");
             let events: Vec<&Event> = batch.events.iter().collect();
-            self.shared.resolve(Outcome::Persisted, &events, 0, || {
+            shared.resolve(Outcome::Persisted, &events, 0, || {
                 format!(
                     "undeliverable after {attempts} attempts: written to the cache file for a later process"
                 )
             });
-            Stats::add(&self.shared.stats.cache_evicted, change.evicted as u64);
+            Stats::add(&shared.stats.cache_evicted, change.evicted as u64);
             batch
         };
         let n = batch.events.len();
-        self.put_back
-            .extend(lines.iter().map(|l| crate::cache::fingerprint(l)));
+        self.put_back.extend(lines.iter().map(|l| fingerprint(l)));
         tel_log!(
             Level::Info,
             "{} undeliverable after {} attempts: written to the cache file for a later process",
@@ -164,7 +192,8 @@ impl Worker {
         }
     }
 
-    pub(super) fn resolved_claimed(&mut self, n: usize) {
+    /// `n` claimed entries are resolved; the claim file is emptied once none is left.
+    pub fn resolved_claimed(&mut self, n: usize) {
         self.claimed_outstanding = self.claimed_outstanding.saturating_sub(n);
         if self.claimed_outstanding == 0 {
             if let Some(c) = &self.cache {
@@ -172,4 +201,16 @@ impl Worker {
             }
         }
     }
+}
+
+/// How many cache entries may be taken up now without passing `queue_max_events`.
+pub fn room(shared: &Shared) -> usize {
+    let cfg = &shared.config;
+    let pending = shared
+        .stats
+        .pending
+        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    cfg.queue_max_events
+        .saturating_sub(pending)
+        .min(cfg.batch_max_events)
 }

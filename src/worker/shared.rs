@@ -2,17 +2,20 @@
 //! resolving events (counters, critical-events file, delivery reports, all in one place) and,
 //! at shutdown, draining and persisting what is left.
 
-use super::count_events;
-use crate::batch::Held;
-use crate::cache::{mark, Cache, CacheFiles, ClaimHandle, Owner, TakenClaim};
-use crate::config::Config;
-use crate::critical::CriticalLog;
-use crate::delivery::{Delivery, Report};
-use crate::kill::KillSwitch;
-use crate::logging::{tel_log, Level};
-use crate::queue::{Event, Queue};
-use crate::stats::{Outcome, Stats};
-use crate::sync::{Condvar, Mutex};
+use crate::cache::claim::{ClaimHandle, TakenClaim};
+use crate::cache::entry::mark;
+use crate::cache::files::CacheFiles;
+use crate::cache::owner::Owner;
+use crate::cache::Cache;
+use crate::model::config::Config;
+use crate::policy::kill::{KillSwitch, KILLED};
+use crate::sys::log::{tel_log, Level};
+use crate::sys::sync::{Condvar, Mutex};
+use crate::worker::batch::Held;
+use crate::worker::critical::CriticalLog;
+use crate::worker::delivery::{Delivery, Report};
+use crate::worker::queue::{Event, Queue};
+use crate::worker::stats::{count_events, Outcome, Stats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,7 +48,7 @@ pub struct Shared {
     pub epoch_marker: String,
     pub delivery: Delivery,
     /// The critical-events file (created at the first critical event). Its locks are taken
-    /// before the queue lock when both are needed (see [`crate::critical`]).
+    /// before the queue lock when both are needed (see [`crate::worker::critical`]).
     pub critical: CriticalLog,
     /// `held.abandoned`, readable without the lock: the worker's cache work checks it as it goes.
     pub taken_over: AtomicBool,
@@ -129,10 +132,7 @@ impl Shared {
         // No append from now on; one in progress is finished (its push refused) first.
         self.critical.close();
         if self.kill.active() {
-            self.resolve(Outcome::DroppedKilled, &events, 0, || {
-                "dropped: the collector told this tenant to stop sending for a while (kill window)"
-                    .to_owned()
-            });
+            self.resolve(Outcome::DroppedKilled, &events, 0, || KILLED.to_owned());
             self.critical.discard();
             return n;
         }

@@ -1,5 +1,5 @@
-//! `src/platform/windows.rs` compiled on its own, for its `#[cfg(test)]` tests (see Cargo.toml).
+//! `src/sys/platform/windows.rs` compiled on its own, for its `#[cfg(test)]` tests (see Cargo.toml).
 #![cfg(windows)]
 
-#[path = "../../../src/platform/windows.rs"]
+#[path = "../../../src/sys/platform/windows.rs"]
 pub mod windows;
