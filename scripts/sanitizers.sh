@@ -7,13 +7,12 @@
 # $CARGO_TARGET_DIR/sanitizers/reports/ and the run passes only if that folder stays empty.
 # Suppressions, each with its reason: tests/sanitize/{tsan,lsan}.supp. See docs/reliability.md.
 #
-#   scripts/sanitizers.sh                  # both sanitizers (what CI runs)
+#   scripts/sanitizers.sh                  # both sanitizers (test.sh runs one, then the other)
 #   scripts/sanitizers.sh thread           # one of them: thread | address
 #   SANITIZER_ROUNDS=5 SANITIZER_BUILD_STD=1 scripts/sanitizers.sh   # the longer run: every
 #                                          # test 5 times, std rebuilt with ASan too
 #
-# Builds go to $CARGO_TARGET_DIR/sanitizers/<sanitizer>, apart from the normal build;
-# SANITIZERS_PRUNE=1 deletes each once its sanitizer passed.
+# Builds go to $CARGO_TARGET_DIR/sanitizers/<sanitizer>, apart from the normal build.
 # Needs gcc and the rust-src component.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -250,12 +249,6 @@ for san in "${sanitizers[@]}"; do
         run_checked "$san ${srcs[0]}" timeout 1200 "$prog" "${args[@]}"
       done
     done
-  fi
-  # SANITIZERS_PRUNE=1 (scripts/test.sh in CI): this sanitizer's build (its own std and every
-  # dependency) is deleted once it passed, before the next one is built, for disk space.
-  if [ -n "${SANITIZERS_PRUNE:-}" ] && [ "$fail" = 0 ]; then
-    echo "sanitizers.sh: deleting $dir ($(du -sh "$dir" | cut -f1))"
-    rm -rf "$dir"
   fi
 done
 
