@@ -7,7 +7,7 @@
 # $CARGO_TARGET_DIR/sanitizers/reports/ and the run passes only if that folder stays empty.
 # Suppressions, each with its reason: tests/sanitize/{tsan,lsan}.supp. See docs/reliability.md.
 #
-#   scripts/sanitizers.sh                  # both sanitizers (what CI runs)
+#   scripts/sanitizers.sh                  # both sanitizers (test.sh runs one, then the other)
 #   scripts/sanitizers.sh thread           # one of them: thread | address
 #   SANITIZER_ROUNDS=5 SANITIZER_BUILD_STD=1 scripts/sanitizers.sh   # the longer run: every
 #                                          # test 5 times, std rebuilt with ASan too

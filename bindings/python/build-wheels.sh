@@ -128,22 +128,19 @@ linux_wheel() { # name library arch expect
 if [ -n "${TEL_WHEEL_HOST_GLIBC:-}" ]; then
     step "libtel.so x86_64: cargo build --profile dist -p onecollector-tel (this machine's glibc)"
     (cd "$repo" && cargo build --profile dist --locked -p onecollector-tel)
-    step "manylinux x86_64 wheel (auditwheel: the oldest manylinux tag libtel.so allows)"
-    linux_wheel manylinux-x86_64 "$target/dist/libtel.so" x86_64 'manylinux_*_x86_64'
+    x86_64_library=$target/dist/libtel.so
 else
-    step "libtel.so x86_64: cargo zigbuild --profile dist -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17"
-    zigbuild --profile dist --locked -p onecollector-tel --target x86_64-unknown-linux-gnu.2.17
-    step "manylinux x86_64 wheel (auditwheel: the oldest manylinux tag libtel.so allows)"
-    linux_wheel manylinux-x86_64 "$target/x86_64-unknown-linux-gnu/dist/libtel.so" x86_64 'manylinux_*_x86_64'
+    x86_64_library=$target/x86_64-unknown-linux-gnu/dist/libtel.so
 fi
+# The three Linux libraries in one cargo invocation (scripts/lib/zig.sh).
+step "libtel.so: cargo zigbuild --profile dist -p onecollector-tel --target ${zig_linux_targets[*]}"
+zigbuild_linux_dist
+step "manylinux x86_64 wheel (auditwheel: the oldest manylinux tag libtel.so allows)"
+linux_wheel manylinux-x86_64 "$x86_64_library" x86_64 'manylinux_*_x86_64'
 
-step "libtel.so aarch64: cargo zigbuild --profile dist -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17"
-zigbuild --profile dist --locked -p onecollector-tel --target aarch64-unknown-linux-gnu.2.17
 step "manylinux aarch64 wheel (auditwheel)"
 linux_wheel manylinux-aarch64 "$target/aarch64-unknown-linux-gnu/dist/libtel.so" aarch64 'manylinux_*_aarch64'
 
-step "libtel.so musl x86_64: cargo zigbuild --profile dist -p onecollector-tel --target x86_64-unknown-linux-musl"
-zigbuild --profile dist --locked -p onecollector-tel --target x86_64-unknown-linux-musl
 step "musllinux x86_64 wheel (auditwheel)"
 linux_wheel musllinux-x86_64 "$target/x86_64-unknown-linux-musl/dist/libtel.so" x86_64 'musllinux_1_2_x86_64'
 

@@ -6,7 +6,8 @@
 #
 # 1. The shipped library: `cargo zigbuild --profile dist` for the target (glibc 2.17's symbols
 #    for aarch64, musl's libc.so for musl), the one the wheels and the NuGet package take from
-#    <target>/<triple>/dist (a no-op when build-wheels.sh built it already). Its dynamic
+#    <target>/<triple>/dist (built with the other two shipped Linux libraries, by the command
+#    build-wheels.sh runs: a no-op when it built them already). Its dynamic
 #    symbols must be exactly the functions of include/tel.h, its DT_NEEDED the C library's.
 # 2. The library's integration tests that drive the C ABI, built for the target (debug) and run
 #    there against the emulator, which they run in-process (built for the target too):
@@ -148,9 +149,11 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 started=$(date +%s)
 step() { printf '\n==> %s: %s\n' "$triple" "$*"; last=$(date +%s); }
 
-step "the shipped library: cargo zigbuild --profile dist --target $zig_triple"
+# Built with the other shipped Linux libraries, as build-wheels.sh builds them (scripts/lib/zig.sh):
+# after it, nothing to do.
+step "the shipped library: cargo zigbuild --profile dist --target ${zig_linux_targets[*]}"
 status=0
-zigbuild --profile dist --locked -p onecollector-tel --target "$zig_triple" || status=$?
+zigbuild_linux_dist || status=$?
 if [ $status -eq 0 ]; then
     python3 "$here/check_elf.py" "$triple" "$shipped/libtel.so" || status=$?
 fi

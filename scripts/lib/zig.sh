@@ -21,3 +21,15 @@ zigbuild() {
 # library must use the C library of the process that loads it, so libtel.so for musl is built
 # with crt-static off, against musl's libc.so (every musl build: the shipped one and the tests).
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS=${CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS:--C target-feature=-crt-static}
+
+# The three shipped Linux libraries (dist profile): glibc 2.17's symbols for x86-64 and aarch64,
+# musl for x86-64. Always built together, by this one command, by build-wheels.sh and by
+# packaging/linux/cross-test.sh alike: their fat-LTO links (a core each) run side by side, and
+# a second caller finds everything fresh (a cargo zigbuild of one target sets other
+# environment variables than one of three, which would make cargo build them again).
+zig_linux_targets=(x86_64-unknown-linux-gnu.2.17 aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl)
+zigbuild_linux_dist() {
+    local t args=()
+    for t in "${zig_linux_targets[@]}"; do args+=(--target "$t"); done
+    zigbuild --profile dist --locked -p onecollector-tel "${args[@]}"
+}

@@ -582,16 +582,20 @@ void case_purge() {
             .endpoint("http://127.0.0.1:1/OneCollector/1.0/")
             .cache_path(path)
             .retry_initial_ms(10ms)
+            .retry_max_attempts(1)
             .http_timeout_ms(1s);
     };
     const auto live = [&] { return fast_config(collector, kKeyA).cache_path(path); };
-    // Five events that cannot be delivered now are persisted at close.
+    // Five events that cannot be delivered now are persisted: one attempt, refused, sends the
+    // batch to the cache file, and the flush returns once it is there, however slow the
+    // machine (a close's grace alone could end before the attempt, leaving them to it).
     const auto persist_five = [&] {
         Reports reports;
         {
             tel::Client client(dead(), 300ms);
             client.set_delivery_callback(reports.callback());
             for (int i = 0; i < 5; ++i) client.log("Cpp.Purge.Waiting");
+            client.flush(20s);
         }
         CHECK_EQ(reports.events(tel::Outcome::persisted), 5u);
     };
