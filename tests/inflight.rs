@@ -236,3 +236,123 @@ fn a_shutdown_with_every_request_hanging_keeps_its_deadline_and_persists_each_ba
     assert_eq!(unique.len(), lines.len(), "no line twice");
     c.release();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A burst spilled to the cache instead of refused.
+
+/// Queue bound of the spill tests: the worker spills past 75 queued events, down to 50.
+const QUEUE: usize = 100;
+
+fn spill_config(endpoint: &str, cache: &std::path::Path) -> serde_json::Value {
+    json!({
+        "ikey": IKEY,
+        "endpoint": endpoint,
+        "cache_path": cache,
+        "batch_max_events": BATCH,
+        "queue_max_events": QUEUE,
+        "max_inflight_requests": 1,
+        "flush_interval_ms": 60_000,
+        "retry_initial_ms": 50,
+        "retry_max_ms": 200,
+        "http_timeout_ms": 60_000,
+    })
+}
+
+/// Logs `n` events named `Spill` with `i` from `from`.
+fn log_spill(from: usize, n: usize) {
+    for i in from..from + n {
+        log_ok("Spill", Some(&format!("{{\"i\":{i}}}")));
+    }
+}
+
+/// With one request on the wire and unanswered: logs 106 events into a queue of 100, waiting
+/// for the spill after the first 86. Without the spill the last 6 would be refused.
+fn burst_with_one_request_unanswered(request_sent: impl Fn() -> bool) {
+    log_spill(0, BATCH);
+    assert!(eventually(WAIT, &request_sent), "the first request went");
+    log_spill(BATCH, 76); // 76 queued: past the mark
+    assert!(
+        eventually(WAIT, || stat("persisted") == 26),
+        "spilled down to half: {}",
+        stats()
+    );
+    log_spill(BATCH + 76, 20); // 70 queued, 80 pending: room again
+    assert_eq!(stat("dropped_queue_full"), 0);
+}
+
+#[test]
+fn a_spilled_burst_is_replayed_by_its_own_session_once() {
+    let _s = serial();
+    let c = Collector::start().unwrap();
+    let dir = temp_dir("spill-own");
+    let cache = dir.join("events.cache");
+    c.push(Scripted::accept().held());
+    init_ok(&spill_config(&c.endpoint(), &cache));
+    burst_with_one_request_unanswered(|| c.request_count() == 1);
+    c.release();
+    assert_eq!(flush(20_000), 0, "{}", last_error());
+    let seen = delivered(&c);
+    assert_eq!(seen.len(), 106, "{}", stats());
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "delivered once each: {seen:?}"
+    );
+    assert_eq!(stat("replayed"), 26);
+    assert_eq!(stat("sent"), 106);
+    assert_eq!(shutdown(2000), 0);
+    assert_conserved();
+    assert!(read_lines(&cache).is_empty(), "nothing left in the cache");
+}
+
+/// The child: a burst while the collector hangs, then a shutdown; prints its stats.
+#[test]
+fn child_spilling_burst() {
+    if child_role().as_deref() != Some("spill") {
+        return;
+    }
+    init_ok(&child_config());
+    burst_with_one_request_unanswered(|| stat("http_requests") == 1);
+    let rc = shutdown(300);
+    println!("SHUTDOWN={rc}");
+    println!("STATS={}", stats());
+}
+
+#[test]
+fn a_burst_spilled_by_one_process_is_delivered_once_by_the_next() {
+    let _s = serial();
+    let hang = Collector::start().unwrap();
+    hang.set_default(Some(Scripted::fault(Fault::HangBeforeHeaders)));
+    let dir = temp_dir("spill-processes");
+    let cache = dir.join("events.cache");
+    let config = spill_config(&hang.endpoint(), &cache);
+    let out = run_role_ok(
+        "child_spilling_burst",
+        "spill",
+        &[("TEL_TEST_CONFIG", config.to_string())],
+        WAIT,
+    );
+    let s = printed_stats(&out);
+    assert_eq!(s["dropped_queue_full"], 0, "{s}");
+    assert_eq!(
+        s["persisted"], 106,
+        "spilled, and the rest at shutdown: {s}"
+    );
+    assert_conserved_in(&s);
+    hang.release();
+    let lines = read_lines(&cache);
+    assert_eq!(lines.len(), 106, "each event written once");
+    // The next process delivers them.
+    let c = Collector::start().unwrap();
+    init_ok(&spill_config(&c.endpoint(), &cache));
+    assert_eq!(flush(20_000), 0, "{}", last_error());
+    let seen = delivered(&c);
+    assert_eq!(seen.len(), 106);
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "delivered once each: {seen:?}"
+    );
+    assert_eq!(shutdown(2000), 0);
+    assert_eq!(stat("replayed"), 106);
+    assert_conserved();
+    assert!(read_lines(&cache).is_empty());
+}

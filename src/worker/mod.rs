@@ -18,6 +18,7 @@ mod inflight;
 pub(crate) mod queue;
 mod replay;
 pub(crate) mod shared;
+mod spill;
 pub(crate) mod stats;
 
 use crate::policy::decide::{decide, Retry, State};
@@ -29,6 +30,7 @@ use crate::worker::inflight::Inflight;
 use crate::worker::queue::Queue;
 use crate::worker::replay::Replay;
 use crate::worker::shared::Shared;
+use crate::worker::spill::Spill;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +56,7 @@ enum Step {
 pub struct Worker {
     shared: Arc<Shared>,
     inflight: Inflight,
+    spill: Spill,
     replay: Replay,
     pacing: Pacing,
     jitter: Jitter,
@@ -66,6 +69,7 @@ impl Worker {
         let cache = shared.new_cache().map(|c| c.owned_by(shared.clone()));
         Worker {
             inflight: Inflight::new(Transport::new(&*shared.config)),
+            spill: Spill::default(),
             replay: Replay::new(cache),
             pacing: Pacing::default(),
             jitter: Jitter::new(),
@@ -85,6 +89,10 @@ impl Worker {
                 // Before any wait: a flush learns at once what the answers resolved.
                 self.publish_progress();
                 self.shared.delivery.emit();
+            }
+            if self.spill.due(&self.shared, &self.replay) {
+                self.spill.run(&self.shared, &mut self.replay);
+                self.publish_progress();
             }
             let step = self.next_step();
             match step {
@@ -191,7 +199,7 @@ impl Worker {
         // events, those are sent first and the replay waits. A shutdown does not stop the
         // replay: the entries present at start are this session's work, and a short-lived
         // process (init, log, shutdown) must drain the cache too.
-        let room = replay::room(&self.shared);
+        let room = self.replay.room(&self.shared);
         if self.replay.pending() && room > 0 {
             return Step::Replay;
         }
