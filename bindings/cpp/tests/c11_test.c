@@ -199,6 +199,88 @@ static void test_session(const tel_test_collector *collector) {
     CHECK(atomic_load(&lines_seen) > 0);
 }
 
+#if defined(TEL_HAS_ABI_1_2)
+static int stats_has(const char *needle) {
+    char stats[2048];
+    tel_stats_json(stats, sizeof stats);
+    return strstr(stats, needle) != NULL;
+}
+
+/* ABI 1.2: consent, common properties, pause and resume, from C. */
+static void test_abi_1_2(const tel_test_collector *collector) {
+    char config[1024];
+    char *accepted = NULL;
+    tel_client *client = NULL;
+
+    /* Arguments before state; -1 without a session or client. */
+    CHECK(tel_consent() == -1);
+    CHECK(tel_client_consent(NULL) == -1);
+    CHECK_STATUS(tel_set_consent(TEL_CONSENT_GRANTED), TEL_ERR_NOT_INITIALIZED);
+    CHECK_STATUS(tel_set_property("build", "1"), TEL_ERR_NOT_INITIALIZED);
+    CHECK_STATUS(tel_set_property(NULL, "1"), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_pause(), TEL_ERR_NOT_INITIALIZED);
+    CHECK_STATUS(tel_resume(), TEL_ERR_NOT_INITIALIZED);
+    CHECK_STATUS(tel_client_set_consent(NULL, TEL_CONSENT_GRANTED), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_client_set_property(NULL, "build", "1"), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_client_pause(NULL), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_client_resume(NULL), TEL_ERR_INVALID_ARGUMENT);
+
+    snprintf(config, sizeof config,
+             "{\"ikey\":\"" IKEY "\",\"endpoint\":\"%s\",\"cache_path\":null,"
+             "\"flush_interval_ms\":20,\"retry_initial_ms\":20,\"consent\":\"required\","
+             "\"properties\":{\"channel\":\"beta\"},\"scrub\":[\"email\"]}",
+             collector->endpoint);
+    CHECK_STATUS(tel_init(config), TEL_OK);
+    CHECK(tel_consent() == TEL_CONSENT_UNKNOWN);
+    CHECK_STATUS(tel_set_consent(TEL_CONSENT_UNKNOWN), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_set_consent(3), TEL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(tel_set_property("build", "{\"id\":42}"), TEL_OK);
+    CHECK_STATUS(tel_set_property("build", "not json"), TEL_ERR_INVALID_EVENT);
+    CHECK_STATUS(tel_log("C11.Privacy.Waits", "{\"contact\":\"jane.doe@example.com\"}"), TEL_OK);
+    CHECK_STATUS(tel_set_property("build", NULL), TEL_OK);
+    CHECK_STATUS(tel_log("C11.Privacy.NoBuild", NULL), TEL_OK);
+    CHECK_STATUS(tel_flush(20000), TEL_OK);
+    CHECK(stats_has("\"consent\":\"unknown\""));
+    CHECK(stats_has("\"pending\":2,") || stats_has("\"pending\":2}"));
+
+    CHECK_STATUS(tel_pause(), TEL_OK);
+    CHECK_STATUS(tel_pause(), TEL_OK);
+    CHECK(stats_has("\"paused\":true"));
+    CHECK_STATUS(tel_set_consent(TEL_CONSENT_GRANTED), TEL_OK);
+    CHECK(tel_consent() == TEL_CONSENT_GRANTED);
+    CHECK_STATUS(tel_resume(), TEL_OK);
+    CHECK(stats_has("\"paused\":false"));
+    CHECK_STATUS(tel_flush(20000), TEL_OK);
+    /* test_session's four events, and these two. */
+    CHECK(tel_test_wait(collector, 6, 0, 10000) == 0);
+    CHECK(tel_test_http(collector, "GET", "/_emulator/accepted", NULL, &accepted) == 200);
+    if (accepted != NULL) {
+        CHECK(strstr(accepted, "\"C11.Privacy.Waits\"") != NULL);
+        CHECK(strstr(accepted, "\"<email>\"") != NULL);
+        CHECK(strstr(accepted, "jane.doe") == NULL);
+        CHECK(strstr(accepted, "{\"id\":42}") != NULL);
+        CHECK(strstr(accepted, "\"beta\"") != NULL);
+        free(accepted);
+    }
+    CHECK_STATUS(tel_set_consent(TEL_CONSENT_DENIED), TEL_OK);
+    CHECK_STATUS(tel_log("C11.Privacy.Denied", NULL), TEL_OK);
+    CHECK(stats_has("\"dropped_consent\":1"));
+    CHECK_STATUS(tel_shutdown(2000), TEL_OK);
+
+    /* A client has the same calls. */
+    CHECK_STATUS(tel_client_new(config, &client), TEL_OK);
+    if (client != NULL) {
+        CHECK(tel_client_consent(client) == TEL_CONSENT_UNKNOWN);
+        CHECK_STATUS(tel_client_set_property(client, "build", "\"c\""), TEL_OK);
+        CHECK_STATUS(tel_client_pause(client), TEL_OK);
+        CHECK_STATUS(tel_client_resume(client), TEL_OK);
+        CHECK_STATUS(tel_client_set_consent(client, TEL_CONSENT_DENIED), TEL_OK);
+        CHECK(tel_client_consent(client) == TEL_CONSENT_DENIED);
+        CHECK_STATUS(tel_client_close(client, 2000), TEL_OK);
+    }
+}
+#endif
+
 int main(void) {
     tel_test_collector collector;
 
@@ -209,6 +291,9 @@ int main(void) {
         return 1;
     }
     test_session(&collector);
+#if defined(TEL_HAS_ABI_1_2)
+    test_abi_1_2(&collector);
+#endif
     tel_test_collector_stop(&collector);
 
     printf("c11: %d checks, %d failed\n", checks, failures);

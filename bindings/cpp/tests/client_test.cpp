@@ -5,6 +5,7 @@
 
 #include "support/check.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -629,12 +630,85 @@ void case_purge() {
     remove_cache(path);
 }
 
+// tel::Client's consent, common properties, pause and resume, and the sampling, scrubbing and
+// audit keys of its configuration (ABI 1.2).
+void case_controls() {
+#if defined(TEL_HAS_ABI_1_2)
+    Collector collector;
+    const std::string path = cache_file("controls");
+    const std::string audit = std::filesystem::path(path).parent_path().string() + "/audit.ndjson";
+    {
+        tel::Client client(fast_config(collector, kKeyA)
+                               .cache_path(path)
+                               .consent(tel::ConsentDefault::required)
+                               .sample_rate(0)
+                               .sample_event("Cpp.Controls.Kept", 1)
+                               .scrub({"email", "ipv4"})
+                               .audit_path(audit));
+        CHECK(client.consent() == tel::Consent::unknown);
+        client.set_property("channel", "beta");
+        client.log("Cpp.Controls.Sampled");
+        client.log("Cpp.Controls.Kept", {{"contact", "jane.doe@example.com"}, {"host", "10.1.2.3"}});
+        client.flush(20s);
+        CHECK_EQ(client.stats().pending, 1u);
+        CHECK_EQ(client.stats().dropped_sampled, 1u);
+        CHECK(!cache_folder_holds(path, "Cpp.Controls.Kept"));  // unknown: nothing on disk
+
+        client.pause();
+        client.set_consent(tel::Consent::granted);
+        client.flush(20s);  // paused with a cache: persisted, not sent
+        CHECK(client.stats().paused);
+        CHECK(client.stats().persisted >= 1u);
+        CHECK(collector.accepted().empty());
+        client.resume();
+        client.flush(20s);
+        CHECK(collector.wait(1, 0));
+        const tel::Stats s = client.stats();
+        CHECK_EQ(s.sent, 1u);
+        CHECK_EQ(s.scrubbed, 2u);
+        CHECK(s.consent == tel::Consent::granted);
+        CHECK(s.conserved());
+
+        client.set_consent(tel::Consent::denied);
+        client.log("Cpp.Controls.Kept", {{"after", "denial"}});
+        CHECK_EQ(client.stats().dropped_consent, 1u);
+        CHECK(client.try_pause().ok());
+        CHECK(client.try_resume().ok());
+        CHECK(client.try_remove_property("channel").ok());
+    }
+    const tel::Array accepted = collector.accepted();
+    CHECK_EQ(accepted.size(), 1u);
+    const tel::Object* kept = find_event(accepted, "Cpp.Controls.Kept");
+    CHECK(kept != nullptr);
+    if (kept)
+        CHECK_EQ(*kept->find("data"),
+                 tel::Value(tel::Object{{"channel", "beta"}, {"contact", "<email>"}, {"host", "<ipv4>"}}));
+    std::ifstream in(audit);
+    const std::string lines((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(lines.find("\"Cpp.Controls.Kept\"") != std::string::npos);
+    CHECK(lines.find("jane.doe") == std::string::npos);
+    CHECK_EQ(std::count(lines.begin(), lines.end(), '\n'), 1);
+
+    // A closed client answers not_initialized, without reaching the library.
+    tel::Client closed(fast_config(collector, kKeyB));
+    closed.close();
+    CHECK(!closed.try_consent().has_value());
+    CHECK_THROWS(closed.set_consent(tel::Consent::granted), tel::Status::not_initialized);
+    CHECK(closed.try_set_property("a", 1).status == tel::Status::not_initialized);
+    CHECK(closed.try_pause().status == tel::Status::not_initialized);
+    remove_cache(path);
+#else
+    std::cout << "client.controls: the library's header predates ABI 1.2" << std::endl;
+#endif
+}
+
 const std::map<std::string, std::function<void()>> cases = {
     {"options", case_options},     {"critical", case_critical},
     {"critical_not_durable", case_critical_not_durable},
     {"two_clients", case_two_clients}, {"lifecycle", case_lifecycle},
     {"close_hang", case_close_hang}, {"delivery", case_delivery},
     {"purge", case_purge},         {"close_blocked", case_close_blocked},
+    {"controls", case_controls},
 };
 
 }  // namespace

@@ -560,11 +560,145 @@ void case_lifecycle() {
     CHECK_EQ(collector.accepted().size(), 5u);
 }
 
+// The ABI 1.2 configuration keys as JSON, and the stats' new fields and conservation law; needs
+// no library call.
+void case_privacy_config() {
+    const tel::Config config = tel::Config("cpptenant-0123456789abcdef")
+                                   .consent(tel::ConsentDefault::required)
+                                   .consent_version(2)
+                                   .property("channel", "beta")
+                                   .property("build", tel::Object{{"id", 42}})
+                                   .property("channel", "stable")
+                                   .sample_rate(0.5)
+                                   .sample_event("Cpp.Rare", 1.0)
+                                   .scrub({"email", "ipv4"})
+                                   .audit_path("/var/tmp/audit.ndjson")
+                                   .audit_max_bytes(4096)
+                                   .max_inflight_requests(8);
+    CHECK_EQ(config.to_json(),
+             std::string(R"({"ikey":"cpptenant-0123456789abcdef","consent":"required",)"
+                         R"("consent_version":2,"properties":{"channel":"stable","build":{"id":42}},)"
+                         R"("sample":{"rate":0.5,"events":{"Cpp.Rare":1.0}},"scrub":["email","ipv4"],)"
+                         R"("audit_path":"/var/tmp/audit.ndjson","audit_max_bytes":4096,)"
+                         R"("max_inflight_requests":8})"));
+    CHECK_EQ(tel::Config().consent(tel::ConsentDefault::granted).scrub({}).to_json(),
+             std::string(R"({"consent":"granted","scrub":[]})"));
+    // properties() replaces what property() added.
+    CHECK_EQ(tel::Config().property("a", 1).properties({{"b", 2}}).to_json(),
+             std::string(R"({"properties":{"b":2}})"));
+
+    const tel::Stats s = tel::Stats::from_json(
+        R"({"enabled":true,"logged":7,"sent":2,"rejected":0,"dropped_killed":0,"dropped_shutdown":0,)"
+        R"("dropped_evicted":0,"dropped_consent":3,"dropped_sampled":1,"persisted":0,"pending":1,)"
+        R"("replayed":0,"scrubbed":5,"consent":"denied","paused":true})");
+    CHECK_EQ(s.dropped_consent, 3u);
+    CHECK_EQ(s.dropped_sampled, 1u);
+    CHECK_EQ(s.scrubbed, 5u);
+    CHECK(s.consent == tel::Consent::denied);
+    CHECK(s.paused);
+    CHECK(s.conserved());
+    tel::Stats missing = s;
+    missing.dropped_consent = 0;
+    CHECK(!missing.conserved());
+    missing = s;
+    missing.dropped_sampled = 0;
+    CHECK(!missing.conserved());
+    CHECK(tel::Stats::from_json(R"({"consent":"unknown"})").consent == tel::Consent::unknown);
+    CHECK(tel::Stats::from_json(R"({})").consent == tel::Consent::granted);
+    CHECK(!tel::Stats::from_json(R"({})").paused);
+    CHECK_EQ(tel::to_string(tel::Consent::granted), std::string_view("granted"));
+}
+
+#if defined(TEL_HAS_ABI_1_2)
+std::size_t request_count(const Collector& collector) {
+    const tel::Value all = tel::detail::JsonReader(collector.get("/_emulator/requests")).read_document();
+    const auto* array = all.get_if<tel::Array>();
+    return array ? array->size() : 0;
+}
+#endif
+
+// tel::Session's consent, common properties, pause and resume (ABI 1.2).
+void case_session_controls() {
+#if defined(TEL_HAS_ABI_1_2)
+    static_assert(static_cast<int>(tel::Consent::granted) == TEL_CONSENT_GRANTED);
+    static_assert(static_cast<int>(tel::Consent::denied) == TEL_CONSENT_DENIED);
+    static_assert(static_cast<int>(tel::Consent::unknown) == TEL_CONSENT_UNKNOWN);
+    Collector collector;
+    {
+        tel::Session inactive;
+        CHECK(!inactive.try_consent().has_value());
+        CHECK_THROWS(inactive.consent(), tel::Status::not_initialized);
+        CHECK_THROWS(inactive.set_consent(tel::Consent::granted), tel::Status::not_initialized);
+        CHECK_THROWS(inactive.pause(), tel::Status::not_initialized);
+        CHECK(inactive.try_resume().status == tel::Status::not_initialized);
+        CHECK(inactive.try_set_property("build", "abc").status == tel::Status::not_initialized);
+    }
+    {
+        tel::Session session(fast_config(collector)
+                                 .consent(tel::ConsentDefault::required)
+                                 .property("channel", "beta"));
+        CHECK(session.consent() == tel::Consent::unknown);
+        CHECK(session.stats().consent == tel::Consent::unknown);
+        session.set_property("build", tel::Object{{"id", 42}});
+        session.log("Cpp.Consent.Waits", {{"n", 1}});
+        session.log("Cpp.Consent.OwnKey", {{"channel", "stable"}});
+        session.remove_property("build");
+        session.log("Cpp.Consent.Removed");
+        session.flush(20s);  // at once: nothing can be sent
+        CHECK_EQ(session.stats().pending, 3u);
+        CHECK_EQ(request_count(collector), 0u);
+        CHECK_THROWS(session.set_consent(tel::Consent::unknown), tel::Status::invalid_argument);
+        CHECK_THROWS(session.set_property("", 1), tel::Status::invalid_event);
+        CHECK(session.try_set_property(std::string_view("a\0b", 3), 1).status ==
+              tel::Status::invalid_argument);
+
+        session.pause();
+        session.pause();  // idempotent
+        CHECK(session.stats().paused);
+        session.set_consent(tel::Consent::granted);
+        CHECK(session.consent() == tel::Consent::granted);
+        session.flush(20s);
+        CHECK_EQ(request_count(collector), 0u);  // paused, and no cache: they wait
+        session.resume();
+        CHECK(!session.stats().paused);
+        session.flush(20s);
+        CHECK(collector.wait(3, 0));
+        const tel::Array accepted = collector.accepted();
+        const tel::Object* waits = find_event(accepted, "Cpp.Consent.Waits");
+        const tel::Object* own = find_event(accepted, "Cpp.Consent.OwnKey");
+        const tel::Object* removed = find_event(accepted, "Cpp.Consent.Removed");
+        CHECK(waits && own && removed);
+        if (waits && own && removed) {
+            CHECK_EQ(*waits->find("data"),
+                     tel::Value(tel::Object{{"channel", "beta"}, {"build", tel::Object{{"id", 42}}}, {"n", 1}}));
+            CHECK_EQ(*own->find("data"),
+                     tel::Value(tel::Object{{"channel", "stable"}, {"build", tel::Object{{"id", 42}}}}));
+            CHECK_EQ(*removed->find("data"), tel::Value(tel::Object{{"channel", "beta"}}));
+        }
+        const tel::Stats s = session.stats();
+        CHECK_EQ(s.sent, 3u);
+        CHECK(s.conserved());
+
+        session.set_consent(tel::Consent::denied);
+        session.log("Cpp.Consent.Denied");
+        session.flush(20s);
+        const tel::Stats denied = session.stats();
+        CHECK(denied.consent == tel::Consent::denied);
+        CHECK_EQ(denied.dropped_consent, 1u);
+        CHECK(denied.conserved());
+    }
+    CHECK_EQ(collector.accepted().size(), 3u);
+#else
+    std::cout << "cpp.session_controls: the library's header predates ABI 1.2" << std::endl;
+#endif
+}
+
 const std::map<std::string, std::function<void()>> cases = {
     {"json_writer", case_json_writer},   {"events_arrive", case_events_arrive},
     {"escaping", case_escaping},         {"errors", case_errors},
     {"deadline_hang", case_deadline_hang}, {"stats_logger", case_stats_logger},
-    {"lifecycle", case_lifecycle},
+    {"lifecycle", case_lifecycle},       {"privacy_config", case_privacy_config},
+    {"session_controls", case_session_controls},
 };
 
 }  // namespace

@@ -37,6 +37,8 @@ def assert_conserved(stats: Dict[str, Any]) -> None:
         + stats["dropped_killed"]
         + stats["dropped_shutdown"]
         + stats.get("dropped_evicted", 0)  # 0.2.0
+        + stats.get("dropped_consent", 0)  # 0.3.0
+        + stats.get("dropped_sampled", 0)  # 0.3.0
         + stats["persisted"]
         + stats["pending"]
     )

@@ -262,7 +262,7 @@ inline void clear_delivery_callback() { set_delivery_callback(nullptr); }
 /// client over (its delivery callback goes with it), and move-assigning closes the client the
 /// target held. A default-constructed, moved-from or closed Client is inactive, and its calls
 /// fail with `Status::not_initialized` without reaching the library.
-class Client : public detail::EventLogging<Client> {
+class Client : public detail::EventLogging<Client>, public detail::Controls<Client> {
 public:
     /// An inactive client (see `try_open`).
     Client() noexcept = default;
@@ -325,6 +325,8 @@ public:
     void set_close_deadline(std::chrono::milliseconds deadline) noexcept { deadline_ = deadline; }
 
     // log, try_log (`tel_client_log`, `tel_client_log_ex`): see detail::EventLogging.
+    // set_consent, consent, set_property, remove_property, pause, resume and their try_ forms
+    // (`tel_client_set_consent`, ..., ABI 1.2): see detail::Controls.
 
     /// Waits until every event logged on this client before the call is resolved
     /// (`tel_client_flush`); throws `tel::Error(Status::timeout)` when `timeout` passes first.
@@ -398,6 +400,21 @@ public:
 
 private:
     friend class detail::EventLogging<Client>;
+    friend class detail::Controls<Client>;
+
+#if defined(TEL_HAS_ABI_1_2)
+    struct NativeControls {
+        tel_client* handle;
+        tel_status set_consent(std::int32_t state) const { return tel_client_set_consent(handle, state); }
+        std::int32_t consent() const { return tel_client_consent(handle); }
+        tel_status set_property(const char* name, const char* value_json) const {
+            return tel_client_set_property(handle, name, value_json);
+        }
+        tel_status pause() const { return tel_client_pause(handle); }
+        tel_status resume() const { return tel_client_resume(handle); }
+    };
+    NativeControls native_controls() const noexcept { return NativeControls{handle_}; }
+#endif
 
     static Result inactive() {
         return Result{Status::not_initialized,

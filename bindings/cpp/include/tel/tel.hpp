@@ -41,10 +41,12 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace tel {
 
@@ -164,6 +166,29 @@ inline std::uint32_t to_timeout_ms(std::chrono::milliseconds timeout) noexcept {
 /// How request bodies are compressed (the `compression` key).
 enum class Compression { deflate, gzip, none };
 
+/// What a missing or outdated consent record means (the `consent` key, ABI 1.2).
+enum class ConsentDefault {
+    /// Consent is assumed (the 1.1 behaviour, and the library's default).
+    granted,
+    /// Unknown until the host records an answer: events wait in memory, nothing is sent or
+    /// written.
+    required,
+};
+
+/// A consent state (`TEL_CONSENT_*`, ABI 1.2): what `Session::consent()` and
+/// `Client::consent()` give, and what `set_consent` records (granted or denied).
+enum class Consent : std::int32_t { unknown = 0, granted = 1, denied = 2 };
+
+/// The state's name in the stats: "unknown", "granted", "denied".
+constexpr std::string_view to_string(Consent consent) noexcept {
+    switch (consent) {
+        case Consent::unknown: return "unknown";
+        case Consent::granted: return "granted";
+        case Consent::denied: return "denied";
+    }
+    return "unknown";
+}
+
 /// A builder of `tel_init`'s JSON object: one method per key of abi.md, "Configuration",
 /// named as the key. Keys that are not set are left out, so the library's defaults apply; the
 /// library validates every value (`TEL_ERR_INVALID_CONFIG` names the key).
@@ -227,6 +252,48 @@ public:
     /// `retry_max_attempts`: after the last attempt a batch goes to the cache file.
     Config& retry_max_attempts(std::uint32_t n) { return set("retry_max_attempts", n); }
 
+    // ABI 1.2 (0.3.0): consent, privacy and control.
+
+    /// `consent`: what a missing or outdated consent record means.
+    Config& consent(ConsentDefault mode) {
+        return set("consent", mode == ConsentDefault::required ? "required" : "granted");
+    }
+    /// `consent_version`: >= 1; a record written for a lower version counts as missing.
+    Config& consent_version(std::uint32_t version) { return set("consent_version", version); }
+    /// `properties`: common properties merged into every event's `data` (its own keys win).
+    /// Replaces those given before.
+    Config& properties(Properties common) { return set("properties", std::move(common)); }
+    /// One common property, added to `properties` (or replacing one of the same name).
+    Config& property(std::string name, Value value) {
+        member_object("properties").set(std::move(name), std::move(value));
+        return *this;
+    }
+    /// `sample.rate`: the share of devices that send an event, in [0, 1].
+    Config& sample_rate(double rate) {
+        member_object("sample").set("rate", rate);
+        return *this;
+    }
+    /// `sample.events[name]`: the rate of one event name, over `sample_rate`.
+    Config& sample_event(std::string name, double rate) {
+        Object& sample = member_object("sample");
+        Value* events = sample.find("events");
+        if (events == nullptr || events->get_if<Object>() == nullptr) {
+            sample.set("events", Object{});
+            events = sample.find("events");
+        }
+        events->get_if<Object>()->set(std::move(name), rate);
+        return *this;
+    }
+    /// `scrub`: the detectors applied to string values ("email", "user_path", "ipv4", "ipv6",
+    /// "guid", "token"); an empty list turns scrubbing off.
+    Config& scrub(std::vector<std::string> detectors) { return set("scrub", std::move(detectors)); }
+    /// `audit_path`: a file that receives one line per event the collector answered.
+    Config& audit_path(std::string path) { return set("audit_path", std::move(path)); }
+    /// `audit_max_bytes`: the audit file's bound before it rotates.
+    Config& audit_max_bytes(std::uint64_t n) { return set("audit_max_bytes", n); }
+    /// `max_inflight_requests`: how many batches may be on the wire at once (1-16).
+    Config& max_inflight_requests(std::uint32_t n) { return set("max_inflight_requests", n); }
+
     /// Any key, as JSON: for keys newer than this header. Replaces an earlier value.
     Config& set(std::string key, Value value) {
         entries_.set(std::move(key), std::move(value));
@@ -237,6 +304,16 @@ public:
     std::string to_json() const { return entries_.to_json(); }
 
 private:
+    /// The object under `key`, made (or replacing a value of another kind) when needed.
+    Object& member_object(const char* key) {
+        Value* member = entries_.find(key);
+        if (member == nullptr || member->get_if<Object>() == nullptr) {
+            entries_.set(key, Object{});
+            member = entries_.find(key);
+        }
+        return *member->get_if<Object>();
+    }
+
     Object entries_;
 };
 
@@ -268,12 +345,23 @@ struct Stats {
     /// Critical events queued without being written to the cache file (`Status::not_durable`);
     /// each is also in `logged`, so not part of `conserved()`.
     std::uint64_t not_durable = 0;
+    /// Events dropped for consent: waiting at shutdown while unknown, or denied (ABI 1.2).
+    std::uint64_t dropped_consent = 0;
+    /// Events dropped by sampling (ABI 1.2).
+    std::uint64_t dropped_sampled = 0;
+    /// Replacements made by scrubbing; not events, so not part of `conserved()` (ABI 1.2).
+    std::uint64_t scrubbed = 0;
+    /// The consent state (ABI 1.2; `granted` from a library that predates it).
+    Consent consent = Consent::granted;
+    /// Whether sending is paused (ABI 1.2).
+    bool paused = false;
 
     /// abi.md's conservation law, true at every quiet point (after a successful flush, or
     /// after shutdown or close).
     bool conserved() const noexcept {
         return logged + replayed == sent + rejected + dropped_killed + dropped_shutdown +
-                                        dropped_evicted + persisted + pending;
+                                        dropped_evicted + dropped_consent + dropped_sampled +
+                                        persisted + pending;
     }
 
     /// Parses the library's stats JSON; counters this header does not know are ignored.
@@ -304,6 +392,9 @@ struct Stats {
             {"http_failures", &Stats::http_failures},
             {"killed_until_ms", &Stats::killed_until_ms},
             {"not_durable", &Stats::not_durable},
+            {"dropped_consent", &Stats::dropped_consent},
+            {"dropped_sampled", &Stats::dropped_sampled},
+            {"scrubbed", &Stats::scrubbed},
         };
         for (const auto& [name, field] : counters) {
             const Value* v = object->find(name);
@@ -315,6 +406,12 @@ struct Stats {
         }
         if (const Value* v = object->find("enabled"))
             if (const auto* b = v->get_if<bool>()) s.enabled = *b;
+        if (const Value* v = object->find("paused"))
+            if (const auto* b = v->get_if<bool>()) s.paused = *b;
+        if (const Value* v = object->find("consent"))
+            if (const auto* name = v->get_if<std::string>())
+                for (Consent c : {Consent::unknown, Consent::granted, Consent::denied})
+                    if (to_string(c) == *name) s.consent = c;
         return s;
     }
 };
@@ -515,6 +612,106 @@ public:
     }
 };
 
+#if defined(TEL_HAS_ABI_1_2)
+/// Consent, common properties, pause and resume (ABI 1.2) of `Session` and `Client`, written
+/// once. `Owner` gives `active()`, `inactive()` and `native_controls()`, whose members call the
+/// C functions of the session or of the client.
+template <typename Owner>
+class Controls {
+public:
+    /// Records the user's answer (`tel_set_consent`, `tel_client_set_consent`): `granted` sends
+    /// what waits and replays the cache; `denied` drops what waits (`Stats::dropped_consent`),
+    /// purges the tenant's cache and the device id, and drops every later event. Writes the
+    /// consent record. Throws `tel::Error`: `invalid_argument` for `Consent::unknown`,
+    /// `not_initialized`.
+    void set_consent(Consent state) const { try_set_consent(state).throw_if_error(); }
+
+    [[nodiscard]] Result try_set_consent(Consent state) const noexcept {
+        return guarded([&]() -> Result {
+            const Owner& owner = static_cast<const Owner&>(*this);
+            if (!owner.active()) return Owner::inactive();
+            return result_of(owner.native_controls().set_consent(static_cast<std::int32_t>(state)));
+        });
+    }
+
+    /// The consent state (`tel_consent`, `tel_client_consent`). Throws
+    /// `tel::Error(Status::not_initialized)` without a session.
+    Consent consent() const {
+        const std::optional<Consent> state = try_consent();
+        if (!state)
+            throw Error(Status::not_initialized, "no telemetry session or client to ask for its consent state");
+        return *state;
+    }
+
+    /// The consent state; empty without a session (the library's -1).
+    [[nodiscard]] std::optional<Consent> try_consent() const noexcept {
+        const Owner& owner = static_cast<const Owner&>(*this);
+        if (!owner.active()) return std::nullopt;
+        const std::int32_t code = owner.native_controls().consent();
+        if (code < TEL_CONSENT_UNKNOWN || code > TEL_CONSENT_DENIED) return std::nullopt;
+        return static_cast<Consent>(code);
+    }
+
+    /// Adds or replaces a common property (`tel_set_property`, `tel_client_set_property`),
+    /// merged into the `data` of every event logged after the call; an event's own key wins.
+    /// Throws `tel::Error`: `invalid_event` naming a bad name or value, `not_initialized`.
+    void set_property(std::string_view name, const Value& value) const {
+        try_set_property(name, value).throw_if_error();
+    }
+
+    [[nodiscard]] Result try_set_property(std::string_view name, const Value& value) const noexcept {
+        return guarded([&]() -> Result { return property_call(name, &value); });
+    }
+
+    /// Removes a common property (`value_json` NULL); removing one that is not set is fine.
+    void remove_property(std::string_view name) const { try_remove_property(name).throw_if_error(); }
+
+    [[nodiscard]] Result try_remove_property(std::string_view name) const noexcept {
+        return guarded([&]() -> Result { return property_call(name, nullptr); });
+    }
+
+    /// Stops sending (`tel_pause`, `tel_client_pause`): no request, no connection; events are
+    /// still accepted and go to the cache (or wait in memory without one). Idempotent.
+    void pause() const { try_pause().throw_if_error(); }
+
+    [[nodiscard]] Result try_pause() const noexcept {
+        return guarded([&]() -> Result {
+            const Owner& owner = static_cast<const Owner&>(*this);
+            if (!owner.active()) return Owner::inactive();
+            return result_of(owner.native_controls().pause());
+        });
+    }
+
+    /// Restarts sending at once, the replay of the cache included (`tel_resume`,
+    /// `tel_client_resume`). Idempotent.
+    void resume() const { try_resume().throw_if_error(); }
+
+    [[nodiscard]] Result try_resume() const noexcept {
+        return guarded([&]() -> Result {
+            const Owner& owner = static_cast<const Owner&>(*this);
+            if (!owner.active()) return Owner::inactive();
+            return result_of(owner.native_controls().resume());
+        });
+    }
+
+private:
+    Result property_call(std::string_view name, const Value* value) const {
+        const Owner& owner = static_cast<const Owner&>(*this);
+        if (!owner.active()) return Owner::inactive();
+        if (name.find('\0') != std::string_view::npos)
+            return Result{Status::invalid_argument, "the property name contains a NUL byte"};
+        const std::string name_z(name);
+        const std::string value_json = value ? value->to_json() : std::string();
+        return result_of(owner.native_controls().set_property(name_z.c_str(),
+                                                              value ? value_json.c_str() : nullptr));
+    }
+};
+#else
+/// The library's header predates ABI 1.2: no consent, properties, pause or resume.
+template <typename Owner>
+class Controls {};
+#endif
+
 }  // namespace detail
 
 // ------------------------------------------------------------------------------------------
@@ -531,7 +728,7 @@ inline constexpr std::chrono::milliseconds default_shutdown_deadline{2000};
 /// not copyable: moving hands the session over, and move-assigning ends the session the target
 /// held. A default-constructed, moved-from or shut-down Session is inactive, and its calls fail
 /// with `Status::not_initialized` without reaching the library.
-class Session : public detail::EventLogging<Session> {
+class Session : public detail::EventLogging<Session>, public detail::Controls<Session> {
 public:
     /// An inactive session (see `try_start`).
     Session() noexcept = default;
@@ -583,7 +780,8 @@ public:
     std::chrono::milliseconds shutdown_deadline() const noexcept { return deadline_; }
     void set_shutdown_deadline(std::chrono::milliseconds deadline) noexcept { deadline_ = deadline; }
 
-    // log, try_log: see detail::EventLogging.
+    // log, try_log: see detail::EventLogging. set_consent, consent, set_property,
+    // remove_property, pause, resume and their try_ forms (ABI 1.2): see detail::Controls.
 
     /// Waits until every event logged before the call is resolved (`tel_flush`); throws
     /// `tel::Error(Status::timeout)` when `timeout` passes first (the rest stays queued).
@@ -614,6 +812,20 @@ public:
 
 private:
     friend class detail::EventLogging<Session>;
+    friend class detail::Controls<Session>;
+
+#if defined(TEL_HAS_ABI_1_2)
+    struct NativeControls {
+        static tel_status set_consent(std::int32_t state) { return tel_set_consent(state); }
+        static std::int32_t consent() { return tel_consent(); }
+        static tel_status set_property(const char* name, const char* value_json) {
+            return tel_set_property(name, value_json);
+        }
+        static tel_status pause() { return tel_pause(); }
+        static tel_status resume() { return tel_resume(); }
+    };
+    static NativeControls native_controls() noexcept { return {}; }
+#endif
 
     static Result inactive() {
         return Result{Status::not_initialized,

@@ -14,12 +14,13 @@ import json
 import math
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Mapping, Optional, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
 
 from . import _logging, _native
 from ._errors import (
     InvalidConfigError,
     InvalidEventError,
+    NotInitializedError,
     TelemetryError,
     TelemetryTimeoutError,
     error_for,
@@ -68,6 +69,24 @@ class Options(TypedDict, total=False):
     retry_initial_ms: int
     retry_max_ms: int
     retry_max_attempts: int
+    #: 0.3.0: what a missing or outdated consent record means: ``"granted"`` (the default) or
+    #: ``"required"`` (events wait in memory until :func:`set_consent`).
+    consent: Literal["granted", "required"]
+    #: 0.3.0: the version of the consent notice; a record of a lower one counts as missing.
+    consent_version: int
+    #: 0.3.0: common properties merged into every event's ``data`` (the event's own keys win).
+    properties: Mapping[str, Any]
+    #: 0.3.0: ``{"rate": r, "events": {"Exact.Name": r2}}``, rates in [0, 1].
+    sample: Mapping[str, Any]
+    #: 0.3.0: the detectors applied to string values (``"email"``, ``"user_path"``, ``"ipv4"``,
+    #: ``"ipv6"``, ``"guid"``, ``"token"``); ``[]`` turns scrubbing off.
+    scrub: Sequence[str]
+    #: 0.3.0: a file that receives one line per event the collector answered.
+    audit_path: Union[str, "os.PathLike[str]"]
+    #: 0.3.0: the audit file's bound before it rotates.
+    audit_max_bytes: int
+    #: 0.3.0: how many batches may be on the wire at once (1-16).
+    max_inflight_requests: int
 
 
 # Compact JSON, UTF-8 as is; NaN and Infinity are not JSON and are refused here.
@@ -114,8 +133,20 @@ def _config(ikey: str, endpoint: str | None, ext: Ext | None, options: Mapping[s
     if ext is not None:
         config["ext"] = {name: dict(fields) for name, fields in ext.items()}
     for key, value in options.items():
-        config[key] = os.fspath(value) if isinstance(value, os.PathLike) else value
+        config[key] = _json_ready(value)
     return config
+
+
+def _json_ready(value: Any) -> Any:
+    """A keyword's value as ``json`` writes it: paths as text, mappings as objects, tuples and
+    other sequences (``scrub=("email",)``) as arrays."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return [_json_ready(item) for item in value]
+    return value
 
 
 def _start(config: Dict[str, Any]) -> None:
@@ -231,11 +262,12 @@ def _options(time: EventTime | None, priority: str, ext: Mapping[str, Any] | Non
         raise InvalidEventError(f"the event options are not JSON-serialisable: {e}") from e
 
 
-def _require(function: str, call: str) -> None:
-    """Raises when the loaded library lacks ``function`` (a library older than ABI 1.1)."""
+def _require(function: str, call: str, since: str = "0.2.0") -> None:
+    """Raises when the loaded library lacks ``function`` (a library older than ABI 1.1, or
+    than 1.2 with ``since="0.3.0"``)."""
     if not _native.has(function):
         raise TelemetryError(
-            f"{call} needs onecollector-tel 0.2.0 or later; the loaded library is {version()} "
+            f"{call} needs onecollector-tel {since} or later; the loaded library is {version()} "
             f"({_native.LIBRARY_PATH})"
         )
 
@@ -333,6 +365,101 @@ def purge(ikey: str, *, cache_path: Union[str, "os.PathLike[str]", None] = None)
         raise error_for(status)
 
 
+#: The consent states as :func:`consent` names them, by the ABI's codes.
+Consent = Literal["unknown", "granted", "denied"]
+_CONSENT_NAMES: Dict[int, Consent] = {
+    _native.TEL_CONSENT_UNKNOWN: "unknown",
+    _native.TEL_CONSENT_GRANTED: "granted",
+    _native.TEL_CONSENT_DENIED: "denied",
+}
+
+
+def _consent_code(granted: bool) -> int:
+    if not isinstance(granted, bool):
+        raise TypeError(f"granted must be True or False, not {type(granted).__name__}")
+    return _native.TEL_CONSENT_GRANTED if granted else _native.TEL_CONSENT_DENIED
+
+
+def _consent_name(code: int) -> Consent:
+    try:
+        return _CONSENT_NAMES[code]
+    except KeyError:
+        raise TelemetryError(f"the library answered an unknown consent state {code}") from None
+
+
+def _property_args(name: str, value: Any) -> "tuple[bytes, Optional[bytes]]":
+    """The name and ``value_json`` of ``tel_set_property``; None removes the property."""
+    if not isinstance(name, str):
+        raise TypeError(f"the property name must be a str, not {type(name).__name__}")
+    if value is None:
+        return name.encode("utf-8", "surrogatepass"), None
+    try:
+        raw = _encode(_json_ready(value)).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InvalidEventError(f"the value of property {name!r} is not JSON-serialisable: {e}") from e
+    return name.encode("utf-8", "surrogatepass"), raw
+
+
+def set_consent(granted: bool) -> None:
+    """Records the user's answer to the consent question for the default session (abi.md,
+    "Consent"): the record is written beside the device id, with the configured
+    ``consent_version``.
+
+    ``True``: the events waiting in memory are sent, and the cache is replayed. ``False``: the
+    waiting events are dropped (``stats()["dropped_consent"]``), the tenant's undelivered cache
+    entries and the device id are deleted, and from then on every event is dropped and counted.
+    Raises :class:`NotInitializedError` without a session. Releases the GIL (it writes a file).
+    """
+    state = _consent_code(granted)
+    _require("tel_set_consent", "onecollector_tel.set_consent()", "0.3.0")
+    status = _lib.tel_set_consent(state)
+    if status:
+        raise error_for(status)
+
+
+def consent() -> Consent:
+    """The default session's consent state: ``"unknown"`` (``consent="required"`` and no answer
+    recorded for this ``consent_version``: events wait in memory, nothing is sent or written),
+    ``"granted"`` or ``"denied"``. Raises :class:`NotInitializedError` without a session."""
+    _require("tel_consent", "onecollector_tel.consent()", "0.3.0")
+    code = int(_nolock.tel_consent())
+    if code < 0:
+        raise NotInitializedError("no telemetry session: call onecollector_tel.init() first")
+    return _consent_name(code)
+
+
+def set_property(name: str, value: Any) -> None:
+    """Adds or replaces a common property of the default session, merged into the ``data`` of
+    every event logged after the call (an event's own key of that name wins); ``value`` is any
+    JSON-serialisable value, and None removes the property. Raises :class:`InvalidEventError`
+    for a name or value the library refuses, :class:`NotInitializedError` without a session."""
+    _require("tel_set_property", "onecollector_tel.set_property()", "0.3.0")
+    raw_name, raw_value = _property_args(name, value)
+    status = _nolock.tel_set_property(raw_name, raw_value)
+    if status:
+        raise error_for(status)
+
+
+def pause() -> None:
+    """Stops sending on the default session: no request, no connection. Events are still
+    accepted; what would be sent goes to the cache (or waits in memory without one). Idempotent;
+    ``stats()["paused"]`` says which state holds. Raises :class:`NotInitializedError` without a
+    session."""
+    _require("tel_pause", "onecollector_tel.pause()", "0.3.0")
+    status = _lib.tel_pause()
+    if status:
+        raise error_for(status)
+
+
+def resume() -> None:
+    """Restarts sending after :func:`pause`, the replay of the cache included. Idempotent.
+    Raises :class:`NotInitializedError` without a session."""
+    _require("tel_resume", "onecollector_tel.resume()", "0.3.0")
+    status = _lib.tel_resume()
+    if status:
+        raise error_for(status)
+
+
 def flush(timeout: float | None = DEFAULT_FLUSH_TIMEOUT) -> None:
     """Waits until every event logged before the call is resolved: accepted, rejected,
     dropped for a named reason, or written to the cache after its retries ran out.
@@ -370,7 +497,9 @@ def shutdown(timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
 
 def stats() -> Dict[str, Any]:
     """The session's counters (abi.md, "Stats"): ``logged``, ``sent``, ``rejected``,
-    ``dropped_queue_full``, ``pending``, ``killed_until_ms`` and the rest. After
+    ``dropped_queue_full``, ``pending``, ``killed_until_ms`` and the rest; from 0.3.0 also
+    ``dropped_consent``, ``dropped_sampled``, ``scrubbed``, ``consent`` (``"unknown"``,
+    ``"granted"``, ``"denied"``) and ``paused``. After
     :func:`shutdown` the last session's figures stay readable until the next :func:`init`."""
     result: Dict[str, Any] = json.loads(_native.stats_json())
     return result

@@ -267,6 +267,50 @@ class Client:
             _by_key.pop(self._delivery_key, None)
         return status
 
+    # --- consent, properties, pause ------------------------------------------------------------
+
+    def set_consent(self, granted: bool) -> None:
+        """Records the user's answer for this client, as :func:`onecollector_tel.set_consent`
+        does for the default session: ``True`` sends what waits, ``False`` drops it, purges the
+        tenant's cache and the device id, and drops every later event. Raises
+        :class:`NotInitializedError` once closed."""
+        _api._require("tel_client_set_consent", "Client.set_consent()", "0.3.0")
+        status = self._waiting_call(_lib.tel_client_set_consent, _api._consent_code(granted))
+        if status:
+            raise error_for(status, client=True)
+
+    def consent(self) -> "_api.Consent":
+        """This client's consent state: ``"unknown"``, ``"granted"`` or ``"denied"``. Raises
+        :class:`NotInitializedError` once closed."""
+        _api._require("tel_client_consent", "Client.consent()", "0.3.0")
+        code = self._nonblocking(_nolock.tel_client_consent)
+        return _api._consent_name(code)
+
+    def set_property(self, name: str, value: Any) -> None:
+        """Adds or replaces a common property of this client (``value`` None removes it), as
+        :func:`onecollector_tel.set_property` does. Raises :class:`InvalidEventError` for a
+        name or value the library refuses, :class:`NotInitializedError` once closed."""
+        _api._require("tel_client_set_property", "Client.set_property()", "0.3.0")
+        raw_name, raw_value = _api._property_args(name, value)
+        status = self._nonblocking(_nolock.tel_client_set_property, raw_name, raw_value)
+        if status:
+            raise error_for(status, client=True)
+
+    def pause(self) -> None:
+        """Stops this client's sending (no request, no connection; events are still accepted
+        and go to the cache), as :func:`onecollector_tel.pause` does. Idempotent."""
+        _api._require("tel_client_pause", "Client.pause()", "0.3.0")
+        status = self._waiting_call(_lib.tel_client_pause)
+        if status:
+            raise error_for(status, client=True)
+
+    def resume(self) -> None:
+        """Restarts this client's sending after :meth:`pause`, the replay included. Idempotent."""
+        _api._require("tel_client_resume", "Client.resume()", "0.3.0")
+        status = self._waiting_call(_lib.tel_client_resume)
+        if status:
+            raise error_for(status, client=True)
+
     # --- state -------------------------------------------------------------------------------
 
     def stats(self) -> Dict[str, Any]:

@@ -30,6 +30,16 @@ _MODULE_CALLS = {
     "tel_set_delivery_callback": "the on_delivery callback",
     "tel_client_set_delivery_callback": "the on_delivery callback",
     "tel_set_logger": "the logging callback",
+    "tel_set_consent": "onecollector_tel.set_consent()",
+    "tel_consent": "onecollector_tel.consent()",
+    "tel_set_property": "onecollector_tel.set_property()",
+    "tel_pause": "onecollector_tel.pause()",
+    "tel_resume": "onecollector_tel.resume()",
+    "tel_client_set_consent": "Client.set_consent()",
+    "tel_client_consent": "Client.consent()",
+    "tel_client_set_property": "Client.set_property()",
+    "tel_client_pause": "Client.pause()",
+    "tel_client_resume": "Client.resume()",
 }
 
 #: For the calls of a :class:`~onecollector_tel.Client`: the library may name a client's call
@@ -42,6 +52,11 @@ _CLIENT_CALLS = dict(
     tel_flush="Client.flush()",
     tel_shutdown="Client.close()",
     tel_stats_json="Client.stats()",
+    tel_set_consent="Client.set_consent()",
+    tel_consent="Client.consent()",
+    tel_set_property="Client.set_property()",
+    tel_pause="Client.pause()",
+    tel_resume="Client.resume()",
 )
 
 _C_NAME = re.compile(r"\btel_[a-z_]+\b")

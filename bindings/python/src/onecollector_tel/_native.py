@@ -4,11 +4,13 @@ Two handles on the one library decide who holds the GIL during a call:
 
 * :data:`lib` (``ctypes.CDLL``) releases it, for the calls that wait: ``tel_init``,
   ``tel_flush``, ``tel_shutdown``, ``tel_client_new``, ``tel_client_flush``,
-  ``tel_client_close``, ``tel_purge``, the callback setters, and a ``critical`` event (whose
-  call writes the cache file before it returns). Other Python threads run meanwhile, and the
+  ``tel_client_close``, ``tel_purge``, the callback setters, the consent setters (which write
+  the consent record, and a denial purges the cache), pause and resume, and a ``critical``
+  event (whose call writes the cache file before it returns). Other Python threads run meanwhile, and the
   library's threads can take the GIL to run a callback.
 * :data:`nolock` (``ctypes.PyDLL``) keeps it, for the calls that never block: ``tel_log``,
-  ``tel_log_ex`` and their client forms, the stats, the last error and the version. They take
+  ``tel_log_ex`` and their client forms, the stats, the last error, the version, the consent
+  state and the common properties. They take
   a few microseconds; releasing the GIL around each one and taking it back cost more than the
   call itself, and beside a busy Python thread taking it back can wait a whole switch interval
   (5 ms) per call.
@@ -38,6 +40,11 @@ TEL_ERR_QUEUE_FULL = 6
 TEL_ERR_TIMEOUT = 7
 TEL_ERR_INTERNAL = 8
 TEL_ERR_NOT_DURABLE = 9  # 0.2.0: a critical event queued but not written to the cache file
+
+# Consent states of tel_set_consent / tel_consent (ABI 1.2); tel_consent gives -1 without a session.
+TEL_CONSENT_UNKNOWN = 0
+TEL_CONSENT_GRANTED = 1
+TEL_CONSENT_DENIED = 2
 
 # Log levels of tel_set_logger.
 TEL_LOG_OFF = 0
@@ -86,8 +93,9 @@ def _locate() -> Path:
     return bundled
 
 
-# name -> (argument types, result type), for every function of the ABI. The 1.1 functions may
-# be missing from an older build of the library: see `has`.
+# name -> (argument types, result type), for every function of the ABI (tests/test_header.py
+# checks each against include/tel.h). The 1.1 and 1.2 functions may be missing from an older
+# build of the library: see `has`.
 _SIGNATURES = {
     "tel_init": ([c_char_p], c_int32),
     "tel_log": ([c_char_p, c_char_p], c_int32),
@@ -108,6 +116,17 @@ _SIGNATURES = {
     "tel_set_delivery_callback": ([DELIVERY_FN, c_void_p], c_int32),
     "tel_client_set_delivery_callback": ([c_void_p, DELIVERY_FN, c_void_p], c_int32),
     "tel_purge": ([c_char_p], c_int32),
+    # ABI 1.2
+    "tel_set_consent": ([c_int32], c_int32),
+    "tel_consent": ([], c_int32),
+    "tel_client_set_consent": ([c_void_p, c_int32], c_int32),
+    "tel_client_consent": ([c_void_p], c_int32),
+    "tel_set_property": ([c_char_p, c_char_p], c_int32),
+    "tel_client_set_property": ([c_void_p, c_char_p, c_char_p], c_int32),
+    "tel_pause": ([], c_int32),
+    "tel_resume": ([], c_int32),
+    "tel_client_pause": ([c_void_p], c_int32),
+    "tel_client_resume": ([c_void_p], c_int32),
 }
 
 #: The calls that never block, made through :data:`nolock` with the GIL held.
@@ -121,6 +140,10 @@ NON_BLOCKING = frozenset(
         "tel_client_stats_json",
         "tel_last_error",
         "tel_version",
+        "tel_consent",
+        "tel_client_consent",
+        "tel_set_property",
+        "tel_client_set_property",
     }
 )
 
@@ -129,7 +152,7 @@ def _declare(handle: ctypes.CDLL) -> None:
     for name, (argtypes, restype) in _SIGNATURES.items():
         try:
             function = getattr(handle, name)
-        except AttributeError:  # a library older than ABI 1.1
+        except AttributeError:  # a library older than ABI 1.1 or 1.2
             continue
         function.argtypes = argtypes
         function.restype = restype
@@ -150,7 +173,7 @@ _declare(nolock)
 
 def has(name: str) -> bool:
     """Whether the loaded library exports ``name`` (the functions of ABI 1.1 are missing from
-    libraries older than 0.2.0)."""
+    libraries older than 0.2.0, those of ABI 1.2 from libraries older than 0.3.0)."""
     return hasattr(lib, name)
 
 
