@@ -81,6 +81,28 @@ def start(emulator: Emulator, cache_path: Path) -> Iterator[Callable[..., None]]
 
 
 @pytest.fixture
+def make_client(emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., "tel.Client"]]:
+    """`make_client(ikey=IKEY, **options)` starts a `Client` against the emulator with quick
+    timings and a cache folder of its own (the consent record and the device id live beside the
+    cache file); every client made is closed after the test."""
+    made = []
+
+    def _make(ikey: str = IKEY, **options: Any) -> tel.Client:
+        config: Dict[str, Any] = dict(FAST, endpoint=emulator.endpoint, cache_path=tmp_path / f"client{len(made)}" / "tel.cache")
+        config.update(options)
+        client = tel.Client(ikey, **config)
+        made.append(client)
+        return client
+
+    yield _make
+    for client in made:
+        try:
+            client.close(2)
+        except tel.TelemetryTimeoutError:
+            pass
+
+
+@pytest.fixture
 def emulator_takes_dt_ex(emulator: Emulator) -> Emulator:
     """The emulator, when it accepts the per-event `ext.dt` and `ext.ex` of protocol.md (an
     older build refuses them as undocumented); the test is skipped otherwise."""

@@ -27,25 +27,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def make_client(emulator, tmp_path):
-    made = []
-
-    def _make(ikey: str = IKEY, **options) -> tel.Client:
-        config = dict(FAST, endpoint=emulator.endpoint, cache_path=tmp_path / f"client{len(made)}.cache")
-        config.update(options)
-        client = tel.Client(ikey, **config)
-        made.append(client)
-        return client
-
-    yield _make
-    for client in made:
-        try:
-            client.close(2)
-        except tel.TelemetryTimeoutError:
-            pass
-
-
 def test_a_client_sends_under_its_own_key_beside_the_default_session(start, make_client, emulator):
     start()
     client = make_client(OTHER_IKEY)

@@ -17,25 +17,6 @@ needs_abi_1_2 = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def make_client(emulator, tmp_path):
-    made = []
-
-    def _make(**options) -> tel.Client:
-        config = dict(FAST, endpoint=emulator.endpoint, cache_path=tmp_path / f"client{len(made)}" / "tel.cache")
-        config.update(options)
-        client = tel.Client(IKEY, **config)
-        made.append(client)
-        return client
-
-    yield _make
-    for client in made:
-        try:
-            client.close(2)
-        except tel.TelemetryTimeoutError:
-            pass
-
-
 def _names(emulator) -> list:
     return sorted(e["name"] for e in emulator.accepted())
 
