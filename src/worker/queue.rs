@@ -143,7 +143,8 @@ impl Queue {
             || n == bounds.batch_max_events
             || q.bytes >= bounds.batch_max_bytes
             || critical
-            || evicted.is_some();
+            || evicted.is_some()
+            || n == spill_mark(bounds.queue_max_events) + 1;
         drop(q);
         if wake {
             self.wake.notify_one();
@@ -180,4 +181,10 @@ impl Queue {
         q.bytes = 0;
         q.events.drain(..).collect()
     }
+}
+
+/// The queue length above which the worker moves queued events to the cache (three quarters
+/// of `queue_max_events`; see `worker::spill`). `tel_log` wakes the worker as it passes it.
+pub fn spill_mark(queue_max_events: usize) -> usize {
+    queue_max_events - queue_max_events / 4
 }
