@@ -102,6 +102,7 @@ impl Queue {
             return Pushed::Closed;
         }
         let mut evicted = None;
+        let mut filled = false;
         if stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64 {
             let victim = q
                 .events
@@ -121,6 +122,7 @@ impl Queue {
             evicted = Some(e);
         } else {
             Stats::add(&stats.pending, 1);
+            filled = stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64;
         }
         Stats::add(&stats.logged, 1);
         let ordinal = q.next_ordinal;
@@ -138,8 +140,10 @@ impl Queue {
             q.flush_upto = q.next_ordinal;
         }
         let n = q.events.len();
-        // A push-out is reported by the worker: wake it for that too.
+        // A push-out is reported by the worker: wake it for that too. Memory just filled up:
+        // the worker sends at once to make room, so it must not sleep until the interval.
         let wake = n == 1
+            || filled
             || n == bounds.batch_max_events
             || q.bytes >= bounds.batch_max_bytes
             || critical
