@@ -123,13 +123,15 @@ impl Worker {
             #[cfg(debug_assertions)]
             kill_sleep_gate();
         }
-        let sendable = self
+        let unsent = self
             .shared
             .held
             .lock()
             .batches
             .iter()
-            .any(|b| b.request.is_none());
+            .filter(|b| b.request.is_none())
+            .count();
+        let sendable = unsent > 0;
         let mut q = self.shared.queue.state.lock();
         let shutdown = q.shutdown_deadline;
         if let Some(deadline) = shutdown {
@@ -161,6 +163,24 @@ impl Worker {
         }
         let in_flight = self.inflight.count();
         if self.inflight.room(&self.shared) == 0 {
+            // Every request allowed is on the wire. Full batches waiting in the queue are taken
+            // and encoded now, up to one per request, so that each answer is followed at once
+            // by the next request rather than by its encoding (the answers of a round trip
+            // come back together, and the worker encodes one batch at a time).
+            let cfg = &self.shared.config;
+            let full = q.events.len() >= cfg.batch_max_events || q.bytes >= cfg.batch_max_bytes;
+            if full
+                && shutdown.is_none()
+                && self.pacing.failures == 0
+                && unsent < cfg.max_inflight_requests
+            {
+                let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
+                drop(q);
+                let mut batch = Batch::new(events, false);
+                batch.encode(cfg.compression);
+                self.shared.held.lock().batches.push_back(batch);
+                return Step::Continue;
+            }
             // Every request allowed is on the wire: wait for an answer (or the deadline).
             match shutdown {
                 Some(deadline) => {

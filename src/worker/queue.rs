@@ -103,6 +103,7 @@ impl Queue {
         }
         let mut evicted = None;
         let mut filled = false;
+        let mut past_spill_mark = false;
         if stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64 {
             let victim = q
                 .events
@@ -122,7 +123,9 @@ impl Queue {
             evicted = Some(e);
         } else {
             Stats::add(&stats.pending, 1);
-            filled = stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64;
+            let pending = stats.pending.load(Ordering::Relaxed);
+            filled = pending >= bounds.queue_max_events as u64;
+            past_spill_mark = pending == spill_mark(bounds.queue_max_events) as u64 + 1;
         }
         Stats::add(&stats.logged, 1);
         let ordinal = q.next_ordinal;
@@ -148,7 +151,7 @@ impl Queue {
             || q.bytes >= bounds.batch_max_bytes
             || critical
             || evicted.is_some()
-            || n == spill_mark(bounds.queue_max_events) + 1;
+            || past_spill_mark;
         drop(q);
         if wake {
             self.wake.notify_one();
@@ -187,8 +190,9 @@ impl Queue {
     }
 }
 
-/// The queue length above which the worker moves queued events to the cache (three quarters
-/// of `queue_max_events`; see `worker::spill`). `tel_log` wakes the worker as it passes it.
+/// The number of events held in memory (queued, in flight, awaiting retry: `pending`) above
+/// which the worker moves queued events to the cache (three quarters of `queue_max_events`; see
+/// `worker::spill`). `tel_log` wakes the worker as it passes it.
 pub fn spill_mark(queue_max_events: usize) -> usize {
     queue_max_events - queue_max_events / 4
 }

@@ -1,7 +1,7 @@
-//! Spilling a burst to the cache instead of refusing it: with a usable cache, when the queue
-//! holds more than three quarters of `queue_max_events`, the worker moves its oldest events
-//! (critical ones excepted: they have their own file) to the cache, down to half, counted in
-//! `persisted`. They are replayed by this session once the network catches up (see
+//! Spilling a burst to the cache instead of refusing it: with a usable cache, when more than
+//! three quarters of `queue_max_events` are held in memory (queued, in flight, awaiting retry),
+//! the worker moves the oldest queued events (critical ones excepted: they have their own file)
+//! to the cache, down to half, counted in `persisted`. They are replayed by this session once the network catches up (see
 //! `Replay::spilled`), or by the next one. `tel_log` itself never writes: it only wakes the
 //! worker as the queue passes the mark.
 
@@ -36,18 +36,19 @@ impl Spill {
         }
         let q = shared.queue.state.lock();
         q.shutdown_deadline.is_none()
-            && q.events.len() > spill_mark(shared.config.queue_max_events)
+            && !q.events.is_empty()
+            && pending(shared) > spill_mark(shared.config.queue_max_events)
             && !shared.kill.active()
     }
 
-    /// Moves the oldest queued events (critical ones excepted) to the cache, down to half of
-    /// `queue_max_events`.
+    /// Moves the oldest queued events (critical ones excepted) to the cache, until half of
+    /// `queue_max_events` are held in memory or none is queued (the rest is on the wire).
     pub fn run(&mut self, shared: &Shared, replay: &mut Replay) {
         let cfg = &shared.config;
         let target = cfg.queue_max_events / 2;
         let events = {
             let mut q = shared.queue.state.lock();
-            let excess = q.events.len().saturating_sub(target);
+            let excess = pending(shared).saturating_sub(target).min(q.events.len());
             if excess == 0 {
                 return;
             }
@@ -126,6 +127,14 @@ impl Spill {
             }
         }
     }
+}
+
+/// Events held in memory: queued, in flight, awaiting retry.
+fn pending(shared: &Shared) -> usize {
+    shared
+        .stats
+        .pending
+        .load(std::sync::atomic::Ordering::Relaxed) as usize
 }
 
 /// Removes the critical events from `events`, returning them in order.
