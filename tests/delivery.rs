@@ -225,11 +225,13 @@ fn a_higher_priority_takes_the_place_of_the_oldest_lower_one() {
     let client = TestClient::new(&config(
         &c,
         None,
-        json!({"queue_max_events": 5, "flush_interval_ms": 600_000, "batch_max_events": 100}),
+        json!({"queue_max_events": 5, "flush_interval_ms": 600_000, "batch_max_events": 100,
+               "max_inflight_requests": 1}),
     ));
-    // One event in flight, held by a collector that hangs: the worker takes nothing more from
-    // the queue meanwhile (a full queue would otherwise go out at once to make room), and an
-    // event in flight is never pushed out.
+    // One event in flight, held by a collector that hangs, with one request allowed on the
+    // wire: the worker takes nothing more from the queue meanwhile (a full queue would
+    // otherwise go out at once, in a request of its own, to make room), and an event in flight
+    // is never pushed out.
     c.push(Scripted::fault(Fault::HangBeforeHeaders));
     assert_eq!(client.log("Stuck.Event", Some(r#"{"i":0}"#)), 0);
     assert_eq!(client.flush(0), 7);
@@ -293,6 +295,9 @@ fn without_priorities_nothing_is_evicted() {
         None,
         json!({"queue_max_events": 3, "flush_interval_ms": 600_000}),
     ));
+    // The full queue goes out at once; the collector holds that request, so the three stay
+    // pending (an answer before the fourth call would make room).
+    c.push(Scripted::fault(Fault::HangBeforeHeaders));
     for _ in 0..3 {
         assert_eq!(client.log("Normal.Event", None), 0);
     }
@@ -300,6 +305,10 @@ fn without_priorities_nothing_is_evicted() {
         client.log_ex("Normal.Event", None, Some(r#"{"priority":"normal"}"#)),
         6
     );
+    assert!(c.wait_for_requests(1, WAIT));
+    c.release();
+    // The released request is answered by a closed connection: the three are sent again.
+    assert_eq!(client.flush(10_000), 0);
     assert_eq!(client.close(5000), 0);
     assert_eq!(c.accepted().len(), 3);
 }
@@ -561,7 +570,7 @@ fn reports_add_up_to_the_counters() {
     let client = TestClient::new(&config(
         &c,
         None,
-        json!({"queue_max_events": 3, "flush_interval_ms": 600_000}),
+        json!({"queue_max_events": 3, "flush_interval_ms": 600_000, "max_inflight_requests": 1}),
     ));
     install(&client, &sink);
     for _ in 0..3 {
@@ -580,8 +589,9 @@ fn reports_add_up_to_the_counters() {
     assert_eq!(client.log("Mixed.Good", None), 0);
     assert_eq!(client.log("Mixed.Bad", None), 0);
     assert_eq!(client.flush(5000), 0);
-    // Evicted by a higher priority: one event held in flight by a hanging collector keeps the
-    // worker from taking the queued ones (a full queue would otherwise go out at once).
+    // Evicted by a higher priority: one event held in flight by a hanging collector, with one
+    // request allowed on the wire, keeps the worker from taking the queued ones (a full queue
+    // would otherwise go out at once, in a second request).
     c.push(Scripted::fault(Fault::HangBeforeHeaders));
     let before = c.request_count();
     assert_eq!(client.log("Stuck.Event", None), 0);

@@ -81,6 +81,8 @@ pub struct Config {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub retry_max_attempts: u32,
+    /// Batches on the wire at once, each on its own connection (1-16).
+    pub max_inflight_requests: usize,
     /// Rust API only (no `tel_init` key): keep the connection to the collector between
     /// requests and resume TLS sessions (default). Off, every request opens a new connection
     /// with a full handshake; benchmarks compare the two.
@@ -106,6 +108,7 @@ pub const KEYS: &[&str] = &[
     "retry_initial_ms",
     "retry_max_ms",
     "retry_max_attempts",
+    "max_inflight_requests",
 ];
 
 impl Config {
@@ -129,6 +132,7 @@ impl Config {
             retry_initial_ms: 1000,
             retry_max_ms: 300_000,
             retry_max_attempts: 6,
+            max_inflight_requests: 4,
             connection_reuse: true,
         })
     }
@@ -225,6 +229,7 @@ impl Config {
         c.retry_initial_ms = int("retry_initial_ms", 1, MAX_MS, 1000)?;
         c.retry_max_ms = int("retry_max_ms", 1, MAX_MS, 300_000)?;
         c.retry_max_attempts = int("retry_max_attempts", 1, 1000, 6)? as u32;
+        c.max_inflight_requests = int("max_inflight_requests", 1, 16, 4)? as usize;
         if c.retry_max_ms < c.retry_initial_ms {
             return Err(Error::config(format!(
                 "retry_max_ms ({}) must not be below retry_initial_ms ({})",
@@ -271,6 +276,7 @@ mod tests {
         assert_eq!(c.queue_max_events, 10_000);
         assert_eq!(c.compression, Compression::Deflate);
         assert_eq!(c.cache_path, CachePath::Default);
+        assert_eq!(c.max_inflight_requests, 4);
     }
 
     #[test]
@@ -300,6 +306,14 @@ mod tests {
                 "compression",
             ),
             (r#"{"ikey":"abc-def","cache_path":5}"#, "cache_path"),
+            (
+                r#"{"ikey":"abc-def","max_inflight_requests":0}"#,
+                "max_inflight_requests",
+            ),
+            (
+                r#"{"ikey":"abc-def","max_inflight_requests":17}"#,
+                "max_inflight_requests",
+            ),
             (r#"[1]"#, "object"),
             (r#"{"#, "JSON"),
         ];

@@ -348,9 +348,13 @@ impl Transport {
     }
 }
 
+/// Idle connections the pool may keep: `max_inflight_requests` at its largest.
+pub const KEPT_CONNECTIONS: usize = 16;
+
 /// The HTTP client for `route`: no redirects followed (the key never goes elsewhere), every
 /// status returned as a response, the header cap, `http_timeout_ms` on the whole exchange,
-/// with `reuse` one connection kept per collector for [`IDLE_CONNECTION_AGE`], and under the
+/// with `reuse` the connections kept per collector for [`IDLE_CONNECTION_AGE`] (one per request
+/// in flight, up to [`KEPT_CONNECTIONS`]: the pool only keeps what was opened), and under the
 /// parser the filter of [`header_lines`], so that a malformed optional header does not turn an
 /// answer into a network failure.
 fn agent(
@@ -370,7 +374,7 @@ fn agent(
         Route::Proxy(url, _) => proxy(url),
         _ => None,
     };
-    let idle = if reuse { 1 } else { 0 };
+    let idle = if reuse { KEPT_CONNECTIONS } else { 0 };
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)

@@ -16,6 +16,8 @@ pub struct Batch {
     pub replayed: bool,
     /// The request body, encoded once and reused by retries.
     pub body: Option<Encoded>,
+    /// The request carrying it now (see [`crate::worker::inflight`]), `None` when not on the wire.
+    pub request: Option<u64>,
 }
 
 impl Batch {
@@ -25,6 +27,7 @@ impl Batch {
             attempts: 0,
             replayed,
             body: None,
+            request: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Beside the loop: `handle` (the one owner of the protocol between a client and its worker:
 //! start, flush, shutdown), `shared` (what the worker shares with the callers' threads),
-//! `queue`, `batch` (the batches in hand), `replay` (the worker's side of the cache),
+//! `queue`, `batch` (the batches in hand), `inflight` (the requests on the wire), `replay` (the worker's side of the cache),
 //! `execute` (carrying out the policy's decisions), `critical` (the durable critical events),
 //! `delivery` (reports to the host), `stats` (the counters) and `budget` (the shutdown's time).
 
@@ -14,21 +14,23 @@ pub(crate) mod critical;
 pub(crate) mod delivery;
 mod execute;
 pub(crate) mod handle;
+mod inflight;
 pub(crate) mod queue;
 mod replay;
 pub(crate) mod shared;
+mod spill;
 pub(crate) mod stats;
 
 use crate::policy::decide::{decide, Retry, State};
 use crate::sys::random::Jitter;
-use crate::transport::reply::NetworkError;
 use crate::transport::Transport;
 use crate::worker::batch::Batch;
 use crate::worker::execute::{carry_out, drop_all_killed, Pacing};
+use crate::worker::inflight::Inflight;
 use crate::worker::queue::Queue;
 use crate::worker::replay::Replay;
 use crate::worker::shared::Shared;
-use crate::worker::stats::Stats;
+use crate::worker::spill::Spill;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,38 +46,6 @@ pub fn on_worker_of(shared: &Shared) -> bool {
     ON_WORKER.with(Cell::get) == shared as *const Shared as usize
 }
 
-/// Whether a full batch waits in the queue behind the one being sent.
-fn next_batch_waiting(shared: &Shared) -> bool {
-    let cfg = &shared.config;
-    if shared.held.lock().batches.len() != 1 {
-        return false;
-    }
-    let q = shared.queue.state.lock();
-    q.shutdown_deadline.is_none()
-        && (q.events.len() >= cfg.batch_max_events || q.bytes >= cfg.batch_max_bytes)
-}
-
-/// Takes the next full batch from the queue and encodes it, behind the batch in flight. Runs on
-/// the worker while the request thread waits for the collector. The held lock is kept from the
-/// take to the push so that a shutdown taking over never misses these events.
-fn prepare_next_batch(shared: &Shared) {
-    let cfg = &shared.config;
-    let mut held = shared.held.lock();
-    if held.abandoned || held.batches.len() != 1 {
-        return;
-    }
-    let events = {
-        let mut q = shared.queue.state.lock();
-        if q.events.len() < cfg.batch_max_events && q.bytes < cfg.batch_max_bytes {
-            return;
-        }
-        Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes)
-    };
-    let mut batch = Batch::new(events, false);
-    batch.encode(cfg.compression);
-    held.batches.push_back(batch);
-}
-
 enum Step {
     Send,
     Replay,
@@ -85,7 +55,8 @@ enum Step {
 
 pub struct Worker {
     shared: Arc<Shared>,
-    transport: Transport,
+    inflight: Inflight,
+    spill: Spill,
     replay: Replay,
     pacing: Pacing,
     jitter: Jitter,
@@ -97,7 +68,8 @@ impl Worker {
     pub fn new(shared: Arc<Shared>) -> Self {
         let cache = shared.new_cache().map(|c| c.owned_by(shared.clone()));
         Worker {
-            transport: Transport::new(&*shared.config),
+            inflight: Inflight::new(Transport::new(&*shared.config)),
+            spill: Spill::default(),
             replay: Replay::new(cache),
             pacing: Pacing::default(),
             jitter: Jitter::new(),
@@ -112,6 +84,15 @@ impl Worker {
         loop {
             if self.shared.held.lock().abandoned {
                 return;
+            }
+            if self.take_answers() {
+                // Before any wait: a flush learns at once what the answers resolved.
+                self.publish_progress();
+                self.shared.delivery.emit();
+            }
+            if self.spill.due(&self.shared, &self.replay) {
+                self.spill.run(&self.shared, &mut self.replay);
+                self.publish_progress();
             }
             let step = self.next_step();
             match step {
@@ -142,13 +123,25 @@ impl Worker {
             #[cfg(debug_assertions)]
             kill_sleep_gate();
         }
-        let held_empty = self.shared.held.lock().batches.is_empty();
+        let unsent = self
+            .shared
+            .held
+            .lock()
+            .batches
+            .iter()
+            .filter(|b| b.request.is_none())
+            .count();
+        let sendable = unsent > 0;
         let mut q = self.shared.queue.state.lock();
         let shutdown = q.shutdown_deadline;
         if let Some(deadline) = shutdown {
             if now >= deadline || killed {
                 return Step::Exit;
             }
+        }
+        // Stored before its thread takes this lock to wake us: not lost if checked here.
+        if self.inflight.answered() {
+            return Step::Continue;
         }
         if killed {
             // A drop that `tel_log` reported since this thread last handed the reports over
@@ -168,7 +161,36 @@ impl Worker {
             self.shared.queue.wake.wait_until(&mut q, wake);
             return Step::Continue;
         }
-        if !held_empty {
+        let in_flight = self.inflight.count();
+        if self.inflight.room(&self.shared) == 0 {
+            // Every request allowed is on the wire. Full batches waiting in the queue are taken
+            // and encoded now, up to one per request, so that each answer is followed at once
+            // by the next request rather than by its encoding (the answers of a round trip
+            // come back together, and the worker encodes one batch at a time).
+            let cfg = &self.shared.config;
+            let full = q.events.len() >= cfg.batch_max_events || q.bytes >= cfg.batch_max_bytes;
+            if full
+                && shutdown.is_none()
+                && self.pacing.failures == 0
+                && unsent < cfg.max_inflight_requests
+            {
+                let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
+                drop(q);
+                let mut batch = Batch::new(events, false);
+                batch.encode(cfg.compression);
+                self.shared.held.lock().batches.push_back(batch);
+                return Step::Continue;
+            }
+            // Every request allowed is on the wire: wait for an answer (or the deadline).
+            match shutdown {
+                Some(deadline) => {
+                    self.shared.queue.wake.wait_until(&mut q, deadline);
+                }
+                None => self.shared.queue.wake.wait(&mut q),
+            }
+            return Step::Continue;
+        }
+        if sendable {
             let floor = self.pacing.retry_after_until.filter(|t| *t > now);
             let skip_backoff = shutdown.is_none() && q.flush_gen != self.flush_gen_served;
             let ready_at = if skip_backoff {
@@ -183,9 +205,11 @@ impl Worker {
                     }
                     return Step::Send;
                 }
-                // At shutdown a batch that is backing off is not tried again: it is persisted.
-                Some(_) if shutdown.is_some() => return Step::Exit,
+                // At shutdown a batch that is backing off is not tried again: it is persisted,
+                // once the requests still on the wire have answered (or the deadline passed).
+                Some(_) if shutdown.is_some() && in_flight == 0 => return Step::Exit,
                 Some(at) => {
+                    let at = shutdown.map_or(at, |d| d.min(at));
                     self.shared.queue.wake.wait_until(&mut q, at);
                     return Step::Continue;
                 }
@@ -195,15 +219,18 @@ impl Worker {
         // events, those are sent first and the replay waits. A shutdown does not stop the
         // replay: the entries present at start are this session's work, and a short-lived
         // process (init, log, shutdown) must drain the cache too.
-        let room = replay::room(&self.shared);
+        let room = self.replay.room(&self.shared);
         if self.replay.pending() && room > 0 {
             return Step::Replay;
         }
         let Some(front) = q.events.front() else {
-            if shutdown.is_some() {
-                return Step::Exit;
+            match shutdown {
+                Some(_) if in_flight == 0 => return Step::Exit,
+                Some(deadline) => {
+                    self.shared.queue.wake.wait_until(&mut q, deadline);
+                }
+                None => self.shared.queue.wake.wait(&mut q),
             }
-            self.shared.queue.wake.wait(&mut q);
             return Step::Continue;
         };
         let cfg = &self.shared.config;
@@ -228,19 +255,9 @@ impl Worker {
         Step::Send
     }
 
+    /// Puts the first batch in hand that is not on the wire on a request thread.
     fn send_front(&mut self) {
         let compression = self.shared.config.compression;
-        let (body, events, attempts) = {
-            let mut held = self.shared.held.lock();
-            let Some(batch) = held.batches.front_mut() else {
-                return;
-            };
-            (
-                batch.encode(compression),
-                batch.events.len(),
-                batch.attempts,
-            )
-        };
         // Another process may have been told to stop since this one started.
         self.shared.kill.reload();
         if self.shared.kill.active() {
@@ -248,49 +265,67 @@ impl Worker {
             return;
         }
         let deadline = self.shared.queue.state.lock().shutdown_deadline;
-        Stats::add(&self.shared.stats.http_requests, 1);
-        let time_delta_ms = self.pacing.time_delta_ms;
-        let post = || {
-            self.transport
-                .post(&body.payload, body.encoding, time_delta_ms, deadline)
+        let mut held = self.shared.held.lock();
+        let Some(batch) = held.batches.iter_mut().find(|b| b.request.is_none()) else {
+            return;
         };
-        // With a full batch already waiting, encode it while this request is in flight: the
-        // collector's work and ours overlap instead of taking turns.
-        let answer = if next_batch_waiting(&self.shared) {
-            std::thread::scope(|scope| {
-                let request = scope.spawn(post);
-                prepare_next_batch(&self.shared);
-                request
-                    .join()
-                    .unwrap_or_else(|_| Err(NetworkError("the request thread panicked".into())))
-            })
-        } else {
-            post()
-        };
-        let cfg = &self.shared.config;
-        let state = State {
-            tenant: cfg.ikey.tenant(),
-            now_ms: crate::sys::clock::now_ms(),
-            events,
-            attempts,
-            failures: self.pacing.failures,
-            retry: Retry {
-                initial_ms: cfg.retry_initial_ms,
-                max_ms: cfg.retry_max_ms,
-                max_attempts: cfg.retry_max_attempts,
-            },
-            cache_usable: self.replay.cache.is_some(),
-            jitter: self.jitter.up_to(u64::MAX),
-        };
-        let decision = decide(&answer, &state);
-        carry_out(
-            &self.shared,
-            &mut self.pacing,
-            &mut self.replay,
-            &answer,
-            decision,
-            Instant::now(),
-        );
+        let body = batch.encode(compression);
+        let id = self
+            .inflight
+            .post(&self.shared, body, self.pacing.time_delta_ms, deadline);
+        batch.request = Some(id);
+    }
+
+    /// Applies the answers that came back, one at a time, in the order they arrived. The batch
+    /// answered is brought to the front, where the executor expects the batch just sent; one a
+    /// kill or a shutdown already took is gone, and its answer is left unapplied.
+    /// Returns whether there were any.
+    fn take_answers(&mut self) -> bool {
+        let answers = self.inflight.take();
+        let any = !answers.is_empty();
+        for (id, answer) in answers {
+            let (events, attempts) = {
+                let mut held = self.shared.held.lock();
+                if held.abandoned {
+                    return any;
+                }
+                let Some(at) = held.batches.iter().position(|b| b.request == Some(id)) else {
+                    continue;
+                };
+                let mut batch = held.batches.remove(at).expect("found above");
+                batch.request = None;
+                let info = (batch.events.len(), batch.attempts);
+                held.batches.push_front(batch);
+                info
+            };
+            let cfg = &self.shared.config;
+            let state = State {
+                tenant: cfg.ikey.tenant(),
+                now_ms: crate::sys::clock::now_ms(),
+                events,
+                attempts,
+                failures: self.pacing.failures,
+                retry: Retry {
+                    initial_ms: cfg.retry_initial_ms,
+                    max_ms: cfg.retry_max_ms,
+                    max_attempts: cfg.retry_max_attempts,
+                },
+                cache_usable: self.replay.cache.is_some(),
+                jitter: self.jitter.up_to(u64::MAX),
+            };
+            let decision = decide(&answer, &state);
+            let success = !decision.session.failed;
+            carry_out(
+                &self.shared,
+                &mut self.pacing,
+                &mut self.replay,
+                &answer,
+                decision,
+                Instant::now(),
+            );
+            self.inflight.applied(success && self.pacing.failures == 0);
+        }
+        any
     }
 
     /// Tells `tel_flush` how far delivery has come.
@@ -330,6 +365,9 @@ impl Worker {
             .shutdown_deadline
             .unwrap_or_else(Instant::now);
         let hit_deadline = Instant::now() >= deadline;
+        // What is still on the wire stays in hand and is persisted with the rest; late
+        // answers are not applied.
+        self.inflight.end();
         {
             let mut held = self.shared.held.lock();
             if held.abandoned {

@@ -102,6 +102,8 @@ impl Queue {
             return Pushed::Closed;
         }
         let mut evicted = None;
+        let mut filled = false;
+        let mut past_spill_mark = false;
         if stats.pending.load(Ordering::Relaxed) >= bounds.queue_max_events as u64 {
             let victim = q
                 .events
@@ -121,6 +123,9 @@ impl Queue {
             evicted = Some(e);
         } else {
             Stats::add(&stats.pending, 1);
+            let pending = stats.pending.load(Ordering::Relaxed);
+            filled = pending >= bounds.queue_max_events as u64;
+            past_spill_mark = pending == spill_mark(bounds.queue_max_events) as u64 + 1;
         }
         Stats::add(&stats.logged, 1);
         let ordinal = q.next_ordinal;
@@ -138,12 +143,15 @@ impl Queue {
             q.flush_upto = q.next_ordinal;
         }
         let n = q.events.len();
-        // A push-out is reported by the worker: wake it for that too.
+        // A push-out is reported by the worker: wake it for that too. Memory just filled up:
+        // the worker sends at once to make room, so it must not sleep until the interval.
         let wake = n == 1
+            || filled
             || n == bounds.batch_max_events
             || q.bytes >= bounds.batch_max_bytes
             || critical
-            || evicted.is_some();
+            || evicted.is_some()
+            || past_spill_mark;
         drop(q);
         if wake {
             self.wake.notify_one();
@@ -180,4 +188,11 @@ impl Queue {
         q.bytes = 0;
         q.events.drain(..).collect()
     }
+}
+
+/// The number of events held in memory (queued, in flight, awaiting retry: `pending`) above
+/// which the worker moves queued events to the cache (three quarters of `queue_max_events`; see
+/// `worker::spill`). `tel_log` wakes the worker as it passes it.
+pub fn spill_mark(queue_max_events: usize) -> usize {
+    queue_max_events - queue_max_events / 4
 }

@@ -21,6 +21,9 @@ pub struct Replay {
     claimed_outstanding: usize,
     /// Lines this session wrote back (a batch whose attempts ran out): not claimed again by it.
     put_back: Fingerprints,
+    /// Lines this session moved from a full queue to the cache (see `worker::spill`): claimed
+    /// again by it, although they carry its epoch, once the queue has room.
+    spilled: Fingerprints,
 }
 
 impl Replay {
@@ -30,6 +33,7 @@ impl Replay {
             cache,
             claimed_outstanding: 0,
             put_back: Fingerprints::new(),
+            spilled: Fingerprints::new(),
         }
     }
 
@@ -55,7 +59,7 @@ impl Replay {
     /// Claims the next chunk of cache entries, within the memory bound.
     pub fn chunk(&mut self, shared: &Shared) {
         let cfg = shared.config.clone();
-        let room = room(shared);
+        let room = self.room(shared);
         let Some(cache) = self.cache.as_mut() else {
             self.pending = false;
             return;
@@ -63,11 +67,20 @@ impl Replay {
         cache.forget_purged_claim();
         let marker = &shared.epoch_marker;
         let put_back = &self.put_back;
-        let skip =
-            |line: &str| line.contains(marker.as_str()) || put_back.contains(&fingerprint(line));
+        let spilled = &self.spilled;
+        let skip = |line: &str| {
+            let own = line.contains(marker.as_str());
+            let fp = fingerprint(line);
+            (own && !spilled.contains(&fp)) || put_back.contains(&fp)
+        };
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
         let (lines, change) = match claimed {
-            Ok(claimed) => claimed,
+            Ok(claimed) => {
+                for line in &claimed.0 {
+                    self.spilled.remove(&fingerprint(line));
+                }
+                claimed
+            }
             Err(_) => {
                 // Logged once by the cache; an unusable cache must not stop delivery.
                 shared.held.lock().committing = false;
@@ -130,6 +143,8 @@ impl Replay {
         }
         if n == 0 {
             self.pending = false;
+            // Spilled entries not found any more were evicted (counted above).
+            self.spilled.clear();
             return;
         }
         self.claimed_outstanding += n;
@@ -138,6 +153,13 @@ impl Replay {
             "replaying {} from the cache",
             count_events(n as u64)
         );
+    }
+
+    /// `lines` (as written) were moved from a full queue to the cache: to be claimed again, and
+    /// until then `tel_flush` waits for them.
+    pub fn spilled(&mut self, lines: &[String]) {
+        self.spilled.extend(lines.iter().map(|l| fingerprint(l)));
+        self.pending = true;
     }
 
     /// The front batch ran out of attempts: it goes to the cache file for a later process. It
@@ -200,6 +222,23 @@ impl Replay {
                 c.release_claim();
             }
         }
+    }
+}
+
+impl Replay {
+    /// How many cache entries may be taken up now: within `queue_max_events`, and while this
+    /// session's spilled entries are outstanding, within half of it (so that taking them up
+    /// does not refill the queue it spilled).
+    pub fn room(&self, shared: &Shared) -> usize {
+        let room = room(shared);
+        if self.spilled.is_empty() {
+            return room;
+        }
+        let pending = shared
+            .stats
+            .pending
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        room.min((shared.config.queue_max_events / 2).saturating_sub(pending))
     }
 }
 

@@ -201,6 +201,7 @@ fn exchange(
         options.max_body_bytes,
     );
     let (response, judged) = compose(&judgement, scripted.as_ref());
+    let hold = scripted.as_ref().is_some_and(|s| s.hold);
     let fault = scripted.and_then(|s| s.fault);
     let accepted = if judged && fault.is_none() {
         judgement.accepted
@@ -230,6 +231,9 @@ fn exchange(
         received_at_ms: now_ms(),
     };
     let generation = shared.record(record, accepted);
+    if hold {
+        shared.hang(generation);
+    }
     match fault {
         None => send(stream, response, keep_alive),
         Some(fault) => {

@@ -67,6 +67,9 @@ pub struct Scripted {
     pub fault: Option<Fault>,
     /// How many requests this answer serves before it leaves the script (at least 1).
     pub times: usize,
+    /// The request is recorded (and judged) on arrival, and its answer held back until the next
+    /// [`Collector::release`](crate::Collector::release): tests see requests overlap.
+    pub hold: bool,
 }
 
 impl Default for Scripted {
@@ -85,6 +88,7 @@ impl Scripted {
             delay: Duration::ZERO,
             fault: None,
             times: 1,
+            hold: false,
         }
     }
 
@@ -124,6 +128,12 @@ impl Scripted {
         self
     }
 
+    /// Records the request on arrival, answers only at the next release.
+    pub fn held(mut self) -> Self {
+        self.hold = true;
+        self
+    }
+
     /// Serves the next `n` requests (`0` counts as 1).
     pub fn times(mut self, n: usize) -> Self {
         self.times = n.max(1);
@@ -141,7 +151,7 @@ impl Scripted {
 
     /// Reads the control API's form:
     /// `{"status":503,"headers":{"Retry-After":"2"},"body":"...","delay_ms":0,"fault":...,
-    /// "times":1}` or `{"accept":true,"headers":{...}}`; every field optional.
+    /// "times":1,"hold":false}` or `{"accept":true,"headers":{...}}`; every field optional.
     pub fn from_json(value: &Value) -> Result<Scripted, String> {
         let Some(fields) = value.as_object() else {
             return Err("a scripted answer must be a JSON object".into());
@@ -173,6 +183,10 @@ impl Scripted {
                     scripted.delay = Duration::from_millis(ms);
                 }
                 "fault" => scripted.fault = fault_from_json(value)?,
+                "hold" => match value {
+                    Value::Bool(b) => scripted.hold = *b,
+                    _ => return Err("hold must be true or false".into()),
+                },
                 "times" => {
                     let n = value
                         .as_u64()
