@@ -123,15 +123,13 @@ impl Worker {
             #[cfg(debug_assertions)]
             kill_sleep_gate();
         }
-        let unsent = self
+        let sendable = self
             .shared
             .held
             .lock()
             .batches
             .iter()
-            .filter(|b| b.request.is_none())
-            .count();
-        let sendable = unsent > 0;
+            .any(|b| b.request.is_none());
         let mut q = self.shared.queue.state.lock();
         let shutdown = q.shutdown_deadline;
         if let Some(deadline) = shutdown {
@@ -163,24 +161,6 @@ impl Worker {
         }
         let in_flight = self.inflight.count();
         if self.inflight.room(&self.shared) == 0 {
-            // Every request allowed is on the wire. Full batches waiting in the queue are taken
-            // and encoded now, up to one per request, so that each answer is followed at once
-            // by the next request rather than by its encoding (the answers of a round trip
-            // come back together, and the worker encodes one batch at a time).
-            let cfg = &self.shared.config;
-            let full = q.events.len() >= cfg.batch_max_events || q.bytes >= cfg.batch_max_bytes;
-            if full
-                && shutdown.is_none()
-                && self.pacing.failures == 0
-                && unsent < cfg.max_inflight_requests
-            {
-                let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
-                drop(q);
-                let mut batch = Batch::new(events, false);
-                batch.encode(cfg.compression);
-                self.shared.held.lock().batches.push_back(batch);
-                return Step::Continue;
-            }
             // Every request allowed is on the wire: wait for an answer (or the deadline).
             match shutdown {
                 Some(deadline) => {
@@ -245,13 +225,15 @@ impl Worker {
             self.shared.queue.wake.wait_until(&mut q, due_at);
             return Step::Continue;
         }
+        // Taken and put in hand under both locks (the queue's, then `held`'s; nothing takes
+        // them the other way round): a shutdown that takes over finds each event in one or
+        // the other, never in between.
+        let mut held = self.shared.held.lock();
+        if held.abandoned {
+            return Step::Continue;
+        }
         let events = Queue::take_batch(&mut q, cfg.batch_max_events, cfg.batch_max_bytes);
-        drop(q);
-        self.shared
-            .held
-            .lock()
-            .batches
-            .push_back(Batch::new(events, false));
+        held.batches.push_back(Batch::new(events, false));
         Step::Send
     }
 

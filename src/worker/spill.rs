@@ -46,8 +46,15 @@ impl Spill {
     pub fn run(&mut self, shared: &Shared, replay: &mut Replay) {
         let cfg = &shared.config;
         let target = cfg.queue_max_events / 2;
-        let events = {
+        let lines: Vec<String> = {
+            // Taken and put in hand under both locks (the queue's, then `held`'s, as the
+            // worker takes a batch): a shutdown that takes over finds each event in one or the
+            // other, never in between.
             let mut q = shared.queue.state.lock();
+            let mut held = shared.held.lock();
+            if held.abandoned {
+                return;
+            }
             let excess = pending(shared).saturating_sub(target).min(q.events.len());
             if excess == 0 {
                 return;
@@ -59,23 +66,17 @@ impl Spill {
                 q.bytes += e.line.len() + 1;
                 q.events.push_front(e);
             }
-            taken
-        };
-        if events.is_empty() {
-            // Nothing but critical events: nothing to move; look again later.
-            self.failed_until = Some(Instant::now() + AFTER_FAILURE);
-            return;
-        }
-        let lines: Vec<String> = events.iter().map(|e| mark(&e.line, e.priority)).collect();
-        {
-            let mut held = shared.held.lock();
-            if held.abandoned {
+            if taken.is_empty() {
+                // Nothing but critical events: nothing to move; look again later.
+                self.failed_until = Some(Instant::now() + AFTER_FAILURE);
                 return;
             }
-            let mut batch = Batch::new(events, false);
+            let lines = taken.iter().map(|e| mark(&e.line, e.priority)).collect();
+            let mut batch = Batch::new(taken, false);
             batch.request = Some(SPILLING);
             held.batches.push_back(batch);
-        }
+            lines
+        };
         let Some(cache) = replay.cache.as_ref() else {
             return;
         };
