@@ -3,22 +3,27 @@
 
 use crate::cache;
 use crate::cache::files::CacheFiles;
-use crate::model::config::{CachePath, Config};
+use crate::model::config::Config;
 use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::model::ext::SessionExt;
 use crate::model::options::EventOptions;
 use crate::model::priority::Priority;
 use crate::model::status::{Error, Result, Status};
 use crate::policy::kill::KillSwitch;
+use crate::privacy::sample::SampleRates;
+use crate::privacy::scrub::{Detectors, Scrubber};
 use crate::sys::log::{self, tel_log, Level};
 use crate::sys::sync::Mutex;
 use crate::worker::batch::Held;
 use crate::worker::critical::Durability;
 use crate::worker::delivery::{Callback, Delivery, KeepAlive, Report};
+use crate::worker::gate;
 use crate::worker::handle::WorkerHandle;
 use crate::worker::queue::{Bounds, Pushed, Queue};
 use crate::worker::shared::{Progress, Shared};
 use crate::worker::stats::{Outcome, Snapshot, Stats};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +38,101 @@ pub fn opted_out_by_environment() -> bool {
 
 /// Where this configuration keeps its cache file, kill state and device id (None: nowhere).
 pub fn cache_files(config: &Config) -> Option<CacheFiles> {
-    match &config.cache_path {
-        CachePath::Disabled => None,
-        CachePath::File(p) => Some(CacheFiles::new(p.clone())),
-        CachePath::Default => crate::sys::platform::default_cache_dir()
-            .map(|d| CacheFiles::new(d.join(format!("{}.cache", config.ikey.tenant())))),
+    CacheFiles::of(config)
+}
+
+/// The ABI 1.2 keys the privacy layer reads (`scrub`, `sample`), checked: every bad value is
+/// `TEL_ERR_INVALID_CONFIG` naming the key. `tel_init`, `tel_client_new` and `tel_purge` check
+/// them alike.
+pub fn check_privacy(config: &Config) -> Result<(Detectors, Option<SampleRates>)> {
+    let detectors = match &config.scrub {
+        None => Detectors::default(),
+        Some(v) => Detectors::from_json(v)?,
+    };
+    let sample = config
+        .sample
+        .as_ref()
+        .map(SampleRates::from_json)
+        .transpose()?;
+    Ok((detectors, sample))
+}
+
+/// The consent state a client starts in (abi.md 1.2, "Consent"): the record's, when it was
+/// written for this `consent_version` or a later one; else granted, or unknown under
+/// `consent: "required"`.
+fn consent_at_start(config: &Config, files: Option<&CacheFiles>) -> u8 {
+    let record = files.and_then(|f| cache::consent::read(&f.dir));
+    match record {
+        Some(r) if r.version >= config.consent_version => {
+            if r.granted {
+                gate::GRANTED
+            } else {
+                gate::DENIED
+            }
+        }
+        _ if config.consent_required => gate::UNKNOWN,
+        _ => gate::GRANTED,
+    }
+}
+
+/// The common properties, each rendered once as `"name":value` (abi.md 1.2).
+#[derive(Default)]
+struct CommonProperties {
+    /// In the order they were given; a replaced one keeps its place.
+    items: Vec<(String, String)>,
+}
+
+impl CommonProperties {
+    fn new(map: &Map<String, Value>) -> CommonProperties {
+        let mut c = CommonProperties::default();
+        for (name, value) in map {
+            c.set(name, Some(value));
+        }
+        c
+    }
+
+    fn set(&mut self, name: &str, value: Option<&Value>) {
+        let Some(value) = value else {
+            self.items.retain(|(n, _)| n != name);
+            return;
+        };
+        let fragment = format!("{}:{}", Value::String(name.to_owned()), value);
+        match self.items.iter_mut().find(|(n, _)| n == name) {
+            Some(item) => item.1 = fragment,
+            None => self.items.push((name.to_owned(), fragment)),
+        }
+    }
+
+    /// `props` (a checked JSON object; None is `{}`) with every common property it does not
+    /// name added at its end: the event's own key wins, and its own text is kept as it is.
+    fn merge(&self, props: Option<&str>) -> Result<String> {
+        let own = props.unwrap_or("{}");
+        let keys: std::collections::HashSet<String> = match props {
+            None => Default::default(),
+            Some(p) => {
+                let map: std::collections::HashMap<String, serde::de::IgnoredAny> =
+                    serde_json::from_str(p).map_err(|e| {
+                        Error::event(format!("properties must be a JSON object: {e}"))
+                    })?;
+                map.into_keys().collect()
+            }
+        };
+        let close = own.rfind('}').unwrap_or(own.len());
+        let mut out = String::with_capacity(own.len() + 64);
+        out.push_str(&own[..close]);
+        let mut empty = keys.is_empty() && own[..close].trim_end().ends_with('{');
+        for (name, fragment) in &self.items {
+            if keys.contains(name) {
+                continue;
+            }
+            if !empty {
+                out.push(',');
+            }
+            empty = false;
+            out.push_str(fragment);
+        }
+        out.push_str(&own[close..]);
+        Ok(out)
     }
 }
 
@@ -98,6 +193,18 @@ struct Live {
     template: EnvelopeTemplate,
     ext: SessionExt,
     seq: AtomicU64,
+    /// ABI 1.2: the detectors of `scrub` (off when `[]`).
+    scrubber: Scrubber,
+    /// ABI 1.2: `sample`, None when not configured.
+    sample: Option<SampleRates>,
+    /// `ext.device.localId` as sent: what sampling decides on.
+    device_id: String,
+    /// The id to write in the cache folder at a grant (None: the host gave its own, or it is
+    /// written already).
+    device_file_id: Mutex<Option<String>>,
+    /// ABI 1.2: the common properties; `has_properties` spares `tel_log` the lock when none.
+    properties: crate::sys::sync::RwLock<CommonProperties>,
+    has_properties: AtomicBool,
 }
 
 impl Client {
@@ -105,6 +212,7 @@ impl Client {
     /// once. With opt-out, the client does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
         log::refresh_env();
+        let (detectors, sample) = check_privacy(&config)?;
         let config = Arc::new(config);
         log::add_secret(Arc::downgrade(&config) as std::sync::Weak<dyn log::Redact>);
         let stats = Arc::new(Stats::default());
@@ -131,10 +239,36 @@ impl Client {
             files.as_ref().map(|f| f.kill.clone()),
         ));
         let epoch = crate::sys::random::uuid4();
-        let local_id = match config.ext.get("device", "localId") {
-            Some(_) => String::new(), // the host's value overrides the default below
-            None => crate::cache::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
+        let consent = consent_at_start(&config, files.as_ref());
+        stats.consent.store(consent, Ordering::Relaxed);
+        let dir = files.as_ref().map(|f| f.dir.as_path());
+        let (local_id, device_id, device_file_id) = match config.ext.get("device", "localId") {
+            // The host's value overrides the default below.
+            Some(given) => (String::new(), given.to_owned(), None),
+            // Without consent the id stays in memory (one another process wrote is adopted)
+            // until a grant writes it.
+            None if consent != gate::GRANTED => {
+                let id = dir
+                    .and_then(crate::cache::device::existing)
+                    .unwrap_or_else(|| format!("r:{}", crate::sys::random::uuid4()));
+                (id.clone(), id.clone(), Some(id))
+            }
+            None => {
+                let id = crate::cache::device::local_id(dir);
+                (id.clone(), id, None)
+            }
         };
+        let audit = config
+            .audit_path
+            .clone()
+            .or_else(|| {
+                std::env::var_os("TEL_AUDIT")
+                    .filter(|v| !v.is_empty())
+                    .map(Into::into)
+            })
+            .map(|p| crate::privacy::audit::AuditFile::open(p, config.audit_max_bytes));
+        let properties = CommonProperties::new(&config.properties);
+        let has_properties = AtomicBool::new(!properties.items.is_empty());
         let defaults = crate::model::ext::default_context(local_id, epoch.clone());
         let ext = SessionExt::new(&defaults, &config.ext);
         let template = EnvelopeTemplate::new(&config.ikey.envelope_ikey(), &ext);
@@ -152,6 +286,7 @@ impl Client {
             critical: Default::default(),
             taken_over: Default::default(),
             claim_file: Mutex::default(),
+            audit,
         });
         let worker = WorkerHandle::spawn(shared)?;
         Ok(Client {
@@ -162,6 +297,12 @@ impl Client {
                 template,
                 ext,
                 seq: AtomicU64::new(0),
+                scrubber: Scrubber::new(detectors),
+                sample,
+                device_id,
+                device_file_id: Mutex::new(device_file_id),
+                properties: crate::sys::sync::RwLock::new(properties),
+                has_properties,
             }),
             shut_down: AtomicBool::new(false),
         })
@@ -214,24 +355,65 @@ impl Client {
         let stats = &self.stats;
         let shared = live.worker.shared();
         if shared.kill.until_ms() > now_ms {
-            Stats::add(&stats.logged, 1);
-            Stats::add(&stats.dropped_killed, 1);
-            shared.delivery.record(|| {
-                Report::new(
-                    Outcome::DroppedKilled,
-                    [name],
-                    0,
-                    crate::policy::kill::KILLED.to_owned(),
-                )
-            });
-            if shared.delivery.installed() {
-                // Reports go out from the worker, which sleeps through a kill window.
-                shared.queue.wake_worker();
-            }
+            self.dropped_at_log(
+                shared,
+                name,
+                &stats.dropped_killed,
+                Outcome::DroppedKilled,
+                crate::policy::kill::KILLED,
+            );
             return Ok(());
         }
+        let consent = shared.consent();
+        if consent == gate::DENIED {
+            self.dropped_at_log(
+                shared,
+                name,
+                &stats.dropped_consent,
+                Outcome::DroppedConsent,
+                gate::DENIED_REASON,
+            );
+            return Ok(());
+        }
+        if let Some(sample) = &live.sample {
+            if options.priority != Priority::Critical && !sample.keeps(&live.device_id, name) {
+                // Counted, never queued, reported to no callback (abi.md 1.2, "Sampling").
+                Stats::add(&stats.logged, 1);
+                Stats::add(&stats.dropped_sampled, 1);
+                return Ok(());
+            }
+        }
+        let merged = if live.has_properties.load(Ordering::Relaxed) {
+            Some(live.properties.read().merge(properties)?)
+        } else {
+            None
+        };
+        let properties = merged.as_deref().or(properties);
+        let (properties, mut replaced) = match properties {
+            Some(p) => {
+                let (text, n) = live.scrubber.scrub_json(p);
+                (Some(text), n)
+            }
+            None => (None, 0),
+        };
+        let properties = properties.as_deref();
+        let mut ext_fields = Cow::Borrowed(&options.ext[..]);
+        if !live.scrubber.is_off() {
+            for i in 0..ext_fields.len() {
+                let f = &ext_fields[i];
+                if f.ext == "ex" && (f.field == "msg" || f.field == "stack") {
+                    if let (Cow::Owned(text), n) = live.scrubber.scrub_json(&f.json) {
+                        ext_fields.to_mut()[i].json = text;
+                        replaced += n;
+                    }
+                }
+            }
+        }
+        if replaced > 0 {
+            Stats::add(&stats.scrubbed, replaced);
+        }
         let time_ms = options.time_ms.unwrap_or(now_ms);
-        let ext_prefix = (!options.ext.is_empty()).then(|| live.ext.json_prefix_with(&options.ext));
+        let ext_prefix = (!ext_fields.is_empty()).then(|| live.ext.json_prefix_with(&ext_fields));
         // The size is known before the sequence number is taken: a refused event leaves no
         // gap in `ext.sdk.seq` (the backend would read one as a lost event).
         let next_seq = live.seq.load(Ordering::Relaxed) + 1;
@@ -255,7 +437,7 @@ impl Client {
         };
         match &shared.cache_files {
             // A critical event with a cache is written to its file first (abi.md, "Priority").
-            Some(files) if options.priority == Priority::Critical => {
+            Some(files) if options.priority == Priority::Critical && consent == gate::GRANTED => {
                 log_critical(shared, files, line, bounds)
             }
             _ => queued(
@@ -275,6 +457,10 @@ impl Client {
         };
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(Error::not_initialized());
+        }
+        if live.worker.shared().consent() == gate::UNKNOWN {
+            // Nothing can be sent until the host records an answer: the events stay pending.
+            return Ok(());
         }
         live.worker.flush(timeout)
     }
@@ -335,6 +521,138 @@ impl Client {
             Some(live) => live.worker.shared().delivery.keep_while_running(keep),
             None => Some(keep),
         }
+    }
+
+    /// Counts an event dropped at `tel_log*` (kill window, consent denied) in `logged` and
+    /// `counter`, and reports it.
+    fn dropped_at_log(
+        &self,
+        shared: &Shared,
+        name: &str,
+        counter: &AtomicU64,
+        outcome: Outcome,
+        reason: &str,
+    ) {
+        Stats::add(&self.stats.logged, 1);
+        Stats::add(counter, 1);
+        shared
+            .delivery
+            .record(|| Report::new(outcome, [name], 0, reason.to_owned()));
+        if shared.delivery.installed() {
+            // Reports go out from the worker, which may be asleep (a kill window, the gate).
+            shared.queue.wake_worker();
+        }
+    }
+
+    /// The consent state (abi.md 1.2): `TEL_CONSENT_UNKNOWN` (0), `_GRANTED` (1), `_DENIED`
+    /// (2). Under opt-out, denied.
+    pub fn consent(&self) -> i32 {
+        match &self.live {
+            Some(live) => live.worker.shared().consent().into(),
+            None => gate::DENIED.into(),
+        }
+    }
+
+    /// Records the user's answer (abi.md 1.2, "Consent"): 1 granted (what waits is sent, the
+    /// cache replayed), 2 denied (what waits is dropped, the tenant's cache entries and the
+    /// device id deleted). Anything else is [`Status::InvalidArgument`]. Under opt-out,
+    /// nothing is recorded.
+    pub fn set_consent(&self, state: i32) -> Result<()> {
+        let state = match state {
+            1 => gate::GRANTED,
+            2 => gate::DENIED,
+            _ => {
+                return Err(Error::argument(format!(
+                    "consent state must be TEL_CONSENT_GRANTED (1) or TEL_CONSENT_DENIED (2), got {state}"
+                )))
+            }
+        };
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(Error::not_initialized());
+        }
+        let shared = live.worker.shared();
+        let granted = state == gate::GRANTED;
+        if let Some(files) = &shared.cache_files {
+            let record = cache::consent::Record {
+                granted,
+                version: self.config.consent_version,
+            };
+            // A failure is logged; the answer holds for this session all the same.
+            let _ = cache::consent::write(&files.dir, record, crate::sys::clock::now_ms());
+        }
+        if granted {
+            if let (Some(files), Some(id)) =
+                (&shared.cache_files, live.device_file_id.lock().take())
+            {
+                crate::cache::device::write(&files.dir, &id);
+            }
+            shared.set_consent_state(state);
+            return Ok(());
+        }
+        shared.set_consent_state(state);
+        if let Some(files) = &shared.cache_files {
+            crate::api::purge::purge(&self.config)?;
+            crate::cache::device::delete(&files.dir);
+            if self.config.ext.get("device", "localId").is_none() {
+                // A later grant writes a new id.
+                *live.device_file_id.lock() = Some(format!("r:{}", crate::sys::random::uuid4()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds, replaces or (with `value_json` None) removes a common property (abi.md 1.2,
+    /// "Common properties"), for events logged after the call returns.
+    pub fn set_property(&self, name: &str, value_json: Option<&str>) -> Result<()> {
+        let value = match value_json {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| {
+                Error::event(format!(
+                    "the value of property {:?} is not one JSON value: {e}",
+                    crate::model::status::excerpt(name)
+                ))
+            })?),
+        };
+        match &value {
+            Some(v) => crate::model::config::check_property(name, v)?,
+            None => crate::model::config::check_property(name, &Value::Null)?,
+        }
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(Error::not_initialized());
+        }
+        let mut props = live.properties.write();
+        props.set(name, value.as_ref());
+        live.has_properties
+            .store(!props.items.is_empty(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Pauses (true) or resumes (false) sending (abi.md 1.2, "Pause and resume"). Idempotent.
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(Error::not_initialized());
+        }
+        if live.worker.shared().set_paused(paused) {
+            tel_log!(
+                Level::Debug,
+                "{}",
+                if paused {
+                    "paused: no request until tel_resume; batches go to the cache"
+                } else {
+                    "resumed: sending again"
+                }
+            );
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> Snapshot {

@@ -13,6 +13,7 @@ pub(crate) mod budget;
 pub(crate) mod critical;
 pub(crate) mod delivery;
 mod execute;
+pub(crate) mod gate;
 pub(crate) mod handle;
 pub(crate) mod queue;
 mod replay;
@@ -91,6 +92,12 @@ pub struct Worker {
     jitter: Jitter,
     /// Flush generation whose request to skip the backoff has been served.
     flush_gen_served: u64,
+    /// The gate was closed by a pause at the last look (a resume takes the cache up again).
+    was_paused: bool,
+    /// A spill to the cache failed while paused: the events wait in memory until `resume`.
+    spill_failed: bool,
+    /// A denial stopped the replay (once).
+    replay_stopped_for_consent: bool,
 }
 
 impl Worker {
@@ -102,6 +109,9 @@ impl Worker {
             pacing: Pacing::default(),
             jitter: Jitter::new(),
             flush_gen_served: 0,
+            was_paused: false,
+            spill_failed: false,
+            replay_stopped_for_consent: false,
             shared,
         }
     }
@@ -141,6 +151,9 @@ impl Worker {
             self.publish_progress();
             #[cfg(debug_assertions)]
             kill_sleep_gate();
+        }
+        if let Some(step) = self.gated_step(now) {
+            return step;
         }
         let held_empty = self.shared.held.lock().batches.is_empty();
         let mut q = self.shared.queue.state.lock();
@@ -228,6 +241,71 @@ impl Worker {
         Step::Send
     }
 
+    /// The gate (abi.md 1.2): with consent unknown or denied, or while paused, nothing is sent
+    /// or replayed. Denied: what waits is dropped. Paused: what would be sent goes to the cache
+    /// file when one is usable. At shutdown the worker exits, and `finish` drops (consent) or
+    /// persists (paused) the rest without any request. None: the gate is open.
+    fn gated_step(&mut self, now: Instant) -> Option<Step> {
+        let consent = self.shared.consent();
+        let paused = self.shared.paused();
+        if consent == gate::GRANTED && !paused {
+            if self.was_paused {
+                self.was_paused = false;
+                self.spill_failed = false;
+                self.replay.resume();
+            }
+            return None;
+        }
+        if consent == gate::DENIED {
+            self.shared.drop_for_consent(gate::DENIED_REASON);
+            if !self.replay_stopped_for_consent {
+                self.replay_stopped_for_consent = true;
+                self.replay.stop();
+            }
+        }
+        let spilling =
+            consent == gate::GRANTED && self.replay.cache.is_some() && !self.spill_failed;
+        let held_any = !self.shared.held.lock().batches.is_empty();
+        let mut q = self.shared.queue.state.lock();
+        if q.shutdown_deadline.is_some() {
+            return Some(Step::Exit);
+        }
+        if consent == gate::GRANTED {
+            self.was_paused = true;
+        }
+        // A report recorded by a caller goes out now (see the kill window's wait).
+        if self.shared.delivery.has_queued() {
+            return Some(Step::Continue);
+        }
+        if spilling {
+            let cfg = &self.shared.config;
+            let due_at = q.events.front().map(|f| {
+                (
+                    f.enqueued + Duration::from_millis(cfg.flush_interval_ms),
+                    f.ordinal,
+                )
+            });
+            let due = held_any
+                || q.events.len() >= cfg.batch_max_events
+                || q.bytes >= cfg.batch_max_bytes
+                || due_at.is_some_and(|(at, ordinal)| at <= now || ordinal < q.flush_upto);
+            if due {
+                drop(q);
+                let events = self.shared.take_everything();
+                if !self.replay.spill(&self.shared, events) {
+                    self.spill_failed = true;
+                }
+                return Some(Step::Continue);
+            }
+            if let Some((at, _)) = due_at {
+                self.shared.queue.wake.wait_until(&mut q, at);
+                return Some(Step::Continue);
+            }
+        }
+        self.shared.queue.wake.wait(&mut q);
+        Some(Step::Continue)
+    }
+
     fn send_front(&mut self) {
         let compression = self.shared.config.compression;
         let (body, events, attempts) = {
@@ -308,10 +386,20 @@ impl Worker {
             let q = self.shared.queue.state.lock();
             q.events.front().map_or(q.next_ordinal, |e| e.ordinal)
         };
-        let watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
+        let mut watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
+        // Behind a closed gate, what cannot go anywhere stays pending and a flush is over
+        // (abi.md 1.2): nothing is replayed, and without a usable cache nothing is written.
+        let gated = !self.shared.may_send();
+        if gated
+            && (self.shared.consent() != gate::GRANTED
+                || self.replay.cache.is_none()
+                || self.spill_failed)
+        {
+            watermark = self.shared.queue.state.lock().next_ordinal;
+        }
         let mut p = self.shared.progress.lock();
         p.watermark = watermark;
-        p.replay_done = self.replay.done();
+        p.replay_done = self.replay.done() || gated;
         drop(p);
         self.shared.progress_changed.notify_all();
     }

@@ -21,6 +21,9 @@ pub struct Replay {
     claimed_outstanding: usize,
     /// Lines this session wrote back (a batch whose attempts ran out): not claimed again by it.
     put_back: Fingerprints,
+    /// Lines this session wrote while paused (ABI 1.2): taken up again after `resume`,
+    /// although they carry this session's epoch.
+    spilled: Fingerprints,
 }
 
 impl Replay {
@@ -30,6 +33,7 @@ impl Replay {
             cache,
             claimed_outstanding: 0,
             put_back: Fingerprints::new(),
+            spilled: Fingerprints::new(),
         }
     }
 
@@ -63,8 +67,15 @@ impl Replay {
         cache.forget_purged_claim();
         let marker = &shared.epoch_marker;
         let put_back = &self.put_back;
-        let skip =
-            |line: &str| line.contains(marker.as_str()) || put_back.contains(&fingerprint(line));
+        let spilled = &self.spilled;
+        let skip = |line: &str| {
+            let own = line.contains(marker.as_str());
+            if !own && put_back.is_empty() {
+                return false;
+            }
+            let f = fingerprint(line);
+            (own && !spilled.contains(&f)) || put_back.contains(&f)
+        };
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
         let (lines, change) = match claimed {
             Ok(claimed) => claimed,
@@ -189,6 +200,67 @@ impl Replay {
         );
         if batch.replayed {
             self.resolved_claimed(n);
+        }
+    }
+
+    /// While paused (ABI 1.2): everything held or queued goes to the cache file instead of
+    /// the network (`persisted`), to be taken up again after `resume`. True when it was
+    /// written; on failure (or without a cache) the events stay in hand.
+    pub fn spill(&mut self, shared: &Shared, events: Vec<Event>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        let Some(cache) = self.cache.as_ref() else {
+            shared
+                .held
+                .lock()
+                .batches
+                .push_back(Batch::new(events, false));
+            return false;
+        };
+        let lines: Vec<String> = events.iter().map(|e| mark(&e.line, e.priority)).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        // In hand while it is written: a shutdown taking over persists it instead.
+        let replayed = events
+            .iter()
+            .filter(|e| e.ordinal == Event::REPLAYED)
+            .count();
+        shared
+            .held
+            .lock()
+            .batches
+            .push_back(Batch::new(events, false));
+        let written = cache.persist(&refs, Instant::now() + Duration::from_secs(2));
+        let mut held = shared.held.lock();
+        held.committing = false;
+        if held.abandoned {
+            return false;
+        }
+        let Ok(change) = written else {
+            return false;
+        };
+        let batch = held
+            .batches
+            .pop_back()
+            .expect("the spilled batch stays in hand");
+        let events: Vec<&Event> = batch.events.iter().collect();
+        shared.resolve(Outcome::Persisted, &events, 0, || {
+            "paused (tel_pause): written to the cache file, sent after resume".to_owned()
+        });
+        Stats::add(&shared.stats.cache_evicted, change.evicted as u64);
+        drop(held);
+        self.spilled.extend(lines.iter().map(|l| fingerprint(l)));
+        self.pending = true;
+        if replayed > 0 {
+            self.resolved_claimed(replayed);
+        }
+        true
+    }
+
+    /// After `resume`: the cache is looked at again (what was spilled while paused included).
+    pub fn resume(&mut self) {
+        if self.cache.is_some() {
+            self.pending = true;
         }
     }
 

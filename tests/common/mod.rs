@@ -298,7 +298,8 @@ pub fn log_ex(name: &str, props: Option<&str>, options: Option<&str>) -> i32 {
     }
 }
 
-/// The conservation law of abi.md 1.1 on a stats object.
+/// The conservation law of abi.md 1.2 on a stats object (`dropped_consent` and
+/// `dropped_sampled` included).
 pub fn assert_conserved_in(s: &Value) {
     assert!(snapshot_of(s).conserved(), "conservation broken: {s}");
 }
@@ -329,6 +330,18 @@ pub fn snapshot_of(s: &Value) -> tel::Snapshot {
         http_failures: g("http_failures"),
         killed_until_ms: g("killed_until_ms"),
         not_durable: g("not_durable"),
+        dropped_consent: g("dropped_consent"),
+        dropped_sampled: g("dropped_sampled"),
+        scrubbed: g("scrubbed"),
+        consent: match s["consent"].as_str() {
+            Some("unknown") => 0,
+            Some("granted") => 1,
+            Some("denied") => 2,
+            _ => panic!("no consent state in {s}"),
+        },
+        paused: s["paused"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no flag paused in {s}")),
     }
 }
 
