@@ -1,6 +1,8 @@
 //! A telemetry client (abi.md: the default session is one client among others): the Rust API
 //! the C ABI is a thin layer over.
 
+use crate::api::control::consent_at_start;
+use crate::api::properties::CommonProperties;
 use crate::cache;
 use crate::cache::files::CacheFiles;
 use crate::model::config::Config;
@@ -17,12 +19,11 @@ use crate::sys::sync::Mutex;
 use crate::worker::batch::Held;
 use crate::worker::critical::Durability;
 use crate::worker::delivery::{Callback, Delivery, KeepAlive, Report};
-use crate::worker::gate;
+use crate::worker::gate::{self, Admit};
 use crate::worker::handle::WorkerHandle;
 use crate::worker::queue::{Bounds, Pushed, Queue};
 use crate::worker::shared::{Progress, Shared};
 use crate::worker::stats::{Outcome, Snapshot, Stats};
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,85 +56,6 @@ pub fn check_privacy(config: &Config) -> Result<(Detectors, Option<SampleRates>)
         .map(SampleRates::from_json)
         .transpose()?;
     Ok((detectors, sample))
-}
-
-/// The consent state a client starts in (abi.md 1.2, "Consent"): the record's, when it was
-/// written for this `consent_version` or a later one; else granted, or unknown under
-/// `consent: "required"`.
-fn consent_at_start(config: &Config, files: Option<&CacheFiles>) -> u8 {
-    let record = files.and_then(|f| cache::consent::read(&f.dir));
-    match record {
-        Some(r) if r.version >= config.consent_version => {
-            if r.granted {
-                gate::GRANTED
-            } else {
-                gate::DENIED
-            }
-        }
-        _ if config.consent_required => gate::UNKNOWN,
-        _ => gate::GRANTED,
-    }
-}
-
-/// The common properties, each rendered once as `"name":value` (abi.md 1.2).
-#[derive(Default)]
-struct CommonProperties {
-    /// In the order they were given; a replaced one keeps its place.
-    items: Vec<(String, String)>,
-}
-
-impl CommonProperties {
-    fn new(map: &Map<String, Value>) -> CommonProperties {
-        let mut c = CommonProperties::default();
-        for (name, value) in map {
-            c.set(name, Some(value));
-        }
-        c
-    }
-
-    fn set(&mut self, name: &str, value: Option<&Value>) {
-        let Some(value) = value else {
-            self.items.retain(|(n, _)| n != name);
-            return;
-        };
-        let fragment = format!("{}:{}", Value::String(name.to_owned()), value);
-        match self.items.iter_mut().find(|(n, _)| n == name) {
-            Some(item) => item.1 = fragment,
-            None => self.items.push((name.to_owned(), fragment)),
-        }
-    }
-
-    /// `props` (a checked JSON object; None is `{}`) with every common property it does not
-    /// name added at its end: the event's own key wins, and its own text is kept as it is.
-    fn merge(&self, props: Option<&str>) -> Result<String> {
-        let own = props.unwrap_or("{}");
-        let keys: std::collections::HashSet<String> = match props {
-            None => Default::default(),
-            Some(p) => {
-                let map: std::collections::HashMap<String, serde::de::IgnoredAny> =
-                    serde_json::from_str(p).map_err(|e| {
-                        Error::event(format!("properties must be a JSON object: {e}"))
-                    })?;
-                map.into_keys().collect()
-            }
-        };
-        let close = own.rfind('}').unwrap_or(own.len());
-        let mut out = String::with_capacity(own.len() + 64);
-        out.push_str(&own[..close]);
-        let mut empty = keys.is_empty() && own[..close].trim_end().ends_with('{');
-        for (name, fragment) in &self.items {
-            if keys.contains(name) {
-                continue;
-            }
-            if !empty {
-                out.push(',');
-            }
-            empty = false;
-            out.push_str(fragment);
-        }
-        out.push_str(&own[close..]);
-        Ok(out)
-    }
 }
 
 /// One telemetry client: a worker thread, its queue, its counters and its cache file.
@@ -181,15 +103,15 @@ impl CommonProperties {
 /// # }
 /// ```
 pub struct Client {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     stats: Arc<Stats>,
     /// None when opted out: every call is a no-op.
-    live: Option<Live>,
-    shut_down: AtomicBool,
+    pub(super) live: Option<Live>,
+    pub(super) shut_down: AtomicBool,
 }
 
-struct Live {
-    worker: WorkerHandle,
+pub(super) struct Live {
+    pub(super) worker: WorkerHandle,
     template: EnvelopeTemplate,
     ext: SessionExt,
     seq: AtomicU64,
@@ -201,10 +123,10 @@ struct Live {
     device_id: String,
     /// The id to write in the cache folder at a grant (None: the host gave its own, or it is
     /// written already).
-    device_file_id: Mutex<Option<String>>,
+    pub(super) device_file_id: Mutex<Option<String>>,
     /// ABI 1.2: the common properties; `has_properties` spares `tel_log` the lock when none.
-    properties: crate::sys::sync::RwLock<CommonProperties>,
-    has_properties: AtomicBool,
+    pub(super) properties: crate::sys::sync::RwLock<CommonProperties>,
+    pub(super) has_properties: AtomicBool,
 }
 
 impl Client {
@@ -364,19 +286,25 @@ impl Client {
             );
             return Ok(());
         }
-        let consent = shared.consent();
-        if consent == gate::DENIED {
-            self.dropped_at_log(
-                shared,
-                name,
-                &stats.dropped_consent,
-                Outcome::DroppedConsent,
-                gate::DENIED_REASON,
-            );
-            return Ok(());
-        }
-        if let Some(sample) = &live.sample {
-            if options.priority != Priority::Critical && !sample.keeps(&live.device_id, name) {
+        // Consent and sampling, decided in one place (abi.md 1.2).
+        match shared.admit(
+            live.sample.as_ref(),
+            &live.device_id,
+            name,
+            options.priority,
+        ) {
+            Admit::Queue => {}
+            Admit::DropConsent => {
+                self.dropped_at_log(
+                    shared,
+                    name,
+                    &stats.dropped_consent,
+                    Outcome::DroppedConsent,
+                    gate::DENIED_REASON,
+                );
+                return Ok(());
+            }
+            Admit::DropSampled => {
                 // Counted, never queued, reported to no callback (abi.md 1.2, "Sampling").
                 Stats::add(&stats.logged, 1);
                 Stats::add(&stats.dropped_sampled, 1);
@@ -437,7 +365,10 @@ impl Client {
         };
         match &shared.cache_files {
             // A critical event with a cache is written to its file first (abi.md, "Priority").
-            Some(files) if options.priority == Priority::Critical && consent == gate::GRANTED => {
+            // Nothing is written before consent is granted (abi.md 1.2): it waits in memory.
+            Some(files)
+                if options.priority == Priority::Critical && shared.consent() == gate::GRANTED =>
+            {
                 log_critical(shared, files, line, bounds)
             }
             _ => queued(
@@ -542,117 +473,6 @@ impl Client {
             // Reports go out from the worker, which may be asleep (a kill window, the gate).
             shared.queue.wake_worker();
         }
-    }
-
-    /// The consent state (abi.md 1.2): `TEL_CONSENT_UNKNOWN` (0), `_GRANTED` (1), `_DENIED`
-    /// (2). Under opt-out, denied.
-    pub fn consent(&self) -> i32 {
-        match &self.live {
-            Some(live) => live.worker.shared().consent().into(),
-            None => gate::DENIED.into(),
-        }
-    }
-
-    /// Records the user's answer (abi.md 1.2, "Consent"): 1 granted (what waits is sent, the
-    /// cache replayed), 2 denied (what waits is dropped, the tenant's cache entries and the
-    /// device id deleted). Anything else is [`Status::InvalidArgument`]. Under opt-out,
-    /// nothing is recorded.
-    pub fn set_consent(&self, state: i32) -> Result<()> {
-        let state = match state {
-            1 => gate::GRANTED,
-            2 => gate::DENIED,
-            _ => {
-                return Err(Error::argument(format!(
-                    "consent state must be TEL_CONSENT_GRANTED (1) or TEL_CONSENT_DENIED (2), got {state}"
-                )))
-            }
-        };
-        let Some(live) = &self.live else {
-            return Ok(());
-        };
-        if self.shut_down.load(Ordering::Relaxed) {
-            return Err(Error::not_initialized());
-        }
-        let shared = live.worker.shared();
-        let granted = state == gate::GRANTED;
-        if let Some(files) = &shared.cache_files {
-            let record = cache::consent::Record {
-                granted,
-                version: self.config.consent_version,
-            };
-            // A failure is logged; the answer holds for this session all the same.
-            let _ = cache::consent::write(&files.dir, record, crate::sys::clock::now_ms());
-        }
-        if granted {
-            if let (Some(files), Some(id)) =
-                (&shared.cache_files, live.device_file_id.lock().take())
-            {
-                crate::cache::device::write(&files.dir, &id);
-            }
-            shared.set_consent_state(state);
-            return Ok(());
-        }
-        shared.set_consent_state(state);
-        if let Some(files) = &shared.cache_files {
-            crate::api::purge::purge(&self.config)?;
-            crate::cache::device::delete(&files.dir);
-            if self.config.ext.get("device", "localId").is_none() {
-                // A later grant writes a new id.
-                *live.device_file_id.lock() = Some(format!("r:{}", crate::sys::random::uuid4()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds, replaces or (with `value_json` None) removes a common property (abi.md 1.2,
-    /// "Common properties"), for events logged after the call returns.
-    pub fn set_property(&self, name: &str, value_json: Option<&str>) -> Result<()> {
-        let value = match value_json {
-            None => None,
-            Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| {
-                Error::event(format!(
-                    "the value of property {:?} is not one JSON value: {e}",
-                    crate::model::status::excerpt(name)
-                ))
-            })?),
-        };
-        match &value {
-            Some(v) => crate::model::config::check_property(name, v)?,
-            None => crate::model::config::check_property(name, &Value::Null)?,
-        }
-        let Some(live) = &self.live else {
-            return Ok(());
-        };
-        if self.shut_down.load(Ordering::Relaxed) {
-            return Err(Error::not_initialized());
-        }
-        let mut props = live.properties.write();
-        props.set(name, value.as_ref());
-        live.has_properties
-            .store(!props.items.is_empty(), Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Pauses (true) or resumes (false) sending (abi.md 1.2, "Pause and resume"). Idempotent.
-    pub fn set_paused(&self, paused: bool) -> Result<()> {
-        let Some(live) = &self.live else {
-            return Ok(());
-        };
-        if self.shut_down.load(Ordering::Relaxed) {
-            return Err(Error::not_initialized());
-        }
-        if live.worker.shared().set_paused(paused) {
-            tel_log!(
-                Level::Debug,
-                "{}",
-                if paused {
-                    "paused: no request until tel_resume; batches go to the cache"
-                } else {
-                    "resumed: sending again"
-                }
-            );
-        }
-        Ok(())
     }
 
     pub fn stats(&self) -> Snapshot {

@@ -1,7 +1,17 @@
-//! The gate of ABI 1.2 (abi.md, "Consent", "Pause and resume"): the consent state and the
-//! pause, which the worker consults before any send, cache write or replay. The state lives in
-//! the counters (`consent`, `paused` in `tel_stats_json`), so what the stats say is what holds.
+//! The gate of ABI 1.2 (abi.md, "Consent", "Pause and resume", "Sampling"): every decision of
+//! whether an event may be queued, sent, written or replayed is taken here, once.
+//!
+//! - At `tel_log*`, [`Shared::admit`]: denied consent drops the event (`dropped_consent`), a
+//!   sampling rate may drop it (`dropped_sampled`), else it is queued.
+//! - In the worker, [`GateView`]: requests and replay need consent granted and no pause.
+//!
+//! A change of consent or pause is a command to the worker, ordered like a flush: the state and
+//! a generation (`gate_gen`) change together under the queue lock, and a flush waits until the
+//! worker has acted on every generation issued before it. So `tel_flush` after `tel_resume` or
+//! `tel_set_consent` sees their effect, never the state before them.
 
+use crate::model::priority::Priority;
+use crate::privacy::sample::SampleRates;
 use crate::worker::batch::Batch;
 use crate::worker::queue::{Event, Queue};
 use crate::worker::shared::Shared;
@@ -10,32 +20,94 @@ use std::sync::atomic::Ordering;
 
 pub use crate::worker::stats::{DENIED, DENIED_REASON, GRANTED, UNKNOWN};
 
+/// What the gate decides for an event at `tel_log*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Queue,
+    /// Consent denied: counted in `logged` and `dropped_consent`, reported.
+    DropConsent,
+    /// Sampled out: counted in `logged` and `dropped_sampled`, reported to no callback.
+    DropSampled,
+}
+
+/// The gate as the worker saw it at the start of a step: one consistent reading of the
+/// consent state, the pause and their generation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GateView {
+    pub gen: u64,
+    pub consent: u8,
+    pub paused: bool,
+}
+
+impl GateView {
+    /// Requests and replay may happen: consent granted and not paused.
+    pub fn open(&self) -> bool {
+        self.consent == GRANTED && !self.paused
+    }
+}
+
 impl Shared {
     pub fn consent(&self) -> u8 {
         self.stats.consent.load(Ordering::Acquire)
-    }
-
-    pub fn set_consent_state(&self, state: u8) {
-        self.stats.consent.store(state, Ordering::Release);
-        self.queue.wake_worker();
     }
 
     pub fn paused(&self) -> bool {
         self.stats.paused.load(Ordering::Acquire)
     }
 
-    /// Pauses or resumes; true when the state changed.
+    /// The decision for one event at `tel_log*`: consent first, then sampling (a pure function
+    /// of the device id and the event's name; critical events are never sampled out).
+    pub fn admit(
+        &self,
+        sample: Option<&SampleRates>,
+        device_id: &str,
+        name: &str,
+        priority: Priority,
+    ) -> Admit {
+        if self.consent() == DENIED {
+            return Admit::DropConsent;
+        }
+        match sample {
+            Some(rates) if priority != Priority::Critical && !rates.keeps(device_id, name) => {
+                Admit::DropSampled
+            }
+            _ => Admit::Queue,
+        }
+    }
+
+    /// Records a new consent state, as a command the worker acts on before a later flush
+    /// returns.
+    pub fn set_consent_state(&self, state: u8) {
+        let mut q = self.queue.state.lock();
+        self.stats.consent.store(state, Ordering::Release);
+        q.gate_gen += 1;
+        drop(q);
+        self.queue.wake.notify_one();
+    }
+
+    /// Pauses or resumes, as a command the worker acts on before a later flush returns; true
+    /// when the state changed.
     pub fn set_paused(&self, paused: bool) -> bool {
+        let mut q = self.queue.state.lock();
         let changed = self.stats.paused.swap(paused, Ordering::AcqRel) != paused;
         if changed {
-            self.queue.wake_worker();
+            q.gate_gen += 1;
+        }
+        drop(q);
+        if changed {
+            self.queue.wake.notify_one();
         }
         changed
     }
 
-    /// Requests may be made: consent granted and not paused.
-    pub fn may_send(&self) -> bool {
-        self.consent() == GRANTED && !self.paused()
+    /// The gate's state and generation, read together.
+    pub fn gate_view(&self) -> GateView {
+        let q = self.queue.state.lock();
+        GateView {
+            gen: q.gate_gen,
+            consent: self.consent(),
+            paused: self.paused(),
+        }
     }
 
     /// Every event held or queued, taken out (held batches first: they are the oldest).

@@ -98,6 +98,8 @@ pub struct Worker {
     spill_failed: bool,
     /// A denial stopped the replay (once).
     replay_stopped_for_consent: bool,
+    /// The gate as read at the start of the current step (and published with the progress).
+    gate: gate::GateView,
 }
 
 impl Worker {
@@ -112,6 +114,7 @@ impl Worker {
             was_paused: false,
             spill_failed: false,
             replay_stopped_for_consent: false,
+            gate: shared.gate_view(),
             shared,
         }
     }
@@ -246,15 +249,19 @@ impl Worker {
     /// file when one is usable. At shutdown the worker exits, and `finish` drops (consent) or
     /// persists (paused) the rest without any request. None: the gate is open.
     fn gated_step(&mut self, now: Instant) -> Option<Step> {
-        let consent = self.shared.consent();
-        let paused = self.shared.paused();
-        if consent == gate::GRANTED && !paused {
+        let view = self.shared.gate_view();
+        // A change is acted on in this step, and published right after it (no wait first):
+        // a flush that began after the change waits for that.
+        let changed = view.gen != self.gate.gen;
+        self.gate = view;
+        let consent = view.consent;
+        if view.open() {
             if self.was_paused {
                 self.was_paused = false;
                 self.spill_failed = false;
                 self.replay.resume();
             }
-            return None;
+            return changed.then_some(Step::Continue);
         }
         if consent == gate::DENIED {
             self.shared.drop_for_consent(gate::DENIED_REASON);
@@ -297,12 +304,17 @@ impl Worker {
                 }
                 return Some(Step::Continue);
             }
+            if changed {
+                return Some(Step::Continue);
+            }
             if let Some((at, _)) = due_at {
                 self.shared.queue.wake.wait_until(&mut q, at);
                 return Some(Step::Continue);
             }
         }
-        self.shared.queue.wake.wait(&mut q);
+        if !changed {
+            self.shared.queue.wake.wait(&mut q);
+        }
         Some(Step::Continue)
     }
 
@@ -389,9 +401,9 @@ impl Worker {
         let mut watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
         // Behind a closed gate, what cannot go anywhere stays pending and a flush is over
         // (abi.md 1.2): nothing is replayed, and without a usable cache nothing is written.
-        let gated = !self.shared.may_send();
+        let gated = !self.gate.open();
         if gated
-            && (self.shared.consent() != gate::GRANTED
+            && (self.gate.consent != gate::GRANTED
                 || self.replay.cache.is_none()
                 || self.spill_failed)
         {
@@ -400,6 +412,7 @@ impl Worker {
         let mut p = self.shared.progress.lock();
         p.watermark = watermark;
         p.replay_done = self.replay.done() || gated;
+        p.gate_seen = self.gate.gen;
         drop(p);
         self.shared.progress_changed.notify_all();
     }

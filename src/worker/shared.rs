@@ -27,6 +27,8 @@ pub struct Progress {
     pub watermark: u64,
     /// The cache entries present at start are resolved (or persistence is off).
     pub replay_done: bool,
+    /// The last `gate_gen` the worker acted on (see `gate`).
+    pub gate_seen: u64,
     /// Everything is resolved and reported; the worker touches nothing any more.
     pub exited: bool,
     /// The worker stopped because the shutdown deadline passed with work left.
