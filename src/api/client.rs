@@ -1,7 +1,6 @@
 //! A telemetry client (abi.md: the default session is one client among others): the Rust API
 //! the C ABI is a thin layer over.
 
-use crate::api::control::consent_at_start;
 use crate::api::properties::CommonProperties;
 use crate::cache;
 use crate::cache::files::CacheFiles;
@@ -161,7 +160,7 @@ impl Client {
             files.as_ref().map(|f| f.kill.clone()),
         ));
         let epoch = crate::sys::random::uuid4();
-        let consent = consent_at_start(&config, files.as_ref());
+        let consent = gate::consent_at_start(&config, files.as_ref());
         stats.consent.store(consent, Ordering::Relaxed);
         let dir = files.as_ref().map(|f| f.dir.as_path());
         let (local_id, device_id, device_file_id) = match config.ext.get("device", "localId") {

@@ -4,31 +4,11 @@
 
 use super::client::Client;
 use crate::cache;
-use crate::cache::files::CacheFiles;
-use crate::model::config::Config;
 use crate::model::status::{Error, Result};
 use crate::sys::log::{tel_log, Level};
 use crate::worker::gate;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
-
-/// The consent state a client starts in (abi.md 1.2, "Consent"): the record's, when it was
-/// written for this `consent_version` or a later one; else granted, or unknown under
-/// `consent: "required"`.
-pub(crate) fn consent_at_start(config: &Config, files: Option<&CacheFiles>) -> u8 {
-    let record = files.and_then(|f| cache::consent::read(&f.dir));
-    match record {
-        Some(r) if r.version >= config.consent_version => {
-            if r.granted {
-                gate::GRANTED
-            } else {
-                gate::DENIED
-            }
-        }
-        _ if config.consent_required => gate::UNKNOWN,
-        _ => gate::GRANTED,
-    }
-}
 
 impl Client {
     /// The consent state (abi.md 1.2): `TEL_CONSENT_UNKNOWN` (0), `_GRANTED` (1), `_DENIED`

@@ -10,6 +10,8 @@
 //! worker has acted on every generation issued before it. So `tel_flush` after `tel_resume` or
 //! `tel_set_consent` sees their effect, never the state before them.
 
+use crate::cache::files::CacheFiles;
+use crate::model::config::Config;
 use crate::model::priority::Priority;
 use crate::privacy::sample::SampleRates;
 use crate::worker::batch::Batch;
@@ -19,6 +21,24 @@ use crate::worker::stats::Outcome;
 use std::sync::atomic::Ordering;
 
 pub use crate::worker::stats::{DENIED, DENIED_REASON, GRANTED, UNKNOWN};
+
+/// The consent state a client starts in (abi.md 1.2, "Consent"): the record's, when it was
+/// written for this `consent_version` or a later one; else granted, or unknown under
+/// `consent: "required"`.
+pub fn consent_at_start(config: &Config, files: Option<&CacheFiles>) -> u8 {
+    let record = files.and_then(|f| crate::cache::consent::read(&f.dir));
+    match record {
+        Some(r) if r.version >= config.consent_version => {
+            if r.granted {
+                GRANTED
+            } else {
+                DENIED
+            }
+        }
+        _ if config.consent_required => UNKNOWN,
+        _ => GRANTED,
+    }
+}
 
 /// What the gate decides for an event at `tel_log*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
