@@ -105,11 +105,28 @@ fn latency() {
         .collect();
     println!("typical properties: {} bytes", props[0].as_bytes().len());
     let name = CString::new("Bench.TypicalEvent").unwrap();
-    for threads in [1usize, 8] {
-        init(
-            &collector.endpoint(),
-            json!({"queue_max_events": 1_000_000}),
-        );
+    let all_six = json!(["email", "user_path", "ipv4", "ipv6", "guid", "token"]);
+    let five_common = json!({"channel": "beta", "build": "2026.12.1", "tenant_kind": "enterprise",
+        "session_kind": "interactive", "flags": 3});
+    // Scrubbing off, default (email, user_path) and all six detectors, and the cost of 5
+    // common properties (abi.md 1.2), on 1 thread; the default on 8 threads.
+    let runs = [
+        ("scrubbing off", 1usize, json!({"scrub": []})),
+        ("default scrubbing", 1, json!({})),
+        ("all six detectors", 1, json!({"scrub": all_six})),
+        (
+            "default scrubbing, 5 common properties",
+            1,
+            json!({"properties": five_common}),
+        ),
+        ("default scrubbing", 8, json!({})),
+    ];
+    for (label, threads, extra) in runs {
+        let mut config = json!({"queue_max_events": 1_000_000});
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        init(&collector.endpoint(), config);
         let per_thread = if threads == 1 { 200_000 } else { 40_000 };
         let mut handles = Vec::new();
         for t in 0..threads {
@@ -131,7 +148,7 @@ fn latency() {
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect();
-        report_latency(&format!("tel_log, {threads} thread(s)"), all);
+        report_latency(&format!("tel_log, {threads} thread(s), {label}"), all);
         let _ = ffi::tel_flush(60_000);
         let s = stats();
         println!(

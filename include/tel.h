@@ -20,14 +20,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TEL_VERSION "0.2.0"
+#define TEL_VERSION "0.3.0"
 #define TEL_VERSION_MAJOR 0
 /* TEL_VERSION_MINOR >= 2: the ABI 1.1 functions exist (tel_client_*, tel_log_ex,
- * tel_set_delivery_callback, tel_purge); test it with TEL_HAS_ABI_1_1. */
-#define TEL_VERSION_MINOR 2
+ * tel_set_delivery_callback, tel_purge); test it with TEL_HAS_ABI_1_1.
+ * TEL_VERSION_MINOR >= 3: the ABI 1.2 functions exist (tel_set_consent, tel_consent,
+ * tel_set_property, tel_pause, tel_resume and their tel_client_* twins); test it with
+ * TEL_HAS_ABI_1_2. */
+#define TEL_VERSION_MINOR 3
 #define TEL_VERSION_PATCH 0
 #define TEL_HAS_ABI_1_1 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 2)
+#define TEL_HAS_ABI_1_2 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 3)
 
+
+/**
+ * ABI 1.2 consent states (`tel_set_consent`, `tel_consent`): no answer recorded yet (events
+ * wait in memory; nothing is sent or written).
+ */
+#define TEL_CONSENT_UNKNOWN 0
+
+/**
+ * The user agreed: events are sent and kept as usual.
+ */
+#define TEL_CONSENT_GRANTED 1
+
+/**
+ * The user refused: events are dropped (`dropped_consent`); nothing is sent or written.
+ */
+#define TEL_CONSENT_DENIED 2
 
 /**
  * Log levels of `tel_set_logger`.
@@ -65,7 +85,7 @@ typedef void (*tel_log_fn)(int32_t level, const char *message, void *user_data);
 /**
  * The delivery callback (ABI 1.1): `report_json` is one NUL-terminated JSON object, valid only
  * during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
- * `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
+ * `dropped_shutdown`, `dropped_evicted`, and since ABI 1.2 `dropped_consent`), `events`, `names` (event name -> count), `status` (the
  * HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
  * when it was installed. A call still running when `tel_shutdown` or `tel_client_close`
  * returns is not waited for: it runs to its end, and is the last one.
@@ -373,6 +393,103 @@ tel_status tel_client_close(tel_client *client, uint32_t timeout_ms);
  * `client` must be NULL or a live client; `callback` must be safe to call from any thread.
  */
 tel_status tel_client_set_delivery_callback(tel_client *client, tel_delivery_fn callback, void *user_data);
+
+/**
+ * Records the user's answer for the default session: `TEL_CONSENT_GRANTED` (the record is
+ * written in the cache folder with the configured `consent_version`; what waits is sent and
+ * the cache replayed) or `TEL_CONSENT_DENIED` (the record is written; every waiting event is
+ * dropped and counted in `dropped_consent`; the tenant's undelivered cache entries and the
+ * device-id file are deleted; later events are counted in `logged` and `dropped_consent`).
+ * Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (any other state), `TEL_ERR_NOT_INITIALIZED`,
+ * or `TEL_ERR_INTERNAL` (the purge could not delete a file; the answer holds all the same,
+ * or a caught panic). Under opt-out it records nothing and returns `TEL_OK`. Thread-safe; a
+ * callback may call it.
+ */
+tel_status tel_set_consent(int32_t state);
+
+/**
+ * The default session's consent state: `TEL_CONSENT_UNKNOWN`, `_GRANTED` or `_DENIED`
+ * (`_DENIED` under opt-out); -1 when there is no session (or on a caught panic). Never
+ * blocks on I/O; a callback may call it.
+ */
+int32_t tel_consent(void);
+
+/**
+ * `tel_set_consent` for one client (its own state, record and cache). Returns as
+ * `tel_set_consent` (`TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` also for a NULL client,
+ * `TEL_ERR_NOT_INITIALIZED` once closed, `TEL_ERR_INTERNAL`). A callback may call it.
+ *
+ * # Safety
+ * `client` must be NULL or a pointer from `tel_client_new` not yet closed.
+ */
+tel_status tel_client_set_consent(tel_client *client, int32_t state);
+
+/**
+ * `tel_consent` for one client; -1 for NULL (or on a caught panic). A callback may call it.
+ *
+ * # Safety
+ * `client` must be NULL or a pointer from `tel_client_new` not yet closed.
+ */
+int32_t tel_client_consent(tel_client *client);
+
+/**
+ * Adds or replaces the common property `name` (1 to 100 bytes of UTF-8) with `value_json`
+ * (one JSON value, `null` included, under the property checks), or removes it when
+ * `value_json` is NULL, for the events the default session logs after the call returns.
+ * Common properties are merged at the top level of each event's `data`; the event's own key
+ * wins. Returns `TEL_OK`, `TEL_ERR_INVALID_ARGUMENT` (`name` NULL, not UTF-8),
+ * `TEL_ERR_INVALID_EVENT` (a bad name or value, named), `TEL_ERR_NOT_INITIALIZED` or
+ * `TEL_ERR_INTERNAL`. Thread-safe; a callback may call it.
+ *
+ * # Safety
+ * Each pointer must be NULL or a NUL-terminated string valid for the duration of the call.
+ */
+tel_status tel_set_property(const char *name, const char *value_json);
+
+/**
+ * `tel_set_property` for one client. Returns as `tel_set_property` (a NULL client is
+ * `TEL_ERR_INVALID_ARGUMENT`; `TEL_ERR_INTERNAL` on a caught panic). A callback may call it.
+ *
+ * # Safety
+ * `client` must be NULL or a pointer from `tel_client_new` not yet closed; each string NULL
+ * or NUL-terminated and valid for the duration of the call.
+ */
+tel_status tel_client_set_property(tel_client *client, const char *name, const char *value_json);
+
+/**
+ * Pauses the default session: no request is made and no connection opened until `tel_resume`.
+ * Events are accepted as usual; a batch that would be sent goes to the cache (`persisted`)
+ * when one is usable, else waits in memory; nothing is replayed. `tel_flush` then persists
+ * what is queued and returns `TEL_OK`; `tel_shutdown` persists without any network attempt.
+ * Idempotent; not recorded on disk. Returns `TEL_OK`, `TEL_ERR_NOT_INITIALIZED` or
+ * `TEL_ERR_INTERNAL`. Thread-safe; a callback may call it.
+ */
+tel_status tel_pause(void);
+
+/**
+ * Ends a pause: sending restarts at once, the cache (what the pause put there included) is
+ * replayed. Idempotent. Returns as `tel_pause` (`TEL_OK`, `TEL_ERR_NOT_INITIALIZED`,
+ * `TEL_ERR_INTERNAL`). Thread-safe; a callback may call it.
+ */
+tel_status tel_resume(void);
+
+/**
+ * `tel_pause` for one client. Returns as `tel_pause` (a NULL client is
+ * `TEL_ERR_INVALID_ARGUMENT`; `TEL_ERR_INTERNAL` on a caught panic). A callback may call it.
+ *
+ * # Safety
+ * `client` must be NULL or a pointer from `tel_client_new` not yet closed.
+ */
+tel_status tel_client_pause(tel_client *client);
+
+/**
+ * `tel_resume` for one client. Returns as `tel_resume` (a NULL client is
+ * `TEL_ERR_INVALID_ARGUMENT`; `TEL_ERR_INTERNAL` on a caught panic). A callback may call it.
+ *
+ * # Safety
+ * `client` must be NULL or a pointer from `tel_client_new` not yet closed.
+ */
+tel_status tel_client_resume(tel_client *client);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -175,10 +175,15 @@ fn buffers_follow_snprintf() {
         "http_failures",
         "killed_until_ms",
         "not_durable",
+        "dropped_consent",
+        "dropped_sampled",
+        "scrubbed",
+        "consent",
+        "paused",
     ] {
         assert!(s.get(key).is_some(), "stats lack {key}: {s}");
     }
-    assert_eq!(s.as_object().unwrap().len(), 17);
+    assert_eq!(s.as_object().unwrap().len(), 22);
 }
 
 #[test]

@@ -553,6 +553,7 @@ fn assert_reports_match(stats: &Value, reports: &[Value]) {
         "persisted",
         "dropped_shutdown",
         "dropped_evicted",
+        "dropped_consent",
     ] {
         let reported = t.get(outcome).map_or(0, |x| x.0);
         assert_eq!(

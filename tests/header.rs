@@ -85,12 +85,32 @@ fn header_declares_the_abi_1_1_functions() {
     ] {
         assert!(header.contains(decl), "tel.h lacks {decl}");
     }
+    // 1.2 (0.3.0)
+    for decl in [
+        "#define TEL_CONSENT_UNKNOWN 0",
+        "#define TEL_CONSENT_GRANTED 1",
+        "#define TEL_CONSENT_DENIED 2",
+        "tel_status tel_set_consent(int32_t state);",
+        "int32_t tel_consent(void);",
+        "tel_status tel_client_set_consent(tel_client *client, int32_t state);",
+        "int32_t tel_client_consent(tel_client *client);",
+        "tel_status tel_set_property(const char *name, const char *value_json);",
+        "tel_status tel_client_set_property(tel_client *client, const char *name, const char *value_json);",
+        "tel_status tel_pause(void);",
+        "tel_status tel_resume(void);",
+        "tel_status tel_client_pause(tel_client *client);",
+        "tel_status tel_client_resume(tel_client *client);",
+    ] {
+        assert!(header.contains(decl), "tel.h lacks {decl}");
+    }
+    assert!(header
+        .contains("#define TEL_HAS_ABI_1_2 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 3)"));
     // 0.2: TEL_VERSION_MINOR says the 1.1 functions exist.
     assert!(header
         .contains("#define TEL_HAS_ABI_1_1 (TEL_VERSION_MAJOR > 0 || TEL_VERSION_MINOR >= 2)"));
     let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
     let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
-    assert!(major > 0 || minor >= 2);
+    assert!(major > 0 || minor >= 3);
 }
 
 /// Every function's comment says what it returns, TEL_ERR_INTERNAL included (or what a caught
@@ -110,7 +130,7 @@ fn every_function_documents_internal_errors_and_callbacks() {
             doc.push('\n');
             continue;
         }
-        let Some(name) = ["tel_status ", "size_t ", "const char *"]
+        let Some(name) = ["tel_status ", "size_t ", "const char *", "int32_t "]
             .iter()
             .find_map(|p| line.strip_prefix(p))
             .and_then(|rest| rest.split('(').next())
@@ -136,7 +156,7 @@ fn every_function_documents_internal_errors_and_callbacks() {
             "{name} does not say whether a callback may call it"
         );
     }
-    assert_eq!(functions, 18, "every function of abi.md and 1.1");
+    assert_eq!(functions, 28, "every function of abi.md, 1.1 and 1.2");
 }
 
 /// Only the Rust API (`client`, `config`, `stats`, `status`), the C ABI (`ffi`) and the hidden

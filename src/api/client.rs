@@ -1,24 +1,29 @@
 //! A telemetry client (abi.md: the default session is one client among others): the Rust API
 //! the C ABI is a thin layer over.
 
+use crate::api::properties::CommonProperties;
 use crate::cache;
 use crate::cache::files::CacheFiles;
-use crate::model::config::{CachePath, Config};
+use crate::model::config::Config;
 use crate::model::envelope::{check_name, check_properties, EnvelopeTemplate};
 use crate::model::ext::SessionExt;
 use crate::model::options::EventOptions;
 use crate::model::priority::Priority;
 use crate::model::status::{Error, Result, Status};
 use crate::policy::kill::KillSwitch;
+use crate::privacy::sample::SampleRates;
+use crate::privacy::scrub::{Detectors, Scrubber};
 use crate::sys::log::{self, tel_log, Level};
 use crate::sys::sync::Mutex;
 use crate::worker::batch::Held;
 use crate::worker::critical::Durability;
 use crate::worker::delivery::{Callback, Delivery, KeepAlive, Report};
+use crate::worker::gate::{self, Admit};
 use crate::worker::handle::WorkerHandle;
 use crate::worker::queue::{Bounds, Pushed, Queue};
 use crate::worker::shared::{Progress, Shared};
 use crate::worker::stats::{Outcome, Snapshot, Stats};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,12 +38,23 @@ pub fn opted_out_by_environment() -> bool {
 
 /// Where this configuration keeps its cache file, kill state and device id (None: nowhere).
 pub fn cache_files(config: &Config) -> Option<CacheFiles> {
-    match &config.cache_path {
-        CachePath::Disabled => None,
-        CachePath::File(p) => Some(CacheFiles::new(p.clone())),
-        CachePath::Default => crate::sys::platform::default_cache_dir()
-            .map(|d| CacheFiles::new(d.join(format!("{}.cache", config.ikey.tenant())))),
-    }
+    CacheFiles::of(config)
+}
+
+/// The ABI 1.2 keys the privacy layer reads (`scrub`, `sample`), checked: every bad value is
+/// `TEL_ERR_INVALID_CONFIG` naming the key. `tel_init`, `tel_client_new` and `tel_purge` check
+/// them alike.
+pub fn check_privacy(config: &Config) -> Result<(Detectors, Option<SampleRates>)> {
+    let detectors = match &config.scrub {
+        None => Detectors::default(),
+        Some(v) => Detectors::from_json(v)?,
+    };
+    let sample = config
+        .sample
+        .as_ref()
+        .map(SampleRates::from_json)
+        .transpose()?;
+    Ok((detectors, sample))
 }
 
 /// One telemetry client: a worker thread, its queue, its counters and its cache file.
@@ -86,18 +102,30 @@ pub fn cache_files(config: &Config) -> Option<CacheFiles> {
 /// # }
 /// ```
 pub struct Client {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     stats: Arc<Stats>,
     /// None when opted out: every call is a no-op.
-    live: Option<Live>,
-    shut_down: AtomicBool,
+    pub(super) live: Option<Live>,
+    pub(super) shut_down: AtomicBool,
 }
 
-struct Live {
-    worker: WorkerHandle,
+pub(super) struct Live {
+    pub(super) worker: WorkerHandle,
     template: EnvelopeTemplate,
     ext: SessionExt,
     seq: AtomicU64,
+    /// ABI 1.2: the detectors of `scrub` (off when `[]`).
+    scrubber: Scrubber,
+    /// ABI 1.2: `sample`, None when not configured.
+    sample: Option<SampleRates>,
+    /// `ext.device.localId` as sent: what sampling decides on.
+    device_id: String,
+    /// The id to write in the cache folder at a grant (None: the host gave its own, or it is
+    /// written already).
+    pub(super) device_file_id: Mutex<Option<String>>,
+    /// ABI 1.2: the common properties; `has_properties` spares `tel_log` the lock when none.
+    pub(super) properties: crate::sys::sync::RwLock<CommonProperties>,
+    pub(super) has_properties: AtomicBool,
 }
 
 impl Client {
@@ -105,6 +133,7 @@ impl Client {
     /// once. With opt-out, the client does nothing and the cache file is deleted.
     pub fn start(config: Config) -> Result<Client> {
         log::refresh_env();
+        let (detectors, sample) = check_privacy(&config)?;
         let config = Arc::new(config);
         log::add_secret(Arc::downgrade(&config) as std::sync::Weak<dyn log::Redact>);
         let stats = Arc::new(Stats::default());
@@ -131,10 +160,36 @@ impl Client {
             files.as_ref().map(|f| f.kill.clone()),
         ));
         let epoch = crate::sys::random::uuid4();
-        let local_id = match config.ext.get("device", "localId") {
-            Some(_) => String::new(), // the host's value overrides the default below
-            None => crate::cache::device::local_id(files.as_ref().map(|f| f.dir.as_path())),
+        let consent = gate::consent_at_start(&config, files.as_ref());
+        stats.consent.store(consent, Ordering::Relaxed);
+        let dir = files.as_ref().map(|f| f.dir.as_path());
+        let (local_id, device_id, device_file_id) = match config.ext.get("device", "localId") {
+            // The host's value overrides the default below.
+            Some(given) => (String::new(), given.to_owned(), None),
+            // Without consent the id stays in memory (one another process wrote is adopted)
+            // until a grant writes it.
+            None if consent != gate::GRANTED => {
+                let id = dir
+                    .and_then(crate::cache::device::existing)
+                    .unwrap_or_else(|| format!("r:{}", crate::sys::random::uuid4()));
+                (id.clone(), id.clone(), Some(id))
+            }
+            None => {
+                let id = crate::cache::device::local_id(dir);
+                (id.clone(), id, None)
+            }
         };
+        let audit = config
+            .audit_path
+            .clone()
+            .or_else(|| {
+                std::env::var_os("TEL_AUDIT")
+                    .filter(|v| !v.is_empty())
+                    .map(Into::into)
+            })
+            .map(|p| crate::privacy::audit::AuditFile::open(p, config.audit_max_bytes));
+        let properties = CommonProperties::new(&config.properties);
+        let has_properties = AtomicBool::new(!properties.items.is_empty());
         let defaults = crate::model::ext::default_context(local_id, epoch.clone());
         let ext = SessionExt::new(&defaults, &config.ext);
         let template = EnvelopeTemplate::new(&config.ikey.envelope_ikey(), &ext);
@@ -152,6 +207,7 @@ impl Client {
             critical: Default::default(),
             taken_over: Default::default(),
             claim_file: Mutex::default(),
+            audit,
         });
         let worker = WorkerHandle::spawn(shared)?;
         Ok(Client {
@@ -162,6 +218,12 @@ impl Client {
                 template,
                 ext,
                 seq: AtomicU64::new(0),
+                scrubber: Scrubber::new(detectors),
+                sample,
+                device_id,
+                device_file_id: Mutex::new(device_file_id),
+                properties: crate::sys::sync::RwLock::new(properties),
+                has_properties,
             }),
             shut_down: AtomicBool::new(false),
         })
@@ -214,24 +276,71 @@ impl Client {
         let stats = &self.stats;
         let shared = live.worker.shared();
         if shared.kill.until_ms() > now_ms {
-            Stats::add(&stats.logged, 1);
-            Stats::add(&stats.dropped_killed, 1);
-            shared.delivery.record(|| {
-                Report::new(
-                    Outcome::DroppedKilled,
-                    [name],
-                    0,
-                    crate::policy::kill::KILLED.to_owned(),
-                )
-            });
-            if shared.delivery.installed() {
-                // Reports go out from the worker, which sleeps through a kill window.
-                shared.queue.wake_worker();
-            }
+            self.dropped_at_log(
+                shared,
+                name,
+                &stats.dropped_killed,
+                Outcome::DroppedKilled,
+                crate::policy::kill::KILLED,
+            );
             return Ok(());
         }
+        // Consent and sampling, decided in one place (abi.md 1.2).
+        match shared.admit(
+            live.sample.as_ref(),
+            &live.device_id,
+            name,
+            options.priority,
+        ) {
+            Admit::Queue => {}
+            Admit::DropConsent => {
+                self.dropped_at_log(
+                    shared,
+                    name,
+                    &stats.dropped_consent,
+                    Outcome::DroppedConsent,
+                    gate::DENIED_REASON,
+                );
+                return Ok(());
+            }
+            Admit::DropSampled => {
+                // Counted, never queued, reported to no callback (abi.md 1.2, "Sampling").
+                Stats::add(&stats.logged, 1);
+                Stats::add(&stats.dropped_sampled, 1);
+                return Ok(());
+            }
+        }
+        let merged = if live.has_properties.load(Ordering::Relaxed) {
+            Some(live.properties.read().merge(properties)?)
+        } else {
+            None
+        };
+        let properties = merged.as_deref().or(properties);
+        let (properties, mut replaced) = match properties {
+            Some(p) => {
+                let (text, n) = live.scrubber.scrub_json(p);
+                (Some(text), n)
+            }
+            None => (None, 0),
+        };
+        let properties = properties.as_deref();
+        let mut ext_fields = Cow::Borrowed(&options.ext[..]);
+        if !live.scrubber.is_off() {
+            for i in 0..ext_fields.len() {
+                let f = &ext_fields[i];
+                if f.ext == "ex" && (f.field == "msg" || f.field == "stack") {
+                    if let (Cow::Owned(text), n) = live.scrubber.scrub_json(&f.json) {
+                        ext_fields.to_mut()[i].json = text;
+                        replaced += n;
+                    }
+                }
+            }
+        }
+        if replaced > 0 {
+            Stats::add(&stats.scrubbed, replaced);
+        }
         let time_ms = options.time_ms.unwrap_or(now_ms);
-        let ext_prefix = (!options.ext.is_empty()).then(|| live.ext.json_prefix_with(&options.ext));
+        let ext_prefix = (!ext_fields.is_empty()).then(|| live.ext.json_prefix_with(&ext_fields));
         // The size is known before the sequence number is taken: a refused event leaves no
         // gap in `ext.sdk.seq` (the backend would read one as a lost event).
         let next_seq = live.seq.load(Ordering::Relaxed) + 1;
@@ -255,7 +364,10 @@ impl Client {
         };
         match &shared.cache_files {
             // A critical event with a cache is written to its file first (abi.md, "Priority").
-            Some(files) if options.priority == Priority::Critical => {
+            // Nothing is written before consent is granted (abi.md 1.2): it waits in memory.
+            Some(files)
+                if options.priority == Priority::Critical && shared.consent() == gate::GRANTED =>
+            {
                 log_critical(shared, files, line, bounds)
             }
             _ => queued(
@@ -275,6 +387,10 @@ impl Client {
         };
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(Error::not_initialized());
+        }
+        if live.worker.shared().consent() == gate::UNKNOWN {
+            // Nothing can be sent until the host records an answer: the events stay pending.
+            return Ok(());
         }
         live.worker.flush(timeout)
     }
@@ -334,6 +450,27 @@ impl Client {
         match &self.live {
             Some(live) => live.worker.shared().delivery.keep_while_running(keep),
             None => Some(keep),
+        }
+    }
+
+    /// Counts an event dropped at `tel_log*` (kill window, consent denied) in `logged` and
+    /// `counter`, and reports it.
+    fn dropped_at_log(
+        &self,
+        shared: &Shared,
+        name: &str,
+        counter: &AtomicU64,
+        outcome: Outcome,
+        reason: &str,
+    ) {
+        Stats::add(&self.stats.logged, 1);
+        Stats::add(counter, 1);
+        shared
+            .delivery
+            .record(|| Report::new(outcome, [name], 0, reason.to_owned()));
+        if shared.delivery.installed() {
+            // Reports go out from the worker, which may be asleep (a kill window, the gate).
+            shared.queue.wake_worker();
         }
     }
 

@@ -189,3 +189,28 @@ pub fn stats() -> Snapshot {
         .map(|c| c.stats())
         .unwrap_or_default()
 }
+
+/// The live session, cloned out of its slot: the call then runs without the session lock.
+fn session() -> Result<Arc<Client>> {
+    match SESSION.get().read().as_ref() {
+        Some(client) => Ok(client.clone()),
+        None => Err(not_initialized()),
+    }
+}
+
+/// `tel_consent`: -1 without a session.
+pub fn consent() -> i32 {
+    session().map_or(-1, |c| c.consent())
+}
+
+pub fn set_consent(state: i32) -> Result<()> {
+    session()?.set_consent(state)
+}
+
+pub fn set_property(name: &str, value_json: Option<&str>) -> Result<()> {
+    session()?.set_property(name, value_json)
+}
+
+pub fn set_paused(paused: bool) -> Result<()> {
+    session()?.set_paused(paused)
+}

@@ -14,7 +14,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// included: their events are deleted too, and they go on working). The device id and the kill
 /// window stay: a purge is no way around a kill. Nothing to delete is success.
 pub fn purge(config: &Config) -> Result<()> {
-    let Some(files) = crate::api::client::cache_files(config) else {
+    let Some(files) = crate::cache::files::CacheFiles::of(config) else {
         return Ok(()); // cache_path: null
     };
     if !files.dir.is_dir() {

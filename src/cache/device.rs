@@ -42,3 +42,33 @@ pub fn local_id(dir: Option<&Path>) -> String {
         }
     }
 }
+
+/// The id already in `dir`, if any (nothing is written: consent may still be unknown).
+pub fn existing(dir: &Path) -> Option<String> {
+    read_id(&dir.join(FILE_NAME))
+}
+
+/// Writes `id` in `dir` unless an id is there already (consent granted: abi.md 1.2). The
+/// session goes on with its own id either way.
+pub fn write(dir: &Path, id: &str) {
+    let path = dir.join(FILE_NAME);
+    if let Err(e) = private_file::write(&path, Existing::Keep, |out| out.write_all(id.as_bytes())) {
+        tel_log!(
+            Level::Debug,
+            "device id not persisted in {}: {e}",
+            dir.display()
+        );
+    }
+}
+
+/// Deletes the id in `dir` (consent denied: abi.md 1.2); a later grant makes a new one.
+pub fn delete(dir: &Path) {
+    match std::fs::remove_file(dir.join(FILE_NAME)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => tel_log!(
+            Level::Warn,
+            "the device id in {} could not be deleted: {e}",
+            dir.display()
+        ),
+        _ => {}
+    }
+}

@@ -28,6 +28,18 @@ impl CacheFiles {
         }
     }
 
+    /// Where `config` keeps its cache file, kill state, device id and consent record (None:
+    /// nowhere, `cache_path: null` or no cache folder on this system).
+    pub fn of(config: &crate::model::config::Config) -> Option<Self> {
+        use crate::model::config::CachePath;
+        match &config.cache_path {
+            CachePath::Disabled => None,
+            CachePath::File(p) => Some(CacheFiles::new(p.clone())),
+            CachePath::Default => crate::sys::platform::default_cache_dir()
+                .map(|d| CacheFiles::new(d.join(format!("{}.cache", config.ikey.tenant())))),
+        }
+    }
+
     /// The file name of `path`, as text.
     pub(crate) fn file_name(path: &Path) -> String {
         path.file_name()

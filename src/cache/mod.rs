@@ -16,6 +16,7 @@
 
 mod bound;
 pub(crate) mod claim;
+pub(crate) mod consent;
 pub(crate) mod critical_file;
 pub(crate) mod device;
 pub(crate) mod entry;

@@ -20,7 +20,7 @@ pub struct tel_client {
 
 /// # Safety
 /// `client` must be NULL or a pointer from `tel_client_new` not yet closed.
-unsafe fn client_ref<'a>(client: *mut tel_client) -> Result<&'a Client> {
+pub(super) unsafe fn client_ref<'a>(client: *mut tel_client) -> Result<&'a Client> {
     client
         .as_ref()
         .map(|c| &*c.client)

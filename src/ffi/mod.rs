@@ -5,16 +5,23 @@ mod boundary;
 mod client;
 mod types;
 
+mod control;
+
 pub use client::{
     tel_client, tel_client_close, tel_client_flush, tel_client_log, tel_client_log_ex,
     tel_client_new, tel_client_set_delivery_callback, tel_client_stats_json,
 };
+pub use control::{
+    tel_client_consent, tel_client_pause, tel_client_resume, tel_client_set_consent,
+    tel_client_set_property, tel_consent, tel_pause, tel_resume, tel_set_consent, tel_set_property,
+};
 
 pub use types::{
-    tel_delivery_fn, tel_log_fn, tel_status, TEL_ERR_ALREADY_INITIALIZED, TEL_ERR_INTERNAL,
-    TEL_ERR_INVALID_ARGUMENT, TEL_ERR_INVALID_CONFIG, TEL_ERR_INVALID_EVENT, TEL_ERR_NOT_DURABLE,
-    TEL_ERR_NOT_INITIALIZED, TEL_ERR_QUEUE_FULL, TEL_ERR_TIMEOUT, TEL_LOG_DEBUG, TEL_LOG_ERROR,
-    TEL_LOG_INFO, TEL_LOG_OFF, TEL_LOG_TRACE, TEL_LOG_WARN, TEL_OK,
+    tel_delivery_fn, tel_log_fn, tel_status, TEL_CONSENT_DENIED, TEL_CONSENT_GRANTED,
+    TEL_CONSENT_UNKNOWN, TEL_ERR_ALREADY_INITIALIZED, TEL_ERR_INTERNAL, TEL_ERR_INVALID_ARGUMENT,
+    TEL_ERR_INVALID_CONFIG, TEL_ERR_INVALID_EVENT, TEL_ERR_NOT_DURABLE, TEL_ERR_NOT_INITIALIZED,
+    TEL_ERR_QUEUE_FULL, TEL_ERR_TIMEOUT, TEL_LOG_DEBUG, TEL_LOG_ERROR, TEL_LOG_INFO, TEL_LOG_OFF,
+    TEL_LOG_TRACE, TEL_LOG_WARN, TEL_OK,
 };
 
 use crate::api::global;
@@ -213,6 +220,7 @@ pub unsafe extern "C" fn tel_purge(config_json: *const c_char) -> tel_status {
     call(|| {
         let config =
             crate::model::config::Config::from_json(required_str(config_json, "config_json")?)?;
+        crate::api::client::check_privacy(&config)?;
         crate::api::purge::purge(&config)
     })
 }

@@ -29,6 +29,14 @@ pub const TEL_ERR_INTERNAL: tel_status = 8;
 /// the end of the process. Counted in `logged` like any queued event, and in `not_durable`.
 pub const TEL_ERR_NOT_DURABLE: tel_status = 9;
 
+/// ABI 1.2 consent states (`tel_set_consent`, `tel_consent`): no answer recorded yet (events
+/// wait in memory; nothing is sent or written).
+pub const TEL_CONSENT_UNKNOWN: i32 = 0;
+/// The user agreed: events are sent and kept as usual.
+pub const TEL_CONSENT_GRANTED: i32 = 1;
+/// The user refused: events are dropped (`dropped_consent`); nothing is sent or written.
+pub const TEL_CONSENT_DENIED: i32 = 2;
+
 /// Log levels of `tel_set_logger`.
 pub const TEL_LOG_OFF: i32 = 0;
 pub const TEL_LOG_ERROR: i32 = 1;
@@ -46,7 +54,7 @@ pub type tel_log_fn =
 
 /// The delivery callback (ABI 1.1): `report_json` is one NUL-terminated JSON object, valid only
 /// during the call: `outcome` (`sent`, `rejected`, `dropped_killed`, `persisted`,
-/// `dropped_shutdown`, `dropped_evicted`), `events`, `names` (event name -> count), `status` (the
+/// `dropped_shutdown`, `dropped_evicted`, and since ABI 1.2 `dropped_consent`), `events`, `names` (event name -> count), `status` (the
 /// HTTP status that decided it, 0 when none) and `reason`. `user_data` is the pointer given
 /// when it was installed. A call still running when `tel_shutdown` or `tel_client_close`
 /// returns is not waited for: it runs to its end, and is the last one.

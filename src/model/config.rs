@@ -87,6 +87,20 @@ pub struct Config {
     /// requests and resume TLS sessions (default). Off, every request opens a new connection
     /// with a full handshake; benchmarks compare the two.
     pub connection_reuse: bool,
+    /// ABI 1.2 `consent`: true for `"required"` (unknown until the host records an answer).
+    pub consent_required: bool,
+    /// ABI 1.2 `consent_version` (1 to 2^32-1).
+    pub consent_version: u64,
+    /// ABI 1.2 `properties`: common properties merged into every event's `data`.
+    pub properties: Map<String, Value>,
+    /// ABI 1.2 `sample`, as given (the privacy layer reads it; see `api::client`).
+    pub sample: Option<Value>,
+    /// ABI 1.2 `scrub`, as given; None: the default detectors.
+    pub scrub: Option<Value>,
+    /// ABI 1.2 `audit_path`; None: `TEL_AUDIT`, if set.
+    pub audit_path: Option<PathBuf>,
+    /// ABI 1.2 `audit_max_bytes`.
+    pub audit_max_bytes: u64,
 }
 
 /// Every key `tel_init` accepts, in abi.md's order.
@@ -109,6 +123,13 @@ pub const KEYS: &[&str] = &[
     "retry_max_ms",
     "retry_max_attempts",
     "max_inflight_requests",
+    "consent",
+    "consent_version",
+    "properties",
+    "sample",
+    "scrub",
+    "audit_path",
+    "audit_max_bytes",
 ];
 
 impl Config {
@@ -134,6 +155,13 @@ impl Config {
             retry_max_attempts: 6,
             max_inflight_requests: 4,
             connection_reuse: true,
+            consent_required: false,
+            consent_version: 1,
+            properties: Map::new(),
+            sample: None,
+            scrub: None,
+            audit_path: None,
+            audit_max_bytes: 8_388_608,
         })
     }
 
@@ -249,8 +277,64 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = present("consent") {
+            c.consent_required = match v.as_str() {
+                Some("granted") => false,
+                Some("required") => true,
+                _ => {
+                    return Err(Error::config(format!(
+                        "consent must be \"granted\" or \"required\", got {}",
+                        excerpt(&v.to_string())
+                    )))
+                }
+            };
+        }
+        c.consent_version = int("consent_version", 1, u32::MAX.into(), 1)?;
+        if let Some(v) = present("properties") {
+            let Value::Object(props) = v else {
+                return Err(Error::config(format!(
+                    "properties must be a JSON object of common properties, got {}",
+                    excerpt(&v.to_string())
+                )));
+            };
+            for (name, value) in props {
+                check_property(name, value)
+                    .map_err(|e| Error::config(format!("properties: {}", e.message)))?;
+            }
+            c.properties = props.clone();
+        }
+        c.sample = present("sample").cloned();
+        c.scrub = present("scrub").cloned();
+        match map.get("audit_path") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if !s.is_empty() && !s.contains('\0') => {
+                c.audit_path = Some(PathBuf::from(s))
+            }
+            Some(_) => {
+                return Err(Error::config(
+                    "audit_path must be a non-empty path string, or null for none",
+                ))
+            }
+        }
+        c.audit_max_bytes = int("audit_max_bytes", 1024, 1 << 40, 8_388_608)?;
         Ok(c)
     }
+}
+
+/// A common property (ABI 1.2): a name of 1 to 100 bytes and a JSON value that passes the
+/// property checks (as a one-key object). Errors are `TEL_ERR_INVALID_EVENT`, naming the
+/// property.
+pub fn check_property(name: &str, value: &Value) -> Result<()> {
+    if name.is_empty() || name.len() > 100 {
+        return Err(Error::event(format!(
+            "property name must be 1 to 100 bytes of UTF-8, got {} bytes",
+            name.len()
+        )));
+    }
+    let mut one = Map::new();
+    one.insert(name.to_owned(), value.clone());
+    crate::model::envelope::check_properties(&Value::Object(one).to_string())
+        .map_err(|e| Error::event(format!("property {:?}: {}", excerpt(name), e.message)))
 }
 
 /// Log lines never carry the session's key.

@@ -21,7 +21,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// `audit_max_bytes`'s default.
+/// `audit_max_bytes`'s default (the configuration's, which the tests check it equals).
+#[cfg(test)]
 pub const DEFAULT_MAX_BYTES: u64 = 8_388_608;
 
 /// What the collector did with the events of a record.
@@ -195,6 +196,12 @@ impl AuditFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_bound_is_the_configuration_s() {
+        let c = crate::model::config::Config::new("YOUR_TENANT_TOKEN-YOUR-KEY").unwrap();
+        assert_eq!(c.audit_max_bytes, DEFAULT_MAX_BYTES);
+    }
     use serde_json::Value;
 
     fn dir(tag: &str) -> PathBuf {

@@ -2,12 +2,9 @@
 //! string values ([`scrub`], with its detectors in `detect` and the user's identity in
 //! `identity`), population sampling ([`sample`]) and the audit file ([`audit`]).
 //!
-//! Each is a building block with its own tests; the client, the configuration and the worker
-//! call them once ABI 1.2 is wired in.
-
-// Not wired into the client, the configuration or the worker yet: until then only tests,
-// benches and tools reach these items, so the compiler would call most of them unused.
-#![allow(dead_code)]
+//! Each is a building block with its own tests: the client scrubs and samples at `tel_log*`
+//! (`api::client`), checks `scrub` and `sample` with the configuration, and the worker writes
+//! the audit file when it applies an answer (`worker::execute`).
 
 pub(crate) mod audit;
 pub(crate) mod detect;

@@ -46,6 +46,10 @@ impl Batch {
     }
 }
 
+/// The `request` of a batch in hand being written to the cache (a spill): not sendable, and
+/// taken by a shutdown that takes over meanwhile like any batch in hand.
+pub const SPILLING: u64 = u64::MAX;
+
 /// A compressed request body and its `Content-Encoding`.
 #[derive(Debug, Clone)]
 pub struct Encoded {

@@ -4,6 +4,7 @@
 
 use crate::policy::decide::{Answer, Backoff, Decision, Effects, Fate};
 use crate::policy::kill::KILLED;
+use crate::privacy::audit::AuditOutcome;
 use crate::sys::log::{tel_log, Level};
 use crate::worker::batch::Batch;
 use crate::worker::delivery::{refusal_reason, Report};
@@ -101,6 +102,14 @@ pub fn carry_out(
     // Claimed cache entries this resolves, and whether the batch goes to the cache file.
     let mut resolved_claimed = 0;
     let mut persist = false;
+    // The audit file's lines (abi.md 1.2): each event the collector answered, as sent.
+    let audit = shared.audit.as_ref();
+    let mut audited: Vec<(AuditOutcome, Vec<String>)> = Vec::new();
+    let mut audit_lines = |outcome: AuditOutcome, events: &[&Event]| {
+        if audit.is_some() && !events.is_empty() {
+            audited.push((outcome, events.iter().map(|e| e.line.clone()).collect()));
+        }
+    };
     match fate {
         Fate::Delivered(refused) => {
             let mut good: Vec<&Event> = Vec::with_capacity(n);
@@ -112,6 +121,8 @@ pub fn carry_out(
                     good.push(e);
                 }
             }
+            audit_lines(AuditOutcome::Sent, &good);
+            audit_lines(AuditOutcome::Rejected, &bad);
             shared.resolve(Outcome::Sent, &good, status, || {
                 format!("accepted by the collector (HTTP {status})")
             });
@@ -138,6 +149,7 @@ pub fn carry_out(
         }
         Fate::Rejected => {
             let all: Vec<&Event> = batch.events.iter().collect();
+            audit_lines(AuditOutcome::Rejected, &all);
             shared.resolve(Outcome::Rejected, &all, status, || {
                 refusal(format!(
                     "the collector refused the request with HTTP {status}: not retried, not cached"
@@ -170,6 +182,7 @@ pub fn carry_out(
                 .push_front(Batch::new(batch.events, batch.replayed));
         }
         Fate::TooLarge => {
+            audit_lines(AuditOutcome::Rejected, &[&batch.events[0]]);
             shared.resolve(Outcome::Rejected, &[&batch.events[0]], status, || {
                 refusal("the collector answered 413 (too large) for this single event".to_owned())
             });
@@ -214,6 +227,11 @@ pub fn carry_out(
         Fate::Killed => held.batches.push_front(batch),
     }
     drop(held);
+    if let Some(audit) = audit {
+        for (outcome, lines) in &audited {
+            audit.record(*outcome, status, lines);
+        }
+    }
     if persist {
         replay.persist_exhausted(shared);
     }

@@ -45,16 +45,19 @@ impl WorkerHandle {
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let shared = &self.shared;
-        let target = {
+        let (target, gate_target) = {
             let mut q = shared.queue.state.lock();
             q.flush_upto = q.flush_upto.max(q.next_ordinal);
             q.flush_gen += 1;
-            q.next_ordinal
+            (q.next_ordinal, q.gate_gen)
         };
         shared.queue.wake.notify_one();
         let mut p = shared.progress.lock();
         loop {
-            if (p.watermark >= target && p.replay_done) || p.exited {
+            // Progress published before the worker acted on an earlier pause, resume or
+            // consent change says nothing about this flush.
+            let current = p.gate_seen >= gate_target;
+            if (current && p.watermark >= target && p.replay_done) || p.exited {
                 return Ok(());
             }
             if on_worker_of(shared) {

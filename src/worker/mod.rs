@@ -13,6 +13,7 @@ pub(crate) mod budget;
 pub(crate) mod critical;
 pub(crate) mod delivery;
 mod execute;
+pub(crate) mod gate;
 pub(crate) mod handle;
 mod inflight;
 pub(crate) mod queue;
@@ -62,6 +63,14 @@ pub struct Worker {
     jitter: Jitter,
     /// Flush generation whose request to skip the backoff has been served.
     flush_gen_served: u64,
+    /// The gate was closed by a pause at the last look (a resume takes the cache up again).
+    was_paused: bool,
+    /// A spill to the cache failed while paused: the events wait in memory until `resume`.
+    spill_failed: bool,
+    /// A denial stopped the replay (once).
+    replay_stopped_for_consent: bool,
+    /// The gate as read at the start of the current step (and published with the progress).
+    gate: gate::GateView,
 }
 
 impl Worker {
@@ -74,6 +83,10 @@ impl Worker {
             pacing: Pacing::default(),
             jitter: Jitter::new(),
             flush_gen_served: 0,
+            was_paused: false,
+            spill_failed: false,
+            replay_stopped_for_consent: false,
+            gate: shared.gate_view(),
             shared,
         }
     }
@@ -90,7 +103,8 @@ impl Worker {
                 self.publish_progress();
                 self.shared.delivery.emit();
             }
-            if self.spill.due(&self.shared, &self.replay) {
+            // Only with consent granted: under unknown consent nothing is written.
+            if self.gate.consent == gate::GRANTED && self.spill.due(&self.shared, &self.replay) {
                 self.spill.run(&self.shared, &mut self.replay);
                 self.publish_progress();
             }
@@ -122,6 +136,9 @@ impl Worker {
             self.publish_progress();
             #[cfg(debug_assertions)]
             kill_sleep_gate();
+        }
+        if let Some(step) = self.gated_step(now) {
+            return step;
         }
         let sendable = self
             .shared
@@ -237,6 +254,90 @@ impl Worker {
         Step::Send
     }
 
+    /// The gate (abi.md 1.2): with consent unknown or denied, or while paused, nothing is sent
+    /// or replayed. Denied: what waits is dropped. Paused: what would be sent goes to the cache
+    /// file when one is usable. At shutdown the worker exits, and `finish` drops (consent) or
+    /// persists (paused) the rest without any request. None: the gate is open.
+    fn gated_step(&mut self, now: Instant) -> Option<Step> {
+        let view = self.shared.gate_view();
+        // A change is acted on in this step, and published right after it (no wait first):
+        // a flush that began after the change waits for that.
+        let changed = view.gen != self.gate.gen;
+        self.gate = view;
+        let consent = view.consent;
+        if view.open() {
+            if self.was_paused {
+                self.was_paused = false;
+                self.spill_failed = false;
+                self.replay.resume();
+            }
+            return changed.then_some(Step::Continue);
+        }
+        if consent == gate::DENIED {
+            self.shared.drop_for_consent(gate::DENIED_REASON);
+            if !self.replay_stopped_for_consent {
+                self.replay_stopped_for_consent = true;
+                self.replay.stop();
+            }
+        }
+        let spilling =
+            consent == gate::GRANTED && self.replay.cache.is_some() && !self.spill_failed;
+        // Batches on the wire are left to their answers; the rest can go to the cache.
+        let held_any = self
+            .shared
+            .held
+            .lock()
+            .batches
+            .iter()
+            .any(|b| b.request.is_none());
+        let mut q = self.shared.queue.state.lock();
+        if q.shutdown_deadline.is_some() {
+            return Some(Step::Exit);
+        }
+        // Stored before its thread takes this lock to wake us: not lost if checked here.
+        if self.inflight.answered() {
+            return Some(Step::Continue);
+        }
+        if consent == gate::GRANTED {
+            self.was_paused = true;
+        }
+        // A report recorded by a caller goes out now (see the kill window's wait).
+        if self.shared.delivery.has_queued() {
+            return Some(Step::Continue);
+        }
+        if spilling {
+            let cfg = &self.shared.config;
+            let due_at = q.events.front().map(|f| {
+                (
+                    f.enqueued + Duration::from_millis(cfg.flush_interval_ms),
+                    f.ordinal,
+                )
+            });
+            let due = held_any
+                || q.events.len() >= cfg.batch_max_events
+                || q.bytes >= cfg.batch_max_bytes
+                || due_at.is_some_and(|(at, ordinal)| at <= now || ordinal < q.flush_upto);
+            if due {
+                drop(q);
+                if !self.replay.spill(&self.shared) {
+                    self.spill_failed = true;
+                }
+                return Some(Step::Continue);
+            }
+            if changed {
+                return Some(Step::Continue);
+            }
+            if let Some((at, _)) = due_at {
+                self.shared.queue.wake.wait_until(&mut q, at);
+                return Some(Step::Continue);
+            }
+        }
+        if !changed {
+            self.shared.queue.wake.wait(&mut q);
+        }
+        Some(Step::Continue)
+    }
+
     /// Puts the first batch in hand that is not on the wire on a request thread.
     fn send_front(&mut self) {
         let compression = self.shared.config.compression;
@@ -325,10 +426,21 @@ impl Worker {
             let q = self.shared.queue.state.lock();
             q.events.front().map_or(q.next_ordinal, |e| e.ordinal)
         };
-        let watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
+        let mut watermark = held_min.map_or(queue_front, |h| h.min(queue_front));
+        // Behind a closed gate, what cannot go anywhere stays pending and a flush is over
+        // (abi.md 1.2): nothing is replayed, and without a usable cache nothing is written.
+        let gated = !self.gate.open();
+        if gated
+            && (self.gate.consent != gate::GRANTED
+                || self.replay.cache.is_none()
+                || self.spill_failed)
+        {
+            watermark = self.shared.queue.state.lock().next_ordinal;
+        }
         let mut p = self.shared.progress.lock();
         p.watermark = watermark;
-        p.replay_done = self.replay.done();
+        p.replay_done = self.replay.done() || gated;
+        p.gate_seen = self.gate.gen;
         drop(p);
         self.shared.progress_changed.notify_all();
     }

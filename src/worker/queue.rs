@@ -67,6 +67,9 @@ pub struct QueueState {
     pub flush_upto: u64,
     /// Bumped by each `tel_flush`: one attempt may skip the current backoff.
     pub flush_gen: u64,
+    /// Bumped by each change of consent or pause (see `gate`): a flush waits until the worker
+    /// has acted on the generation current when it began.
+    pub gate_gen: u64,
     /// Set by `tel_shutdown`: deliver what can be delivered by then, persist the rest, stop.
     pub shutdown_deadline: Option<Instant>,
 }

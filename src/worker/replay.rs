@@ -5,7 +5,7 @@
 use crate::cache::entry::{fingerprint, mark, unmark, Fingerprints};
 use crate::cache::Cache;
 use crate::sys::log::{tel_log, Level};
-use crate::worker::batch::Batch;
+use crate::worker::batch::{Batch, SPILLING};
 use crate::worker::queue::Event;
 use crate::worker::shared::Shared;
 use crate::worker::stats::{count_events, Outcome, Stats};
@@ -21,8 +21,9 @@ pub struct Replay {
     claimed_outstanding: usize,
     /// Lines this session wrote back (a batch whose attempts ran out): not claimed again by it.
     put_back: Fingerprints,
-    /// Lines this session moved from a full queue to the cache (see `worker::spill`): claimed
-    /// again by it, although they carry its epoch, once the queue has room.
+    /// Lines this session wrote to the cache itself, moved from a full queue (see
+    /// `worker::spill`) or written while paused (ABI 1.2): claimed again by it, although they
+    /// carry its epoch.
     spilled: Fingerprints,
 }
 
@@ -70,8 +71,11 @@ impl Replay {
         let spilled = &self.spilled;
         let skip = |line: &str| {
             let own = line.contains(marker.as_str());
-            let fp = fingerprint(line);
-            (own && !spilled.contains(&fp)) || put_back.contains(&fp)
+            if !own && put_back.is_empty() {
+                return false;
+            }
+            let f = fingerprint(line);
+            (own && !spilled.contains(&f)) || put_back.contains(&f)
         };
         let claimed = cache.claim(room, cfg.batch_max_bytes, &skip);
         let (lines, change) = match claimed {
@@ -211,6 +215,58 @@ impl Replay {
         );
         if batch.replayed {
             self.resolved_claimed(n);
+        }
+    }
+
+    /// While paused (ABI 1.2): everything in hand and not on the wire, and everything queued,
+    /// goes to the cache file instead of the network (`persisted`), to be taken up again after
+    /// `resume`. True when it was written (or nothing waited); on failure, or without a cache,
+    /// the events stay in memory.
+    pub fn spill(&mut self, shared: &Shared) -> bool {
+        let Some(cache) = self.cache.as_ref() else {
+            return false;
+        };
+        let Some((lines, replayed)) = shared.gather_for_cache() else {
+            return true;
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let written = cache.persist(&refs, Instant::now() + Duration::from_secs(2));
+        let mut held = shared.held.lock();
+        held.committing = false;
+        if held.abandoned {
+            return false; // the shutdown resolved them
+        }
+        let Some(at) = held
+            .batches
+            .iter()
+            .position(|b| b.request == Some(SPILLING))
+        else {
+            return false; // a kill took them
+        };
+        let Ok(change) = written else {
+            // In hand as a batch like any other, sent after `resume`.
+            held.batches[at].request = None;
+            return false;
+        };
+        let batch = held.batches.remove(at).expect("found above");
+        let events: Vec<&Event> = batch.events.iter().collect();
+        shared.resolve(Outcome::Persisted, &events, 0, || {
+            "paused (tel_pause): written to the cache file, sent after resume".to_owned()
+        });
+        Stats::add(&shared.stats.cache_evicted, change.evicted as u64);
+        drop(held);
+        self.spilled.extend(lines.iter().map(|l| fingerprint(l)));
+        self.pending = true;
+        if replayed > 0 {
+            self.resolved_claimed(replayed);
+        }
+        true
+    }
+
+    /// After `resume`: the cache is looked at again (what was spilled while paused included).
+    pub fn resume(&mut self) {
+        if self.cache.is_some() {
+            self.pending = true;
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Progress {
     pub watermark: u64,
     /// The cache entries present at start are resolved (or persistence is off).
     pub replay_done: bool,
+    /// The last `gate_gen` the worker acted on (see `gate`).
+    pub gate_seen: u64,
     /// Everything is resolved and reported; the worker touches nothing any more.
     pub exited: bool,
     /// The worker stopped because the shutdown deadline passed with work left.
@@ -54,6 +56,9 @@ pub struct Shared {
     pub taken_over: AtomicBool,
     /// The worker's claim file, for a shutdown that takes over (see [`TakenOver`]).
     pub claim_file: Mutex<Option<ClaimHandle>>,
+    /// ABI 1.2: the audit file (`audit_path`, else `TEL_AUDIT`), written when an answer is
+    /// applied.
+    pub audit: Option<crate::privacy::audit::AuditFile>,
 }
 
 impl Owner for Shared {
@@ -131,6 +136,18 @@ impl Shared {
         let n = events.len();
         // No append from now on; one in progress is finished (its push refused) first.
         self.critical.close();
+        let consent = self.consent();
+        if consent != crate::worker::stats::GRANTED {
+            // Nothing is written without consent (abi.md 1.2, "Consent").
+            let reason = if consent == crate::worker::stats::DENIED {
+                crate::worker::stats::DENIED_REASON
+            } else {
+                crate::worker::stats::UNANSWERED_REASON
+            };
+            self.resolve(Outcome::DroppedConsent, &events, 0, || reason.to_owned());
+            self.critical.discard();
+            return n;
+        }
         if self.kill.active() {
             self.resolve(Outcome::DroppedKilled, &events, 0, || KILLED.to_owned());
             self.critical.discard();

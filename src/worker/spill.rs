@@ -8,16 +8,12 @@
 use crate::cache::entry::mark;
 use crate::model::priority::Priority;
 use crate::sys::log::{tel_log, Level};
-use crate::worker::batch::Batch;
+use crate::worker::batch::{Batch, SPILLING};
 use crate::worker::queue::{spill_mark, Event, Queue};
 use crate::worker::replay::Replay;
 use crate::worker::shared::Shared;
 use crate::worker::stats::{count_events, Outcome, Stats};
 use std::time::{Duration, Instant};
-
-/// A batch being written stays in `held` with this request number: not sendable, and taken by a
-/// shutdown that takes over meanwhile like any batch in hand.
-const SPILLING: u64 = u64::MAX;
 
 /// After a failed write, no spill before this long: the queue fills and `tel_log` refuses, as
 /// without a cache, rather than the worker retrying the disk in a loop.

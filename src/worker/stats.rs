@@ -2,7 +2,8 @@
 //!
 //! Conservation, true at every quiet point:
 //! `logged + replayed == sent + rejected + dropped_killed + dropped_shutdown + dropped_evicted +
-//! persisted + pending` (`dropped_evicted` stays 0 unless priorities are used).
+//! dropped_consent + dropped_sampled + persisted + pending` (`dropped_evicted` stays 0 unless
+//! priorities are used; the two ABI 1.2 counters stay 0 unless consent or sampling are used).
 //! `pending` is the gauge of events held in memory; each resolution moves one event from
 //! `pending` to exactly one outcome counter.
 
@@ -30,6 +31,16 @@ pub struct Stats {
     /// not part of the conservation identity: they are counted in `logged` and resolved like
     /// any other.
     pub not_durable: AtomicU64,
+    /// ABI 1.2: events dropped because consent was denied (or never given by shutdown).
+    pub dropped_consent: AtomicU64,
+    /// ABI 1.2: events sampled out at `tel_log*`.
+    pub dropped_sampled: AtomicU64,
+    /// ABI 1.2: replacements made by scrubbing (not in the identity).
+    pub scrubbed: AtomicU64,
+    /// ABI 1.2: the consent state (`TEL_CONSENT_*`: 0 unknown, 1 granted, 2 denied).
+    pub consent: std::sync::atomic::AtomicU8,
+    /// ABI 1.2: paused by the host.
+    pub paused: AtomicBool,
 }
 
 /// Where a pending event ended up.
@@ -41,6 +52,8 @@ pub enum Outcome {
     DroppedShutdown,
     /// Pushed out of a full queue by an event of higher priority.
     DroppedEvicted,
+    /// ABI 1.2: consent denied, or not given by shutdown.
+    DroppedConsent,
     Persisted,
 }
 
@@ -53,6 +66,7 @@ impl Outcome {
             Outcome::DroppedKilled => "dropped_killed",
             Outcome::DroppedShutdown => "dropped_shutdown",
             Outcome::DroppedEvicted => "dropped_evicted",
+            Outcome::DroppedConsent => "dropped_consent",
             Outcome::Persisted => "persisted",
         }
     }
@@ -78,6 +92,12 @@ pub struct Snapshot {
     pub http_failures: u64,
     pub killed_until_ms: u64,
     pub not_durable: u64,
+    pub dropped_consent: u64,
+    pub dropped_sampled: u64,
+    pub scrubbed: u64,
+    /// The consent state: 0 unknown, 1 granted, 2 denied (`TEL_CONSENT_*`).
+    pub consent: u8,
+    pub paused: bool,
 }
 
 impl Snapshot {
@@ -89,6 +109,8 @@ impl Snapshot {
                 + self.dropped_killed
                 + self.dropped_shutdown
                 + self.dropped_evicted
+                + self.dropped_consent
+                + self.dropped_sampled
                 + self.persisted
                 + self.pending
     }
@@ -97,7 +119,8 @@ impl Snapshot {
         format!(
             "{{\"enabled\":{},\"logged\":{},\"sent\":{},\"rejected\":{},\"dropped_queue_full\":{},\
 \"dropped_killed\":{},\"dropped_shutdown\":{},\"dropped_evicted\":{},\"replayed\":{},\"persisted\":{},\"cache_evicted\":{},\
-\"pending\":{},\"retries\":{},\"http_requests\":{},\"http_failures\":{},\"killed_until_ms\":{},\"not_durable\":{}}}",
+\"pending\":{},\"retries\":{},\"http_requests\":{},\"http_failures\":{},\"killed_until_ms\":{},\"not_durable\":{},\
+\"dropped_consent\":{},\"dropped_sampled\":{},\"scrubbed\":{},\"consent\":\"{}\",\"paused\":{}}}",
             self.enabled,
             self.logged,
             self.sent,
@@ -114,7 +137,12 @@ impl Snapshot {
             self.http_requests,
             self.http_failures,
             self.killed_until_ms,
-            self.not_durable
+            self.not_durable,
+            self.dropped_consent,
+            self.dropped_sampled,
+            self.scrubbed,
+            consent_name(self.consent),
+            self.paused
         )
     }
 }
@@ -135,6 +163,7 @@ impl Stats {
             Outcome::DroppedKilled => &self.dropped_killed,
             Outcome::DroppedShutdown => &self.dropped_shutdown,
             Outcome::DroppedEvicted => &self.dropped_evicted,
+            Outcome::DroppedConsent => &self.dropped_consent,
             Outcome::Persisted => &self.persisted,
         };
         target.fetch_add(n, Relaxed);
@@ -160,7 +189,35 @@ impl Stats {
             http_failures: self.http_failures.load(Relaxed),
             killed_until_ms: self.killed_until_ms.load(Relaxed),
             not_durable: self.not_durable.load(Relaxed),
+            dropped_consent: self.dropped_consent.load(Relaxed),
+            dropped_sampled: self.dropped_sampled.load(Relaxed),
+            scrubbed: self.scrubbed.load(Relaxed),
+            consent: self.consent.load(Relaxed),
+            paused: self.paused.load(Relaxed),
         }
+    }
+}
+
+/// `TEL_CONSENT_UNKNOWN`: events wait in memory; nothing is sent or written.
+pub const UNKNOWN: u8 = 0;
+/// `TEL_CONSENT_GRANTED`.
+pub const GRANTED: u8 = 1;
+/// `TEL_CONSENT_DENIED`: events are dropped (`dropped_consent`).
+pub const DENIED: u8 = 2;
+
+/// The reason of a `dropped_consent` report.
+pub const DENIED_REASON: &str =
+    "dropped: the user denied consent to telemetry (tel_set_consent), so nothing is sent or kept";
+/// The reason of a `dropped_consent` report for events still waiting for an answer at shutdown.
+pub const UNANSWERED_REASON: &str =
+    "dropped at shutdown: consent was still unknown (consent \"required\" and no answer recorded), so nothing could be sent or kept";
+
+/// The consent state's name in `tel_stats_json`.
+pub fn consent_name(state: u8) -> &'static str {
+    match state {
+        1 => "granted",
+        2 => "denied",
+        _ => "unknown",
     }
 }
 

@@ -298,7 +298,8 @@ pub fn log_ex(name: &str, props: Option<&str>, options: Option<&str>) -> i32 {
     }
 }
 
-/// The conservation law of abi.md 1.1 on a stats object.
+/// The conservation law of abi.md 1.2 on a stats object (`dropped_consent` and
+/// `dropped_sampled` included).
 pub fn assert_conserved_in(s: &Value) {
     assert!(snapshot_of(s).conserved(), "conservation broken: {s}");
 }
@@ -329,6 +330,18 @@ pub fn snapshot_of(s: &Value) -> tel::Snapshot {
         http_failures: g("http_failures"),
         killed_until_ms: g("killed_until_ms"),
         not_durable: g("not_durable"),
+        dropped_consent: g("dropped_consent"),
+        dropped_sampled: g("dropped_sampled"),
+        scrubbed: g("scrubbed"),
+        consent: match s["consent"].as_str() {
+            Some("unknown") => 0,
+            Some("granted") => 1,
+            Some("denied") => 2,
+            _ => panic!("no consent state in {s}"),
+        },
+        paused: s["paused"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no flag paused in {s}")),
     }
 }
 
@@ -407,4 +420,117 @@ pub fn wire_envelopes(c: &Collector) -> Vec<Value> {
         .iter()
         .flat_map(|r| r.lines.iter().map(|l| serde_json::from_str(l).unwrap()))
         .collect()
+}
+
+// ABI 1.2: consent, common properties, pause and resume.
+
+pub const CONSENT_UNKNOWN: i32 = 0;
+pub const CONSENT_GRANTED: i32 = 1;
+pub const CONSENT_DENIED: i32 = 2;
+
+pub fn set_consent(state: i32) -> i32 {
+    ffi::tel_set_consent(state)
+}
+
+pub fn consent() -> i32 {
+    ffi::tel_consent()
+}
+
+/// `tel_set_property`; `None` removes the property.
+pub fn set_property(name: &str, value_json: Option<&str>) -> i32 {
+    let n = CString::new(name).unwrap();
+    let v = value_json.map(|v| CString::new(v).unwrap());
+    unsafe {
+        ffi::tel_set_property(
+            n.as_ptr(),
+            v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+        )
+    }
+}
+
+pub fn pause() -> i32 {
+    ffi::tel_pause()
+}
+
+pub fn resume() -> i32 {
+    ffi::tel_resume()
+}
+
+impl TestClient {
+    pub fn set_consent(&self, state: i32) -> i32 {
+        unsafe { ffi::tel_client_set_consent(self.0, state) }
+    }
+
+    pub fn consent(&self) -> i32 {
+        unsafe { ffi::tel_client_consent(self.0) }
+    }
+
+    /// `tel_client_set_property`; `None` removes the property.
+    pub fn set_property(&self, name: &str, value_json: Option<&str>) -> i32 {
+        let n = CString::new(name).unwrap();
+        let v = value_json.map(|v| CString::new(v).unwrap());
+        unsafe {
+            ffi::tel_client_set_property(
+                self.0,
+                n.as_ptr(),
+                v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+            )
+        }
+    }
+
+    pub fn pause(&self) -> i32 {
+        unsafe { ffi::tel_client_pause(self.0) }
+    }
+
+    pub fn resume(&self) -> i32 {
+        unsafe { ffi::tel_client_resume(self.0) }
+    }
+
+    /// Installs a delivery callback that collects every report into `reports` (which must
+    /// outlive the client).
+    pub fn collect_reports(&self, reports: &Reports) {
+        let rc = unsafe {
+            ffi::tel_client_set_delivery_callback(
+                self.0,
+                Some(collect_report),
+                reports as *const Reports as *mut std::ffi::c_void,
+            )
+        };
+        assert_eq!(rc, 0);
+    }
+}
+
+/// The delivery reports a client's callback received.
+#[derive(Default)]
+pub struct Reports(pub Mutex<Vec<Value>>);
+
+impl Reports {
+    /// The sum of `events` over the reports of `outcome`.
+    pub fn events(&self, outcome: &str) -> u64 {
+        self.0
+            .lock()
+            .iter()
+            .filter(|r| r["outcome"] == outcome)
+            .map(|r| r["events"].as_u64().unwrap())
+            .sum()
+    }
+}
+
+extern "C" fn collect_report(report: *const std::ffi::c_char, user: *mut std::ffi::c_void) {
+    let reports = unsafe { &*(user as *const Reports) };
+    let text = unsafe { CStr::from_ptr(report) }.to_string_lossy();
+    reports.0.lock().push(serde_json::from_str(&text).unwrap());
+}
+
+/// The files in `dir`, by name, sorted (what a session left on disk).
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }

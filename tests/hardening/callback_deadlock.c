@@ -64,7 +64,8 @@ static void check_quiet(const char *round) {
     unsigned long long in = stat_of(s, "logged") + stat_of(s, "replayed");
     unsigned long long out = stat_of(s, "sent") + stat_of(s, "rejected") +
                              stat_of(s, "dropped_killed") + stat_of(s, "dropped_shutdown") +
-                             stat_of(s, "dropped_evicted") + stat_of(s, "persisted") +
+                             stat_of(s, "dropped_evicted") + stat_of(s, "dropped_consent") +
+                             stat_of(s, "dropped_sampled") + stat_of(s, "persisted") +
                              stat_of(s, "pending");
     CHECK(stat_of(s, "pending") == 0, "%s: pending after tel_shutdown: %s", round, s);
     CHECK(in == out, "%s: conservation: %s", round, s);

@@ -151,7 +151,8 @@ int main(int argc, char **argv) {
         unsigned long long in = stat_of(now, "logged") + stat_of(now, "replayed");
         unsigned long long out = stat_of(now, "sent") + stat_of(now, "rejected") +
                                  stat_of(now, "dropped_killed") + stat_of(now, "dropped_shutdown") +
-                                 stat_of(now, "dropped_evicted") + stat_of(now, "persisted") +
+                                 stat_of(now, "dropped_evicted") + stat_of(now, "dropped_consent") +
+                             stat_of(now, "dropped_sampled") + stat_of(now, "persisted") +
                                  stat_of(now, "pending");
         CHECK(stat_of(now, "pending") == 0, "session %d: pending after tel_shutdown: %s", s, now);
         CHECK(in == out, "session %d: conservation after tel_shutdown: %s", s, now);
